@@ -1,0 +1,186 @@
+// Package cli is the operator side of the aloft binary: `aloft app`,
+// `aloft bundle`, `aloft channel`, … talking to the operator API through
+// origin/api's typed client. It is a library (Main takes the arguments and
+// an Env) so tests run every command in process against a real server.
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aloft/aloft/origin/api"
+)
+
+// Env is what a command sees of its process.
+type Env struct {
+	Stdout, Stderr io.Writer
+	Getenv         func(string) string
+	// HTTP is the client for API calls; nil uses a default with timeouts.
+	HTTP *http.Client
+}
+
+// OSEnv is the real process environment.
+func OSEnv() Env { return Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv} }
+
+// command is one `aloft <group> <verb>`.
+type command struct {
+	usage   string // arguments after the command name
+	summary string
+	example string
+	run     func(ctx context.Context, c *call) error
+	flags   func(fs *flag.FlagSet, c *call)
+}
+
+// call carries one invocation's parsed state.
+type call struct {
+	env    Env
+	fs     *flag.FlagSet
+	args   []string // positional arguments
+	api    string
+	token  string
+	json   bool
+	values map[string]any
+}
+
+func (c *call) str(name string) string   { return *(c.values[name].(*string)) }
+func (c *call) boolean(name string) bool { return *(c.values[name].(*bool)) }
+func (c *call) set(name string) bool {
+	found := false
+	c.fs.Visit(func(f *flag.Flag) { found = found || f.Name == name })
+	return found
+}
+
+func (c *call) client() *api.Client {
+	hc := c.env.HTTP
+	if hc == nil {
+		hc = &http.Client{Timeout: 10 * time.Minute}
+	}
+	return api.NewClient(c.api, c.token, hc)
+}
+
+func commands() map[string]*command {
+	m := map[string]*command{}
+	for k, v := range appCommands() {
+		m[k] = v
+	}
+	for k, v := range bundleCommands() {
+		m[k] = v
+	}
+	for k, v := range channelCommands() {
+		m[k] = v
+	}
+	return m
+}
+
+// Main runs one command line and returns the process exit code: 0 on
+// success, 1 when the operation failed, 2 for a usage error.
+func Main(ctx context.Context, args []string, env Env) int {
+	cmds := commands()
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(env.Stdout, cmds)
+		return 0
+	}
+	name := args[0]
+	rest := args[1:]
+	if len(args) > 1 && !strings.HasPrefix(args[1], "-") {
+		name, rest = args[0]+" "+args[1], args[2:]
+	}
+	cmd := cmds[name]
+	if cmd == nil {
+		fmt.Fprintf(env.Stderr, "aloft: unknown command %q; run 'aloft help' for the list\n", name)
+		return 2
+	}
+	c, code := parse(name, cmd, rest, env)
+	if c == nil {
+		return code
+	}
+	if err := cmd.run(ctx, c); err != nil {
+		fmt.Fprintf(env.Stderr, "aloft %s: %s\n", name, explain(err, c))
+		return 1
+	}
+	return 0
+}
+
+// parse reads flags and positional arguments in any order.
+func parse(name string, cmd *command, args []string, env Env) (*call, int) {
+	fs := flag.NewFlagSet("aloft "+name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	c := &call{env: env, fs: fs, values: map[string]any{}}
+	fs.StringVar(&c.api, "api", env.Getenv("ALOFT_API"), "operator API base URL (env ALOFT_API)")
+	fs.StringVar(&c.token, "token", env.Getenv("ALOFT_TOKEN"), "API token (env ALOFT_TOKEN)")
+	fs.BoolVar(&c.json, "json", false, "print machine-readable JSON")
+	if cmd.flags != nil {
+		cmd.flags(fs, c)
+	}
+	fs.Usage = func() {
+		fmt.Fprintf(env.Stderr, "Usage: aloft %s %s\n\n%s\n\nExample:\n  %s\n\nFlags:\n", name, cmd.usage, cmd.summary, cmd.example)
+		fs.PrintDefaults()
+	}
+	for len(args) > 0 {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, 0
+			}
+			return nil, 2
+		}
+		args = fs.Args()
+		if len(args) > 0 {
+			c.args = append(c.args, args[0])
+			args = args[1:]
+		}
+	}
+	if c.api == "" {
+		c.api = "http://127.0.0.1:7070"
+	}
+	return c, 0
+}
+
+func usage(w io.Writer, cmds map[string]*command) {
+	fmt.Fprint(w, "aloft — self-hosted live updates for Capacitor apps\n\nUsage:\n  aloft dev [flags]            run origin and edge in one process\n")
+	names := make([]string, 0, len(cmds))
+	for n := range cmds {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  aloft %-22s %s\n", n, cmds[n].summary)
+	}
+	fmt.Fprint(w, "\nEvery command takes --api (ALOFT_API), --token (ALOFT_TOKEN) and --json; add --help for an example.\n")
+}
+
+// explain turns an error into a sentence that says what to do.
+func explain(err error, c *call) string {
+	var ae *api.Error
+	switch {
+	case errors.Is(err, api.ErrUnreachable):
+		return fmt.Sprintf("cannot reach the origin at %s (%v). Is `aloft dev` running? Set ALOFT_API or --api.", c.api, errors.Unwrap(err))
+	case errors.As(err, &ae) && ae.Status == http.StatusUnauthorized:
+		return "the origin refused the token. Set ALOFT_TOKEN (or --token) to the admin token `aloft dev` printed."
+	case errors.As(err, &ae):
+		return fmt.Sprintf("%s (%s)", ae.Message, ae.Code)
+	}
+	return err.Error()
+}
+
+func (c *call) needArgs(n int, what string) error {
+	if len(c.args) != n {
+		return fmt.Errorf("expected %s; see --help", what)
+	}
+	return nil
+}
+
+func (c *call) print(v any, human string, args ...any) {
+	if c.json {
+		printJSON(c.env.Stdout, v)
+		return
+	}
+	fmt.Fprintf(c.env.Stdout, human+"\n", args...)
+}

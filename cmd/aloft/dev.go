@@ -1,0 +1,89 @@
+// `aloft dev`: flags and environment → dev.Config → New → Run.
+
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/aloft/aloft/dev"
+)
+
+func runDev(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("aloft dev", flag.ContinueOnError)
+	cfg := dev.Config{}
+	fs.StringVar(&cfg.DataDir, "data", "./aloft-data", "directory for the raft log, snapshots and blobs")
+	fs.StringVar(&cfg.EdgeAddr, "edge-addr", "127.0.0.1:7080", "device-facing listen address (port 0 picks one)")
+	fs.StringVar(&cfg.APIAddr, "api-addr", "127.0.0.1:7070", "operator API listen address (port 0 picks one)")
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "base URL of download links (default: each request's own host)")
+	fs.StringVar(&cfg.AdminToken, "admin-token", os.Getenv("ALOFT_ADMIN_TOKEN"), "admin API token (env ALOFT_ADMIN_TOKEN; generated when empty)")
+	readyFile := fs.String("ready-file", "", "write {\"edge\",\"api\",\"token\"} as JSON to this file once serving")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: aloft dev [flags]\n\nRuns an origin and an edge in one process.\n\nExample:\n  aloft dev --data ./aloft-data --edge-addr 0.0.0.0:7080\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	generated := cfg.AdminToken == ""
+	if generated {
+		var b [24]byte
+		_, _ = rand.Read(b[:])
+		cfg.AdminToken = "aloft_" + hex.EncodeToString(b[:])
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	srv, err := dev.New(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "aloft dev:", err)
+		return 1
+	}
+	printBanner(srv, cfg, generated)
+	if *readyFile != "" {
+		b, _ := json.Marshal(map[string]string{"edge": srv.EdgeURL(), "api": srv.APIURL(), "token": cfg.AdminToken})
+		if err := os.WriteFile(*readyFile, b, 0o600); err != nil {
+			fmt.Fprintln(os.Stderr, "aloft dev: ready file:", err)
+		}
+	}
+	if err := srv.Run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "aloft dev:", err)
+		return 1
+	}
+	return 0
+}
+
+func printBanner(srv *dev.Server, cfg dev.Config, generated bool) {
+	base := srv.EdgeURL()
+	if cfg.PublicURL != "" {
+		base = cfg.PublicURL
+	}
+	snippet, _ := json.MarshalIndent(map[string]any{"plugins": map[string]any{"CapacitorUpdater": map[string]string{
+		"updateUrl": base + "/updates", "statsUrl": base + "/stats", "channelUrl": base + "/channel_self",
+	}}}, "", "  ")
+	note := ""
+	if generated {
+		note = " (generated; pass --admin-token or ALOFT_ADMIN_TOKEN to keep it across restarts)"
+	}
+	fmt.Printf(`Aloft dev is running. Data: %s
+
+Device URLs:
+  updateUrl:  %[2]s/updates
+  statsUrl:   %[2]s/stats
+  channelUrl: %[2]s/channel_self
+
+Paste into capacitor.config.json:
+%[3]s
+
+Operator API: %[4]s
+Admin token:  %[5]s%[6]s
+
+  export ALOFT_API=%[4]s ALOFT_TOKEN=%[5]s
+  aloft app create com.example.app --name Example
+  aloft bundle upload ./dist --app com.example.app --version 1.0.1 --channel production
+`, cfg.DataDir, base, snippet, srv.APIURL(), cfg.AdminToken, note)
+}

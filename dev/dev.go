@@ -1,0 +1,126 @@
+// Package dev wires Aloft's embedded default: one origin (single-node raft,
+// local blob directory) and one edge in one process, as `aloft dev` runs
+// it. Tests start the same thing in process through Start.
+package dev
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/aloft/aloft/edge"
+	"github.com/aloft/aloft/origin"
+)
+
+// Config configures a dev server.
+type Config struct {
+	// DataDir holds everything; default "./aloft-data".
+	DataDir string
+	// EdgeAddr is the device-facing address; default "127.0.0.1:7080".
+	EdgeAddr string
+	// APIAddr is the operator API address; default "127.0.0.1:7070".
+	APIAddr string
+	// PublicURL is the base of download links; empty uses each request's host.
+	PublicURL string
+	// AdminToken is the operator token; required (the command generates one).
+	AdminToken string
+	// Logger receives logs; default slog.Default().
+	Logger *slog.Logger
+	// Local shortens timers for tests.
+	Local bool
+}
+
+// Server is a running dev server.
+type Server struct {
+	Origin *origin.Node
+	Edge   *edge.Node
+}
+
+// EdgeURL is the device-facing base URL.
+func (s *Server) EdgeURL() string { return "http://" + s.Edge.Addr() }
+
+// APIURL is the operator API base URL.
+func (s *Server) APIURL() string { return "http://" + s.Origin.APIAddr() }
+
+// New builds the origin and the edge and waits for the origin to lead.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.DataDir == "" {
+		cfg.DataDir = "aloft-data"
+	}
+	if cfg.AdminToken == "" {
+		return nil, errors.New("dev: an admin token is required")
+	}
+	oc := origin.DefaultConfig()
+	if cfg.Local {
+		oc = origin.LocalConfig(cfg.DataDir)
+	}
+	oc.DataDir = filepath.Join(cfg.DataDir, "origin")
+	oc.AdminToken, oc.Logger = cfg.AdminToken, cfg.Logger
+	if cfg.APIAddr != "" {
+		oc.APIAddr = cfg.APIAddr
+	}
+	// A lone node needs no long election wait.
+	oc.HeartbeatTimeout, oc.ElectionTimeout, oc.LeaderLeaseTimeout = 100*time.Millisecond, 100*time.Millisecond, 100*time.Millisecond
+	on, err := origin.New(oc)
+	if err != nil {
+		return nil, err
+	}
+	if err := on.Start(ctx); err != nil {
+		return nil, errors.Join(err, on.Run(canceled()))
+	}
+	ec := edge.DefaultConfig()
+	if cfg.Local {
+		ec = edge.LocalConfig()
+	}
+	ec.Origin, ec.PublicURL, ec.Logger = on, cfg.PublicURL, cfg.Logger
+	if cfg.EdgeAddr != "" {
+		ec.Addr = cfg.EdgeAddr
+	}
+	en, err := edge.New(ec)
+	if err != nil {
+		return nil, errors.Join(err, on.Run(canceled()))
+	}
+	return &Server{Origin: on, Edge: en}, nil
+}
+
+func canceled() context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	return ctx
+}
+
+// Run serves until ctx is cancelled; the edge stops first so its last
+// stats reach the origin.
+func (s *Server) Run(ctx context.Context) error {
+	edgeDone := make(chan error, 1)
+	ectx, stopEdge := context.WithCancel(context.Background())
+	defer stopEdge()
+	go func() { edgeDone <- s.Edge.Run(ectx) }()
+	octx, stopOrigin := context.WithCancel(context.Background())
+	originDone := make(chan error, 1)
+	go func() { originDone <- s.Origin.Run(octx) }()
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-edgeDone:
+		edgeDone <- err
+	case err = <-originDone:
+		originDone <- err
+	}
+	stopEdge()
+	eerr := <-edgeDone
+	stopOrigin()
+	oerr := <-originDone
+	if err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+	return errors.Join(eerr, oerr)
+}
+
+// WaitReady blocks until the edge serves the origin's current catalog.
+func (s *Server) WaitReady(ctx context.Context) error {
+	return s.Edge.WaitIndex(ctx, s.Origin.Catalog().Index)
+}

@@ -1,0 +1,124 @@
+// Downloads: bundle zips and delta files at content-addressed URLs
+// /b/{sha256}[/{name}]. The bytes never change for a URL, so answers carry
+// an ETag and immutable caching, and Range requests get 206.
+
+package edge
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// ErrHashMismatch means the origin returned bytes that do not match their
+// address: they are neither cached nor served.
+var ErrHashMismatch = errors.New("edge: blob hash mismatch")
+
+// blobFetchTimeout bounds one fill from the origin.
+const blobFetchTimeout = 2 * time.Minute
+
+func (n *Node) handleDownload(ctx *fasthttp.RequestCtx, rest []byte) {
+	if !ctx.IsGet() && !ctx.IsHead() {
+		methodNotAllowed(ctx, "GET, HEAD")
+		return
+	}
+	sha := rest
+	if i := bytes.IndexByte(rest, '/'); i >= 0 {
+		sha = rest[:i]
+	}
+	key := string(sha)
+	size, known := n.view.Load().blobs[key]
+	if !known || !isSHA256(key) {
+		writeDeviceError(ctx, fasthttp.StatusNotFound, "not_found", "No such bundle or file", "")
+		return
+	}
+	etag := `"` + key + `"`
+	h := &ctx.Response.Header
+	h.Set("ETag", etag)
+	h.Set("Cache-Control", "public, max-age=31536000, immutable")
+	h.Set("Accept-Ranges", "bytes")
+	if inm := ctx.Request.Header.Peek("If-None-Match"); len(inm) > 0 && (string(inm) == etag || string(inm) == "*") {
+		ctx.SetStatusCode(fasthttp.StatusNotModified)
+		return
+	}
+	data, err := n.blob(ctx, key, size)
+	if err != nil {
+		n.log.Warn("blob fetch failed", "blob", key, "err", err)
+		writeDeviceError(ctx, fasthttp.StatusBadGateway, "blob_unavailable", "Cannot fetch the file from the origin; retry later", "")
+		return
+	}
+	if bytes.HasSuffix(rest, []byte(".zip")) {
+		ctx.SetContentType("application/zip")
+	} else {
+		ctx.SetContentType("application/octet-stream")
+	}
+	serveBytes(ctx, data)
+}
+
+// serveBytes writes data, honouring a single byte Range.
+func serveBytes(ctx *fasthttp.RequestCtx, data []byte) {
+	start, end := 0, len(data)-1
+	status := fasthttp.StatusOK
+	if r := ctx.Request.Header.Peek("Range"); len(r) > 0 && len(data) > 0 {
+		s, e, err := fasthttp.ParseByteRange(r, len(data))
+		if err != nil {
+			ctx.Response.Header.Set("Content-Range", "bytes */"+strconv.Itoa(len(data)))
+			ctx.SetStatusCode(fasthttp.StatusRequestedRangeNotSatisfiable)
+			return
+		}
+		start, end, status = s, e, fasthttp.StatusPartialContent
+		ctx.Response.Header.SetContentRange(start, end, len(data))
+	}
+	ctx.SetStatusCode(status)
+	if ctx.IsHead() {
+		ctx.Response.SkipBody = true
+		ctx.Response.Header.SetContentLength(end - start + 1)
+		return
+	}
+	// The slice is shared with the cache and never modified, so it can be
+	// handed to fasthttp without a copy.
+	ctx.Response.SetBodyRaw(data[start : end+1])
+}
+
+// blob returns a blob from the cache, or fetches it once from the origin
+// for all concurrent requesters, verifying its hash and, when the catalog
+// knows it (size > 0), its length before caching it: blob stores can return
+// truncated or flipped bytes without an error.
+func (n *Node) blob(ctx context.Context, sha string, size int64) ([]byte, error) {
+	return n.cache.GetOrLoad(ctx, sha, func(context.Context) ([]byte, error) {
+		// Detached from the request: a device that hangs up must not fail
+		// the fill for everyone else waiting on it.
+		fctx, cancel := context.WithTimeout(context.Background(), blobFetchTimeout)
+		defer cancel()
+		data, err := n.cfg.Origin.Blob(fctx, sha)
+		if err != nil {
+			n.metrics.originErrors.WithLabelValues("blob").Inc()
+			return nil, err
+		}
+		sum := sha256.Sum256(data)
+		if hex.EncodeToString(sum[:]) != sha || size > 0 && int64(len(data)) != size {
+			n.metrics.originErrors.WithLabelValues("blob_hash").Inc()
+			return nil, fmt.Errorf("%w: %s (%d bytes)", ErrHashMismatch, sha, len(data))
+		}
+		return data, nil
+	})
+}
+
+func isSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,180 @@
+// Device handlers for update checks, manifest_size and stats.
+
+package edge
+
+import (
+	"encoding/json"
+	"sync"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/aloft/aloft/capgo"
+)
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// base returns the public base URL for links in this request's answer.
+func (n *Node) base(ctx *fasthttp.RequestCtx) string {
+	if n.cfg.PublicURL != "" {
+		return n.cfg.PublicURL
+	}
+	scheme := "http"
+	if ctx.IsTLS() {
+		scheme = "https"
+	}
+	return scheme + "://" + string(ctx.Host())
+}
+
+func (n *Node) handleUpdates(ctx *fasthttp.RequestCtx) {
+	in, err := capgo.DecodeInfo(ctx.PostBody())
+	if err != nil {
+		decodeFailure(ctx, err)
+		return
+	}
+	d := n.view.Load().resolve(&in)
+	bp := bufPool.Get().(*[]byte)
+	if d.ok {
+		d.update.Base = n.base(ctx)
+		*bp = capgo.AppendUpdate((*bp)[:0], &d.update)
+		n.metrics.checks.WithLabelValues("update").Inc()
+	} else {
+		*bp = capgo.AppendRefusal((*bp)[:0], &d.refusal)
+		n.metrics.checks.WithLabelValues(d.refusal.Code).Inc()
+	}
+	ctx.SetContentType("application/json")
+	ctx.SetBody(*bp)
+	bufPool.Put(bp)
+}
+
+// manifestSizeRequest is the body of POST /updates/manifest_size (§1.8).
+type manifestSizeRequest struct {
+	Version  string `json:"version"`
+	Manifest []struct {
+		FileName    string `json:"file_name"`
+		FileHash    string `json:"file_hash"`
+		DownloadURL string `json:"download_url"`
+	} `json:"manifest"`
+}
+
+type manifestSizeFile struct {
+	FileName    string `json:"file_name"`
+	FileHash    string `json:"file_hash"`
+	DownloadURL string `json:"download_url"`
+	Size        *int64 `json:"size,omitempty"`
+	Error       string `json:"error,omitempty"`
+}
+
+// handleManifestSize tells the plugin how many bytes the files it names
+// weigh, so it can show a download size before updating. Sizes come from
+// the bundle's manifest, matched by file name and hash.
+func (n *Node) handleManifestSize(ctx *fasthttp.RequestCtx) {
+	body := ctx.PostBody()
+	in, err := capgo.DecodeInfo(body)
+	if err != nil {
+		decodeFailure(ctx, err)
+		return
+	}
+	var req manifestSizeRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		writeDeviceError(ctx, fasthttp.StatusBadRequest, capgo.CodeInvalidJSONBody, "Cannot parse body", "version must be a string and manifest an array of entries")
+		return
+	}
+	sizes := map[[2]string]int64{}
+	if av := n.view.Load().apps[lowerASCII(in.AppID)]; av != nil {
+		if bv := av.bundles[req.Version]; bv != nil {
+			for _, m := range bv.b.Manifest {
+				sizes[[2]string{m.FileName, m.FileHash}] = m.Size
+			}
+		}
+	}
+	out := struct {
+		TotalSize    int64              `json:"totalSize"`
+		KnownFiles   int                `json:"knownFiles"`
+		UnknownFiles int                `json:"unknownFiles"`
+		Files        []manifestSizeFile `json:"files"`
+	}{Files: make([]manifestSizeFile, 0, len(req.Manifest))}
+	for _, m := range req.Manifest {
+		f := manifestSizeFile{FileName: m.FileName, FileHash: m.FileHash, DownloadURL: m.DownloadURL}
+		if sz, ok := sizes[[2]string{m.FileName, m.FileHash}]; ok {
+			f.Size = &sz
+			out.TotalSize += sz
+			out.KnownFiles++
+		} else {
+			f.Error = "size_unknown"
+			out.UnknownFiles++
+		}
+		out.Files = append(out.Files, f)
+	}
+	writeJSON(ctx, fasthttp.StatusOK, out)
+}
+
+func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		writeDeviceError(ctx, fasthttp.StatusInternalServerError, "internal", "Cannot encode answer", "")
+		return
+	}
+	ctx.SetContentType("application/json")
+	ctx.SetStatusCode(status)
+	ctx.SetBody(b)
+}
+
+type statsResult struct {
+	Status  string `json:"status"`
+	Index   int    `json:"index"`
+	Error   string `json:"error,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// handleStats accepts one event or a batch (reference §2). Unknown actions
+// are accepted, as the plugin sends some Capgo's backend does not list.
+func (n *Node) handleStats(ctx *fasthttp.RequestCtx) {
+	events, batch, err := capgo.DecodeStats(ctx.PostBody())
+	if err != nil {
+		decodeFailure(ctx, err)
+		return
+	}
+	v := n.view.Load()
+	for i := range events {
+		ev := &events[i]
+		if ev.Err != nil {
+			continue
+		}
+		if av := v.apps[lowerASCII(ev.AppID)]; av != nil {
+			if !n.stats.add(av.app.ID, ev.VersionName, ev.Action) {
+				n.metrics.statsDropped.Inc()
+			}
+		}
+	}
+	n.metrics.statsEvents.Add(float64(len(events)))
+	if !batch {
+		writeRaw(ctx, fasthttp.StatusOK, `{"status":"ok"}`)
+		return
+	}
+	results := make([]statsResult, len(events))
+	for i, ev := range events {
+		results[i] = statsResult{Status: "ok", Index: i}
+		if ev.Err != nil {
+			results[i] = statsResult{Status: "error", Index: i, Error: capgo.CodeInvalidJSONBody, Message: ev.Err.Error()}
+		}
+	}
+	writeJSON(ctx, fasthttp.StatusOK, struct {
+		Status  string        `json:"status"`
+		Results []statsResult `json:"results"`
+	}{"ok", results})
+}
+
+func lowerASCII(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			b := []byte(s)
+			for j := i; j < len(b); j++ {
+				if b[j] >= 'A' && b[j] <= 'Z' {
+					b[j] += 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return s
+}

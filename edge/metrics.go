@@ -1,0 +1,64 @@
+// Prometheus metrics of one edge, registered on the node's own registry.
+
+package edge
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/valyala/fasthttp"
+	"github.com/valyala/fasthttp/fasthttpadaptor"
+)
+
+type metrics struct {
+	requests     *prometheus.CounterVec
+	latency      *prometheus.HistogramVec
+	checks       *prometheus.CounterVec
+	statsEvents  prometheus.Counter
+	statsDropped prometheus.Counter
+	originErrors *prometheus.CounterVec
+	catalogIndex prometheus.Gauge
+	handler      fasthttp.RequestHandler
+}
+
+func newMetrics(reg *prometheus.Registry, n *Node) *metrics {
+	f := func(c prometheus.Collector) { reg.MustRegister(c) }
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aloft_edge_requests_total", Help: "Device requests by route and HTTP status.",
+		}, []string{"route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "aloft_edge_request_seconds", Help: "Time to answer device requests, by route.",
+			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .05, .25, 1, 5},
+		}, []string{"route"}),
+		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aloft_edge_update_checks_total", Help: "Update checks by outcome (update or the refusal code).",
+		}, []string{"result"}),
+		statsEvents:  prometheus.NewCounter(prometheus.CounterOpts{Name: "aloft_edge_stats_events_total", Help: "Stats events received."}),
+		statsDropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "aloft_edge_stats_dropped_total", Help: "Stats events dropped because the counter table was full."}),
+		originErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aloft_edge_origin_errors_total", Help: "Failed calls to the origin, by operation.",
+		}, []string{"op"}),
+		catalogIndex: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aloft_edge_catalog_index", Help: "Catalog index served."}),
+	}
+	f(m.requests)
+	f(m.latency)
+	f(m.checks)
+	f(m.statsEvents)
+	f(m.statsDropped)
+	f(m.originErrors)
+	f(m.catalogIndex)
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aloft_edge_cache_hits", Help: "Byte-cache hits since start."},
+		func() float64 { return float64(n.cache.Stats().Hits) }))
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aloft_edge_cache_loads", Help: "Byte-cache fills from the origin since start."},
+		func() float64 { return float64(n.cache.Stats().Loads) }))
+	m.handler = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return m
+}
+
+func (m *metrics) observe(route string, code int, d time.Duration) {
+	m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+	m.latency.WithLabelValues(route).Observe(d.Seconds())
+}

@@ -1,0 +1,189 @@
+// The edge Node: construction, its run loop, and catalog replication.
+
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/valyala/fasthttp"
+
+	"github.com/aloft/aloft/cache"
+	"github.com/aloft/aloft/origin/api"
+)
+
+// ErrNotFound is returned by an Origin for an unknown blob.
+var ErrNotFound = errors.New("edge: not found")
+
+// Origin is what an edge needs from the origin cluster. Implementations:
+// origin.Node (in process) and the HTTP client in remote.go.
+type Origin interface {
+	// WaitCatalog returns a catalog whose Index is greater than after,
+	// blocking until one exists or ctx ends. The returned catalog is
+	// immutable and may be shared.
+	WaitCatalog(ctx context.Context, after uint64) (*api.Catalog, error)
+	// Blob returns a blob's bytes; ErrNotFound (wrapped) when absent. The
+	// caller verifies the hash.
+	Blob(ctx context.Context, sha256 string) ([]byte, error)
+	// PushStats adds a batch of counters; a batch ID is counted once.
+	PushStats(ctx context.Context, b api.StatsBatch) error
+	// SelfAssign stores (channel != "") or removes (channel == "") a
+	// device's own channel choice, for plugins that keep it on the server.
+	SelfAssign(ctx context.Context, app, device, channel string) error
+}
+
+// Node is one edge.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	ln      net.Listener
+	srv     *fasthttp.Server
+	view    atomic.Pointer[view]
+	cache   *cache.Cache
+	stats   *statsAgg
+	metrics *metrics
+
+	mu      sync.Mutex
+	changed chan struct{} // closed and replaced on every install
+}
+
+// New builds an edge and binds its listener, so Addr is valid at once.
+func New(cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	c, err := cache.New(cfg.Cache)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("edge: listen %s: %w", cfg.Addr, err)
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "edge"), ln: ln, cache: c, changed: make(chan struct{})}
+	n.metrics = newMetrics(cfg.Registry, n)
+	n.stats = newStatsAgg(cfg.MaxStatsKeys)
+	n.view.Store(&view{apps: map[string]*appView{}, blobs: map[string]int64{}})
+	n.srv = &fasthttp.Server{
+		Handler:                       n.route,
+		Name:                          "aloft-edge",
+		MaxRequestBodySize:            cfg.MaxBodyBytes,
+		ReadTimeout:                   30 * time.Second,
+		WriteTimeout:                  5 * time.Minute,
+		IdleTimeout:                   2 * time.Minute,
+		DisableHeaderNamesNormalizing: false,
+		NoDefaultServerHeader:         false,
+		StreamRequestBody:             false,
+		ErrorHandler:                  n.serverError,
+	}
+	return n, nil
+}
+
+// Addr is the bound device-facing address.
+func (n *Node) Addr() string { return n.ln.Addr().String() }
+
+// Index is the catalog index the edge currently serves.
+func (n *Node) Index() uint64 { return n.view.Load().index }
+
+// Ready reports whether the edge holds a catalog from the origin.
+func (n *Node) Ready() bool { return n.view.Load().index > 0 }
+
+// WaitIndex blocks until the edge serves a catalog at index idx or later.
+func (n *Node) WaitIndex(ctx context.Context, idx uint64) error {
+	for {
+		n.mu.Lock()
+		ch := n.changed
+		n.mu.Unlock()
+		if n.Index() >= idx {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// Run serves until ctx is cancelled, then shuts down, flushing stats.
+func (n *Node) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	loops, stop := context.WithCancel(ctx)
+	defer stop()
+	wg.Add(2)
+	go func() { defer wg.Done(); n.syncLoop(loops) }()
+	go func() { defer wg.Done(); n.statsLoop(loops) }()
+	errc := make(chan error, 1)
+	go func() { errc <- n.srv.Serve(n.ln) }()
+	var err error
+	select {
+	case <-ctx.Done():
+		_ = n.srv.ShutdownWithContext(context.Background())
+		<-errc
+	case err = <-errc:
+		err = fmt.Errorf("edge: serve: %w", err)
+	}
+	stop()
+	wg.Wait()
+	n.flushStats(context.Background())
+	n.cache.Close()
+	return err
+}
+
+// install swaps in a newer catalog; an older or equal one is ignored, so
+// the edge never goes backwards.
+func (n *Node) install(cat *api.Catalog) bool {
+	if cat.Protocol != api.ProtocolVersion {
+		n.log.Error("catalog protocol mismatch, ignoring", "got", cat.Protocol, "want", api.ProtocolVersion)
+		return false
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if cat.Index <= n.view.Load().index {
+		return false
+	}
+	n.view.Store(newView(cat))
+	close(n.changed)
+	n.changed = make(chan struct{})
+	n.metrics.catalogIndex.Set(float64(cat.Index))
+	return true
+}
+
+func (n *Node) syncLoop(ctx context.Context) {
+	for ctx.Err() == nil {
+		cat, err := n.cfg.Origin.WaitCatalog(ctx, n.Index())
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			n.metrics.originErrors.WithLabelValues("catalog").Inc()
+			n.log.Warn("catalog sync failed; serving the catalog we have", "index", n.Index(), "err", err)
+			sleepCtx(ctx, n.cfg.RetryInterval)
+			continue
+		}
+		n.install(cat)
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

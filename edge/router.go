@@ -1,0 +1,128 @@
+// The edge's one route table.
+
+package edge
+
+import (
+	"bytes"
+	"errors"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/aloft/aloft/capgo"
+)
+
+// route dispatches every device-facing request. The plugin posts to exactly
+// the configured URLs, so the paths are fixed: /updates, /stats and
+// /channel_self, plus downloads under /b/.
+func (n *Node) route(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
+	path := ctx.Path()
+	name := n.dispatch(ctx, path)
+	n.metrics.observe(name, ctx.Response.StatusCode(), time.Since(start))
+}
+
+func (n *Node) dispatch(ctx *fasthttp.RequestCtx, path []byte) string {
+	m := ctx.Method()
+	switch {
+	case string(path) == "/updates" || string(path) == "/updates/":
+		switch {
+		case ctx.IsPost():
+			n.handleUpdates(ctx)
+		case ctx.IsGet():
+			writeRaw(ctx, fasthttp.StatusOK, `{"status":"ok"}`)
+		default:
+			methodNotAllowed(ctx, "GET, POST")
+		}
+		return "updates"
+	case string(path) == "/updates/manifest_size":
+		if !ctx.IsPost() {
+			methodNotAllowed(ctx, "POST")
+		} else {
+			n.handleManifestSize(ctx)
+		}
+		return "manifest_size"
+	case string(path) == "/stats":
+		if !ctx.IsPost() {
+			methodNotAllowed(ctx, "POST")
+		} else {
+			n.handleStats(ctx)
+		}
+		return "stats"
+	case string(path) == "/channel_self":
+		n.handleChannelSelf(ctx, string(m))
+		return "channel_self"
+	case bytes.HasPrefix(path, []byte("/b/")):
+		n.handleDownload(ctx, path[len("/b/"):])
+		return "download"
+	case string(path) == "/healthz":
+		n.handleHealth(ctx)
+		return "healthz"
+	case string(path) == "/metrics":
+		n.metrics.handler(ctx)
+		return "metrics"
+	}
+	writeDeviceError(ctx, fasthttp.StatusNotFound, "not_found", "No such endpoint", string(path))
+	return "other"
+}
+
+func (n *Node) handleHealth(ctx *fasthttp.RequestCtx) {
+	if !n.Ready() {
+		writeRaw(ctx, fasthttp.StatusServiceUnavailable, `{"status":"starting","message":"no catalog from the origin yet"}`)
+		return
+	}
+	ctx.SetContentType("application/json")
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetBodyString(`{"status":"ok","index":` + itoa(n.Index()) + `}`)
+}
+
+// serverError answers what fasthttp refuses before a handler runs, chiefly
+// bodies over MaxBodyBytes, in the protocol's error shape.
+func (n *Node) serverError(ctx *fasthttp.RequestCtx, err error) {
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		writeDeviceError(ctx, fasthttp.StatusRequestEntityTooLarge, capgo.CodeBodyTooLarge, "Request body is too large", "")
+		return
+	}
+	writeDeviceError(ctx, fasthttp.StatusBadRequest, "bad_request", "Cannot read request", err.Error())
+}
+
+func methodNotAllowed(ctx *fasthttp.RequestCtx, allow string) {
+	ctx.Response.Header.Set("Allow", allow)
+	writeDeviceError(ctx, fasthttp.StatusMethodNotAllowed, "method_not_allowed", "Method not allowed; use "+allow, "")
+}
+
+func writeRaw(ctx *fasthttp.RequestCtx, status int, body string) {
+	ctx.SetContentType("application/json")
+	ctx.SetStatusCode(status)
+	ctx.SetBodyString(body)
+}
+
+// writeDeviceError writes the protocol's error envelope (reference §1.2).
+func writeDeviceError(ctx *fasthttp.RequestCtx, status int, code, message, detail string) {
+	ctx.SetContentType("application/json")
+	ctx.SetStatusCode(status)
+	ctx.SetBody(capgo.AppendError(nil, code, message, detail))
+}
+
+// decodeFailure maps a capgo decode error to its status and code.
+func decodeFailure(ctx *fasthttp.RequestCtx, err error) {
+	if errors.Is(err, capgo.ErrParse) {
+		writeDeviceError(ctx, fasthttp.StatusBadRequest, capgo.CodeInvalidJSONParse, "Cannot parse json", "")
+		return
+	}
+	writeDeviceError(ctx, fasthttp.StatusBadRequest, capgo.CodeInvalidJSONBody, "Cannot parse body", err.Error())
+}
+
+func itoa(u uint64) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + u%10)
+		u /= 10
+		if u == 0 {
+			break
+		}
+	}
+	return string(b[i:])
+}

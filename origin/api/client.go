@@ -1,0 +1,228 @@
+// Typed client for the operator API, used by the CLI, the edges, the bench
+// harness and the tests.
+
+package api
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// Prefix is the path prefix of the operator API.
+const Prefix = "/api/v1"
+
+// ErrUnreachable wraps transport errors: the origin could not be reached.
+var ErrUnreachable = errors.New("api: origin unreachable")
+
+// Client calls the operator API. It is safe for concurrent use.
+type Client struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+// NewClient returns a client for the origin at base (for example
+// "http://127.0.0.1:7070") authenticating with token. A nil hc uses a
+// default http.Client.
+func NewClient(base, token string, hc *http.Client) *Client {
+	if hc == nil {
+		hc = &http.Client{}
+	}
+	return &Client{base: strings.TrimRight(base, "/"), token: token, http: hc}
+}
+
+// Base returns the origin base URL the client talks to.
+func (c *Client) Base() string { return c.base }
+
+// NewIdempotencyKey returns a random key for HeaderIdempotencyKey.
+func NewIdempotencyKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Do sends one request. body may be nil, an io.Reader (sent as is with
+// contentType) or a value encoded as JSON. A non-2xx answer becomes *Error.
+// out, when non-nil, receives the decoded JSON answer.
+func (c *Client) Do(ctx context.Context, method, path string, body any, contentType string, out any) error {
+	var rd io.Reader
+	var length int64 = -1
+	switch b := body.(type) {
+	case nil:
+	case io.Reader:
+		rd = b
+		if s, ok := b.(interface{ Len() int }); ok {
+			length = int64(s.Len())
+		}
+	default:
+		buf, err := json.Marshal(b)
+		if err != nil {
+			return fmt.Errorf("api: encode request: %w", err)
+		}
+		rd, length, contentType = bytes.NewReader(buf), int64(len(buf)), "application/json"
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return fmt.Errorf("api: %w", err)
+	}
+	if length >= 0 {
+		req.ContentLength = length
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if method != http.MethodGet && method != http.MethodHead {
+		req.Header.Set(HeaderIdempotencyKey, NewIdempotencyKey())
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %s %s: %w", ErrUnreachable, method, c.base, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return decodeError(resp)
+	}
+	if out == nil || method == http.MethodHead {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("api: decode %s %s answer: %w", method, path, err)
+	}
+	return nil
+}
+
+func decodeError(resp *http.Response) error {
+	e := &Error{Status: resp.StatusCode}
+	raw, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if json.Unmarshal(raw, e) != nil || e.Code == "" {
+		e.Code = strings.ToLower(strings.ReplaceAll(http.StatusText(resp.StatusCode), " ", "_"))
+		e.Message = strings.TrimSpace(string(raw))
+	}
+	return e
+}
+
+func esc(s string) string { return url.PathEscape(s) }
+
+// HasBlob reports whether the origin already stores the blob.
+func (c *Client) HasBlob(ctx context.Context, sha string) (bool, error) {
+	err := c.Do(ctx, http.MethodHead, Prefix+"/blobs/"+esc(sha), nil, "", nil)
+	var e *Error
+	if errors.As(err, &e) && e.Status == http.StatusNotFound {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// PutBlob uploads size bytes from r whose SHA-256 is sha.
+func (c *Client) PutBlob(ctx context.Context, sha string, r io.Reader, size int64) (BlobInfo, error) {
+	var out BlobInfo
+	req := &sizedReader{r: r, n: size}
+	err := c.Do(ctx, http.MethodPut, Prefix+"/blobs/"+esc(sha), req, "application/octet-stream", &out)
+	return out, err
+}
+
+type sizedReader struct {
+	r io.Reader
+	n int64
+}
+
+func (s *sizedReader) Read(p []byte) (int, error) { return s.r.Read(p) }
+func (s *sizedReader) Len() int                   { return int(s.n) }
+
+// CreateApp registers an app.
+func (c *Client) CreateApp(ctx context.Context, req CreateApp) (App, error) {
+	var out App
+	return out, c.Do(ctx, http.MethodPost, Prefix+"/apps", req, "", &out)
+}
+
+// Apps lists apps (without their bundles and channels).
+func (c *Client) Apps(ctx context.Context) ([]App, error) {
+	var out []App
+	return out, c.Do(ctx, http.MethodGet, Prefix+"/apps", nil, "", &out)
+}
+
+// PutBundle publishes a bundle whose blobs were uploaded before.
+func (c *Client) PutBundle(ctx context.Context, app, version string, req PutBundle) (Bundle, error) {
+	var out Bundle
+	return out, c.Do(ctx, http.MethodPut, bundlePath(app, version), req, "", &out)
+}
+
+// PutBundleZip publishes a plain zip in one step.
+func (c *Client) PutBundleZip(ctx context.Context, app, version string, zip []byte) (Bundle, error) {
+	var out Bundle
+	return out, c.Do(ctx, http.MethodPut, bundlePath(app, version), bytes.NewReader(zip), "application/zip", &out)
+}
+
+// Bundles lists an app's bundles.
+func (c *Client) Bundles(ctx context.Context, app string) ([]Bundle, error) {
+	var out []Bundle
+	return out, c.Do(ctx, http.MethodGet, Prefix+"/apps/"+esc(app)+"/bundles", nil, "", &out)
+}
+
+// DeleteBundle removes a bundle no channel uses.
+func (c *Client) DeleteBundle(ctx context.Context, app, version string) error {
+	return c.Do(ctx, http.MethodDelete, bundlePath(app, version), nil, "", nil)
+}
+
+func bundlePath(app, version string) string {
+	return Prefix + "/apps/" + esc(app) + "/bundles/" + esc(version)
+}
+
+// PutChannel creates or updates a channel.
+func (c *Client) PutChannel(ctx context.Context, app, name string, req PutChannel) (Channel, error) {
+	var out Channel
+	return out, c.Do(ctx, http.MethodPut, Prefix+"/apps/"+esc(app)+"/channels/"+esc(name), req, "", &out)
+}
+
+// Channels lists an app's channels.
+func (c *Client) Channels(ctx context.Context, app string) ([]Channel, error) {
+	var out []Channel
+	return out, c.Do(ctx, http.MethodGet, Prefix+"/apps/"+esc(app)+"/channels", nil, "", &out)
+}
+
+// SetDevice pins a device to a channel.
+func (c *Client) SetDevice(ctx context.Context, app, device, channel string) error {
+	return c.Do(ctx, http.MethodPut, Prefix+"/apps/"+esc(app)+"/devices/"+esc(device), SetDevice{Channel: channel}, "", nil)
+}
+
+// UnsetDevice removes a device's pin.
+func (c *Client) UnsetDevice(ctx context.Context, app, device string) error {
+	return c.Do(ctx, http.MethodDelete, Prefix+"/apps/"+esc(app)+"/devices/"+esc(device), nil, "", nil)
+}
+
+// Devices lists an app's device overrides.
+func (c *Client) Devices(ctx context.Context, app string) ([]DeviceOverride, error) {
+	var out []DeviceOverride
+	return out, c.Do(ctx, http.MethodGet, Prefix+"/apps/"+esc(app)+"/devices", nil, "", &out)
+}
+
+// Stats returns per-version aggregates of an app's device stats.
+func (c *Client) Stats(ctx context.Context, app string) (AppStats, error) {
+	var out AppStats
+	return out, c.Do(ctx, http.MethodGet, Prefix+"/apps/"+esc(app)+"/stats", nil, "", &out)
+}
+
+// Catalog returns the catalog once its index exceeds after, waiting up to
+// the origin's long-poll limit; a zero after answers at once.
+func (c *Client) Catalog(ctx context.Context, after uint64) (*Catalog, error) {
+	var out Catalog
+	err := c.Do(ctx, http.MethodGet, Prefix+"/sync/catalog?after="+strconv.FormatUint(after, 10), nil, "", &out)
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}

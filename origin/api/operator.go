@@ -1,0 +1,182 @@
+// Operator API request and response bodies (docs/api.md documents each).
+
+package api
+
+// Header names used on the operator API.
+const (
+	// HeaderIdempotencyKey lets a client retry a write safely: the origin
+	// applies a key at most once.
+	HeaderIdempotencyKey = "Idempotency-Key"
+	// HeaderIndex carries the catalog index a write produced.
+	HeaderIndex = "X-Aloft-Index"
+)
+
+// Error is the JSON body of every operator API error.
+type Error struct {
+	Code    string `json:"error"`
+	Message string `json:"message"`
+	// Status is the HTTP status; not sent on the wire.
+	Status int `json:"-"`
+}
+
+// Error implements error.
+func (e *Error) Error() string {
+	if e.Message == "" {
+		return e.Code
+	}
+	return e.Code + ": " + e.Message
+}
+
+// Operator API error codes.
+const (
+	CodeBadRequest     = "bad_request"
+	CodeUnauthorized   = "unauthorized"
+	CodeForbidden      = "forbidden"
+	CodeNotFound       = "not_found"
+	CodeAppNotFound    = "app_not_found"
+	CodeBundleNotFound = "bundle_not_found"
+	CodeChanNotFound   = "channel_not_found"
+	CodeBlobNotFound   = "blob_not_found"
+	CodeAppExists      = "app_exists"
+	CodeBundleExists   = "bundle_exists"
+	CodeBundleInUse    = "bundle_in_use"
+	CodeInvalidZip     = "invalid_zip"
+	CodeHashMismatch   = "hash_mismatch"
+	CodeTooLarge       = "too_large"
+	CodeNotLeader      = "not_leader"
+	CodeUnavailable    = "unavailable"
+	CodeInternal       = "internal"
+)
+
+// CreateApp is the body of POST /api/v1/apps.
+type CreateApp struct {
+	AppID string `json:"app_id"`
+	Name  string `json:"name"`
+}
+
+// PutBundle is the JSON body of PUT /api/v1/apps/{app}/bundles/{version}.
+type PutBundle struct {
+	// Zip is the SHA-256 of a blob uploaded before with PUT /api/v1/blobs.
+	Zip string `json:"zip,omitempty"`
+	// Checksum must be given for an encrypted zip; for a plain zip the
+	// origin computes it and, if one is given, checks that it matches.
+	Checksum         string          `json:"checksum,omitempty"`
+	SessionKey       string          `json:"session_key,omitempty"`
+	KeyID            string          `json:"key_id,omitempty"`
+	MinUpdateVersion string          `json:"min_update_version,omitempty"`
+	Link             string          `json:"link,omitempty"`
+	Comment          string          `json:"comment,omitempty"`
+	Manifest         []ManifestEntry `json:"manifest,omitempty"`
+}
+
+// PutChannel is the body of PUT /api/v1/apps/{app}/channels/{name}. Every
+// field is optional: a field that is absent keeps its current value, or its
+// default when the channel is new (all platforms and device kinds allowed,
+// not public, no self-set, disable_auto_update "none").
+type PutChannel struct {
+	Bundle *string `json:"bundle,omitempty"`
+
+	IOS      *bool `json:"ios,omitempty"`
+	Android  *bool `json:"android,omitempty"`
+	Electron *bool `json:"electron,omitempty"`
+
+	AllowEmulator *bool `json:"allow_emulator,omitempty"`
+	AllowDevice   *bool `json:"allow_device,omitempty"`
+	AllowDev      *bool `json:"allow_dev,omitempty"`
+	AllowProd     *bool `json:"allow_prod,omitempty"`
+
+	Public             *bool `json:"public,omitempty"`
+	AllowDeviceSelfSet *bool `json:"allow_device_self_set,omitempty"`
+
+	DisableAutoUpdate            *string `json:"disable_auto_update,omitempty"`
+	DisableAutoUpdateUnderNative *bool   `json:"disable_auto_update_under_native,omitempty"`
+
+	// Rollout replaces the rollout; ClearRollout removes it.
+	Rollout      *RolloutSpec `json:"rollout,omitempty"`
+	ClearRollout bool         `json:"clear_rollout,omitempty"`
+}
+
+// RolloutSpec is the operator's view of a rollout. The origin assigns the ID
+// when the bundle changes.
+type RolloutSpec struct {
+	Bundle     string `json:"bundle"`
+	PercentBPS int    `json:"percent_bps"`
+	Paused     bool   `json:"paused"`
+}
+
+// SetDevice is the body of PUT /api/v1/apps/{app}/devices/{device_id}.
+type SetDevice struct {
+	Channel string `json:"channel"`
+}
+
+// DeviceOverride is one element of GET /api/v1/apps/{app}/devices.
+type DeviceOverride struct {
+	DeviceID string `json:"device_id"`
+	Override
+}
+
+// VersionStats aggregates what devices reported about one bundle version.
+type VersionStats struct {
+	Version string `json:"version"`
+	// Installs counts "set" events.
+	Installs int64 `json:"installs"`
+	// Failures counts every action ending in "_fail".
+	Failures int64 `json:"failures"`
+	// Downloads counts completed downloads (zip or manifest).
+	Downloads int64            `json:"downloads"`
+	Actions   map[string]int64 `json:"actions"`
+}
+
+// AppStats is the body of GET /api/v1/apps/{app}/stats.
+type AppStats struct {
+	AppID    string         `json:"app_id"`
+	Versions []VersionStats `json:"versions"`
+}
+
+// StatsBatch is what an edge ships to the origin: counts per app, version
+// and action since its last batch.
+type StatsBatch struct {
+	// ID makes a retried batch count once.
+	ID     string       `json:"id"`
+	Counts []StatsCount `json:"counts"`
+}
+
+// StatsCount is one counter increment in a StatsBatch.
+type StatsCount struct {
+	App     string `json:"app"`
+	Version string `json:"version"`
+	Action  string `json:"action"`
+	N       int64  `json:"n"`
+}
+
+// CreateToken is the body of POST /api/v1/tokens.
+type CreateToken struct {
+	Name string `json:"name"`
+}
+
+// Token describes an API token; Secret is filled only once, on creation.
+type Token struct {
+	Name    string `json:"name"`
+	Prefix  string `json:"prefix"`
+	Secret  string `json:"token,omitempty"`
+	Created int64  `json:"created_ms"`
+}
+
+// BlobInfo answers a blob upload.
+type BlobInfo struct {
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+}
+
+// WriteResult answers a write that went through raft.
+type WriteResult struct {
+	Index uint64 `json:"index"`
+}
+
+// SelfAssign is the body of PUT /api/v1/sync/self-assign: an edge storing
+// an old plugin's own channel choice ("" clears it).
+type SelfAssign struct {
+	App     string `json:"app"`
+	Device  string `json:"device"`
+	Channel string `json:"channel"`
+}

@@ -1,0 +1,94 @@
+// Applying a channel update: merge the operator's partial spec into the
+// channel, keep a bundle history for rollback, and start a new rollout id
+// whenever the rollout's bundle changes.
+
+package origin
+
+import (
+	"fmt"
+
+	"github.com/aloft/aloft/origin/api"
+)
+
+func (s *state) putChannel(p putChannelCmd, now int64) (*api.Channel, error) {
+	cur := s.app(p.App)
+	if cur == nil {
+		return nil, fmt.Errorf("%w: %q", ErrAppNotFound, p.App)
+	}
+	var ch api.Channel
+	if old := cur.Channels[p.Name]; old != nil {
+		ch = *old
+		ch.History = append([]string(nil), old.History...)
+	} else {
+		ch = api.Channel{Name: p.Name, ID: cur.NextChannelID, IOS: true, Android: true, Electron: true,
+			AllowEmulator: true, AllowDevice: true, AllowDev: true, AllowProd: true, DisableAutoUpdate: api.DisableNone}
+	}
+	if err := mergeChannel(&ch, p, cur); err != nil {
+		return nil, err
+	}
+	ch.Updated = now
+	app, _ := s.editApp(p.App)
+	if cur.Channels[p.Name] == nil {
+		app.NextChannelID++
+	}
+	app.Channels[p.Name] = &ch
+	return &ch, nil
+}
+
+func mergeChannel(ch *api.Channel, p putChannelCmd, app *api.App) error {
+	sp := p.Spec
+	if sp.Bundle != nil && *sp.Bundle != ch.Bundle {
+		if err := bundleUsable(app, *sp.Bundle); err != nil {
+			return err
+		}
+		if ch.Bundle != "" {
+			ch.History = append(ch.History, ch.Bundle)
+			if len(ch.History) > maxHistory {
+				ch.History = ch.History[len(ch.History)-maxHistory:]
+			}
+		}
+		ch.Bundle = *sp.Bundle
+	}
+	for _, f := range []struct {
+		src *bool
+		dst *bool
+	}{
+		{sp.IOS, &ch.IOS}, {sp.Android, &ch.Android}, {sp.Electron, &ch.Electron},
+		{sp.AllowEmulator, &ch.AllowEmulator}, {sp.AllowDevice, &ch.AllowDevice},
+		{sp.AllowDev, &ch.AllowDev}, {sp.AllowProd, &ch.AllowProd},
+		{sp.Public, &ch.Public}, {sp.AllowDeviceSelfSet, &ch.AllowDeviceSelfSet},
+		{sp.DisableAutoUpdateUnderNative, &ch.DisableAutoUpdateUnderNative},
+	} {
+		if f.src != nil {
+			*f.dst = *f.src
+		}
+	}
+	if sp.DisableAutoUpdate != nil {
+		ch.DisableAutoUpdate = *sp.DisableAutoUpdate
+	}
+	if sp.ClearRollout {
+		ch.Rollout = nil
+	}
+	if r := sp.Rollout; r != nil {
+		if err := bundleUsable(app, r.Bundle); err != nil {
+			return err
+		}
+		id := p.RolloutID
+		if ch.Rollout != nil && ch.Rollout.Bundle == r.Bundle {
+			id = ch.Rollout.ID // same rollout: keep every device's draw
+		}
+		ch.Rollout = &api.Rollout{Bundle: r.Bundle, PercentBPS: r.PercentBPS, Paused: r.Paused, ID: id}
+	}
+	return nil
+}
+
+// bundleUsable checks that a channel may point at name.
+func bundleUsable(app *api.App, name string) error {
+	if name == "" || name == api.BuiltinVersion {
+		return nil
+	}
+	if _, ok := app.Bundles[name]; !ok {
+		return fmt.Errorf("%w: %s %s", ErrBundleNotFound, app.ID, name)
+	}
+	return nil
+}

@@ -1,0 +1,27 @@
+// Sentinel errors of the origin, mapped to HTTP status in one place
+// (httpError in http.go).
+
+package origin
+
+import "errors"
+
+// Errors returned by the origin's operations; wrap with %w and test with
+// errors.Is.
+var (
+	ErrInvalid        = errors.New("origin: invalid request")
+	ErrUnauthorized   = errors.New("origin: missing or unknown token")
+	ErrAppNotFound    = errors.New("origin: app not found")
+	ErrAppExists      = errors.New("origin: app already exists")
+	ErrBundleNotFound = errors.New("origin: bundle not found")
+	ErrBundleExists   = errors.New("origin: bundle version already exists")
+	ErrBundleInUse    = errors.New("origin: bundle is used by a channel")
+	ErrChanNotFound   = errors.New("origin: channel not found")
+	ErrNotFound       = errors.New("origin: not found")
+	ErrTokenExists    = errors.New("origin: token name already exists")
+	ErrBlobNotFound   = errors.New("origin: blob not found")
+	ErrHashMismatch   = errors.New("origin: content does not match its sha256")
+	ErrInvalidZip     = errors.New("origin: invalid bundle zip")
+	ErrTooLarge       = errors.New("origin: too large")
+	ErrNotLeader      = errors.New("origin: not the raft leader")
+	ErrClosed         = errors.New("origin: node is closed")
+)

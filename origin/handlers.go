@@ -1,0 +1,260 @@
+// Operator API handlers: each copies what it needs out of the request,
+// calls one Node operation and returns the value to encode.
+
+package origin
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/aloft/aloft/origin/api"
+)
+
+func (n *Node) putBlob(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	sha := strings.ToLower(r.PathValue("sha"))
+	if !ValidSHA256(sha) {
+		return 0, nil, invalid("%q is not a hex sha256", r.PathValue("sha"))
+	}
+	if r.ContentLength > n.cfg.MaxBlobBytes {
+		return 0, nil, ErrTooLarge
+	}
+	size, err := n.blobs.Put(r.Context(), sha, r.Body, n.cfg.MaxBlobBytes)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, api.BlobInfo{SHA256: sha, Size: size}, nil
+}
+
+func (n *Node) headBlob(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	size, err := n.blobs.Size(r.Context(), strings.ToLower(r.PathValue("sha")))
+	if err != nil {
+		return 0, nil, err
+	}
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	w.WriteHeader(http.StatusOK)
+	return 0, nil, nil
+}
+
+func (n *Node) getBlob(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	data, err := n.blobs.Get(r.Context(), strings.ToLower(r.PathValue("sha")))
+	if err != nil {
+		return 0, nil, err
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(data)
+	return 0, nil, nil
+}
+
+func (n *Node) postApp(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	var req api.CreateApp
+	if err := decodeBody(w, r, &req); err != nil {
+		return 0, nil, err
+	}
+	app, err := n.CreateApp(r.Context(), req, idemKey(r))
+	return http.StatusCreated, summary(app), err
+}
+
+// summary is an app without its bundles, channels and overrides.
+func summary(a *api.App) *api.App {
+	if a == nil {
+		return nil
+	}
+	return &api.App{ID: a.ID, Name: a.Name, Created: a.Created}
+}
+
+func (n *Node) listApps(_ http.ResponseWriter, _ *http.Request) (int, any, error) {
+	cat := n.Catalog()
+	out := make([]*api.App, 0, len(cat.Apps))
+	for _, a := range cat.Apps {
+		out = append(out, summary(a))
+	}
+	slices.SortFunc(out, func(a, b *api.App) int { return strings.Compare(a.ID, b.ID) })
+	return http.StatusOK, out, nil
+}
+
+func (n *Node) getApp(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	app, err := n.App(r.PathValue("app"))
+	return http.StatusOK, app, err
+}
+
+func (n *Node) listBundles(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	app, err := n.App(r.PathValue("app"))
+	if err != nil {
+		return 0, nil, err
+	}
+	out := make([]*api.Bundle, 0, len(app.Bundles))
+	for _, b := range app.Bundles {
+		out = append(out, b)
+	}
+	slices.SortFunc(out, func(a, b *api.Bundle) int { return int(b.Created - a.Created) })
+	return http.StatusOK, out, nil
+}
+
+// putBundle publishes from JSON (blobs uploaded before) or, with
+// Content-Type application/zip, from the raw zip in one step; metadata
+// then comes from the query (checksum, session_key, key_id,
+// min_update_version, link, comment).
+func (n *Node) putBundle(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	var req api.PutBundle
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if ct == "application/zip" || ct == "application/octet-stream" {
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, n.cfg.MaxBlobBytes))
+		if err != nil {
+			return 0, nil, err
+		}
+		sum := sha256.Sum256(body)
+		req.Zip = hex.EncodeToString(sum[:])
+		if _, err := n.blobs.Put(r.Context(), req.Zip, bytes.NewReader(body), n.cfg.MaxBlobBytes); err != nil {
+			return 0, nil, err
+		}
+		q := r.URL.Query()
+		req.Checksum, req.SessionKey, req.KeyID = q.Get("checksum"), q.Get("session_key"), q.Get("key_id")
+		req.MinUpdateVersion, req.Link, req.Comment = q.Get("min_update_version"), q.Get("link"), q.Get("comment")
+	} else if err := decodeBody(w, r, &req); err != nil {
+		return 0, nil, err
+	}
+	b, err := n.PublishBundle(r.Context(), r.PathValue("app"), r.PathValue("version"), req, idemKey(r))
+	return http.StatusOK, b, err
+}
+
+func (n *Node) getBundle(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	b, err := n.Bundle(r.PathValue("app"), r.PathValue("version"))
+	return http.StatusOK, b, err
+}
+
+func (n *Node) deleteBundle(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	err := n.DeleteBundle(r.Context(), r.PathValue("app"), r.PathValue("version"), idemKey(r))
+	return http.StatusNoContent, nil, err
+}
+
+func (n *Node) listChannels(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	app, err := n.App(r.PathValue("app"))
+	if err != nil {
+		return 0, nil, err
+	}
+	out := make([]*api.Channel, 0, len(app.Channels))
+	for _, c := range app.Channels {
+		out = append(out, c)
+	}
+	slices.SortFunc(out, func(a, b *api.Channel) int { return strings.Compare(a.Name, b.Name) })
+	return http.StatusOK, out, nil
+}
+
+func (n *Node) putChannel(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	var spec api.PutChannel
+	if err := decodeBody(w, r, &spec); err != nil {
+		return 0, nil, err
+	}
+	ch, err := n.PutChannel(r.Context(), r.PathValue("app"), r.PathValue("name"), spec, idemKey(r))
+	return http.StatusOK, ch, err
+}
+
+func (n *Node) getChannel(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	ch, err := n.Channel(r.PathValue("app"), r.PathValue("name"))
+	return http.StatusOK, ch, err
+}
+
+func (n *Node) deleteChannel(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	err := n.DeleteChannel(r.Context(), r.PathValue("app"), r.PathValue("name"), idemKey(r))
+	return http.StatusNoContent, nil, err
+}
+
+func (n *Node) listDevices(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	app, err := n.App(r.PathValue("app"))
+	if err != nil {
+		return 0, nil, err
+	}
+	out := make([]api.DeviceOverride, 0, len(app.Overrides))
+	for id, o := range app.Overrides {
+		out = append(out, api.DeviceOverride{DeviceID: id, Override: *o})
+	}
+	slices.SortFunc(out, func(a, b api.DeviceOverride) int { return strings.Compare(a.DeviceID, b.DeviceID) })
+	return http.StatusOK, out, nil
+}
+
+func (n *Node) putDevice(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	var req api.SetDevice
+	if err := decodeBody(w, r, &req); err != nil {
+		return 0, nil, err
+	}
+	if req.Channel == "" {
+		return 0, nil, invalid("channel is required (DELETE the device to unpin it)")
+	}
+	err := n.SetDevice(r.Context(), r.PathValue("app"), r.PathValue("device"), req.Channel, false, idemKey(r))
+	return http.StatusOK, api.DeviceOverride{DeviceID: strings.ToLower(r.PathValue("device")), Override: api.Override{Channel: req.Channel}}, err
+}
+
+func (n *Node) getDevice(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	app, err := n.App(r.PathValue("app"))
+	if err != nil {
+		return 0, nil, err
+	}
+	id := strings.ToLower(r.PathValue("device"))
+	o := app.Overrides[id]
+	if o == nil {
+		return 0, nil, fmt.Errorf("%w: device %s has no override in %s", ErrNotFound, id, app.ID)
+	}
+	return http.StatusOK, api.DeviceOverride{DeviceID: id, Override: *o}, nil
+}
+
+func (n *Node) deleteDevice(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	err := n.SetDevice(r.Context(), r.PathValue("app"), r.PathValue("device"), "", false, idemKey(r))
+	return http.StatusNoContent, nil, err
+}
+
+func (n *Node) getStats(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	s, err := n.Stats(r.PathValue("app"))
+	return http.StatusOK, s, err
+}
+
+func (n *Node) postToken(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	var req api.CreateToken
+	if err := decodeBody(w, r, &req); err != nil {
+		return 0, nil, err
+	}
+	t, err := n.CreateToken(r.Context(), req.Name, idemKey(r))
+	return http.StatusCreated, t, err
+}
+
+func (n *Node) listTokens(_ http.ResponseWriter, _ *http.Request) (int, any, error) {
+	return http.StatusOK, n.Tokens(), nil
+}
+
+func (n *Node) deleteToken(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	return http.StatusNoContent, nil, n.DeleteToken(r.Context(), r.PathValue("name"), idemKey(r))
+}
+
+func (n *Node) syncCatalog(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	after, err := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
+	if err != nil && r.URL.Query().Get("after") != "" {
+		return 0, nil, invalid("after must be a catalog index")
+	}
+	cat, err := n.waitCatalogFor(r.Context(), after)
+	return http.StatusOK, cat, err
+}
+
+func (n *Node) syncStats(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	var b api.StatsBatch
+	if err := decodeBody(w, r, &b); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, n.PushStats(r.Context(), b)
+}
+
+func (n *Node) syncSelfAssign(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	var req api.SelfAssign
+	if err := decodeBody(w, r, &req); err != nil {
+		return 0, nil, err
+	}
+	return http.StatusNoContent, nil, n.SelfAssign(r.Context(), req.App, req.Device, req.Channel)
+}

@@ -1,0 +1,130 @@
+// HTTP adapters of the operator API. Handlers return (status, value,
+// error); wrap authenticates, encodes the value as JSON and maps errors to
+// statuses in one place (httpError).
+
+package origin
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aloft/aloft/origin/api"
+)
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request) (int, any, error)
+
+// maxJSONBody caps JSON request bodies (a manifest of 20000 files is ~4 MiB).
+const maxJSONBody = 16 << 20
+
+func (n *Node) wrap(name string, fn handlerFunc, auth bool) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		status, v, err := n.serve(w, r, fn, auth)
+		if err != nil {
+			e := httpError(err)
+			status = e.Status
+			if status >= 500 {
+				n.log.Error("api error", "method", r.Method, "path", r.URL.Path, "err", err)
+			}
+			writeJSON(w, status, e)
+		} else if status != 0 {
+			writeJSON(w, status, v)
+		}
+		n.metrics.observe(name, status, time.Since(start))
+	})
+}
+
+func (n *Node) serve(w http.ResponseWriter, r *http.Request, fn handlerFunc, auth bool) (int, any, error) {
+	if auth && !n.Authenticate(bearer(r)) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="aloft"`)
+		return 0, nil, ErrUnauthorized
+	}
+	return fn(w, r)
+}
+
+func bearer(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if v != nil {
+		_ = json.NewEncoder(w).Encode(v)
+	}
+}
+
+// httpError maps the origin's sentinel errors to an API error.
+func httpError(err error) *api.Error {
+	table := []struct {
+		target error
+		status int
+		code   string
+	}{
+		{ErrUnauthorized, http.StatusUnauthorized, api.CodeUnauthorized},
+		{ErrAppNotFound, http.StatusNotFound, api.CodeAppNotFound},
+		{ErrBundleNotFound, http.StatusNotFound, api.CodeBundleNotFound},
+		{ErrChanNotFound, http.StatusNotFound, api.CodeChanNotFound},
+		{ErrBlobNotFound, http.StatusNotFound, api.CodeBlobNotFound},
+		{ErrNotFound, http.StatusNotFound, api.CodeNotFound},
+		{ErrAppExists, http.StatusConflict, api.CodeAppExists},
+		{ErrBundleExists, http.StatusConflict, api.CodeBundleExists},
+		{ErrBundleInUse, http.StatusConflict, api.CodeBundleInUse},
+		{ErrTokenExists, http.StatusConflict, api.CodeBadRequest},
+		{ErrInvalidZip, http.StatusUnprocessableEntity, api.CodeInvalidZip},
+		{ErrHashMismatch, http.StatusUnprocessableEntity, api.CodeHashMismatch},
+		{ErrTooLarge, http.StatusRequestEntityTooLarge, api.CodeTooLarge},
+		{ErrInvalid, http.StatusBadRequest, api.CodeBadRequest},
+		{ErrNotLeader, http.StatusServiceUnavailable, api.CodeNotLeader},
+	}
+	for _, t := range table {
+		if errors.Is(err, t.target) {
+			return &api.Error{Code: t.code, Message: trimPrefix(err.Error()), Status: t.status}
+		}
+	}
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return &api.Error{Code: api.CodeTooLarge, Message: fmt.Sprintf("request body is over %d bytes", mbe.Limit), Status: http.StatusRequestEntityTooLarge}
+	}
+	return &api.Error{Code: api.CodeInternal, Message: "internal error; see the origin's log", Status: http.StatusInternalServerError}
+}
+
+// trimPrefix drops the "origin: " package prefix from messages shown to users.
+func trimPrefix(s string) string { return strings.ReplaceAll(s, "origin: ", "") }
+
+// decodeBody decodes a JSON request body strictly.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		if errors.Is(err, io.EOF) {
+			return invalid("the request body is empty; send JSON")
+		}
+		return invalid("bad JSON body: %v", err)
+	}
+	return nil
+}
+
+func idemKey(r *http.Request) string { return r.Header.Get(api.HeaderIdempotencyKey) }
+
+func notFound(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	return 0, nil, fmt.Errorf("%w: no route %s %s (see docs/api.md)", ErrNotFound, r.Method, r.URL.Path)
+}
+
+func (n *Node) health(_ http.ResponseWriter, _ *http.Request) (int, any, error) {
+	cat := n.Catalog()
+	return http.StatusOK, map[string]any{"status": "ok", "state": n.raft.State().String(), "index": cat.Index}, nil
+}

@@ -1,0 +1,42 @@
+// Prometheus metrics of one origin, on the node's own registry.
+
+package origin
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type originMetrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+func newOriginMetrics(reg *prometheus.Registry, n *Node) *originMetrics {
+	m := &originMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aloft_origin_requests_total", Help: "Operator API requests by route and status.",
+		}, []string{"route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "aloft_origin_request_seconds", Help: "Operator API latency by route.",
+		}, []string{"route"}),
+	}
+	reg.MustRegister(m.requests, m.latency,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aloft_origin_catalog_index", Help: "Catalog index."},
+			func() float64 { return float64(n.Catalog().Index) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aloft_origin_raft_leader", Help: "1 when this node leads."},
+			func() float64 {
+				if n.raft.State().String() == "Leader" {
+					return 1
+				}
+				return 0
+			}))
+	return m
+}
+
+func (m *originMetrics) observe(route string, code int, d time.Duration) {
+	m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
+	m.latency.WithLabelValues(route).Observe(d.Seconds())
+}

@@ -1,0 +1,321 @@
+// The origin Node: configuration, raft wiring and the write path.
+
+package origin
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/aloft/aloft/bundle"
+	"github.com/aloft/aloft/origin/api"
+)
+
+// Config configures one origin Node.
+type Config struct {
+	// DataDir holds the raft log, snapshots and (by default) blobs. Required.
+	DataDir string
+	// NodeID names this node in the raft cluster. Default "origin-1".
+	NodeID string
+	// RaftAddr is the raft TCP bind address. Empty runs a single node on an
+	// in-memory transport (aloft dev): nothing listens, nothing to secure.
+	RaftAddr string
+	// APIAddr is the operator API listen address. Default "127.0.0.1:7070";
+	// port 0 picks a free port (see Node.APIAddr).
+	APIAddr string
+	// AdminToken, when set, is registered as an admin API token at start.
+	AdminToken string
+	// Blobs stores bundle bytes. Default a DirStore under DataDir/blobs.
+	Blobs BlobStore
+	// MaxBlobBytes caps one uploaded blob. Default 1 GiB.
+	MaxBlobBytes int64
+	// ZipLimits bound what a plain bundle zip may expand to.
+	ZipLimits bundle.Limits
+	// ApplyTimeout bounds one raft write. Default 10s.
+	ApplyTimeout time.Duration
+	// LongPoll is how long a catalog sync request waits for a change.
+	// Default 30s.
+	LongPoll time.Duration
+	// Raft timers; defaults are raft's own. LocalConfig shortens them.
+	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
+	// Logger receives the origin's logs. Default slog.Default().
+	Logger *slog.Logger
+	// Registry receives metrics. Default a new registry per node.
+	Registry *prometheus.Registry
+}
+
+// DefaultConfig returns production defaults; DataDir must still be set.
+func DefaultConfig() Config {
+	rc := raft.DefaultConfig()
+	return Config{
+		NodeID:             "origin-1",
+		APIAddr:            "127.0.0.1:7070",
+		MaxBlobBytes:       1 << 30,
+		ZipLimits:          bundle.DefaultLimits(),
+		ApplyTimeout:       10 * time.Second,
+		LongPoll:           30 * time.Second,
+		HeartbeatTimeout:   rc.HeartbeatTimeout,
+		ElectionTimeout:    rc.ElectionTimeout,
+		LeaderLeaseTimeout: rc.LeaderLeaseTimeout,
+	}
+}
+
+// LocalConfig is a test and dev preset: free loopback port, 50 ms raft
+// timers, short long-polls.
+func LocalConfig(dataDir string) Config {
+	c := DefaultConfig()
+	c.DataDir = dataDir
+	c.APIAddr = "127.0.0.1:0"
+	c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout = 50*time.Millisecond, 50*time.Millisecond, 50*time.Millisecond
+	c.LongPoll = 2 * time.Second
+	return c
+}
+
+// Validate reports a configuration that cannot work.
+func (c *Config) Validate() error {
+	switch {
+	case c.DataDir == "":
+		return errors.New("origin: Config.DataDir is required")
+	case c.NodeID == "":
+		return errors.New("origin: Config.NodeID is required")
+	case c.APIAddr == "":
+		return errors.New("origin: Config.APIAddr is required")
+	case c.MaxBlobBytes <= 0 || c.ApplyTimeout <= 0 || c.LongPoll <= 0:
+		return errors.New("origin: MaxBlobBytes, ApplyTimeout and LongPoll must be positive")
+	case c.AdminToken != "" && len(c.AdminToken) < 16:
+		return errors.New("origin: the admin token must be at least 16 characters")
+	}
+	return c.ZipLimits.Validate()
+}
+
+// Node is one origin server.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	fsm     *fsm
+	raft    *raft.Raft
+	trans   raft.Transport
+	stores  []interface{ Close() error }
+	blobs   BlobStore
+	ln      net.Listener
+	srv     *http.Server
+	metrics *originMetrics
+}
+
+// New opens (or creates) the node's data, starts raft and binds the API
+// listener. A fresh single node bootstraps itself as the only voter.
+func New(cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "origin", "node", cfg.NodeID), fsm: newFSM(), blobs: cfg.Blobs}
+	if n.blobs == nil {
+		ds, err := NewDirStore(filepath.Join(cfg.DataDir, "blobs"))
+		if err != nil {
+			return nil, err
+		}
+		n.blobs = ds
+	}
+	if err := n.openRaft(); err != nil {
+		n.closeStores()
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", cfg.APIAddr)
+	if err != nil {
+		n.shutdownRaft()
+		return nil, fmt.Errorf("origin: listen %s: %w", cfg.APIAddr, err)
+	}
+	n.ln = ln
+	n.metrics = newOriginMetrics(cfg.Registry, n)
+	n.srv = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second}
+	return n, nil
+}
+
+func (n *Node) openRaft() error {
+	dir := filepath.Join(n.cfg.DataDir, "raft")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("origin: raft dir: %w", err)
+	}
+	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
+	if err != nil {
+		return fmt.Errorf("origin: open raft log: %w", err)
+	}
+	n.stores = append(n.stores, store)
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, n.hclog())
+	if err != nil {
+		return fmt.Errorf("origin: snapshot store: %w", err)
+	}
+	var addr raft.ServerAddress
+	if n.cfg.RaftAddr == "" {
+		addr, n.trans = raft.NewInmemTransport(raft.ServerAddress("inmem-" + n.cfg.NodeID))
+	} else {
+		t, err := raft.NewTCPTransportWithLogger(n.cfg.RaftAddr, nil, 3, 10*time.Second, n.hclog())
+		if err != nil {
+			return fmt.Errorf("origin: raft transport: %w", err)
+		}
+		addr, n.trans = t.LocalAddr(), t
+	}
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(n.cfg.NodeID)
+	rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = n.cfg.HeartbeatTimeout, n.cfg.ElectionTimeout, n.cfg.LeaderLeaseTimeout
+	rc.Logger = n.hclog()
+	existing, err := raft.HasExistingState(store, store, snaps)
+	if err != nil {
+		return fmt.Errorf("origin: inspect raft state: %w", err)
+	}
+	if !existing {
+		boot := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: addr}}}
+		if err := raft.BootstrapCluster(rc, store, store, snaps, n.trans, boot); err != nil {
+			return fmt.Errorf("origin: bootstrap raft: %w", err)
+		}
+	}
+	r, err := raft.NewRaft(rc, n.fsm, store, store, snaps, n.trans)
+	if err != nil {
+		return fmt.Errorf("origin: start raft: %w", err)
+	}
+	n.raft = r
+	return nil
+}
+
+func (n *Node) hclog() hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: os.Stderr})
+}
+
+// APIAddr is the bound operator API address.
+func (n *Node) APIAddr() string { return n.ln.Addr().String() }
+
+// WaitLeader blocks until this node leads (or ctx ends); a single node
+// elects itself within a few election timeouts.
+func (n *Node) WaitLeader(ctx context.Context) error {
+	obs := make(chan raft.Observation, 4)
+	o := raft.NewObserver(obs, false, nil)
+	n.raft.RegisterObserver(o)
+	defer n.raft.DeregisterObserver(o)
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for n.raft.State() != raft.Leader {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("origin: no leadership: %w", ctx.Err())
+		case <-obs:
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// Start waits for leadership and registers the admin token; call it before
+// serving writes.
+func (n *Node) Start(ctx context.Context) error {
+	if err := n.WaitLeader(ctx); err != nil {
+		return err
+	}
+	// A fresh leader first commits a no-op; a barrier makes the FSM current.
+	if err := n.raft.Barrier(n.cfg.ApplyTimeout).Error(); err != nil {
+		return fmt.Errorf("origin: barrier: %w", err)
+	}
+	if n.Catalog().Index == 0 {
+		if _, err := n.apply(ctx, cmdInitCatalog, "init-catalog", struct{}{}); err != nil {
+			return err
+		}
+	}
+	if n.cfg.AdminToken != "" {
+		return n.ensureToken(ctx, "admin", n.cfg.AdminToken)
+	}
+	return nil
+}
+
+// Run serves the operator API until ctx is cancelled, then shuts down raft
+// and closes the stores.
+func (n *Node) Run(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- n.srv.Serve(n.ln) }()
+	var err error
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = n.srv.Shutdown(sctx)
+		cancel()
+		<-errc
+	case err = <-errc:
+		err = fmt.Errorf("origin: serve: %w", err)
+	}
+	n.shutdownRaft()
+	return err
+}
+
+func (n *Node) shutdownRaft() {
+	if n.raft != nil {
+		if err := n.raft.Shutdown().Error(); err != nil {
+			n.log.Warn("raft shutdown", "err", err)
+		}
+	}
+	if c, ok := n.trans.(interface{ Close() error }); ok {
+		_ = c.Close()
+	}
+	n.closeStores()
+}
+
+func (n *Node) closeStores() {
+	for _, s := range n.stores {
+		_ = s.Close()
+	}
+	n.stores = nil
+}
+
+// apply commits one command through raft and returns the FSM's result.
+// key makes retries safe; an empty key gets a fresh one.
+func (n *Node) apply(ctx context.Context, t CommandType, key string, payload any) (result, error) {
+	if key == "" {
+		key = api.NewIdempotencyKey()
+	}
+	b, err := encodeCommand(t, key, time.Now().UnixMilli(), payload)
+	if err != nil {
+		return result{}, err
+	}
+	timeout := n.cfg.ApplyTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(dl))
+	}
+	f := n.raft.Apply(b, timeout)
+	if err := f.Error(); err != nil {
+		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+			return result{}, fmt.Errorf("%w: %w", ErrNotLeader, err)
+		}
+		return result{}, fmt.Errorf("origin: raft apply: %w", err)
+	}
+	r, _ := f.Response().(result)
+	return r, r.Err
+}
+
+// hashToken is how tokens are stored: never the secret itself.
+func hashToken(secret string) string {
+	s := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(s[:])
+}
+
+func newSecret() string {
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	return "aloft_" + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,275 @@
+// Operator operations: input validation, then one raft command each.
+
+package origin
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash/crc32"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/aloft/aloft/bundle"
+	"github.com/aloft/aloft/origin/api"
+)
+
+var (
+	appIDPattern   = regexp.MustCompile(`^[a-z0-9]+(\.[\w-]+)+$`)
+	namePattern    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$`)
+	devicePattern  = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+	disableChoices = []string{api.DisableNone, api.DisableMajor, api.DisableMinor, api.DisablePatch, api.DisableVersionNumber}
+)
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
+}
+
+// CreateApp registers an app. App ids are case-insensitive on the wire, so
+// they are stored lower-case.
+func (n *Node) CreateApp(ctx context.Context, req api.CreateApp, key string) (*api.App, error) {
+	id := strings.ToLower(strings.TrimSpace(req.AppID))
+	if !appIDPattern.MatchString(id) || len(id) > 256 {
+		return nil, invalid("app_id %q must look like com.example.app", req.AppID)
+	}
+	if len(req.Name) > 256 {
+		return nil, invalid("name is longer than 256 characters")
+	}
+	r, err := n.apply(ctx, cmdCreateApp, key, createAppCmd{AppID: id, Name: req.Name})
+	if err != nil {
+		return nil, err
+	}
+	if app, ok := r.Value.(*api.App); ok {
+		return app, nil
+	}
+	return n.App(id)
+}
+
+// App returns one app of the current catalog.
+func (n *Node) App(id string) (*api.App, error) {
+	cat, _ := n.fsm.catalog()
+	app := cat.Apps[strings.ToLower(id)]
+	if app == nil {
+		return nil, fmt.Errorf("%w: %q", ErrAppNotFound, id)
+	}
+	return app, nil
+}
+
+// Catalog returns the current immutable catalog.
+func (n *Node) Catalog() *api.Catalog {
+	cat, _ := n.fsm.catalog()
+	return cat
+}
+
+// PublishBundle validates a bundle whose blobs are stored and commits it.
+// A plain zip is opened and checked (layout, paths, limits) and its
+// checksums are computed here; an encrypted one is stored as given.
+func (n *Node) PublishBundle(ctx context.Context, appID, version string, req api.PutBundle, key string) (*api.Bundle, error) {
+	app, err := n.App(appID)
+	if err != nil {
+		return nil, err
+	}
+	if !namePattern.MatchString(version) || version == api.BuiltinVersion || version == "unknown" {
+		return nil, invalid("version %q must be 1–128 letters, digits or ._+- (semver recommended) and not builtin/unknown", version)
+	}
+	b := api.Bundle{Version: version, Zip: strings.ToLower(req.Zip), Checksum: strings.TrimSpace(req.Checksum),
+		SessionKey: req.SessionKey, KeyID: req.KeyID, MinUpdateVersion: req.MinUpdateVersion, Link: req.Link, Comment: req.Comment}
+	if b.Zip == "" && len(req.Manifest) == 0 {
+		return nil, invalid("a bundle needs a zip blob, a manifest, or both")
+	}
+	if err := n.checkZip(ctx, &b); err != nil {
+		return nil, err
+	}
+	if b.Manifest, err = n.checkManifest(ctx, req.Manifest); err != nil {
+		return nil, err
+	}
+	if b.Checksum == "" {
+		return nil, invalid("checksum is required for an encrypted or manifest-only bundle")
+	}
+	r, err := n.apply(ctx, cmdPutBundle, key, putBundleCmd{App: app.ID, Bundle: b})
+	if err != nil {
+		return nil, err
+	}
+	if out, ok := r.Value.(*api.Bundle); ok {
+		return out, nil
+	}
+	return n.Bundle(app.ID, version)
+}
+
+func (n *Node) checkZip(ctx context.Context, b *api.Bundle) error {
+	if b.Zip == "" {
+		return nil
+	}
+	data, err := n.blobs.Get(ctx, b.Zip)
+	if err != nil {
+		return fmt.Errorf("zip %s: %w (upload it first with PUT /api/v1/blobs/%s)", b.Zip, err, b.Zip)
+	}
+	b.ZipSize = int64(len(data))
+	if b.SessionKey != "" {
+		if len(strings.Split(b.SessionKey, ":")) != 2 {
+			return invalid("session_key must be base64(iv):base64(encrypted key) as @capgo/cli prints it")
+		}
+		return nil // encrypted: opaque, the device verifies it
+	}
+	if _, err := bundle.Validate(bytes.NewReader(data), int64(len(data)), n.cfg.ZipLimits); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidZip, err)
+	}
+	sum := sha256.Sum256(data)
+	computed := hex.EncodeToString(sum[:])
+	if b.Checksum != "" && strings.ToLower(b.Checksum) != computed {
+		return invalid("checksum %s does not match the zip's sha256 %s", b.Checksum, computed)
+	}
+	b.Checksum = computed
+	b.ChecksumCRC32 = fmt.Sprintf("%08x", crc32.ChecksumIEEE(data))
+	return nil
+}
+
+func (n *Node) checkManifest(ctx context.Context, in []api.ManifestEntry) ([]api.ManifestEntry, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	out := make([]api.ManifestEntry, len(in))
+	seen := map[string]bool{}
+	for i, m := range in {
+		name := strings.TrimSpace(m.FileName)
+		if name == "" || strings.HasPrefix(name, "/") || strings.Contains(name, "\\") || slices.Contains(strings.Split(name, "/"), "..") {
+			return nil, invalid("manifest entry %d: file_name %q must be a relative POSIX path", i, m.FileName)
+		}
+		if seen[name] {
+			return nil, invalid("manifest entry %d: file_name %q appears twice", i, name)
+		}
+		seen[name] = true
+		if m.FileHash == "" {
+			return nil, invalid("manifest entry %q: file_hash is required", name)
+		}
+		blob := strings.ToLower(m.Blob)
+		size, err := n.blobs.Size(ctx, blob)
+		if err != nil {
+			return nil, fmt.Errorf("manifest entry %q: blob %s: %w", name, m.Blob, err)
+		}
+		out[i] = api.ManifestEntry{FileName: name, FileHash: m.FileHash, Blob: blob, Size: size}
+	}
+	return out, nil
+}
+
+// Bundle returns one bundle.
+func (n *Node) Bundle(appID, version string) (*api.Bundle, error) {
+	app, err := n.App(appID)
+	if err != nil {
+		return nil, err
+	}
+	b := app.Bundles[version]
+	if b == nil {
+		return nil, fmt.Errorf("%w: %s %s", ErrBundleNotFound, app.ID, version)
+	}
+	return b, nil
+}
+
+// DeleteBundle removes a bundle that no channel uses.
+func (n *Node) DeleteBundle(ctx context.Context, appID, version, key string) error {
+	app, err := n.App(appID)
+	if err != nil {
+		return err
+	}
+	_, err = n.apply(ctx, cmdDeleteBundle, key, deleteBundleCmd{App: app.ID, Version: version})
+	return err
+}
+
+// PutChannel creates or updates a channel from a partial spec.
+func (n *Node) PutChannel(ctx context.Context, appID, name string, spec api.PutChannel, key string) (*api.Channel, error) {
+	app, err := n.App(appID)
+	if err != nil {
+		return nil, err
+	}
+	if !namePattern.MatchString(name) {
+		return nil, invalid("channel name %q must be 1–128 letters, digits or ._+-", name)
+	}
+	if d := spec.DisableAutoUpdate; d != nil && !slices.Contains(disableChoices, *d) {
+		return nil, invalid("disable_auto_update must be one of %s", strings.Join(disableChoices, ", "))
+	}
+	if r := spec.Rollout; r != nil {
+		if r.PercentBPS < 0 || r.PercentBPS > 10000 {
+			return nil, invalid("rollout percent_bps must be 0–10000 (basis points), got %d", r.PercentBPS)
+		}
+		if r.Bundle == "" {
+			return nil, invalid("rollout bundle is required")
+		}
+	}
+	r, err := n.apply(ctx, cmdPutChannel, key, putChannelCmd{App: app.ID, Name: name, Spec: spec, RolloutID: api.NewIdempotencyKey()})
+	if err != nil {
+		return nil, err
+	}
+	if ch, ok := r.Value.(*api.Channel); ok {
+		return ch, nil
+	}
+	return n.Channel(app.ID, name)
+}
+
+// Channel returns one channel.
+func (n *Node) Channel(appID, name string) (*api.Channel, error) {
+	app, err := n.App(appID)
+	if err != nil {
+		return nil, err
+	}
+	ch := app.Channels[name]
+	if ch == nil {
+		return nil, fmt.Errorf("%w: %s/%s", ErrChanNotFound, app.ID, name)
+	}
+	return ch, nil
+}
+
+// DeleteChannel removes a channel and the device overrides that name it.
+func (n *Node) DeleteChannel(ctx context.Context, appID, name, key string) error {
+	app, err := n.App(appID)
+	if err != nil {
+		return err
+	}
+	_, err = n.apply(ctx, cmdDeleteChannel, key, deleteChannelCmd{App: app.ID, Name: name})
+	return err
+}
+
+// SetDevice pins (channel != "") or unpins a device.
+func (n *Node) SetDevice(ctx context.Context, appID, device, channel string, selfSet bool, key string) error {
+	app, err := n.App(appID)
+	if err != nil {
+		return err
+	}
+	device = strings.ToLower(strings.TrimSpace(device))
+	if !devicePattern.MatchString(device) {
+		return invalid("device_id %q must be a UUID", device)
+	}
+	_, err = n.apply(ctx, cmdSetOverride, key, setOverrideCmd{App: app.ID, Device: device, Channel: channel, SelfSet: selfSet})
+	return err
+}
+
+// Stats aggregates what devices reported for an app, newest versions first.
+func (n *Node) Stats(appID string) (*api.AppStats, error) {
+	app, err := n.App(appID)
+	if err != nil {
+		return nil, err
+	}
+	out := &api.AppStats{AppID: app.ID, Versions: []api.VersionStats{}}
+	n.fsm.read(func(s *state) {
+		for ver, acts := range s.Stats[app.ID] {
+			vs := api.VersionStats{Version: ver, Actions: map[string]int64{}}
+			for a, c := range acts {
+				vs.Actions[a] = c
+				switch {
+				case a == "set":
+					vs.Installs += c
+				case strings.HasSuffix(a, "_fail"):
+					vs.Failures += c
+				}
+			}
+			// Android reports download_zip_complete and download_complete
+			// for one zip download; count each download once.
+			vs.Downloads = max(acts["download_complete"], acts["download_zip_complete"]+acts["download_manifest_complete"])
+			out.Versions = append(out.Versions, vs)
+		}
+	})
+	slices.SortFunc(out.Versions, func(a, b api.VersionStats) int { return strings.Compare(b.Version, a.Version) })
+	return out, nil
+}
