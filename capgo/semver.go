@@ -33,17 +33,22 @@ func ParseVersion(s string) (Version, bool) {
 			return Version{}, false
 		}
 	}
-	parts := strings.Split(s, ".")
-	if len(parts) == 0 || len(parts) > 3 {
-		return Version{}, false
-	}
+	// Split by hand: this runs on every update check and must not allocate.
 	nums := [3]int{}
-	for i, p := range parts {
-		n, ok := parseNum(p)
+	for i := 0; ; i++ {
+		if i == 3 {
+			return Version{}, false
+		}
+		part, rest, more := strings.Cut(s, ".")
+		n, ok := parseNum(part)
 		if !ok {
 			return Version{}, false
 		}
 		nums[i] = n
+		if !more {
+			break
+		}
+		s = rest
 	}
 	v.Major, v.Minor, v.Patch = nums[0], nums[1], nums[2]
 	return v, true
@@ -58,8 +63,11 @@ func parseNum(p string) (int, bool) {
 			return 0, false
 		}
 	}
-	n, err := strconv.Atoi(p)
-	return n, err == nil
+	n := 0
+	for i := 0; i < len(p); i++ {
+		n = n*10 + int(p[i]-'0')
+	}
+	return n, true
 }
 
 // String formats v as MAJOR.MINOR.PATCH[-PRE].

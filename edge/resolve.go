@@ -53,8 +53,12 @@ func (v *view) resolve(in *capgo.Info) decision {
 }
 
 // channelFor applies §1.7: device override, then defaultChannel (which must
-// serve the platform and be public or self-settable), then the first public
-// channel for the platform.
+// serve the platform), then the first public channel for the platform.
+// Capgo also requires a defaultChannel to be public or self-settable and
+// answers no_channel otherwise; Aloft returns the private channel so that
+// check 13 answers cannot_update_via_private_channel, a "blocked" refusal
+// that tells the developer why and does not make devices report a
+// download_fail on every check.
 func (av *appView) channelFor(in *capgo.Info) (*chanView, bool) {
 	if o := av.app.Overrides[in.DeviceID]; o != nil {
 		if cv := av.channels[o.Channel]; cv != nil {
@@ -63,7 +67,7 @@ func (av *appView) channelFor(in *capgo.Info) (*chanView, bool) {
 	}
 	if in.DefaultChannel != "" {
 		cv := av.channels[in.DefaultChannel]
-		if cv != nil && cv.ch.AllowsPlatform(in.Platform) && (cv.ch.Public || cv.ch.AllowDeviceSelfSet) {
+		if cv != nil && cv.ch.AllowsPlatform(in.Platform) {
 			return cv, false
 		}
 		return nil, false

@@ -1,0 +1,57 @@
+# Aloft's build. `make run` starts the embedded default; `make test` is what
+# CI runs (.ci/run calls it): formatting, vet, and every test under -race,
+# including the real-component integrations (npm @capgo/cli interop).
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := test
+MAKEFLAGS += --no-print-directory
+
+GO        ?= go
+BIN       ?= bin
+PKGS      := ./...
+FUZZTIME  ?= 15s
+export GORACE := halt_on_error=1
+
+.PHONY: run build test unit lint vet fmt-check tidy fuzz bench integ deps clean
+
+run: build ## start origin + edge in one process (aloft dev)
+	$(BIN)/aloft dev
+
+build: ## build every main
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/aloft ./cmd/aloft
+
+deps: ## install what the tests need beyond Go modules (idempotent)
+	@scripts/deps.sh
+
+test: fmt-check vet deps ## the full suite CI runs
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+unit: ## quick loop: race tests without external installs
+	ALOFT_SKIP_EXTERNAL=1 $(GO) test -race -count=1 $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+lint: fmt-check vet ## gofmt + go vet (+ staticcheck when installed)
+	@if command -v staticcheck >/dev/null; then staticcheck $(PKGS); fi
+
+tidy: ## fail when go.mod/go.sum are not tidy
+	$(GO) mod tidy
+	git diff --exit-code go.mod go.sum
+
+fuzz: ## run each fuzz target briefly
+	@scripts/fuzz.sh $(FUZZTIME)
+
+bench: build ## micro-benchmarks plus the whole-system bench (quick run)
+	$(GO) test -run '^$$' -bench . -benchmem ./capgo ./edge
+	@if [ -d bench ] && ls bench/*.go >/dev/null 2>&1; then $(GO) run ./bench -quick; fi
+
+integ: test ## heavier suites (same as test for now)
+
+clean:
+	rm -rf $(BIN)

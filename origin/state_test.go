@@ -1,0 +1,237 @@
+package origin
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/aloft/aloft/origin/api"
+)
+
+// cmd builds a decoded command as the leader would.
+func cmd(t testing.TB, typ CommandType, key string, payload any) Command {
+	t.Helper()
+	b, err := encodeCommand(typ, key, 1700000000000, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := DecodeCommand(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func strp(s string) *string { return &s }
+func boolp(b bool) *bool    { return &b }
+
+func TestState_Apply(t *testing.T) {
+	s := newState()
+	idx := uint64(0)
+	run := func(typ CommandType, payload any) result {
+		idx++
+		return s.apply(idx, cmd(t, typ, fmt.Sprint("k", idx), payload))
+	}
+	steps := []struct {
+		name    string
+		typ     CommandType
+		payload any
+		wantErr error
+	}{
+		{"create app", cmdCreateApp, createAppCmd{AppID: "com.example.app"}, nil},
+		{"duplicate app", cmdCreateApp, createAppCmd{AppID: "com.example.app"}, ErrAppExists},
+		{"bundle on unknown app", cmdPutBundle, putBundleCmd{App: "com.nope.app", Bundle: api.Bundle{Version: "1.0.0"}}, ErrAppNotFound},
+		{"bundle", cmdPutBundle, putBundleCmd{App: "com.example.app", Bundle: api.Bundle{Version: "1.0.0", Zip: "aa", Checksum: "aa"}}, nil},
+		{"same bundle again", cmdPutBundle, putBundleCmd{App: "com.example.app", Bundle: api.Bundle{Version: "1.0.0", Zip: "aa", Checksum: "aa"}}, nil},
+		{"different bytes same version", cmdPutBundle, putBundleCmd{App: "com.example.app", Bundle: api.Bundle{Version: "1.0.0", Zip: "bb", Checksum: "bb"}}, ErrBundleExists},
+		{"channel to missing bundle", cmdPutChannel, putChannelCmd{App: "com.example.app", Name: "production", Spec: api.PutChannel{Bundle: strp("9.9.9")}}, ErrBundleNotFound},
+		{"channel", cmdPutChannel, putChannelCmd{App: "com.example.app", Name: "production", Spec: api.PutChannel{Bundle: strp("1.0.0"), Public: boolp(true)}}, nil},
+		{"delete used bundle", cmdDeleteBundle, deleteBundleCmd{App: "com.example.app", Version: "1.0.0"}, ErrBundleInUse},
+		{"override to missing channel", cmdSetOverride, setOverrideCmd{App: "com.example.app", Device: "d", Channel: "beta"}, ErrChanNotFound},
+		{"override", cmdSetOverride, setOverrideCmd{App: "com.example.app", Device: "d", Channel: "production"}, nil},
+		{"delete missing channel", cmdDeleteChannel, deleteChannelCmd{App: "com.example.app", Name: "beta"}, ErrChanNotFound},
+	}
+	for _, st := range steps {
+		r := run(st.typ, st.payload)
+		if !errors.Is(r.Err, st.wantErr) {
+			t.Fatalf("%s: got %v, want %v", st.name, r.Err, st.wantErr)
+		}
+	}
+	app := s.Catalog.Apps["com.example.app"]
+	ch := app.Channels["production"]
+	if ch.Bundle != "1.0.0" || !ch.Public || !ch.Android || ch.ID != 1 || app.NextChannelID != 2 {
+		t.Fatalf("channel %+v", ch)
+	}
+	if app.Overrides["d"].Channel != "production" {
+		t.Fatalf("override %+v", app.Overrides)
+	}
+	// Deleting the channel drops the overrides that name it.
+	if r := run(cmdDeleteChannel, deleteChannelCmd{App: "com.example.app", Name: "production"}); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	if len(s.Catalog.Apps["com.example.app"].Overrides) != 0 {
+		t.Fatal("override survived its channel")
+	}
+	if r := run(cmdDeleteBundle, deleteBundleCmd{App: "com.example.app", Version: "1.0.0"}); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+}
+
+func TestState_Idempotency(t *testing.T) {
+	s := newState()
+	c := cmd(t, cmdCreateApp, "same-key", createAppCmd{AppID: "com.example.app"})
+	if r := s.apply(1, c); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	// A retry of a write whose answer was lost returns the first result.
+	if r := s.apply(2, c); r.Err != nil || r.Index != 1 {
+		t.Fatalf("retry: %+v", r)
+	}
+	stats := cmd(t, cmdAddStats, "stats-b1", addStatsCmd{Batch: api.StatsBatch{ID: "b1", Counts: []api.StatsCount{{App: "com.example.app", Version: "1.0.0", Action: "set", N: 3}}}})
+	s.apply(3, stats)
+	s.apply(4, stats)
+	if n := s.Stats["com.example.app"]["1.0.0"]["set"]; n != 3 {
+		t.Fatalf("stats counted %d, want 3", n)
+	}
+}
+
+func TestState_CopyOnWrite(t *testing.T) {
+	s := newState()
+	s.apply(1, cmd(t, cmdCreateApp, "", createAppCmd{AppID: "com.example.app"}))
+	published := s.Catalog
+	before, _ := json.Marshal(published)
+	s.apply(2, cmd(t, cmdPutBundle, "", putBundleCmd{App: "com.example.app", Bundle: api.Bundle{Version: "1", Checksum: "x"}}))
+	s.apply(3, cmd(t, cmdSetOverride, "", setOverrideCmd{App: "com.example.app", Device: "d"})) // no-op removal
+	after, _ := json.Marshal(published)
+	if !bytes.Equal(before, after) || published.Index != 1 {
+		t.Fatal("a published catalog was mutated")
+	}
+	if s.Catalog.Index != 3 {
+		t.Fatalf("index %d", s.Catalog.Index)
+	}
+}
+
+func TestChannel_RolloutAndHistory(t *testing.T) {
+	s := newState()
+	s.apply(1, cmd(t, cmdCreateApp, "", createAppCmd{AppID: "com.example.app"}))
+	for i, v := range []string{"1.0.0", "1.1.0", "1.2.0"} {
+		s.apply(uint64(2+i), cmd(t, cmdPutBundle, "", putBundleCmd{App: "com.example.app", Bundle: api.Bundle{Version: v, Checksum: v}}))
+	}
+	put := func(idx uint64, spec api.PutChannel, rid string) *api.Channel {
+		r := s.apply(idx, cmd(t, cmdPutChannel, "", putChannelCmd{App: "com.example.app", Name: "production", Spec: spec, RolloutID: rid}))
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+		return r.Value.(*api.Channel)
+	}
+	put(10, api.PutChannel{Bundle: strp("1.0.0")}, "x")
+	put(11, api.PutChannel{Bundle: strp("1.1.0")}, "x")
+	ch := put(12, api.PutChannel{Rollout: &api.RolloutSpec{Bundle: "1.2.0", PercentBPS: 1000}}, "r1")
+	if ch.Rollout.ID != "r1" || len(ch.History) != 1 || ch.History[0] != "1.0.0" {
+		t.Fatalf("%+v", ch)
+	}
+	ch = put(13, api.PutChannel{Rollout: &api.RolloutSpec{Bundle: "1.2.0", PercentBPS: 5000}}, "r2")
+	if ch.Rollout.ID != "r1" || ch.Rollout.PercentBPS != 5000 {
+		t.Fatalf("raising the percentage must keep the rollout id: %+v", ch.Rollout)
+	}
+	ch = put(14, api.PutChannel{ClearRollout: true, Bundle: strp("1.2.0")}, "r3")
+	if ch.Rollout != nil || ch.Bundle != "1.2.0" || len(ch.History) != 2 {
+		t.Fatalf("%+v", ch)
+	}
+}
+
+// digest hashes the replicated state.
+func digest(t testing.TB, s *state) string {
+	b, err := json.Marshal(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// randomCommands produces a reproducible mix of valid and invalid writes.
+func randomCommands(t testing.TB, seed uint64, n int) []Command {
+	r := rand.New(rand.NewPCG(seed, 1))
+	apps := []string{"com.a.app", "com.b.app"}
+	out := make([]Command, 0, n)
+	for i := 0; i < n; i++ {
+		app := apps[r.IntN(len(apps))]
+		ver := fmt.Sprintf("1.0.%d", r.IntN(6))
+		var c Command
+		switch r.IntN(7) {
+		case 0:
+			c = cmd(t, cmdCreateApp, "", createAppCmd{AppID: app})
+		case 1:
+			c = cmd(t, cmdPutBundle, "", putBundleCmd{App: app, Bundle: api.Bundle{Version: ver, Checksum: ver}})
+		case 2:
+			c = cmd(t, cmdPutChannel, "", putChannelCmd{App: app, Name: "production", Spec: api.PutChannel{Bundle: &ver, Public: boolp(r.IntN(2) == 0)}, RolloutID: fmt.Sprint(i)})
+		case 3:
+			c = cmd(t, cmdDeleteBundle, "", deleteBundleCmd{App: app, Version: ver})
+		case 4:
+			c = cmd(t, cmdSetOverride, "", setOverrideCmd{App: app, Device: fmt.Sprint("dev", r.IntN(3)), Channel: []string{"", "production"}[r.IntN(2)]})
+		case 5:
+			c = cmd(t, cmdAddStats, fmt.Sprint("s", r.IntN(n)), addStatsCmd{Batch: api.StatsBatch{Counts: []api.StatsCount{{App: app, Version: ver, Action: "set", N: 1}}}})
+		default:
+			c = cmd(t, cmdPutToken, "", putTokenCmd{Hash: fmt.Sprint(r.IntN(5)), Name: fmt.Sprint("t", r.IntN(5))})
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func TestFSM_SnapshotRestore_Property(t *testing.T) {
+	for seed := uint64(1); seed <= 20; seed++ {
+		f := newFSM()
+		for i, c := range randomCommands(t, seed, 200) {
+			data, _ := json.Marshal(c)
+			f.Apply(&raft.Log{Index: uint64(i + 1), Type: raft.LogCommand, Data: data})
+		}
+		snap, err := f.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sink := &memSink{}
+		if err := snap.Persist(sink); err != nil {
+			t.Fatal(err)
+		}
+		g := newFSM()
+		if err := g.Restore(sink); err != nil {
+			t.Fatal(err)
+		}
+		if a, b := digest(t, f.s), digest(t, g.s); a != b {
+			t.Fatalf("seed %d: digest %s after restore, want %s", seed, b, a)
+		}
+	}
+}
+
+type memSink struct{ bytes.Buffer }
+
+func (m *memSink) ID() string    { return "mem" }
+func (m *memSink) Cancel() error { return nil }
+func (m *memSink) Close() error  { return nil }
+
+func FuzzDecodeCommand(f *testing.F) {
+	seed, _ := encodeCommand(cmdCreateApp, "k", 1, createAppCmd{AppID: "com.example.app"})
+	f.Add(seed)
+	f.Add([]byte(`{"t":0,"v":1}`))
+	f.Add([]byte(`{"t":99,"v":1}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c, err := DecodeCommand(b)
+		if err != nil {
+			return
+		}
+		if c.Type == cmdInvalid || c.Type >= cmdMax || c.Version != commandVersion {
+			t.Fatalf("accepted %+v", c)
+		}
+		// Applying any decodable command must not panic.
+		newState().apply(1, c)
+	})
+}
