@@ -23,12 +23,12 @@ const maxHistory = 20
 
 // state is everything raft replicates.
 type state struct {
-	Catalog *api.Catalog                                `json:"catalog"`
-	Tokens  map[string]tokenRec                         `json:"tokens"` // by sha256 of the secret
-	Stats   map[string]map[string]map[string]int64      `json:"stats"`  // app → version → action → n
-	Keys    map[string]uint64                           `json:"keys"`   // idempotency key → index
-	KeyLog  []string                                    `json:"key_log"`
-	Index   uint64                                      `json:"index"` // last applied raft index
+	Catalog *api.Catalog                           `json:"catalog"`
+	Tokens  map[string]tokenRec                    `json:"tokens"` // by sha256 of the secret
+	Stats   map[string]map[string]map[string]int64 `json:"stats"`  // app → version → action → n
+	Keys    map[string]uint64                      `json:"keys"`   // idempotency key → index
+	KeyLog  []string                               `json:"key_log"`
+	Index   uint64                                 `json:"index"` // last applied raft index
 }
 
 type tokenRec struct {

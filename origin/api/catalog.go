@@ -29,9 +29,9 @@ type Catalog struct {
 // App is one Capacitor application, identified by its app id
 // (for example "com.example.app").
 type App struct {
-	ID       string `json:"app_id"`
-	Name     string `json:"name"`
-	Created  int64  `json:"created_ms"`
+	ID       string              `json:"app_id"`
+	Name     string              `json:"name"`
+	Created  int64               `json:"created_ms"`
 	Bundles  map[string]*Bundle  `json:"bundles"`  // by version name
 	Channels map[string]*Channel `json:"channels"` // by channel name
 	// Overrides maps a lower-case device id to a channel name.
