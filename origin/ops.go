@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"hash/crc32"
 	"regexp"
 	"slices"
 	"strings"
@@ -123,7 +122,7 @@ func (n *Node) checkZip(ctx context.Context, b *api.Bundle) error {
 		return invalid("checksum %s does not match the zip's sha256 %s", b.Checksum, computed)
 	}
 	b.Checksum = computed
-	b.ChecksumCRC32 = fmt.Sprintf("%08x", crc32.ChecksumIEEE(data))
+	b.ChecksumCRC32 = bundle.CRC32Hex(data)
 	return nil
 }
 
