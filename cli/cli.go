@@ -37,6 +37,8 @@ type command struct {
 	example string
 	run     func(ctx context.Context, c *call) error
 	flags   func(fs *flag.FlagSet, c *call)
+	// offline commands need no origin (key create).
+	offline bool
 }
 
 // call carries one invocation's parsed state.
@@ -68,14 +70,10 @@ func (c *call) client() *api.Client {
 
 func commands() map[string]*command {
 	m := map[string]*command{}
-	for k, v := range appCommands() {
-		m[k] = v
-	}
-	for k, v := range bundleCommands() {
-		m[k] = v
-	}
-	for k, v := range channelCommands() {
-		m[k] = v
+	for _, group := range []map[string]*command{appCommands(), bundleCommands(), channelCommands(), deviceCommands()} {
+		for k, v := range group {
+			m[k] = v
+		}
 	}
 	return m
 }
@@ -88,8 +86,17 @@ func Main(ctx context.Context, args []string, env Env) int {
 		usage(env.Stdout, cmds)
 		return 0
 	}
+	// Global flags may come before the command: move them after it.
+	var lead []string
+	for len(args) > 1 && strings.HasPrefix(args[0], "-") {
+		n := 1
+		if !strings.Contains(args[0], "=") && args[0] != "--json" && args[0] != "-json" {
+			n = 2
+		}
+		lead, args = append(lead, args[:n]...), args[n:]
+	}
 	name := args[0]
-	rest := args[1:]
+	rest := append(args[1:], lead...)
 	if len(args) > 1 && !strings.HasPrefix(args[1], "-") {
 		name, rest = args[0]+" "+args[1], args[2:]
 	}
@@ -114,8 +121,9 @@ func parse(name string, cmd *command, args []string, env Env) (*call, int) {
 	fs := flag.NewFlagSet("aloft "+name, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	c := &call{env: env, fs: fs, values: map[string]any{}}
-	fs.StringVar(&c.api, "api", env.Getenv("ALOFT_API"), "operator API base URL (env ALOFT_API)")
-	fs.StringVar(&c.token, "token", env.Getenv("ALOFT_TOKEN"), "API token (env ALOFT_TOKEN)")
+	fs.StringVar(&c.api, "api", env.Getenv("ALOFT_API"), "operator API base URL (env ALOFT_API, else the profile's api)")
+	fs.StringVar(&c.token, "token", env.Getenv("ALOFT_TOKEN"), "API token (env ALOFT_TOKEN, else the profile's token)")
+	profileName := fs.String("profile", env.Getenv("ALOFT_PROFILE"), "profile in ~/.config/aloft/config.toml (env ALOFT_PROFILE)")
 	fs.BoolVar(&c.json, "json", false, "print machine-readable JSON")
 	if cmd.flags != nil {
 		cmd.flags(fs, c)
@@ -137,6 +145,19 @@ func parse(name string, cmd *command, args []string, env Env) (*call, int) {
 			args = args[1:]
 		}
 	}
+	if !cmd.offline {
+		pr, err := loadProfile(env.Getenv, *profileName)
+		if err != nil {
+			fmt.Fprintf(env.Stderr, "aloft %s: %v\n", name, err)
+			return nil, 2
+		}
+		if c.api == "" {
+			c.api = pr.API
+		}
+		if c.token == "" {
+			c.token = pr.Token
+		}
+	}
 	if c.api == "" {
 		c.api = "http://127.0.0.1:7070"
 	}
@@ -153,7 +174,9 @@ func usage(w io.Writer, cmds map[string]*command) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  aloft %-22s %s\n", n, cmds[n].summary)
 	}
-	fmt.Fprint(w, "\nEvery command takes --api (ALOFT_API), --token (ALOFT_TOKEN) and --json; add --help for an example.\n")
+	fmt.Fprint(w, "\nEvery command takes --api (ALOFT_API), --token (ALOFT_TOKEN), --profile (ALOFT_PROFILE) and --json;\n"+
+		"add --help for an example. Profiles live in ~/.config/aloft/config.toml:\n\n"+
+		"  profile = \"prod\"\n  [profiles.prod]\n  api = \"https://origin.example.com\"\n  token = \"aloft_…\"\n\n")
 }
 
 // explain turns an error into a sentence that says what to do.
@@ -161,7 +184,7 @@ func explain(err error, c *call) string {
 	var ae *api.Error
 	switch {
 	case errors.Is(err, api.ErrUnreachable):
-		return fmt.Sprintf("cannot reach the origin at %s (%v). Is `aloft dev` running? Set ALOFT_API or --api.", c.api, errors.Unwrap(err))
+		return fmt.Sprintf("cannot reach the origin at %s: %v. Is `aloft dev` running? Set ALOFT_API or --api.", c.api, err)
 	case errors.As(err, &ae) && ae.Status == http.StatusUnauthorized:
 		return "the origin refused the token. Set ALOFT_TOKEN (or --token) to the admin token `aloft dev` printed."
 	case errors.As(err, &ae):

@@ -41,12 +41,7 @@ func mergeChannel(ch *api.Channel, p putChannelCmd, app *api.App) error {
 		if err := bundleUsable(app, *sp.Bundle); err != nil {
 			return err
 		}
-		if ch.Bundle != "" {
-			ch.History = append(ch.History, ch.Bundle)
-			if len(ch.History) > maxHistory {
-				ch.History = ch.History[len(ch.History)-maxHistory:]
-			}
-		}
+		pushHistory(ch, ch.Bundle)
 		ch.Bundle = *sp.Bundle
 	}
 	for _, f := range []struct {
@@ -66,8 +61,26 @@ func mergeChannel(ch *api.Channel, p putChannelCmd, app *api.App) error {
 	if sp.DisableAutoUpdate != nil {
 		ch.DisableAutoUpdate = *sp.DisableAutoUpdate
 	}
+	if sp.Rollback {
+		rollback(ch, app)
+	}
+	if sp.Promote {
+		if ch.Rollout == nil {
+			return fmt.Errorf("%w: channel %q has no rollout to promote", ErrInvalid, ch.Name)
+		}
+		pushHistory(ch, ch.Bundle)
+		ch.Bundle, ch.Rollout = ch.Rollout.Bundle, nil
+	}
 	if sp.ClearRollout {
 		ch.Rollout = nil
+	}
+	if sp.RolloutPaused != nil {
+		if ch.Rollout == nil {
+			return fmt.Errorf("%w: channel %q has no rollout to pause or resume", ErrInvalid, ch.Name)
+		}
+		r := *ch.Rollout
+		r.Paused = *sp.RolloutPaused
+		ch.Rollout = &r
 	}
 	if r := sp.Rollout; r != nil {
 		if err := bundleUsable(app, r.Bundle); err != nil {
@@ -91,4 +104,34 @@ func bundleUsable(app *api.App, name string) error {
 		return fmt.Errorf("%w: %s %s", ErrBundleNotFound, app.ID, name)
 	}
 	return nil
+}
+
+func pushHistory(ch *api.Channel, bundle string) {
+	if bundle == "" {
+		return
+	}
+	ch.History = append(ch.History, bundle)
+	if len(ch.History) > maxHistory {
+		ch.History = ch.History[len(ch.History)-maxHistory:]
+	}
+}
+
+// rollback ends the rollout and restores the previous bundle. A rollout in
+// progress is itself what gets rolled back: its devices return to the
+// channel's bundle, which does not change.
+// History entries whose bundle was deleted since are skipped.
+func rollback(ch *api.Channel, app *api.App) {
+	if ch.Rollout != nil {
+		ch.Rollout = nil
+		return
+	}
+	for n := len(ch.History); n > 0; n = len(ch.History) {
+		prev := ch.History[n-1]
+		ch.History = ch.History[:n-1]
+		if bundleUsable(app, prev) == nil {
+			ch.Bundle = prev
+			return
+		}
+	}
+	ch.Bundle = api.BuiltinVersion
 }

@@ -33,16 +33,6 @@ func (n *Node) putBlob(_ http.ResponseWriter, r *http.Request) (int, any, error)
 	return http.StatusOK, api.BlobInfo{SHA256: sha, Size: size}, nil
 }
 
-func (n *Node) headBlob(w http.ResponseWriter, r *http.Request) (int, any, error) {
-	size, err := n.blobs.Size(r.Context(), strings.ToLower(r.PathValue("sha")))
-	if err != nil {
-		return 0, nil, err
-	}
-	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
-	w.WriteHeader(http.StatusOK)
-	return 0, nil, nil
-}
-
 func (n *Node) getBlob(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	data, err := n.blobs.Get(r.Context(), strings.ToLower(r.PathValue("sha")))
 	if err != nil {

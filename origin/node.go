@@ -114,6 +114,7 @@ type Node struct {
 	ln      net.Listener
 	srv     *http.Server
 	metrics *originMetrics
+	uploads *uploads
 }
 
 // New opens (or creates) the node's data, starts raft and binds the API
@@ -135,6 +136,10 @@ func New(cfg Config) (*Node, error) {
 			return nil, err
 		}
 		n.blobs = ds
+	}
+	n.uploads = &uploads{dir: filepath.Join(cfg.DataDir, "uploads")}
+	if err := os.MkdirAll(n.uploads.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("origin: uploads dir: %w", err)
 	}
 	if err := n.openRaft(); err != nil {
 		n.closeStores()

@@ -14,7 +14,9 @@ func (n *Node) routes() http.Handler {
 	h := func(pattern string, fn handlerFunc) { mux.Handle(pattern, n.wrap(pattern, fn, true)) }
 
 	h("PUT /api/v1/blobs/{sha}", n.putBlob)
-	h("HEAD /api/v1/blobs/{sha}", n.headBlob)
+	h("HEAD /api/v1/blobs/{sha}", n.headBlobOrPartial)
+	h("PATCH /api/v1/blobs/{sha}", n.patchBlob)
+	h("POST /api/v1/blobs/missing", n.missingBlobs)
 	h("GET /api/v1/blobs/{sha}", n.getBlob)
 
 	h("POST /api/v1/apps", n.postApp)

@@ -89,7 +89,7 @@ func (c *Client) Do(ctx context.Context, method, path string, body any, contentT
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w: %s %s: %w", ErrUnreachable, method, c.base, err)
+		return fmt.Errorf("%w (%s %s: %w)", ErrUnreachable, method, path, errors.Unwrap(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
@@ -99,11 +99,13 @@ func (c *Client) Do(ctx context.Context, method, path string, body any, contentT
 		_, _ = io.Copy(io.Discard, resp.Body)
 		return nil
 	}
-	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+	if err := jsonDecode(resp.Body, out); err != nil {
 		return fmt.Errorf("api: decode %s %s answer: %w", method, path, err)
 	}
 	return nil
 }
+
+func jsonDecode(r io.Reader, out any) error { return json.NewDecoder(r).Decode(out) }
 
 func decodeError(resp *http.Response) error {
 	e := &Error{Status: resp.StatusCode}

@@ -94,6 +94,35 @@ type PutChannel struct {
 	// Rollout replaces the rollout; ClearRollout removes it.
 	Rollout      *RolloutSpec `json:"rollout,omitempty"`
 	ClearRollout bool         `json:"clear_rollout,omitempty"`
+	// RolloutPaused pauses (true) or resumes (false) the current rollout.
+	RolloutPaused *bool `json:"rollout_paused,omitempty"`
+	// Promote makes the rollout bundle the channel's bundle and ends the
+	// rollout.
+	Promote bool `json:"promote,omitempty"`
+	// Rollback ends any rollout and points the channel back at its
+	// previous bundle, or at builtin when it has none.
+	Rollback bool `json:"rollback,omitempty"`
+}
+
+// MissingBlobs is the body and the answer of POST /api/v1/blobs/missing:
+// the client names the blobs it wants to reference, the origin answers
+// those it lacks.
+type MissingBlobs struct {
+	SHA256 []string `json:"sha256"`
+}
+
+// Resumable uploads (PATCH /api/v1/blobs/{sha}): the client sends chunks
+// at increasing offsets; HEAD answers 404 with HeaderUploadOffset when a
+// partial upload exists, so a broken upload resumes where it stopped.
+const (
+	HeaderUploadOffset = "Upload-Offset"
+	HeaderUploadLength = "Upload-Length"
+)
+
+// UploadState answers a PATCH chunk.
+type UploadState struct {
+	Offset   int64 `json:"offset"`
+	Complete bool  `json:"complete"`
 }
 
 // RolloutSpec is the operator's view of a rollout. The origin assigns the ID

@@ -1,0 +1,226 @@
+// Channel commands: create, set, list, and the rollout lifecycle
+// (rollout, pause, resume, promote, rollback).
+
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/aloft/aloft/origin/api"
+)
+
+func appFlag(fs *flag.FlagSet, c *call) {
+	c.values["app"] = fs.String("app", "", "app id (required)")
+}
+
+func (c *call) app() (string, error) {
+	a := c.str("app")
+	if a == "" {
+		return "", errors.New("--app is required (e.g. --app com.example.app)")
+	}
+	return a, nil
+}
+
+func channelCommands() map[string]*command {
+	simple := func(summary, example string, spec func() api.PutChannel, done string) *command {
+		return &command{usage: "<channel> --app APP", summary: summary, example: example, flags: appFlag,
+			run: func(ctx context.Context, c *call) error {
+				ch, err := putChannel(ctx, c, spec())
+				if err == nil {
+					c.print(ch, done, ch.Name, describeChannel(ch))
+				}
+				return err
+			}}
+	}
+	t, f := true, false
+	return map[string]*command{
+		"channel create": {usage: "<channel> --app APP [--bundle V] [--public] [--self-set] [policy flags]",
+			summary: "create a channel (fails if it exists)", flags: channelFlags, run: createChannel,
+			example: "aloft channel create beta --app com.example.app --self-set"},
+		"channel set": {usage: "<channel> --app APP [--bundle V] [--public] [--self-set] [policy flags]",
+			summary: "create or update a channel", flags: channelFlags, run: setChannel,
+			example: "aloft channel set production --app com.example.app --bundle 1.0.1 --public"},
+		"channel list": {usage: "--app APP", summary: "list an app's channels", flags: appFlag, run: listChannels,
+			example: "aloft channel list --app com.example.app"},
+		"channel rollout": {usage: "<channel> --app APP --bundle V --percent P", flags: rolloutFlags, run: startRollout,
+			summary: "send bundle V to P% of the channel's devices (sticky per device)",
+			example: "aloft channel rollout production --app com.example.app --bundle 1.1.0 --percent 10"},
+		"channel pause": simple("stop new devices joining the rollout", "aloft channel pause production --app com.example.app",
+			func() api.PutChannel { return api.PutChannel{RolloutPaused: &t} }, "channel %s: rollout paused (%s)"),
+		"channel resume": simple("let devices join the rollout again", "aloft channel resume production --app com.example.app",
+			func() api.PutChannel { return api.PutChannel{RolloutPaused: &f} }, "channel %s: rollout resumed (%s)"),
+		"channel promote": simple("make the rollout bundle the channel's bundle", "aloft channel promote production --app com.example.app",
+			func() api.PutChannel { return api.PutChannel{Promote: true} }, "channel %s: promoted (%s)"),
+		"channel rollback": simple("end the rollout, or go back to the previous bundle (or builtin)", "aloft channel rollback production --app com.example.app",
+			func() api.PutChannel { return api.PutChannel{Rollback: true} }, "channel %s: rolled back (%s)"),
+	}
+}
+
+func putChannel(ctx context.Context, c *call, spec api.PutChannel) (api.Channel, error) {
+	app, err := c.app()
+	if err != nil {
+		return api.Channel{}, err
+	}
+	if err := c.needArgs(1, "a channel name"); err != nil {
+		return api.Channel{}, err
+	}
+	return c.client().PutChannel(ctx, app, c.args[0], spec)
+}
+
+func describeChannel(ch api.Channel) string {
+	s := "bundle " + orDash(ch.Bundle)
+	if r := ch.Rollout; r != nil {
+		s += fmt.Sprintf(", rollout %s to %s%%", r.Bundle, strconv.FormatFloat(float64(r.PercentBPS)/100, 'f', -1, 64))
+		if r.Paused {
+			s += " (paused)"
+		}
+	}
+	return s
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func listChannels(ctx context.Context, c *call) error {
+	app, err := c.app()
+	if err != nil {
+		return err
+	}
+	chs, err := c.client().Channels(ctx, app)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		printJSON(c.env.Stdout, chs)
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "CHANNEL\tBUNDLE\tPUBLIC\tSELF-SET\tPLATFORMS\tPOLICY\tROLLOUT")
+	for _, ch := range chs {
+		ro := "-"
+		if ch.Rollout != nil {
+			ro = strings.TrimPrefix(describeChannel(api.Channel{Rollout: ch.Rollout}), "bundle -, rollout ")
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%v\t%s\t%s\t%s\n", ch.Name, orDash(ch.Bundle), ch.Public, ch.AllowDeviceSelfSet, platforms(ch), ch.DisableAutoUpdate, ro)
+	}
+	return tw.Flush()
+}
+
+func platforms(ch api.Channel) string {
+	var p []string
+	for _, x := range []struct {
+		on   bool
+		name string
+	}{{ch.IOS, "ios"}, {ch.Android, "android"}, {ch.Electron, "electron"}} {
+		if x.on {
+			p = append(p, x.name)
+		}
+	}
+	return orDash(strings.Join(p, ","))
+}
+
+var channelBools = []struct{ flag, help string }{
+	{"public", "devices without a channel get this one"},
+	{"self-set", "devices may pick this channel themselves (setChannel)"},
+	{"ios", "serve iOS"}, {"android", "serve Android"}, {"electron", "serve Electron"},
+	{"allow-emulator", "serve emulators"}, {"allow-device", "serve physical devices"},
+	{"allow-dev", "serve debug builds"}, {"allow-prod", "serve release builds"},
+	{"block-under-native", "never send a bundle older than the native version"},
+}
+
+func channelFlags(fs *flag.FlagSet, c *call) {
+	appFlag(fs, c)
+	c.values["bundle"] = fs.String("bundle", "", "bundle version to serve, or builtin")
+	c.values["disable-auto-update"] = fs.String("disable-auto-update", "", "block updates across: none|major|minor|patch|version_number")
+	for _, b := range channelBools {
+		c.values[b.flag] = fs.Bool(b.flag, false, b.help+" (=false to turn off)")
+	}
+}
+
+func channelSpec(c *call) api.PutChannel {
+	var spec api.PutChannel
+	if c.set("bundle") {
+		v := c.str("bundle")
+		spec.Bundle = &v
+	}
+	if c.set("disable-auto-update") {
+		v := strings.TrimSpace(c.str("disable-auto-update"))
+		spec.DisableAutoUpdate = &v
+	}
+	dst := map[string]**bool{
+		"public": &spec.Public, "self-set": &spec.AllowDeviceSelfSet, "ios": &spec.IOS, "android": &spec.Android,
+		"electron": &spec.Electron, "allow-emulator": &spec.AllowEmulator, "allow-device": &spec.AllowDevice,
+		"allow-dev": &spec.AllowDev, "allow-prod": &spec.AllowProd, "block-under-native": &spec.DisableAutoUpdateUnderNative,
+	}
+	for _, b := range channelBools {
+		if c.set(b.flag) {
+			v := c.boolean(b.flag)
+			*dst[b.flag] = &v
+		}
+	}
+	return spec
+}
+
+func setChannel(ctx context.Context, c *call) error {
+	ch, err := putChannel(ctx, c, channelSpec(c))
+	if err == nil {
+		c.print(ch, "channel %s: %s, public %v, self-set %v", ch.Name, describeChannel(ch), ch.Public, ch.AllowDeviceSelfSet)
+	}
+	return err
+}
+
+func createChannel(ctx context.Context, c *call) error {
+	app, err := c.app()
+	if err != nil {
+		return err
+	}
+	if err := c.needArgs(1, "a channel name"); err != nil {
+		return err
+	}
+	var ae *api.Error
+	chs, err := c.client().Channels(ctx, app)
+	if err != nil && !(errors.As(err, &ae) && ae.Status == http.StatusNotFound) {
+		return err
+	}
+	for _, ch := range chs {
+		if ch.Name == c.args[0] {
+			return fmt.Errorf("channel %s already exists in %s; change it with `aloft channel set %s --app %s …`", ch.Name, app, ch.Name, app)
+		}
+	}
+	return setChannel(ctx, c)
+}
+
+func rolloutFlags(fs *flag.FlagSet, c *call) {
+	appFlag(fs, c)
+	c.values["bundle"] = fs.String("bundle", "", "bundle version to roll out (required)")
+	c.values["percent"] = fs.String("percent", "", "share of devices, 0–100, decimals allowed (required)")
+	c.values["paused"] = fs.Bool("paused", false, "create the rollout paused")
+}
+
+func startRollout(ctx context.Context, c *call) error {
+	pct, err := strconv.ParseFloat(c.str("percent"), 64)
+	if err != nil || pct < 0 || pct > 100 || math.IsNaN(pct) {
+		return fmt.Errorf("--percent must be a number from 0 to 100, got %q", c.str("percent"))
+	}
+	if c.str("bundle") == "" {
+		return errors.New("--bundle is required")
+	}
+	spec := api.PutChannel{Rollout: &api.RolloutSpec{Bundle: c.str("bundle"), PercentBPS: int(math.Round(pct * 100)), Paused: c.boolean("paused")}}
+	ch, err := putChannel(ctx, c, spec)
+	if err == nil {
+		c.print(ch, "channel %s: %s", ch.Name, describeChannel(ch))
+	}
+	return err
+}

@@ -1,0 +1,136 @@
+// Device override, stats and key commands.
+
+package cli
+
+import (
+	"context"
+	"crypto/rsa"
+	"flag"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/aloft/aloft/bundle"
+)
+
+func deviceCommands() map[string]*command {
+	return map[string]*command{
+		"device set-channel": {usage: "<device_id> --app APP --channel C", summary: "pin a device to a channel",
+			example: "aloft device set-channel 2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a --app com.example.app --channel beta",
+			flags: func(fs *flag.FlagSet, c *call) {
+				appFlag(fs, c)
+				c.values["channel"] = fs.String("channel", "", "channel name (required)")
+			},
+			run: func(ctx context.Context, c *call) error {
+				app, err := c.app()
+				if err != nil {
+					return err
+				}
+				if err := c.needArgs(1, "a device id"); err != nil {
+					return err
+				}
+				if c.str("channel") == "" {
+					return fmt.Errorf("--channel is required")
+				}
+				if err := c.client().SetDevice(ctx, app, c.args[0], c.str("channel")); err != nil {
+					return err
+				}
+				c.print(map[string]string{"device_id": c.args[0], "channel": c.str("channel")}, "device %s now uses channel %s", c.args[0], c.str("channel"))
+				return nil
+			}},
+		"device unset": {usage: "<device_id> --app APP", summary: "remove a device's pin",
+			example: "aloft device unset 2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a --app com.example.app", flags: appFlag,
+			run: func(ctx context.Context, c *call) error {
+				app, err := c.app()
+				if err != nil {
+					return err
+				}
+				if err := c.needArgs(1, "a device id"); err != nil {
+					return err
+				}
+				if err := c.client().UnsetDevice(ctx, app, c.args[0]); err != nil {
+					return err
+				}
+				c.print(map[string]string{"device_id": c.args[0]}, "device %s unpinned", c.args[0])
+				return nil
+			}},
+		"device list": {usage: "--app APP", summary: "list pinned devices", example: "aloft device list --app com.example.app", flags: appFlag,
+			run: func(ctx context.Context, c *call) error {
+				app, err := c.app()
+				if err != nil {
+					return err
+				}
+				devs, err := c.client().Devices(ctx, app)
+				if err != nil || c.json {
+					if err == nil {
+						printJSON(c.env.Stdout, devs)
+					}
+					return err
+				}
+				tw := tabwriter.NewWriter(c.env.Stdout, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "DEVICE\tCHANNEL\tSET BY")
+				for _, d := range devs {
+					fmt.Fprintf(tw, "%s\t%s\t%s\n", d.DeviceID, d.Channel, map[bool]string{true: "device", false: "operator"}[d.SelfSet])
+				}
+				return tw.Flush()
+			}},
+		"stats": {usage: "--app APP", summary: "installs, failures and downloads per bundle version",
+			example: "aloft stats --app com.example.app", flags: appFlag, run: showStats},
+		"key create": {usage: "[--dir DIR] [--force]", summary: "make an RSA-2048 key pair in @capgo/cli's files and formats",
+			example: "aloft key create --dir .", flags: func(fs *flag.FlagSet, c *call) {
+				c.values["dir"] = fs.String("dir", ".", "where to write .capgo_key_v2 and .capgo_key_v2.pub")
+				c.values["force"] = fs.Bool("force", false, "overwrite existing key files")
+			}, run: createKey, offline: true},
+	}
+}
+
+func showStats(ctx context.Context, c *call) error {
+	app, err := c.app()
+	if err != nil {
+		return err
+	}
+	st, err := c.client().Stats(ctx, app)
+	if err != nil || c.json {
+		if err == nil {
+			printJSON(c.env.Stdout, st)
+		}
+		return err
+	}
+	tw := tabwriter.NewWriter(c.env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VERSION\tINSTALLS\tFAILURES\tDOWNLOADS\tOTHER ACTIONS")
+	for _, v := range st.Versions {
+		var other []string
+		for a, n := range v.Actions {
+			if a != "set" && !strings.HasSuffix(a, "_fail") {
+				other = append(other, fmt.Sprintf("%s=%d", a, n))
+			}
+		}
+		slices.Sort(other)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", v.Version, v.Installs, v.Failures, v.Downloads, strings.Join(other, " "))
+	}
+	return tw.Flush()
+}
+
+func createKey(_ context.Context, c *call) error {
+	key, err := bundle.GenerateKey()
+	if err != nil {
+		return err
+	}
+	priv, pub, err := bundle.WriteKeyFiles(c.str("dir"), key, c.boolean("force"))
+	if err != nil {
+		return fmt.Errorf("%w (pass --force to replace the existing keys; devices holding the old public key will refuse new bundles)", err)
+	}
+	pem := bundle.PublicKeyPEM(&key.PublicKey)
+	out := map[string]string{"private_key": priv, "public_key": pub, "publicKey": pem, "key_id": keyID(&key.PublicKey)}
+	if c.json {
+		printJSON(c.env.Stdout, out)
+		return nil
+	}
+	fmt.Fprintf(c.env.Stdout, "wrote %s (keep it secret, out of git) and %s\nkey_id: %s\n\nAdd to capacitor.config.json under plugins.CapacitorUpdater:\n  \"publicKey\": %q\n",
+		filepath.Clean(priv), filepath.Clean(pub), out["key_id"], pem)
+	return nil
+}
+
+func keyID(pub *rsa.PublicKey) string { return bundle.KeyID(bundle.PublicKeyPEM(pub)) }

@@ -1,0 +1,142 @@
+// Blob upload helpers for publishers: which blobs are missing, and
+// resumable uploads. A large zip over a flaky link is sent in chunks at
+// increasing offsets to a partial file; when the connection breaks, the
+// client asks HEAD for the offset the origin holds and continues from
+// there. The finished file goes through BlobStore.Put, which verifies the
+// hash, exactly like a one-shot PUT.
+
+package origin
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/aloft/aloft/origin/api"
+)
+
+// maxMissingQuery bounds one missing-blobs question.
+const maxMissingQuery = 100000
+
+func (n *Node) missingBlobs(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	var req api.MissingBlobs
+	if err := decodeBody(w, r, &req); err != nil {
+		return 0, nil, err
+	}
+	if len(req.SHA256) > maxMissingQuery {
+		return 0, nil, invalid("ask about at most %d blobs at once", maxMissingQuery)
+	}
+	out := api.MissingBlobs{SHA256: []string{}}
+	for _, sha := range req.SHA256 {
+		sha = strings.ToLower(sha)
+		if !ValidSHA256(sha) {
+			return 0, nil, invalid("%q is not a hex sha256", sha)
+		}
+		if _, err := n.blobs.Size(r.Context(), sha); errors.Is(err, ErrBlobNotFound) {
+			out.SHA256 = append(out.SHA256, sha)
+		} else if err != nil {
+			return 0, nil, err
+		}
+	}
+	return http.StatusOK, out, nil
+}
+
+// uploads tracks partial uploads on disk; one mutex serialises chunk
+// appends so two clients cannot interleave bytes in one file.
+type uploads struct {
+	mu  sync.Mutex
+	dir string
+}
+
+func (u *uploads) path(sha string) string { return filepath.Join(u.dir, sha+".part") }
+
+// offset is the size of the partial upload of sha (0 when none).
+func (u *uploads) offset(sha string) int64 {
+	fi, err := os.Stat(u.path(sha))
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+func (n *Node) patchBlob(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	sha := strings.ToLower(r.PathValue("sha"))
+	if !ValidSHA256(sha) {
+		return 0, nil, invalid("%q is not a hex sha256", r.PathValue("sha"))
+	}
+	off, err1 := strconv.ParseInt(r.Header.Get(api.HeaderUploadOffset), 10, 64)
+	total, err2 := strconv.ParseInt(r.Header.Get(api.HeaderUploadLength), 10, 64)
+	if err1 != nil || err2 != nil || off < 0 || total <= 0 {
+		return 0, nil, invalid("PATCH needs %s and %s headers", api.HeaderUploadOffset, api.HeaderUploadLength)
+	}
+	if total > n.cfg.MaxBlobBytes {
+		return 0, nil, fmt.Errorf("%w: blob is over %d bytes", ErrTooLarge, n.cfg.MaxBlobBytes)
+	}
+	if size, err := n.blobs.Size(r.Context(), sha); err == nil {
+		return http.StatusOK, api.UploadState{Offset: size, Complete: true}, nil
+	}
+	up := n.uploads
+	up.mu.Lock()
+	defer up.mu.Unlock()
+	if have := up.offset(sha); have != off {
+		w.Header().Set(api.HeaderUploadOffset, strconv.FormatInt(have, 10))
+		return http.StatusConflict, api.UploadState{Offset: have}, nil
+	}
+	f, err := os.OpenFile(up.path(sha), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return 0, nil, fmt.Errorf("origin: partial upload: %w", err)
+	}
+	_, cerr := io.Copy(f, io.LimitReader(r.Body, total-off))
+	serr := f.Sync()
+	if err := errors.Join(cerr, serr, f.Close()); err != nil {
+		// Whatever reached the disk stays: the client resumes from there.
+		return 0, nil, fmt.Errorf("origin: partial upload: %w", err)
+	}
+	have := up.offset(sha)
+	if have < total {
+		return http.StatusOK, api.UploadState{Offset: have}, nil
+	}
+	return n.finishUpload(r, sha, total)
+}
+
+func (n *Node) finishUpload(r *http.Request, sha string, total int64) (int, any, error) {
+	p := n.uploads.path(sha)
+	f, err := os.Open(p)
+	if err != nil {
+		return 0, nil, fmt.Errorf("origin: partial upload: %w", err)
+	}
+	defer f.Close()
+	defer os.Remove(p) // complete or corrupt, a finished partial is spent
+	size, err := n.blobs.Put(r.Context(), sha, f, total)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, api.UploadState{Offset: size, Complete: true}, nil
+}
+
+// headBlobOrPartial answers HEAD: 200 with the size when stored, else 404
+// carrying the offset of a partial upload.
+func (n *Node) headBlobOrPartial(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	sha := strings.ToLower(r.PathValue("sha"))
+	size, err := n.blobs.Size(r.Context(), sha)
+	if errors.Is(err, ErrBlobNotFound) || errors.Is(err, fs.ErrNotExist) {
+		if ValidSHA256(sha) {
+			w.Header().Set(api.HeaderUploadOffset, strconv.FormatInt(n.uploads.offset(sha), 10))
+		}
+		w.WriteHeader(http.StatusNotFound)
+		return 0, nil, nil
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
+	w.WriteHeader(http.StatusOK)
+	return 0, nil, nil
+}
