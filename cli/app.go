@@ -60,4 +60,3 @@ func appCommands() map[string]*command {
 		},
 	}
 }
-
