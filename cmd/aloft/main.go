@@ -18,8 +18,15 @@ func main() {
 }
 
 func run(ctx context.Context, args []string) int {
-	if len(args) > 0 && args[0] == "dev" {
-		return runDev(ctx, args[1:])
+	if len(args) > 0 {
+		switch args[0] {
+		case "dev":
+			return runDev(ctx, args[1:])
+		case "origin":
+			return runOrigin(ctx, args[1:])
+		case "edge":
+			return runEdge(ctx, args[1:])
+		}
 	}
 	return cli.Main(ctx, args, cli.OSEnv())
 }

@@ -228,3 +228,31 @@ func (c *Client) Catalog(ctx context.Context, after uint64) (*Catalog, error) {
 	}
 	return &out, nil
 }
+
+// GetBlob downloads a blob's bytes.
+func (c *Client) GetBlob(ctx context.Context, sha string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+Prefix+"/blobs/"+esc(sha), nil)
+	if err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w (GET blob: %w)", ErrUnreachable, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, decodeError(resp)
+	}
+	return io.ReadAll(resp.Body)
+}
+
+// PushStats sends an edge's stats batch.
+func (c *Client) PushStats(ctx context.Context, b StatsBatch) error {
+	return c.Do(ctx, http.MethodPost, Prefix+"/sync/stats", b, "", nil)
+}
+
+// SelfAssign stores ("" clears) an old plugin's own channel choice.
+func (c *Client) SelfAssign(ctx context.Context, app, device, channel string) error {
+	return c.Do(ctx, http.MethodPut, Prefix+"/sync/self-assign", SelfAssign{App: app, Device: device, Channel: channel}, "", nil)
+}

@@ -1,0 +1,87 @@
+// `aloft origin` and `aloft edge`: one node each, for running edges apart
+// from the origin (several edges on one origin, as the bench does).
+
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/aloft/aloft/edge"
+	"github.com/aloft/aloft/origin"
+)
+
+func logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+func runOrigin(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("aloft origin", flag.ContinueOnError)
+	cfg := origin.DefaultConfig()
+	fs.StringVar(&cfg.DataDir, "data", "./aloft-origin", "directory for the raft log, snapshots and blobs")
+	fs.StringVar(&cfg.APIAddr, "api-addr", cfg.APIAddr, "operator API listen address")
+	fs.StringVar(&cfg.RaftAddr, "raft-addr", "", "raft TCP address (empty: a lone node on an in-memory transport)")
+	fs.StringVar(&cfg.NodeID, "node-id", cfg.NodeID, "raft node id")
+	fs.StringVar(&cfg.AdminToken, "admin-token", os.Getenv("ALOFT_ADMIN_TOKEN"), "admin API token (env ALOFT_ADMIN_TOKEN; required)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: aloft origin [flags]\n\nRuns a single-node origin.\n\nExample:\n  aloft origin --data /var/lib/aloft --api-addr 0.0.0.0:7070 --admin-token $TOKEN\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if cfg.AdminToken == "" {
+		fmt.Fprintln(os.Stderr, "aloft origin: --admin-token or ALOFT_ADMIN_TOKEN is required")
+		return 2
+	}
+	cfg.Logger = logger()
+	n, err := origin.New(cfg)
+	if err == nil {
+		err = n.Start(ctx)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "aloft origin:", err)
+		return 1
+	}
+	fmt.Printf("origin serving the operator API on http://%s\n", n.APIAddr())
+	if err := n.Run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "aloft origin:", err)
+		return 1
+	}
+	return 0
+}
+
+func runEdge(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("aloft edge", flag.ContinueOnError)
+	cfg := edge.DefaultConfig()
+	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "device-facing listen address (port 0 picks one)")
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "base URL of download links (default: each request's own host)")
+	originURL := fs.String("origin", os.Getenv("ALOFT_API"), "origin API base URL (env ALOFT_API)")
+	token := fs.String("token", os.Getenv("ALOFT_TOKEN"), "API token (env ALOFT_TOKEN)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: aloft edge [flags]\n\nRuns an edge that replicates the origin's catalog.\n\nExample:\n  aloft edge --addr 0.0.0.0:7080 --origin http://origin:7070 --token $TOKEN\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *originURL == "" || *token == "" {
+		fmt.Fprintln(os.Stderr, "aloft edge: --origin and --token are required")
+		return 2
+	}
+	cfg.Origin, cfg.Logger = edge.NewRemoteOrigin(*originURL, *token), logger()
+	n, err := edge.New(cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "aloft edge:", err)
+		return 1
+	}
+	fmt.Printf("edge serving devices on http://%s\n", n.Addr())
+	if err := n.Run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "aloft edge:", err)
+		return 1
+	}
+	return 0
+}

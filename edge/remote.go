@@ -1,0 +1,61 @@
+// RemoteOrigin: the Origin of an edge that runs apart from the origin
+// (`aloft edge`), over the operator API's sync routes.
+
+package edge
+
+import (
+	"context"
+	"errors"
+	"net/http"
+
+	"github.com/aloft/aloft/origin/api"
+)
+
+// RemoteOrigin reaches the origin over HTTP.
+type RemoteOrigin struct {
+	c *api.Client
+}
+
+var _ Origin = (*RemoteOrigin)(nil)
+
+// NewRemoteOrigin talks to the origin at base with an API token.
+func NewRemoteOrigin(base, token string) *RemoteOrigin {
+	return &RemoteOrigin{c: api.NewClient(base, token, &http.Client{})}
+}
+
+// WaitCatalog implements Origin with the origin's long-poll.
+func (r *RemoteOrigin) WaitCatalog(ctx context.Context, after uint64) (*api.Catalog, error) {
+	for {
+		cat, err := r.c.Catalog(ctx, after)
+		if err != nil {
+			return nil, err
+		}
+		if cat.Index > after {
+			return cat, nil
+		}
+		// The long-poll expired with nothing new: ask again.
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// Blob implements Origin.
+func (r *RemoteOrigin) Blob(ctx context.Context, sha string) ([]byte, error) {
+	b, err := r.c.GetBlob(ctx, sha)
+	var ae *api.Error
+	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+		return nil, errors.Join(ErrNotFound, err)
+	}
+	return b, err
+}
+
+// PushStats implements Origin.
+func (r *RemoteOrigin) PushStats(ctx context.Context, b api.StatsBatch) error {
+	return r.c.PushStats(ctx, b)
+}
+
+// SelfAssign implements Origin.
+func (r *RemoteOrigin) SelfAssign(ctx context.Context, app, device, channel string) error {
+	return r.c.SelfAssign(ctx, app, device, channel)
+}

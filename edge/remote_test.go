@@ -1,0 +1,138 @@
+package edge_test
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aloft/aloft/edge"
+	"github.com/aloft/aloft/origin"
+	"github.com/aloft/aloft/origin/api"
+)
+
+const token = "remote-test-token-123456"
+
+func startOrigin(t *testing.T) *origin.Node {
+	t.Helper()
+	cfg := origin.LocalConfig(t.TempDir())
+	cfg.AdminToken, cfg.Blobs = token, origin.NewMemStore()
+	n, err := origin.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if err := n.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return n
+}
+
+func startEdge(t *testing.T, o edge.Origin) *edge.Node {
+	t.Helper()
+	cfg := edge.LocalConfig()
+	cfg.Origin = o
+	n, err := edge.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return n
+}
+
+func testZip(t *testing.T, body string) []byte {
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, _ := zw.Create("index.html")
+	_, _ = w.Write([]byte(body))
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+func post(t *testing.T, url, body string) map[string]any {
+	t.Helper()
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// TestRemoteOrigin_TwoEdges runs two edges that reach the origin only over
+// HTTP: both converge on each publish, serve the bytes, and their stats
+// batches reach the origin.
+func TestRemoteOrigin_TwoEdges(t *testing.T) {
+	o := startOrigin(t)
+	base := "http://" + o.APIAddr()
+	edges := []*edge.Node{startEdge(t, edge.NewRemoteOrigin(base, token)), startEdge(t, edge.NewRemoteOrigin(base, token))}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := api.NewClient(base, token, nil)
+	if _, err := cl.CreateApp(ctx, api.CreateApp{AppID: "com.example.app"}); err != nil {
+		t.Fatal(err)
+	}
+	zipBytes := testZip(t, "<html>v1</html>")
+	if _, err := cl.PutBundleZip(ctx, "com.example.app", "1.0.1", zipBytes); err != nil {
+		t.Fatal(err)
+	}
+	v, pub := "1.0.1", true
+	if _, err := cl.PutChannel(ctx, "com.example.app", "production", api.PutChannel{Bundle: &v, Public: &pub}); err != nil {
+		t.Fatal(err)
+	}
+	want := o.Catalog().Index
+	check := `{"platform":"ios","device_id":"2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a","app_id":"com.example.app","version_build":"1.0.0","version_name":"1.0.0","plugin_version":"8.51.23"}`
+	for _, e := range edges {
+		if err := e.WaitIndex(ctx, want); err != nil {
+			t.Fatal(err)
+		}
+		m := post(t, "http://"+e.Addr()+"/updates", check)
+		if m["version"] != "1.0.1" {
+			t.Fatalf("edge %s answered %v", e.Addr(), m)
+		}
+		resp, err := http.Get(m["url"].(string))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		sum := sha256.Sum256(got)
+		if hex.EncodeToString(sum[:]) != m["checksum"] || !bytes.Equal(got, zipBytes) {
+			t.Fatal("served bytes differ from the published zip")
+		}
+		post(t, "http://"+e.Addr()+"/stats", `{"app_id":"com.example.app","version_name":"1.0.1","action":"set","device_id":"2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a","platform":"ios"}`)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		st, err := cl.Stats(ctx, "com.example.app")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(st.Versions) == 1 && st.Versions[0].Installs == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stats from both edges did not arrive: %+v", st)
+		}
+		<-time.After(20 * time.Millisecond)
+	}
+}
