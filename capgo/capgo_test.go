@@ -129,21 +129,21 @@ func TestFeaturesOf(t *testing.T) {
 		v    string
 		want Features
 	}{
-		{"5.9.9", Features{BuiltinRevert: false}},
-		{"5.10.0", Features{Manifest: true, SHA256: true}},
-		{"5.35.0", Features{Manifest: true, SHA256: true, LinkComment: true, LocalChannel: true}},
-		{"6.2.0", Features{BuiltinRevert: true}},
-		{"6.14.0", Features{BuiltinRevert: true}},
+		{"5.9.9", Features{SpuriousDownloadFail: true, BuiltinRevert: false}},
+		{"5.10.0", Features{SpuriousDownloadFail: true, Manifest: true, SHA256: true}},
+		{"5.35.0", Features{SpuriousDownloadFail: true, Manifest: true, SHA256: true, LinkComment: true, LocalChannel: true}},
+		{"6.2.0", Features{SpuriousDownloadFail: true, BuiltinRevert: true}},
+		{"6.14.0", Features{SpuriousDownloadFail: true, BuiltinRevert: true}},
 		{"6.25.0", Features{Manifest: true, SHA256: true, BuiltinRevert: true}},
-		{"7.0.0", Features{SHA256: true, BuiltinRevert: true}},
-		{"7.0.35", Features{Manifest: true, SHA256: true, BuiltinRevert: true}},
+		{"7.0.0", Features{SpuriousDownloadFail: true, SHA256: true, BuiltinRevert: true}},
+		{"7.0.35", Features{SpuriousDownloadFail: true, Manifest: true, SHA256: true, BuiltinRevert: true}},
 		{"7.34.0", Features{Manifest: true, SHA256: true, BuiltinRevert: true, LocalChannel: true}},
 		{"8.0.0", Features{Manifest: true, SHA256: true, BuiltinRevert: true, LocalChannel: true}},
 		{"8.40.7", Features{Manifest: true, SHA256: true, BuiltinRevert: true, LocalChannel: true, LinkComment: true}},
 		{"8.40.8", Features{Manifest: true, SHA256: true, BuiltinRevert: true, LocalChannel: true, LinkComment: true, KeyIDCheck: true}},
 		{"8.51.23", Features{Manifest: true, SHA256: true, BuiltinRevert: true, LocalChannel: true, LinkComment: true, KeyIDCheck: true}},
-		{"4.3.0", Features{Unsupported: true}},
-		{"2.3.3", Features{}},
+		{"4.3.0", Features{SpuriousDownloadFail: true, Unsupported: true}},
+		{"2.3.3", Features{SpuriousDownloadFail: true}},
 	}
 	for _, c := range cases {
 		if got := FeaturesOf(c.v); got != c.want {

@@ -24,6 +24,10 @@ type Features struct {
 	LocalChannel bool
 	// Unsupported: plugin line 4, which Capgo refuses.
 	Unsupported bool
+	// SpuriousDownloadFail: the plugin reports download_fail after every
+	// check that found no update (5.x < 5.50.1, 6.x < 6.14.25, 7.x <
+	// 7.17.0), so its download_fail events say nothing and Capgo ignores them.
+	SpuriousDownloadFail bool
 }
 
 // FeaturesOf returns the features of a plugin version string. An unparsable
@@ -55,12 +59,13 @@ func featuresOf(v Version) Features {
 		return v.atLeast(g[0], g[1], g[2])
 	}
 	return Features{
-		Manifest:      line([3]int{5, 10, 0}, [3]int{6, 25, 0}, [3]int{7, 0, 35}, [3]int{8, 0, 0}),
-		LinkComment:   line([3]int{5, 35, 0}, [3]int{6, 35, 0}, [3]int{7, 35, 0}, [3]int{8, 35, 0}),
-		SHA256:        line([3]int{5, 10, 0}, [3]int{6, 25, 0}, [3]int{7, 0, 0}, [3]int{8, 0, 0}),
-		KeyIDCheck:    v.atLeast(8, 40, 8),
-		BuiltinRevert: v.atLeast(6, 2, 0),
-		LocalChannel:  line([3]int{5, 34, 0}, [3]int{6, 34, 0}, [3]int{7, 34, 0}, [3]int{8, 0, 0}),
-		Unsupported:   v.Major == 4,
+		Manifest:             line([3]int{5, 10, 0}, [3]int{6, 25, 0}, [3]int{7, 0, 35}, [3]int{8, 0, 0}),
+		LinkComment:          line([3]int{5, 35, 0}, [3]int{6, 35, 0}, [3]int{7, 35, 0}, [3]int{8, 35, 0}),
+		SHA256:               line([3]int{5, 10, 0}, [3]int{6, 25, 0}, [3]int{7, 0, 0}, [3]int{8, 0, 0}),
+		KeyIDCheck:           v.atLeast(8, 40, 8),
+		BuiltinRevert:        v.atLeast(6, 2, 0),
+		LocalChannel:         line([3]int{5, 34, 0}, [3]int{6, 34, 0}, [3]int{7, 34, 0}, [3]int{8, 0, 0}),
+		Unsupported:          v.Major == 4,
+		SpuriousDownloadFail: v.Major < 8 && !line([3]int{5, 50, 1}, [3]int{6, 14, 25}, [3]int{7, 17, 0}, [3]int{8, 0, 0}),
 	}
 }

@@ -4,8 +4,6 @@
 package capgo
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -41,24 +39,99 @@ type Info struct {
 	OnBuiltin bool
 }
 
-// wireInfo is the JSON shape. Pointers tell absent from empty so that
-// missing booleans get Capgo's defaults.
+// wireInfo is the info object as sent; booleans remember whether they
+// were present so that missing ones get Capgo's defaults.
 type wireInfo struct {
-	Platform       *string `json:"platform"`
-	DeviceID       *string `json:"device_id"`
-	AppID          *string `json:"app_id"`
-	CustomID       *string `json:"custom_id"`
-	VersionBuild   *string `json:"version_build"`
-	VersionCode    *string `json:"version_code"`
-	VersionOS      *string `json:"version_os"`
-	VersionName    *string `json:"version_name"`
-	PluginVersion  *string `json:"plugin_version"`
-	IsEmulator     *bool   `json:"is_emulator"`
-	IsProd         *bool   `json:"is_prod"`
-	InstallSource  *string `json:"install_source"`
-	DefaultChannel *string `json:"defaultChannel"`
-	KeyID          *string `json:"key_id"`
-	Channel        *string `json:"channel"`
+	Platform, DeviceID, AppID, CustomID          string
+	VersionBuild, VersionCode, VersionOS         string
+	VersionName, PluginVersion, InstallSource    string
+	DefaultChannel, KeyID, Channel               string
+	IsEmulator, IsProd, HasIsEmulator, HasIsProd bool
+}
+
+// stringField returns where a string key of the info object is stored.
+func (w *wireInfo) stringField(key string) *string {
+	switch key {
+	case "platform":
+		return &w.Platform
+	case "device_id":
+		return &w.DeviceID
+	case "app_id":
+		return &w.AppID
+	case "custom_id":
+		return &w.CustomID
+	case "version_build":
+		return &w.VersionBuild
+	case "version_code":
+		return &w.VersionCode
+	case "version_os":
+		return &w.VersionOS
+	case "version_name":
+		return &w.VersionName
+	case "plugin_version":
+		return &w.PluginVersion
+	case "install_source":
+		return &w.InstallSource
+	case "defaultChannel":
+		return &w.DefaultChannel
+	case "key_id":
+		return &w.KeyID
+	case "channel":
+		return &w.Channel
+	}
+	return nil
+}
+
+// infoKeys lists every key of the info object, for case-folded matching.
+var infoKeys = [...]string{"platform", "device_id", "app_id", "custom_id", "version_build", "version_code",
+	"version_os", "version_name", "plugin_version", "install_source", "defaultChannel", "key_id", "channel",
+	"is_emulator", "is_prod"}
+
+// canonicalKey folds key onto a known key, as encoding/json matches field
+// names case-insensitively; unknown keys come back unchanged.
+func canonicalKey(key string) string {
+	for _, k := range infoKeys {
+		if k == key {
+			return k
+		}
+	}
+	for _, k := range infoKeys {
+		if strings.EqualFold(k, key) {
+			return k
+		}
+	}
+	return key
+}
+
+// set stores one key's value; it returns a *SchemaError for a known key of
+// the wrong type, and ignores unknown keys. null leaves a field absent.
+func (w *wireInfo) set(key string, v jsonValue) error {
+	key = canonicalKey(key)
+	if dst := w.stringField(key); dst != nil {
+		switch v.kind {
+		case 's':
+			*dst = v.s
+		case 'n':
+		default:
+			return &SchemaError{Field: key, Reason: "must be a string"}
+		}
+		return nil
+	}
+	if key != "is_emulator" && key != "is_prod" {
+		return nil
+	}
+	switch v.kind {
+	case 'b':
+		if key == "is_emulator" {
+			w.IsEmulator, w.HasIsEmulator = v.b, true
+		} else {
+			w.IsProd, w.HasIsProd = v.b, true
+		}
+	case 'n':
+	default:
+		return &SchemaError{Field: key, Reason: "must be a boolean"}
+	}
+	return nil
 }
 
 // SchemaError describes which field broke the schema; it wraps ErrSchema.
@@ -78,70 +151,66 @@ func (e *SchemaError) Unwrap() error { return ErrSchema }
 // ErrParse for non-JSON and a *SchemaError for type or format violations;
 // missing fields are left empty for the resolver to report as missing_info.
 func DecodeInfo(body []byte) (Info, error) {
+	p := scanner{s: string(body)}
 	var w wireInfo
-	if err := decodeStrict(body, &w); err != nil {
+	if err := p.info(&w, nil); err != nil {
 		return Info{}, err
+	}
+	if !p.eof() {
+		return Info{}, ErrParse
 	}
 	return w.normalise()
 }
 
-// decodeStrict unmarshals body into v, telling malformed JSON (ErrParse)
-// from a well-formed value of the wrong type (ErrSchema).
-func decodeStrict(body []byte, v any) error {
-	body = bytes.TrimSpace(body)
-	if !json.Valid(body) {
-		return ErrParse
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) {
-			field := te.Field
-			if field == "" {
-				field = "(body)"
-			}
-			return &SchemaError{Field: field, Reason: "must be a " + jsonKind(te.Type.Kind().String())}
+// info decodes an object into w, passing keys w does not know to extra
+// (when non-nil). A syntax error wins over a schema error, as with
+// encoding/json, so the whole object is read before a schema error is
+// reported.
+func (p *scanner) info(w *wireInfo, extra func(key string, v jsonValue) error) error {
+	p.ws()
+	if p.i >= len(p.s) || p.s[p.i] != '{' {
+		if _, err := p.value(0); err != nil || !p.eof() {
+			return ErrParse
 		}
-		return &SchemaError{Field: "(body)", Reason: err.Error()}
+		return &SchemaError{Field: "(body)", Reason: "must be a JSON object"}
 	}
-	return nil
-}
-
-func jsonKind(goKind string) string {
-	switch goKind {
-	case "bool":
-		return "boolean"
-	case "struct", "map", "ptr":
-		return "object"
-	case "slice":
-		return "array"
+	var schema error
+	err := p.object(1, func(key string) error {
+		v, err := p.value(1)
+		if err != nil {
+			return err
+		}
+		if serr := w.set(key, v); serr != nil && schema == nil {
+			schema = serr
+		}
+		if extra != nil && schema == nil {
+			schema = extra(key, v)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	return goKind
-}
-
-func str(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return strings.TrimSpace(*p)
+	return schema
 }
 
 func (w *wireInfo) normalise() (Info, error) {
 	in := Info{
-		Platform:       strings.ToLower(str(w.Platform)),
-		DeviceID:       strings.ToLower(str(w.DeviceID)),
-		AppID:          str(w.AppID),
-		CustomID:       str(w.CustomID),
-		VersionBuild:   str(w.VersionBuild),
-		VersionCode:    str(w.VersionCode),
-		VersionOS:      str(w.VersionOS),
-		VersionName:    str(w.VersionName),
-		PluginVersion:  str(w.PluginVersion),
-		InstallSource:  strings.ToLower(str(w.InstallSource)),
-		DefaultChannel: str(w.DefaultChannel),
-		KeyID:          str(w.KeyID),
-		Channel:        str(w.Channel),
-		IsProd:         w.IsProd == nil || *w.IsProd,
-		IsEmulator:     w.IsEmulator != nil && *w.IsEmulator,
+		Platform:       strings.ToLower(strings.TrimSpace(w.Platform)),
+		DeviceID:       strings.ToLower(strings.TrimSpace(w.DeviceID)),
+		AppID:          strings.TrimSpace(w.AppID),
+		CustomID:       strings.TrimSpace(w.CustomID),
+		VersionBuild:   strings.TrimSpace(w.VersionBuild),
+		VersionCode:    strings.TrimSpace(w.VersionCode),
+		VersionOS:      strings.TrimSpace(w.VersionOS),
+		VersionName:    strings.TrimSpace(w.VersionName),
+		PluginVersion:  strings.TrimSpace(w.PluginVersion),
+		InstallSource:  strings.ToLower(strings.TrimSpace(w.InstallSource)),
+		DefaultChannel: strings.TrimSpace(w.DefaultChannel),
+		KeyID:          strings.TrimSpace(w.KeyID),
+		Channel:        strings.TrimSpace(w.Channel),
+		IsProd:         !w.HasIsProd || w.IsProd,
+		IsEmulator:     w.HasIsEmulator && w.IsEmulator,
 	}
 	if in.PluginVersion == "" {
 		in.PluginVersion = DefaultPluginVersion
@@ -225,35 +294,16 @@ func isAppID(s string) bool {
 // "" for an absent parameter.
 func DecodeInfoQuery(get func(key string) string) (Info, error) {
 	var w wireInfo
-	strs := []struct {
-		key string
-		dst **string
-	}{
-		{"platform", &w.Platform}, {"device_id", &w.DeviceID}, {"app_id", &w.AppID},
-		{"custom_id", &w.CustomID}, {"version_build", &w.VersionBuild}, {"version_code", &w.VersionCode},
-		{"version_os", &w.VersionOS}, {"version_name", &w.VersionName}, {"plugin_version", &w.PluginVersion},
-		{"install_source", &w.InstallSource}, {"defaultChannel", &w.DefaultChannel}, {"key_id", &w.KeyID},
-		{"channel", &w.Channel},
+	for _, key := range infoKeys[:13] {
+		*w.stringField(key) = get(key)
 	}
-	for _, s := range strs {
-		if v := get(s.key); v != "" {
-			*s.dst = &v
-		}
-	}
-	for _, b := range []struct {
-		key string
-		dst **bool
-	}{{"is_emulator", &w.IsEmulator}, {"is_prod", &w.IsProd}} {
-		switch v := get(b.key); v {
+	for _, key := range []string{"is_emulator", "is_prod"} {
+		switch v := get(key); v {
 		case "":
-		case "true", "1":
-			t := true
-			*b.dst = &t
-		case "false", "0":
-			f := false
-			*b.dst = &f
+		case "true", "1", "false", "0":
+			_ = w.set(key, jsonValue{kind: 'b', b: v == "true" || v == "1"})
 		default:
-			return Info{}, &SchemaError{Field: b.key, Reason: "must be true or false"}
+			return Info{}, &SchemaError{Field: key, Reason: "must be true or false"}
 		}
 	}
 	return w.normalise()

@@ -4,8 +4,8 @@
 package capgo
 
 import (
-	"bytes"
-	"encoding/json"
+	"errors"
+	"strconv"
 	"strings"
 )
 
@@ -21,14 +21,6 @@ type StatsEvent struct {
 	Err       error // non-nil when this element of a batch was refused
 }
 
-type wireStats struct {
-	wireInfo
-	Action         *string         `json:"action"`
-	OldVersionName *string         `json:"old_version_name"`
-	Timestamp      *float64        `json:"timestamp"`
-	Metadata       json.RawMessage `json:"metadata"`
-}
-
 // MaxActionLen bounds the length of an action name; longer ones are refused
 // so that arbitrary strings cannot grow the aggregates without bound.
 const MaxActionLen = 64
@@ -38,44 +30,80 @@ const MaxActionLen = 64
 // *SchemaError; in an array, an element that breaks the schema gets its own
 // Err and the rest still count, as Capgo's backend does.
 func DecodeStats(body []byte) (events []StatsEvent, batch bool, err error) {
-	body = bytes.TrimSpace(body)
-	if !json.Valid(body) {
-		return nil, false, ErrParse
-	}
-	if len(body) == 0 || body[0] != '[' {
-		ev, err := decodeEvent(body)
+	p := scanner{s: string(body)}
+	p.ws()
+	if p.i >= len(p.s) || p.s[p.i] != '[' {
+		ev, err := p.event()
+		if err == nil && !p.eof() {
+			err = ErrParse
+		}
 		if err != nil {
 			return nil, false, err
 		}
 		return []StatsEvent{ev}, false, nil
 	}
-	var raws []json.RawMessage
-	if err := json.Unmarshal(body, &raws); err != nil {
-		return nil, true, &SchemaError{Field: "(body)", Reason: "must be an object or an array of objects"}
-	}
-	events = make([]StatsEvent, len(raws))
-	for i, raw := range raws {
-		ev, err := decodeEvent(raw)
+	events = []StatsEvent{}
+	err = p.array(1, func() error {
+		ev, err := p.event()
+		if errors.Is(err, ErrParse) {
+			return err
+		}
 		if err != nil {
 			ev = StatsEvent{Err: err}
 		}
-		events[i] = ev
+		events = append(events, ev)
+		return nil
+	})
+	if err == nil && !p.eof() {
+		err = ErrParse
+	}
+	if err != nil {
+		return nil, true, err
 	}
 	return events, true, nil
 }
 
-func decodeEvent(raw []byte) (StatsEvent, error) {
-	var w wireStats
-	if err := decodeStrict(raw, &w); err != nil {
-		return StatsEvent{}, err
+// event decodes one stats object at the scanner's position. A non-object
+// element is read (so the batch stays parsable) and refused by schema.
+func (p *scanner) event() (StatsEvent, error) {
+	p.ws()
+	if p.i < len(p.s) && p.s[p.i] != '{' {
+		if _, err := p.value(1); err != nil {
+			return StatsEvent{}, err
+		}
+		return StatsEvent{}, &SchemaError{Field: "(event)", Reason: "must be a JSON object"}
 	}
-	info, err := w.wireInfo.normalise()
+	var w wireInfo
+	var ev StatsEvent
+	err := p.info(&w, func(key string, v jsonValue) error {
+		switch key {
+		case "action", "old_version_name":
+			if v.kind != 's' && v.kind != 'n' {
+				return &SchemaError{Field: key, Reason: "must be a string"}
+			}
+			if key == "action" {
+				ev.Action = strings.TrimSpace(v.s)
+			} else {
+				ev.OldVersionName = strings.TrimSpace(v.s)
+			}
+		case "timestamp":
+			if v.kind != '0' && v.kind != 'n' {
+				return &SchemaError{Field: key, Reason: "must be a number"}
+			}
+			f, _ := strconv.ParseFloat(v.s, 64)
+			ev.Timestamp = int64(f)
+		case "metadata":
+			if v.kind != 'o' && v.kind != 'n' {
+				return &SchemaError{Field: key, Reason: "must be an object"}
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return StatsEvent{}, err
 	}
-	ev := StatsEvent{Info: info, Action: str(w.Action), OldVersionName: str(w.OldVersionName)}
-	if w.Timestamp != nil {
-		ev.Timestamp = int64(*w.Timestamp)
+	if ev.Info, err = w.normalise(); err != nil {
+		return StatsEvent{}, err
 	}
 	switch {
 	case ev.Action == "":
@@ -84,9 +112,6 @@ func decodeEvent(raw []byte) (StatsEvent, error) {
 		return StatsEvent{}, &SchemaError{Field: "action", Reason: "is too long"}
 	case ev.AppID == "":
 		return StatsEvent{}, &SchemaError{Field: "app_id", Reason: "is required"}
-	}
-	if len(w.Metadata) > 0 && w.Metadata[0] != '{' && string(w.Metadata) != "null" {
-		return StatsEvent{}, &SchemaError{Field: "metadata", Reason: "must be an object"}
 	}
 	// Per-file failures name "<version>:<file>"; Capgo splits at the first ':'.
 	if i := strings.IndexByte(ev.VersionName, ':'); i >= 0 {

@@ -36,10 +36,10 @@ func (n *Node) handleUpdates(ctx *fasthttp.RequestCtx) {
 	if d.ok {
 		d.update.Base = n.base(ctx)
 		*bp = capgo.AppendUpdate((*bp)[:0], &d.update)
-		n.metrics.checks.WithLabelValues("update").Inc()
+		n.metrics.check("update")
 	} else {
 		*bp = capgo.AppendRefusal((*bp)[:0], &d.refusal)
-		n.metrics.checks.WithLabelValues(d.refusal.Code).Inc()
+		n.metrics.check(d.refusal.Code)
 	}
 	ctx.SetContentType("application/json")
 	ctx.SetBody(*bp)
@@ -137,7 +137,7 @@ func (n *Node) handleStats(ctx *fasthttp.RequestCtx) {
 	v := n.view.Load()
 	for i := range events {
 		ev := &events[i]
-		if ev.Err != nil {
+		if ev.Err != nil || ev.Action == "download_fail" && capgo.FeaturesOf(ev.PluginVersion).SpuriousDownloadFail {
 			continue
 		}
 		if av := v.apps[lowerASCII(ev.AppID)]; av != nil {

@@ -4,6 +4,7 @@ package edge
 
 import (
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -21,6 +22,16 @@ type metrics struct {
 	originErrors *prometheus.CounterVec
 	catalogIndex prometheus.Gauge
 	handler      fasthttp.RequestHandler
+
+	// Resolved children, so the hot path skips label hashing.
+	reqCache   sync.Map // routeCode → prometheus.Counter
+	latCache   sync.Map // route → prometheus.Observer
+	checkCache sync.Map // result → prometheus.Counter
+}
+
+type routeCode struct {
+	route string
+	code  int
 }
 
 func newMetrics(reg *prometheus.Registry, n *Node) *metrics {
@@ -59,6 +70,25 @@ func newMetrics(reg *prometheus.Registry, n *Node) *metrics {
 }
 
 func (m *metrics) observe(route string, code int, d time.Duration) {
-	m.requests.WithLabelValues(route, strconv.Itoa(code)).Inc()
-	m.latency.WithLabelValues(route).Observe(d.Seconds())
+	k := routeCode{route, code}
+	c, ok := m.reqCache.Load(k)
+	if !ok {
+		c, _ = m.reqCache.LoadOrStore(k, m.requests.WithLabelValues(route, strconv.Itoa(code)))
+	}
+	c.(prometheus.Counter).Inc()
+	o, ok := m.latCache.Load(route)
+	if !ok {
+		o, _ = m.latCache.LoadOrStore(route, m.latency.WithLabelValues(route))
+	}
+	o.(prometheus.Observer).Observe(d.Seconds())
+}
+
+// check counts one update-check outcome. Results are a fixed set of codes,
+// so the cache stays small.
+func (m *metrics) check(result string) {
+	c, ok := m.checkCache.Load(result)
+	if !ok {
+		c, _ = m.checkCache.LoadOrStore(result, m.checks.WithLabelValues(result))
+	}
+	c.(prometheus.Counter).Inc()
 }

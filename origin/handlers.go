@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/aloft/aloft/bundle"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -102,14 +103,23 @@ func (n *Node) putBundle(w http.ResponseWriter, r *http.Request) (int, any, erro
 		if err != nil {
 			return 0, nil, err
 		}
+		q := r.URL.Query()
+		req.Checksum, req.SessionKey, req.KeyID = q.Get("checksum"), q.Get("session_key"), q.Get("key_id")
+		req.MinUpdateVersion, req.Link, req.Comment = q.Get("min_update_version"), q.Get("link"), q.Get("comment")
+		if _, err := n.App(r.PathValue("app")); err != nil {
+			return 0, nil, err
+		}
+		// Refuse a hostile plain zip before it reaches the blob store.
+		if req.SessionKey == "" {
+			if _, err := bundle.Validate(bytes.NewReader(body), int64(len(body)), n.cfg.ZipLimits); err != nil {
+				return 0, nil, fmt.Errorf("%w: %w", ErrInvalidZip, err)
+			}
+		}
 		sum := sha256.Sum256(body)
 		req.Zip = hex.EncodeToString(sum[:])
 		if _, err := n.blobs.Put(r.Context(), req.Zip, bytes.NewReader(body), n.cfg.MaxBlobBytes); err != nil {
 			return 0, nil, err
 		}
-		q := r.URL.Query()
-		req.Checksum, req.SessionKey, req.KeyID = q.Get("checksum"), q.Get("session_key"), q.Get("key_id")
-		req.MinUpdateVersion, req.Link, req.Comment = q.Get("min_update_version"), q.Get("link"), q.Get("comment")
 	} else if err := decodeBody(w, r, &req); err != nil {
 		return 0, nil, err
 	}

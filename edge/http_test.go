@@ -1,0 +1,140 @@
+package edge
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/aloft/aloft/origin/api"
+)
+
+// fakeOrigin is an in-memory Origin for handler tests and benchmarks.
+type fakeOrigin struct {
+	mu    sync.Mutex
+	cat   *api.Catalog
+	blobs map[string][]byte
+	stats []api.StatsBatch
+}
+
+var _ Origin = (*fakeOrigin)(nil)
+
+func (f *fakeOrigin) WaitCatalog(ctx context.Context, after uint64) (*api.Catalog, error) {
+	f.mu.Lock()
+	cat := f.cat
+	f.mu.Unlock()
+	if cat != nil && cat.Index > after {
+		return cat, nil
+	}
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func (f *fakeOrigin) Blob(_ context.Context, sha string) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if b, ok := f.blobs[sha]; ok {
+		return b, nil
+	}
+	return nil, ErrNotFound
+}
+
+func (f *fakeOrigin) PushStats(_ context.Context, b api.StatsBatch) error {
+	f.mu.Lock()
+	f.stats = append(f.stats, b)
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fakeOrigin) SelfAssign(context.Context, string, string, string) error { return nil }
+
+// newTestNode builds a node (not running) with the test view's catalog.
+func newTestNode(t testing.TB) *Node {
+	t.Helper()
+	v := testView([]*api.Bundle{testBundle("1.0.0"), testBundle("1.1.0")}, []*api.Channel{chanOpts(1, "production", "1.1.0", public)}, nil)
+	app := v.apps["com.example.app"].app
+	cat := &api.Catalog{Protocol: api.ProtocolVersion, Index: 3, Apps: map[string]*api.App{app.ID: app}}
+	cfg := LocalConfig()
+	cfg.Origin = &fakeOrigin{cat: cat}
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.ln.Close(); n.cache.Close() })
+	if !n.install(cat) {
+		t.Fatal("catalog not installed")
+	}
+	return n
+}
+
+func request(n *Node, method, path, body string) *fasthttp.RequestCtx {
+	var ctx fasthttp.RequestCtx
+	ctx.Request.Header.SetMethod(method)
+	ctx.Request.SetRequestURI(path)
+	ctx.Request.Header.SetHost("edge.test")
+	ctx.Request.SetBodyString(body)
+	n.route(&ctx)
+	return &ctx
+}
+
+const checkBody = `{"platform":"android","device_id":"2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a","app_id":"com.example.app","custom_id":"","version_build":"1.0.0","version_code":"10","version_os":"14","version_name":"1.0.0","plugin_version":"8.51.23","is_emulator":false,"is_prod":true,"install_source":"google_play","defaultChannel":""}`
+
+func TestNode_UpdatesHandler(t *testing.T) {
+	n := newTestNode(t)
+	ctx := request(n, "POST", "/updates", checkBody)
+	var m map[string]any
+	if err := json.Unmarshal(ctx.Response.Body(), &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["version"] != "1.1.0" || !strings.HasPrefix(m["url"].(string), "http://edge.test/b/") {
+		t.Fatalf("got %v", m)
+	}
+	// The node never goes backwards.
+	if n.install(&api.Catalog{Protocol: api.ProtocolVersion, Index: 2, Apps: map[string]*api.App{}}) || n.Index() != 3 {
+		t.Fatal("an older catalog was installed")
+	}
+	bad := request(n, "POST", "/updates", `{"platform":"web"}`)
+	if bad.Response.StatusCode() != 400 || !strings.Contains(string(bad.Response.Body()), `"error":"invalid_json_body"`) {
+		t.Fatalf("bad body: %d %s", bad.Response.StatusCode(), bad.Response.Body())
+	}
+}
+
+func TestStatsAgg_BoundAndRetry(t *testing.T) {
+	s := newStatsAgg(2)
+	if !s.add("a", "1", "set") || !s.add("a", "1", "set") || !s.add("a", "2", "set") || s.add("a", "3", "set") {
+		t.Fatal("bound not enforced")
+	}
+	b := s.take()
+	if b == nil || len(b.Counts) != 2 {
+		t.Fatalf("batch %+v", b)
+	}
+	// Until done, the same batch (same id) comes back, so retries count once.
+	if again := s.take(); again != b {
+		t.Fatal("a failed batch was not retried as is")
+	}
+	s.done()
+	if s.take() != nil {
+		t.Fatal("empty aggregator produced a batch")
+	}
+}
+
+// BenchmarkNode_PostUpdates measures the whole device handler: decode,
+// resolve, encode, with fasthttp's request context but no network.
+func BenchmarkNode_PostUpdates(b *testing.B) {
+	n := newTestNode(b)
+	var ctx fasthttp.RequestCtx
+	body := []byte(checkBody)
+	b.ReportAllocs()
+	for b.Loop() {
+		ctx.Request.Reset()
+		ctx.Response.Reset()
+		ctx.Request.Header.SetMethod("POST")
+		ctx.Request.SetRequestURI("/updates")
+		ctx.Request.Header.SetHost("edge.test")
+		ctx.Request.SetBody(body)
+		n.route(&ctx)
+	}
+}
