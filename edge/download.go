@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/aloft/aloft/origin/api"
 )
 
 // ErrHashMismatch means the origin returned bytes that do not match their
@@ -35,7 +37,7 @@ func (n *Node) handleDownload(ctx *fasthttp.RequestCtx, rest []byte) {
 	}
 	key := string(sha)
 	size, known := n.view.Load().blobs[key]
-	if !known || !isSHA256(key) {
+	if !known || !api.ValidSHA256(key) {
 		writeDeviceError(ctx, fasthttp.StatusNotFound, "not_found", "No such bundle or file", "")
 		return
 	}
@@ -109,16 +111,4 @@ func (n *Node) blob(ctx context.Context, sha string, size int64) ([]byte, error)
 		}
 		return data, nil
 	})
-}
-
-func isSHA256(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }

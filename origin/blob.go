@@ -16,6 +16,8 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/aloft/aloft/origin/api"
 )
 
 // BlobStore keeps blobs by SHA-256. Implementations verify the hash on
@@ -36,17 +38,7 @@ var (
 )
 
 // ValidSHA256 reports whether s is a lowercase hex SHA-256.
-func ValidSHA256(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
-}
+func ValidSHA256(s string) bool { return api.ValidSHA256(s) }
 
 // DirStore stores blobs as files under a directory, two-level fanned out
 // (ab/abcdef…). Writes go to a temporary file that is fsynced and renamed,

@@ -152,3 +152,17 @@ type Override struct {
 	SelfSet bool  `json:"self_set,omitempty"`
 	Updated int64 `json:"updated_ms"`
 }
+
+// ValidSHA256 reports whether s is a lowercase hex SHA-256, the form of
+// every blob address.
+func ValidSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
