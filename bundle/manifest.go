@@ -185,7 +185,7 @@ func (opt ManifestOptions) prepare(rel string, raw []byte) (File, error) {
 // brotliIfSmaller applies the CLI's brotli rule and reports whether the
 // compressed form is the one to use.
 func brotliIfSmaller(raw []byte) ([]byte, bool, error) {
-	if len(raw) < brotliMinSize {
+	if len(raw) < brotliMinSize || incompressible(raw) {
 		return raw, false, nil
 	}
 	var buf bytes.Buffer
@@ -200,4 +200,22 @@ func brotliIfSmaller(raw []byte) ([]byte, bool, error) {
 		return raw, false, nil
 	}
 	return buf.Bytes(), true, nil
+}
+
+// incompressible is a fast pre-check: quality 11 spends seconds per MiB
+// learning that images and other already-compressed files do not shrink.
+// When brotli's fastest level saves under 2% on a 256 KiB sample, quality
+// 11 will not save enough to matter either, so the file is stored raw.
+// The manifest stays valid either way (the plugin takes raw or .br); it
+// only differs from @capgo/cli's for files that shrink by under ~2%.
+func incompressible(raw []byte) bool {
+	const sample = 256 << 10
+	if len(raw) < sample {
+		return false
+	}
+	var buf bytes.Buffer
+	w := brotli.NewWriterOptions(&buf, brotli.WriterOptions{Quality: 0})
+	_, _ = w.Write(raw[:sample])
+	_ = w.Close()
+	return buf.Len() > sample*98/100
 }

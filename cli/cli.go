@@ -98,7 +98,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 	name := args[0]
 	rest := append(args[1:], lead...)
 	if len(args) > 1 && !strings.HasPrefix(args[1], "-") {
-		name, rest = args[0]+" "+args[1], args[2:]
+		name, rest = args[0]+" "+args[1], append(args[2:], lead...)
 	}
 	cmd := cmds[name]
 	if cmd == nil {
