@@ -7,6 +7,7 @@ package cli_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -281,21 +282,43 @@ func info(app, device, versionName string, kv ...any) map[string]any {
 // decoding.
 func (s *server) check(t testing.TB, body map[string]any) ([]byte, map[string]any) {
 	t.Helper()
+	raw, _, m := s.checkWire(t, body)
+	return raw, m
+}
+
+// checkWire is check that also reports the bytes on the wire. It asks for
+// gzip explicitly, as OkHttp and URLSession do, and decodes the answer
+// itself, so wire is the compressed size when the edge compressed.
+func (s *server) checkWire(t testing.TB, body map[string]any) ([]byte, int64, map[string]any) {
+	t.Helper()
 	buf, _ := json.Marshal(body)
-	resp, err := s.http.Post(s.EdgeURL()+"/updates", "application/json", bytes.NewReader(buf))
+	req, _ := http.NewRequest(http.MethodPost, s.EdgeURL()+"/updates", bytes.NewReader(buf))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept-Encoding", "gzip")
+	resp, err := s.http.Do(req)
 	if err != nil {
 		t.Fatalf("POST /updates: %v", err)
 	}
 	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
+	wire, err := io.ReadAll(resp.Body)
 	if err != nil || resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST /updates: %d %v: %s", resp.StatusCode, err, raw)
+		t.Fatalf("POST /updates: %d %v: %s", resp.StatusCode, err, wire)
+	}
+	raw := wire
+	if resp.Header.Get("Content-Encoding") == "gzip" {
+		zr, err := gzip.NewReader(bytes.NewReader(wire))
+		if err != nil {
+			t.Fatalf("POST /updates: gzip: %v", err)
+		}
+		if raw, err = io.ReadAll(zr); err != nil {
+			t.Fatalf("POST /updates: gzip: %v", err)
+		}
 	}
 	var m map[string]any
 	if err := json.Unmarshal(raw, &m); err != nil {
 		t.Fatalf("POST /updates: %v: %s", err, raw)
 	}
-	return raw, m
+	return raw, int64(len(wire)), m
 }
 
 // wantVersion asserts an update check offers version.

@@ -31,7 +31,22 @@ func (n *Node) handleUpdates(ctx *fasthttp.RequestCtx) {
 		decodeFailure(ctx, err)
 		return
 	}
-	d := n.view.Load().resolve(&in)
+	v := n.view.Load()
+	d := v.resolve(&in)
+	ctx.SetContentType("application/json")
+	if d.ok && d.bv != nil {
+		d.update.Base = n.base(ctx)
+		n.metrics.check("update")
+		a := v.answers.get(&d)
+		ctx.Response.Header.Set("Vary", "Accept-Encoding")
+		if a.gz != nil && ctx.Request.Header.HasAcceptEncoding("gzip") {
+			ctx.Response.Header.Set("Content-Encoding", "gzip")
+			ctx.Response.SetBodyRaw(a.gz)
+			return
+		}
+		ctx.Response.SetBodyRaw(a.plain) // shared and never modified
+		return
+	}
 	bp := bufPool.Get().(*[]byte)
 	if d.ok {
 		d.update.Base = n.base(ctx)
@@ -41,7 +56,6 @@ func (n *Node) handleUpdates(ctx *fasthttp.RequestCtx) {
 		*bp = capgo.AppendRefusal((*bp)[:0], &d.refusal)
 		n.metrics.check(d.refusal.Code)
 	}
-	ctx.SetContentType("application/json")
 	ctx.SetBody(*bp)
 	bufPool.Put(bp)
 }

@@ -19,6 +19,10 @@ type decision struct {
 	ok      bool
 	update  capgo.Update
 	refusal capgo.Refusal
+	// bv and shape identify a cacheable answer: every device that gets
+	// this bundle with the same plugin features gets the same bytes.
+	bv    *bundleView
+	shape uint8
 }
 
 func refuse(code, message, kind string) decision {
@@ -231,11 +235,17 @@ func success(in *capgo.Info, f capgo.Features, bv *bundleView) decision {
 	if !f.SHA256 && !b.Encrypted() && b.ChecksumCRC32 != "" {
 		u.Checksum = b.ChecksumCRC32
 	}
+	var shape uint8
+	if u.Checksum == b.ChecksumCRC32 {
+		shape |= 1
+	}
 	if f.Manifest && bv.manifestOK {
 		u.Manifest = bv.manifest
+		shape |= 2
 	}
 	if f.LinkComment {
 		u.Link, u.Comment = b.Link, b.Comment
+		shape |= 4
 	}
-	return decision{ok: true, update: u}
+	return decision{ok: true, update: u, bv: bv, shape: shape}
 }

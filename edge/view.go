@@ -18,7 +18,8 @@ type view struct {
 	apps  map[string]*appView
 	// blobs lists every blob the catalog references, with its size, so the
 	// edge serves and fetches nothing else.
-	blobs map[string]int64
+	blobs   map[string]int64
+	answers answerCache
 }
 
 type appView struct {

@@ -1,0 +1,63 @@
+// Cached update answers. A successful answer depends only on the bundle,
+// the base URL and which features the plugin understands, so a view keeps
+// each encoded answer, and a gzipped copy of large ones (delta manifests
+// run to tens of KiB, and both OkHttp and URLSession ask for gzip by
+// default). The cache lives in the immutable view, so a new catalog starts
+// a fresh one; it is bounded because the base URL can come from the
+// request's Host header.
+
+package edge
+
+import (
+	"bytes"
+	"compress/gzip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/aloft/aloft/capgo"
+)
+
+const (
+	// maxAnswers bounds cached answers per view.
+	maxAnswers = 4096
+	// gzipMin is the smallest answer worth compressing.
+	gzipMin = 1024
+)
+
+type answerKey struct {
+	bv    *bundleView
+	base  string
+	shape uint8
+}
+
+type answer struct {
+	plain, gz []byte
+}
+
+type answerCache struct {
+	m sync.Map // answerKey → *answer
+	n atomic.Int32
+}
+
+// get returns the encoded answer for d, building and caching it on a miss.
+func (c *answerCache) get(d *decision) *answer {
+	k := answerKey{d.bv, d.update.Base, d.shape}
+	if a, ok := c.m.Load(k); ok {
+		return a.(*answer)
+	}
+	a := &answer{plain: capgo.AppendUpdate(nil, &d.update)}
+	if len(a.plain) >= gzipMin {
+		var buf bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		_, _ = zw.Write(a.plain)
+		_ = zw.Close()
+		a.gz = buf.Bytes()
+	}
+	if c.n.Load() < maxAnswers {
+		if prev, loaded := c.m.LoadOrStore(k, a); loaded {
+			return prev.(*answer)
+		}
+		c.n.Add(1)
+	}
+	return a
+}
