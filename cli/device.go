@@ -76,6 +76,12 @@ func deviceCommands() map[string]*command {
 				}
 				return tw.Flush()
 			}},
+	}
+}
+
+// otherCommands are stats and key management.
+func otherCommands() map[string]*command {
+	return map[string]*command{
 		"stats": {usage: "--app APP", summary: "installs, failures and downloads per bundle version",
 			example: "aloft stats --app com.example.app", flags: appFlag, run: showStats},
 		"key create": {usage: "[--dir DIR] [--force]", summary: "make an RSA-2048 key pair in @capgo/cli's files and formats",
