@@ -95,9 +95,12 @@ func (n *Node) patchBlob(w http.ResponseWriter, r *http.Request) (int, any, erro
 	}
 	_, cerr := io.Copy(f, io.LimitReader(r.Body, total-off))
 	serr := f.Sync()
-	if err := errors.Join(cerr, serr, f.Close()); err != nil {
-		// Whatever reached the disk stays: the client resumes from there.
+	if err := errors.Join(serr, f.Close()); err != nil {
 		return 0, nil, fmt.Errorf("origin: partial upload: %w", err)
+	}
+	if cerr != nil {
+		// Whatever reached the disk stays: the client resumes from there.
+		return 0, nil, fmt.Errorf("%w: upload interrupted at byte %d (%v); resume from HEAD's %s", ErrInvalid, up.offset(sha), cerr, api.HeaderUploadOffset)
 	}
 	have := up.offset(sha)
 	if have < total {
