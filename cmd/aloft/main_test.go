@@ -3,26 +3,51 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 )
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// buildBinary builds the aloft binary once for all tests in this package.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "aloft-bin-*")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "aloft")
+		if out, err := exec.Command("go", "build", "-o", builtBin, ".").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return builtBin
+}
 
 // TestBinary_DevEndToEnd builds the real binary, runs `aloft dev` as a
 // process, publishes with the CLI binary, checks the device answer, stops
 // it with SIGINT and starts it again on the same data.
 func TestBinary_DevEndToEnd(t *testing.T) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "aloft")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	data := filepath.Join(dir, "data")
 	const token = "binary-test-token-0123456789"
 	start := func() (*exec.Cmd, map[string]string, *bytes.Buffer) {
@@ -108,5 +133,83 @@ func TestBinary_DevEndToEnd(t *testing.T) {
 			t.Fatalf("after restart: %v, before: %v", again, first)
 		}
 		<-time.After(20 * time.Millisecond)
+	}
+}
+
+// TestBinary_OriginAndTwoEdges runs `aloft origin` and two `aloft edge`
+// processes: a publish through the origin reaches both edges.
+func TestBinary_OriginAndTwoEdges(t *testing.T) {
+	dir := t.TempDir()
+	bin := buildBinary(t)
+	const token = "binary-test-token-0123456789"
+	// spawn starts a node and returns the URL it prints on its first line.
+	spawn := func(args ...string) string {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "ALOFT_ADMIN_TOKEN="+token, "ALOFT_TOKEN="+token)
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stderr = io.Discard
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGINT); _ = cmd.Wait() })
+		line := make(chan string, 1)
+		go func() {
+			b := make([]byte, 256)
+			n, _ := stdout.Read(b)
+			line <- string(b[:n])
+			_, _ = io.Copy(io.Discard, stdout)
+		}()
+		select {
+		case l := <-line:
+			i := strings.Index(l, "http://")
+			if i < 0 {
+				t.Fatalf("%v printed %q", args, l)
+			}
+			return strings.Fields(l[i:])[0]
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%v did not start", args)
+		}
+		return ""
+	}
+	api := spawn("origin", "--data", filepath.Join(dir, "origin"), "--api-addr", "127.0.0.1:0")
+	edges := []string{
+		spawn("edge", "--addr", "127.0.0.1:0", "--origin", api),
+		spawn("edge", "--addr", "127.0.0.1:0", "--origin", api),
+	}
+	web := filepath.Join(dir, "dist")
+	_ = os.MkdirAll(web, 0o755)
+	_ = os.WriteFile(filepath.Join(web, "index.html"), []byte("<html>edges</html>"), 0o644)
+	for _, args := range [][]string{
+		{"app", "create", "com.example.app"},
+		{"channel", "create", "production", "--app", "com.example.app", "--public"},
+		{"bundle", "upload", web, "--app", "com.example.app", "--version", "2.0.0", "--channel", "production"},
+	} {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "ALOFT_API="+api, "ALOFT_TOKEN="+token, "HOME="+dir)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("aloft %v: %v\n%s", args, err, out)
+		}
+	}
+	body := `{"platform":"ios","device_id":"2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a","app_id":"com.example.app","version_build":"1.0.0","version_name":"1.0.0","plugin_version":"8.51.23"}`
+	for _, e := range edges {
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			resp, err := http.Post(e+"/updates", "application/json", strings.NewReader(body))
+			var m map[string]any
+			if err == nil {
+				_ = json.NewDecoder(resp.Body).Decode(&m)
+				resp.Body.Close()
+			}
+			if m["version"] == "2.0.0" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("edge %s never served 2.0.0: %v %v", e, m, err)
+			}
+			<-time.After(20 * time.Millisecond)
+		}
 	}
 }
