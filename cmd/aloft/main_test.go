@@ -22,6 +22,14 @@ var (
 	buildErr  error
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if builtBin != "" {
+		os.RemoveAll(filepath.Dir(builtBin))
+	}
+	os.Exit(code)
+}
+
 // buildBinary builds the aloft binary once for all tests in this package.
 func buildBinary(t *testing.T) string {
 	t.Helper()
