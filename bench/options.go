@@ -1,0 +1,149 @@
+// Run options: flags, and the quick and full presets they start from.
+
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+)
+
+// allScenarios in the order they run.
+func allScenarios() []string {
+	return []string{"checkins", "downloads", "release", "stats", "propagation"}
+}
+
+// options sizes a run. Every count and duration is bounded, so a run stops
+// by itself.
+type options struct {
+	out       string
+	quick     bool
+	scenarios []string
+	aloftBin  string   // a prebuilt aloft binary; empty builds one
+	edges     []string // extra edge base URLs for propagation
+	seed      uint64
+	bundleMB  float64 // zip size of the release/download bundle, MB (10^6)
+	pin       bool    // servers and generator on separate CPUs (cpu.go)
+	turns     int     // interleaved turns per comparison (turns.go)
+
+	devices   int           // checkins/stats fleet size
+	peakConns int           // connections of closed-loop capacity runs
+	peakDur   time.Duration // each capacity run
+	openConns int           // worker bound of open-loop runs
+	steadyDur time.Duration // each open-loop latency run
+	// checkRate fixes the open-loop check rate; 0 means half of Aloft's
+	// measured peak, as the goal is stated.
+	checkRate float64
+
+	dlConns int
+	dlDur   time.Duration
+
+	relDevices int
+	relRate    float64       // fleet checks per second during release
+	relPre     time.Duration // checks before the publish
+	relMax     time.Duration // give up waiting for adoption after this
+	relDLConns int           // devices downloading at once
+
+	statsDur      time.Duration
+	statsBatchMax int     // largest stats array
+	statsPerCheck float64 // stats events per update check during the flood
+
+	propChanges int
+	propTimeout time.Duration
+}
+
+// quickOptions: under five minutes on 2 cores, build included.
+func quickOptions() options {
+	return options{
+		quick: true, scenarios: allScenarios(), seed: 1, bundleMB: 5.25, pin: true, turns: 5,
+		devices: 5000, peakConns: 32, peakDur: 5 * time.Second, openConns: 128, steadyDur: 10 * time.Second,
+		dlConns: 8, dlDur: 5 * time.Second,
+		relDevices: 400, relRate: 400, relPre: 2 * time.Second, relMax: 30 * time.Second, relDLConns: 32,
+		statsDur: 8 * time.Second, statsBatchMax: 50, statsPerCheck: 4,
+		propChanges: 20, propTimeout: 10 * time.Second,
+	}
+}
+
+// fullOptions: the default, longer run (about 5 minutes on 2 cores).
+func fullOptions() options {
+	o := quickOptions()
+	o.quick = false
+	o.devices, o.peakDur, o.steadyDur = 100_000, 15*time.Second, 30*time.Second
+	o.dlDur = 15 * time.Second
+	o.relDevices, o.relRate, o.relMax = 2000, 1000, 120*time.Second
+	o.statsDur, o.turns = 30*time.Second, 10
+	return o
+}
+
+// parseOptions reads flags; -quick picks the quick preset and explicit
+// flags override either preset.
+func parseOptions(args []string, stderr io.Writer) (options, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	quick := fs.Bool("quick", false, "quick run (under 5 minutes on 2 cores), as `make bench` runs it")
+	out := fs.String("out", "", "output directory (default bench/out/<timestamp>)")
+	scen := fs.String("scenarios", strings.Join(allScenarios(), ","), "comma-separated scenarios to run")
+	aloft := fs.String("aloft", "", "prebuilt aloft binary (default: go build ./cmd/aloft)")
+	edges := fs.String("edges", "", "extra edge base URLs (comma-separated) that propagation must also see")
+	devices := fs.Int("devices", 0, "fleet size of checkins and stats")
+	dur := fs.Duration("duration", 0, "length of each open-loop latency run")
+	rate := fs.Float64("check-rate", 0, "open-loop check rate (default: half of Aloft's measured peak)")
+	relDevices := fs.Int("release-devices", 0, "fleet size of release")
+	bundleMB := fs.Float64("bundle-mb", 0, "zip size of the download/release bundle in MB")
+	pin := fs.Bool("pin", true, "run the servers and the load generator on separate halves of the CPUs")
+	perCheck := fs.Float64("stats-per-check", 0, "stats events per update check in the stats flood (default 4)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: go run ./bench [flags]\n\nLoad-tests aloft dev against baselines measured in the same run.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return options{}, err
+	}
+	o := fullOptions()
+	if *quick {
+		o = quickOptions()
+	}
+	o.out, o.aloftBin, o.checkRate, o.pin = *out, *aloft, *rate, *pin
+	o.scenarios = splitList(*scen)
+	for _, s := range o.scenarios {
+		if !slices.Contains(allScenarios(), s) {
+			return options{}, fmt.Errorf("unknown scenario %q (have %s)", s, strings.Join(allScenarios(), ", "))
+		}
+	}
+	o.edges = splitList(*edges)
+	if *devices > 0 {
+		o.devices = *devices
+	}
+	if *dur > 0 {
+		o.steadyDur = *dur
+	}
+	if *relDevices > 0 {
+		o.relDevices = *relDevices
+	}
+	if *perCheck > 0 {
+		o.statsPerCheck = *perCheck
+	}
+	if *bundleMB > 0 {
+		o.bundleMB = *bundleMB
+	}
+	if o.out == "" {
+		o.out = filepath.Join("bench", "out", time.Now().UTC().Format("20060102-150405"))
+	}
+	return o, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func (o options) has(s string) bool { return slices.Contains(o.scenarios, s) }

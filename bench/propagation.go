@@ -1,0 +1,139 @@
+// Scenario propagation: the time from the origin's acknowledgement of a
+// channel change until every edge answers the new version. Changes
+// alternate between publishing a new bundle and rolling back to the one
+// before. Every edge is polled once a millisecond from the moment of the
+// ack; with `aloft dev` there is one edge, and -edges adds more (the
+// distributed-edges work will start them here).
+
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+)
+
+const propagationApp = "com.bench.propagation"
+
+// propSample is one change.
+type propSample struct {
+	Action  string  `json:"action"` // "publish" or "rollback"
+	Version string  `json:"version"`
+	AckMS   float64 `json:"ack_ms"`
+	// PerEdgeMS is, per edge, the time from the ack until it answered.
+	PerEdgeMS []float64 `json:"per_edge_ms"`
+	// AllMS is the slowest edge: when every edge answered.
+	AllMS float64 `json:"all_ms"`
+}
+
+// propagationResult is the propagation scenario's part of the report.
+type propagationResult struct {
+	Edges   []string     `json:"edges"`
+	Changes int          `json:"changes"`
+	Samples []propSample `json:"samples"`
+	// P50MS and P99MS are nearest-rank percentiles of AllMS over the
+	// changes; with 20 changes p99 is the slowest one.
+	P50MS float64 `json:"p50_ms"`
+	P99MS float64 `json:"p99_ms"`
+	MaxMS float64 `json:"max_ms"`
+	// PollMS bounds the resolution of every figure.
+	PollMS float64 `json:"poll_ms"`
+}
+
+func runPropagation(ctx context.Context, h *harness) (*propagationResult, error) {
+	o := h.opts
+	edges := append([]string{h.edgeURL}, o.edges...)
+	if err := h.ensureApp(ctx, propagationApp); err != nil {
+		return nil, err
+	}
+	res := &propagationResult{Edges: edges, Changes: o.propChanges, PollMS: 1}
+	h.logf("propagation: %d changes, %d edge(s)", o.propChanges, len(edges))
+	// The last good bundle every rollback returns to; not measured.
+	base, err := h.propBundle(ctx, "1.9.0", 999)
+	if err == nil {
+		err = h.setChannel(ctx, propagationApp, base)
+	}
+	if err != nil {
+		return nil, err
+	}
+	history := []string{base}
+	for i := 0; i < o.propChanges; i++ {
+		s := propSample{Action: "publish"}
+		if i%2 == 1 {
+			// Roll back to the bundle before the one just published.
+			s.Action, s.Version = "rollback", history[len(history)-2]
+		} else {
+			if s.Version, err = h.propBundle(ctx, fmt.Sprintf("2.0.%d", i/2), i/2); err != nil {
+				return nil, err
+			}
+		}
+		history = append(history, s.Version)
+		if err := h.propagateOnce(ctx, edges, &s); err != nil {
+			return nil, fmt.Errorf("change %d (%s %s): %w", i, s.Action, s.Version, err)
+		}
+		res.Samples = append(res.Samples, s)
+	}
+	all := make([]float64, len(res.Samples))
+	for i, s := range res.Samples {
+		all[i] = s.AllMS
+	}
+	sort.Float64s(all)
+	res.P50MS, res.P99MS, res.MaxMS = nearestRank(all, 50), nearestRank(all, 99), all[len(all)-1]
+	return res, nil
+}
+
+// propBundle publishes a small bundle (not yet on any channel).
+func (h *harness) propBundle(ctx context.Context, version string, change int) (string, error) {
+	b, err := makeBuild(filepath.Join(h.tmp, "prop-"+version), version, 21, change, 20_000)
+	if err != nil {
+		return "", err
+	}
+	return version, h.publishZip(ctx, propagationApp, b)
+}
+
+// propagateOnce moves the channel to s.Version and polls every edge until
+// it answers it.
+func (h *harness) propagateOnce(ctx context.Context, edges []string, s *propSample) error {
+	start := time.Now()
+	if err := h.setChannel(ctx, propagationApp, s.Version); err != nil {
+		return err
+	}
+	ack := time.Now()
+	s.AckMS = ms(ack.Sub(start))
+	s.PerEdgeMS = make([]float64, len(edges))
+	errs := make([]error, len(edges))
+	var wg sync.WaitGroup
+	for i, e := range edges {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// A probe device on a version no change uses, so every change
+			// is an update for it.
+			d := probeDevice(propagationApp, "8.51.23", "0.0.0-probe")
+			_, errs[i] = waitVersion(ctx, newClient(hostOf(e), 1), e+"/updates", d, s.Version, h.opts.propTimeout)
+			s.PerEdgeMS[i] = ms(time.Since(ack))
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return fmt.Errorf("edge %s: %w", edges[i], err)
+		}
+		s.AllMS = max(s.AllMS, s.PerEdgeMS[i])
+	}
+	return nil
+}
+
+func ms(d time.Duration) float64 { return round3(float64(d.Microseconds()) / 1000) }
+
+// nearestRank returns the p-th percentile of sorted xs.
+func nearestRank(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted))*p/100+0.999999) - 1
+	return sorted[min(max(i, 0), len(sorted)-1)]
+}

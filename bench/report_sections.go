@@ -1,0 +1,99 @@
+// One Markdown section per scenario.
+
+package main
+
+import (
+	"fmt"
+	"strings"
+)
+
+func writeCheckins(b *strings.Builder, c *checkinsResult) {
+	if c == nil {
+		return
+	}
+	fmt.Fprintf(b, "## checkins\n\n%d devices of plugin lines 5.x–8.x, %.0f%% up to date; the rest run their builtin bundle and are offered %s.\n"+
+		"Aloft's peak is **%.3f×** the bare handler's; at %.0f/s open loop Aloft's p99 is **%.3f×** the bare handler's.\n\n",
+		c.Devices, c.UpToDateShare*100, checkinsVersion, c.PeakRatio, c.SteadyRate, c.P99Ratio)
+	runsTable(b, c.AloftPeak, c.BarePeak, c.AloftSteady, c.BareSteady)
+}
+
+func writeDownloads(b *strings.Builder, d *downloadsResult) {
+	if d == nil {
+		return
+	}
+	fmt.Fprintf(b, "## downloads\n\nThe %d-byte bundle, %d connections, closed loop. Edge byte cache during the Aloft run: %.0f hits, %.0f fills from the origin.\n"+
+		"Aloft delivers **%.3f×** the bare in-memory server's bytes per second", d.BundleBytes, d.Conns, d.CacheHits, d.CacheLoads, d.RatioBare)
+	if d.Nginx != nil {
+		fmt.Fprintf(b, " and **%.3f×** nginx's", d.RatioNginx)
+	} else {
+		fmt.Fprintf(b, "; nginx was not measured: %s", d.NginxError)
+	}
+	b.WriteString(".\n\n")
+	runsTable(b, d.Aloft, d.Bare, d.Nginx)
+}
+
+func writeRelease(b *strings.Builder, r *releaseResult) {
+	if r == nil {
+		return
+	}
+	fmt.Fprintf(b, "## release\n\nZip %d bytes; the one changed file's stored payload is %d bytes. Delta bytes per manifest device: **%.2f%%** of the zip.\n"+
+		"Times are from the publish request (the channel change); each device checks once per check interval, which bounds adoption.\n\n",
+		r.ZipBytes, r.ChangedBytes, r.DeltaShareOfZip*100)
+	b.WriteString("| run | devices | check interval s | publish ack ms | adopted | T50 s | T95 s | T100 s | bytes/device | zip devices | delta devices | bytes/delta device | download p50 ms | download p99 ms | GET p99 ms | errors | stats posts | server CPU | server RSS MB |\n")
+	b.WriteString("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, x := range []*releaseRun{r.Full, r.Delta} {
+		if x == nil {
+			continue
+		}
+		fmt.Fprintf(b, "| %s %s→%s | %d | %.2f | %.1f | %.1f%% | %s | %s | %s | %.0f | %d | %d | %.0f | %.1f | %.1f | %.1f | %s | %d | %.2f | %.0f |\n",
+			x.Mode, x.From, x.To, x.Devices, x.CheckIntervalS, x.PublishAckMS, x.AdoptedShare*100,
+			secs(x.T50S), secs(x.T95S), secs(x.T100S), x.BytesPerDevice, x.DevicesZip, x.DevicesDelta, x.BytesPerDeltaDevice,
+			x.PerDevice.P50, x.PerDevice.P99, x.PerRequest.P99, kinds(x.DownloadErrors), x.StatsPosted,
+			x.Checks.Server.CPUCores, x.Checks.Server.RSSPeakMB)
+	}
+	b.WriteString("\nUpdate checks during the releases:\n\n")
+	runsTable(b, r.Full.Checks, r.Delta.Checks)
+}
+
+func secs(p *float64) string {
+	if p == nil {
+		return "never"
+	}
+	return fmt.Sprintf("%.2f", *p)
+}
+
+func kinds(m map[string]int64) string {
+	if len(m) == 0 {
+		return "0"
+	}
+	var parts []string
+	for k, v := range m {
+		parts = append(parts, fmt.Sprintf("%s:%d", k, v))
+	}
+	return strings.Join(parts, " ")
+}
+
+func writeStats(b *strings.Builder, s *statsResult) {
+	if s == nil {
+		return
+	}
+	fmt.Fprintf(b, "## stats\n\nChecks at %.0f/s alone, then beside a flood of %.0f stats events per check: %.0f requests/s, %.0f%% of them arrays "+
+		"(%.1f events per request on average), the rest single objects. %d events sent, %.0f counted by the edge. "+
+		"Check p99 with the flood is **%.3f×** the p99 without. The CPU and RSS of the two flood rows cover both streams together.\n\n",
+		s.CheckRate, s.EventsPerCheck, s.StatsRate, s.ArrayShare*100, s.EventsPerRequest, s.EventsSent, s.EventsCounted, s.P99Ratio)
+	runsTable(b, s.ChecksAlone, s.ChecksWithFlood, s.Stats)
+}
+
+func writePropagation(b *strings.Builder, p *propagationResult) {
+	if p == nil {
+		return
+	}
+	fmt.Fprintf(b, "## propagation\n\n%d changes (publish and rollback alternating) on %d edge(s): %s. From the origin's ack until every edge answers: "+
+		"p50 **%.1f ms**, p99 **%.1f ms**, max %.1f ms (polled every %.0f ms; with %d changes p99 is the slowest).\n\n",
+		len(p.Samples), len(p.Edges), strings.Join(p.Edges, ", "), p.P50MS, p.P99MS, p.MaxMS, p.PollMS, len(p.Samples))
+	b.WriteString("| # | action | version | ack ms | all edges ms |\n| --- | --- | --- | --- | --- |\n")
+	for i, s := range p.Samples {
+		fmt.Fprintf(b, "| %d | %s | %s | %.1f | %.1f |\n", i+1, s.Action, s.Version, s.AckMS, s.AllMS)
+	}
+	b.WriteString("\n")
+}
