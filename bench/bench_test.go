@@ -65,7 +65,7 @@ func tinyOptions(t *testing.T, scenario string) options {
 	o.dlConns, o.dlDur, o.bundleMB = 2, 300*time.Millisecond, 0.2
 	o.relDevices, o.relRate, o.relPre, o.relMax, o.relDLConns = 20, 100, 200*time.Millisecond, 20*time.Second, 4
 	o.statsDur, o.statsBatchMax = 500*time.Millisecond, 5
-	o.propChanges, o.propTimeout, o.turns = 4, 20*time.Second, 2
+	o.propChanges, o.propTimeout, o.turns, o.spawnEdges = 4, 20*time.Second, 2, 2
 	return o
 }
 
@@ -239,8 +239,8 @@ func TestRun_Stats(t *testing.T) {
 func TestRun_Propagation(t *testing.T) {
 	rep, _ := runTiny(t, "propagation")
 	p := rep.Propagation
-	if len(p.Samples) != 4 {
-		t.Fatalf("%d samples, want 4", len(p.Samples))
+	if len(p.Samples) != 4 || len(p.Edges) != 3 {
+		t.Fatalf("%d samples over %d edges, want 4 over aloft dev's edge and 2 aloft edge processes", len(p.Samples), len(p.Edges))
 	}
 	for i, s := range p.Samples {
 		want := []string{"publish", "rollback"}[i%2]

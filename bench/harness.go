@@ -35,6 +35,11 @@ type harness struct {
 	edgeURL  string // http://127.0.0.1:port
 	edgeAddr string
 	api      *api.Client
+	apiURL   string
+	token    string
+	// edges are extra `aloft edge` processes replicating from the dev
+	// server's origin, for propagation.
+	edges []*child
 
 	bare     *child
 	bareAddr string
@@ -115,6 +120,9 @@ func (h *harness) logf(format string, args ...any) {
 func (h *harness) close() {
 	h.nginx.stop()
 	h.bare.stop()
+	for _, e := range h.edges {
+		e.stop()
+	}
 	h.aloft.stop()
 	_ = os.RemoveAll(h.tmp)
 }
@@ -124,7 +132,7 @@ func (h *harness) saveLogs(dir string) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return
 	}
-	for _, c := range []*child{h.aloft, h.bare, h.nginx} {
+	for _, c := range append([]*child{h.aloft, h.bare, h.nginx}, h.edges...) {
 		if c == nil {
 			continue
 		}
@@ -148,7 +156,7 @@ func (h *harness) startAloft() error {
 		return err
 	}
 	h.edgeURL, h.edgeAddr = r.Edge, strings.TrimPrefix(r.Edge, "http://")
-	h.api = api.NewClient(r.API, r.Token, nil)
+	h.api, h.apiURL, h.token = api.NewClient(r.API, r.Token, nil), r.API, r.Token
 	h.logf("aloft dev pid %d: edge %s, api %s", c.pid(), r.Edge, r.API)
 	return nil
 }
@@ -280,4 +288,25 @@ func (h *harness) setChannel(ctx context.Context, app, version string) error {
 	pub := true
 	_, err := h.api.PutChannel(ctx, app, "production", api.PutChannel{Bundle: &version, Public: &pub})
 	return err
+}
+
+// startEdges starts n `aloft edge` processes that replicate from the dev
+// server's origin over the sync API, and returns their base URLs.
+func (h *harness) startEdges(n int) ([]string, error) {
+	var urls []string
+	for i := 0; i < n; i++ {
+		name := fmt.Sprintf("edge-%d", i+1)
+		ready := filepath.Join(h.tmp, name+"-ready.json")
+		c, err := h.start(name, h.aloftBin, "edge", "--addr", "127.0.0.1:0", "--origin", h.apiURL, "--token", h.token, "--ready-file", ready)
+		if err != nil {
+			return nil, err
+		}
+		h.edges = append(h.edges, c)
+		var r struct{ Edge string }
+		if err := waitReadyFile(c, ready, &r, 30*time.Second); err != nil {
+			return nil, err
+		}
+		urls = append(urls, r.Edge)
+	}
+	return urls, nil
 }

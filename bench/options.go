@@ -25,6 +25,8 @@ type options struct {
 	scenarios []string
 	aloftBin  string   // a prebuilt aloft binary; empty builds one
 	edges     []string // extra edge base URLs for propagation
+	// spawnEdges is how many `aloft edge` processes propagation starts.
+	spawnEdges int
 	seed      uint64
 	bundleMB  float64 // zip size of the release/download bundle, MB (10^6)
 	pin       bool    // servers and generator on separate CPUs (cpu.go)
@@ -64,7 +66,7 @@ func quickOptions() options {
 		dlConns: 8, dlDur: 5 * time.Second,
 		relDevices: 400, relRate: 400, relPre: 2 * time.Second, relMax: 30 * time.Second, relDLConns: 32,
 		statsDur: 8 * time.Second, statsBatchMax: 50, statsPerCheck: 4,
-		propChanges: 20, propTimeout: 10 * time.Second,
+		propChanges: 20, propTimeout: 10 * time.Second, spawnEdges: 3,
 	}
 }
 
@@ -89,6 +91,7 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	scen := fs.String("scenarios", strings.Join(allScenarios(), ","), "comma-separated scenarios to run")
 	aloft := fs.String("aloft", "", "prebuilt aloft binary (default: go build ./cmd/aloft)")
 	edges := fs.String("edges", "", "extra edge base URLs (comma-separated) that propagation must also see")
+	spawn := fs.Int("spawn-edges", -1, "aloft edge processes propagation starts beside aloft dev's own edge (default 3)")
 	devices := fs.Int("devices", 0, "fleet size of checkins and stats")
 	dur := fs.Duration("duration", 0, "length of each open-loop latency run")
 	rate := fs.Float64("check-rate", 0, "open-loop check rate (default: half of Aloft's measured peak)")
@@ -115,6 +118,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 		}
 	}
 	o.edges = splitList(*edges)
+	if *spawn >= 0 {
+		o.spawnEdges = *spawn
+	}
 	if *devices > 0 {
 		o.devices = *devices
 	}

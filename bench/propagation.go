@@ -2,8 +2,8 @@
 // channel change until every edge answers the new version. Changes
 // alternate between publishing a new bundle and rolling back to the one
 // before. Every edge is polled once a millisecond from the moment of the
-// ack; with `aloft dev` there is one edge, and -edges adds more (the
-// distributed-edges work will start them here).
+// ack: aloft dev's own edge (in process with the origin) and -spawn-edges
+// `aloft edge` processes that replicate over the sync API, plus -edges.
 
 package main
 
@@ -45,7 +45,11 @@ type propagationResult struct {
 
 func runPropagation(ctx context.Context, h *harness) (*propagationResult, error) {
 	o := h.opts
-	edges := append([]string{h.edgeURL}, o.edges...)
+	spawned, err := h.startEdges(o.spawnEdges)
+	if err != nil {
+		return nil, fmt.Errorf("start edges: %w", err)
+	}
+	edges := append(append([]string{h.edgeURL}, spawned...), o.edges...)
 	if err := h.ensureApp(ctx, propagationApp); err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -61,6 +62,7 @@ func runEdge(ctx context.Context, args []string) int {
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "base URL of download links (default: each request's own host)")
 	originURL := fs.String("origin", os.Getenv("ALOFT_API"), "origin API base URL (env ALOFT_API)")
 	token := fs.String("token", os.Getenv("ALOFT_TOKEN"), "API token (env ALOFT_TOKEN)")
+	readyFile := fs.String("ready-file", "", "write {\"edge\"} as JSON to this file once serving")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: aloft edge [flags]\n\nRuns an edge that replicates the origin's catalog.\n\nExample:\n  aloft edge --addr 0.0.0.0:7080 --origin http://origin:7070 --token $TOKEN\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -79,6 +81,12 @@ func runEdge(ctx context.Context, args []string) int {
 		return 1
 	}
 	fmt.Printf("edge serving devices on http://%s\n", n.Addr())
+	if *readyFile != "" {
+		b, _ := json.Marshal(map[string]string{"edge": "http://" + n.Addr()})
+		if err := os.WriteFile(*readyFile, b, 0o600); err != nil {
+			fmt.Fprintln(os.Stderr, "aloft edge: ready file:", err)
+		}
+	}
 	if err := n.Run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "aloft edge:", err)
 		return 1
