@@ -27,10 +27,10 @@ type options struct {
 	edges     []string // extra edge base URLs for propagation
 	// spawnEdges is how many `aloft edge` processes propagation starts.
 	spawnEdges int
-	seed      uint64
-	bundleMB  float64 // zip size of the release/download bundle, MB (10^6)
-	pin       bool    // servers and generator on separate CPUs (cpu.go)
-	turns     int     // interleaved turns per comparison (turns.go)
+	seed       uint64
+	bundleMB   float64 // zip size of the release/download bundle, MB (10^6)
+	pin        bool    // servers and generator on separate CPUs (cpu.go)
+	turns      int     // interleaved turns per comparison (turns.go)
 
 	devices   int           // checkins/stats fleet size
 	peakConns int           // connections of closed-loop capacity runs
