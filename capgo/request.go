@@ -82,23 +82,16 @@ func (w *wireInfo) stringField(key string) *string {
 	return nil
 }
 
-// infoKeys lists every key of the info object, for case-folded matching.
-var infoKeys = [...]string{"platform", "device_id", "app_id", "custom_id", "version_build", "version_code",
-	"version_os", "version_name", "plugin_version", "install_source", "defaultChannel", "key_id", "channel",
-	"is_emulator", "is_prod"}
-
 // canonicalKey folds key onto a known key, as encoding/json matches field
-// names case-insensitively; unknown keys come back unchanged.
+// names case-insensitively; unknown keys come back unchanged. Exact keys,
+// the common case, never get here.
 func canonicalKey(key string) string {
-	for _, k := range infoKeys {
-		if k == key {
-			return k
-		}
-	}
-	for _, k := range infoKeys {
-		if strings.EqualFold(k, key) {
-			return k
-		}
+	switch l := strings.ToLower(key); l {
+	case "defaultchannel":
+		return "defaultChannel"
+	case "platform", "device_id", "app_id", "custom_id", "version_build", "version_code", "version_os",
+		"version_name", "plugin_version", "install_source", "key_id", "channel", "is_emulator", "is_prod":
+		return l
 	}
 	return key
 }
@@ -106,8 +99,12 @@ func canonicalKey(key string) string {
 // set stores one key's value; it returns a *SchemaError for a known key of
 // the wrong type, and ignores unknown keys. null leaves a field absent.
 func (w *wireInfo) set(key string, v jsonValue) error {
-	key = canonicalKey(key)
-	if dst := w.stringField(key); dst != nil {
+	dst := w.stringField(key)
+	if dst == nil && key != "is_emulator" && key != "is_prod" {
+		key = canonicalKey(key)
+		dst = w.stringField(key)
+	}
+	if dst != nil {
 		switch v.kind {
 		case 's':
 			*dst = v.s
@@ -294,7 +291,8 @@ func isAppID(s string) bool {
 // "" for an absent parameter.
 func DecodeInfoQuery(get func(key string) string) (Info, error) {
 	var w wireInfo
-	for _, key := range infoKeys[:13] {
+	for _, key := range [...]string{"platform", "device_id", "app_id", "custom_id", "version_build", "version_code",
+		"version_os", "version_name", "plugin_version", "install_source", "defaultChannel", "key_id", "channel"} {
 		*w.stringField(key) = get(key)
 	}
 	for _, key := range []string{"is_emulator", "is_prod"} {

@@ -199,12 +199,18 @@ func (p *scanner) digits() int {
 func (p *scanner) str() (string, error) {
 	p.i++ // opening quote
 	start := p.i
+	ascii := true
 	for p.i < len(p.s) {
 		c := p.s[p.i]
 		switch {
 		case c == '"':
 			p.i++
+			if ascii {
+				return p.s[start : p.i-1], nil
+			}
 			return coerceUTF8(p.s[start : p.i-1]), nil
+		case c >= utf8.RuneSelf:
+			ascii = false
 		case c == '\\':
 			return p.escaped(start)
 		case c < 0x20:

@@ -30,6 +30,20 @@ const MaxActionLen = 64
 // *SchemaError; in an array, an element that breaks the schema gets its own
 // Err and the rest still count, as Capgo's backend does.
 func DecodeStats(body []byte) (events []StatsEvent, batch bool, err error) {
+	events = []StatsEvent{}
+	batch, err = ScanStats(body, func(ev *StatsEvent) { events = append(events, *ev) })
+	if err != nil {
+		return nil, batch, err
+	}
+	return events, batch, nil
+}
+
+// ScanStats decodes a stats body like DecodeStats but hands each event to
+// fn instead of building a slice; the event is reused between calls, so fn
+// copies what it keeps. A body that turns out malformed part way fails with
+// ErrParse after fn has seen the events before the fault: callers buffer
+// their effects until ScanStats returns nil.
+func ScanStats(body []byte, fn func(ev *StatsEvent)) (batch bool, err error) {
 	p := scanner{s: string(body)}
 	p.ws()
 	if p.i >= len(p.s) || p.s[p.i] != '[' {
@@ -38,29 +52,28 @@ func DecodeStats(body []byte) (events []StatsEvent, batch bool, err error) {
 			err = ErrParse
 		}
 		if err != nil {
-			return nil, false, err
+			return false, err
 		}
-		return []StatsEvent{ev}, false, nil
+		fn(&ev)
+		return false, nil
 	}
-	events = []StatsEvent{}
+	var ev StatsEvent // one value for every element: &ev escapes once
 	err = p.array(1, func() error {
-		ev, err := p.event()
+		var err error
+		ev, err = p.event()
 		if errors.Is(err, ErrParse) {
 			return err
 		}
 		if err != nil {
 			ev = StatsEvent{Err: err}
 		}
-		events = append(events, ev)
+		fn(&ev)
 		return nil
 	})
 	if err == nil && !p.eof() {
 		err = ErrParse
 	}
-	if err != nil {
-		return nil, true, err
-	}
-	return events, true, nil
+	return true, err
 }
 
 // event decodes one stats object at the scanner's position. A non-object
@@ -118,4 +131,30 @@ func (p *scanner) event() (StatsEvent, error) {
 		ev.VersionName, ev.File = ev.VersionName[:i], ev.VersionName[i+1:]
 	}
 	return ev, nil
+}
+
+// StatsBatchAnswerOpen and StatsBatchAnswerClose wrap the results of
+// Capgo's answer to a stats batch:
+// {"status":"ok","results":[{"status":"ok","index":0},…]}.
+const (
+	StatsBatchAnswerOpen  = `{"status":"ok","results":[`
+	StatsBatchAnswerClose = `]}`
+)
+
+// AppendStatsResult appends element i's result: {"status":"ok","index":i},
+// or {"status":"error","error","message","index"} when err is set, with a
+// leading comma after the first.
+func AppendStatsResult(dst []byte, i int, err error) []byte {
+	if i > 0 {
+		dst = append(dst, ',')
+	}
+	if err != nil {
+		dst = append(dst, `{"status":"error","error":"`+CodeInvalidJSONBody+`","message":`...)
+		dst = appendString(dst, err.Error())
+		dst = append(dst, `,"index":`...)
+	} else {
+		dst = append(dst, `{"status":"ok","index":`...)
+	}
+	dst = strconv.AppendInt(dst, int64(i), 10)
+	return append(dst, '}')
 }

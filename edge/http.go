@@ -133,49 +133,44 @@ func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
 	ctx.SetBody(b)
 }
 
-type statsResult struct {
-	Status  string `json:"status"`
-	Index   int    `json:"index"`
-	Error   string `json:"error,omitempty"`
-	Message string `json:"message,omitempty"`
-}
-
 // handleStats accepts one event or a batch (reference §2). Unknown actions
 // are accepted, as the plugin sends some Capgo's backend does not list.
+// Counts are gathered while decoding and added under one lock, and only
+// once the whole body proved well-formed.
 func (n *Node) handleStats(ctx *fasthttp.RequestCtx) {
-	events, batch, err := capgo.DecodeStats(ctx.PostBody())
+	v := n.view.Load()
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	answer := append((*bp)[:0], capgo.StatsBatchAnswerOpen...)
+	keys := make([]statsKey, 0, 16)
+	i := 0
+	batch, err := capgo.ScanStats(ctx.PostBody(), func(ev *capgo.StatsEvent) {
+		answer = capgo.AppendStatsResult(answer, i, ev.Err)
+		i++
+		if ev.Err != nil || ev.Action == "download_fail" && capgo.FeaturesOf(ev.PluginVersion).SpuriousDownloadFail {
+			return
+		}
+		if av := v.apps[lowerASCII(ev.AppID)]; av != nil {
+			keys = append(keys, statsKey{av.app.ID, ev.VersionName, ev.Action})
+		}
+	})
+	*bp = answer
 	if err != nil {
 		decodeFailure(ctx, err)
 		return
 	}
-	v := n.view.Load()
-	for i := range events {
-		ev := &events[i]
-		if ev.Err != nil || ev.Action == "download_fail" && capgo.FeaturesOf(ev.PluginVersion).SpuriousDownloadFail {
-			continue
-		}
-		if av := v.apps[lowerASCII(ev.AppID)]; av != nil {
-			if !n.stats.add(av.app.ID, ev.VersionName, ev.Action) {
-				n.metrics.statsDropped.Inc()
-			}
-		}
+	if dropped := n.stats.addAll(keys); dropped > 0 {
+		n.metrics.statsDropped.Add(float64(dropped))
 	}
-	n.metrics.statsEvents.Add(float64(len(events)))
+	n.metrics.statsEvents.Add(float64(i))
 	if !batch {
 		writeRaw(ctx, fasthttp.StatusOK, `{"status":"ok"}`)
 		return
 	}
-	results := make([]statsResult, len(events))
-	for i, ev := range events {
-		results[i] = statsResult{Status: "ok", Index: i}
-		if ev.Err != nil {
-			results[i] = statsResult{Status: "error", Index: i, Error: capgo.CodeInvalidJSONBody, Message: ev.Err.Error()}
-		}
-	}
-	writeJSON(ctx, fasthttp.StatusOK, struct {
-		Status  string        `json:"status"`
-		Results []statsResult `json:"results"`
-	}{"ok", results})
+	answer = append(answer, capgo.StatsBatchAnswerClose...)
+	*bp = answer
+	ctx.SetContentType("application/json")
+	ctx.SetBody(answer)
 }
 
 func lowerASCII(s string) string {

@@ -138,3 +138,22 @@ func BenchmarkNode_PostUpdates(b *testing.B) {
 		n.route(&ctx)
 	}
 }
+
+// BenchmarkNode_PostStats measures a 50-event batch, as batching plugins
+// flush them.
+func BenchmarkNode_PostStats(b *testing.B) {
+	n := newTestNode(b)
+	ev := `{"platform":"ios","device_id":"2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a","app_id":"com.example.app","custom_id":"","version_build":"1.0.0","version_code":"10","version_os":"17.4","version_name":"1.1.0","old_version_name":"1.0.0","plugin_version":"8.51.23","is_emulator":false,"is_prod":true,"action":"app_moved_to_foreground","defaultChannel":"","timestamp":1764256000000}`
+	body := []byte("[" + strings.Repeat(ev+",", 49) + ev + "]")
+	var ctx fasthttp.RequestCtx
+	b.ReportAllocs()
+	for b.Loop() {
+		ctx.Request.Reset()
+		ctx.Response.Reset()
+		ctx.Request.Header.SetMethod("POST")
+		ctx.Request.SetRequestURI("/stats")
+		ctx.Request.SetBody(body)
+		n.route(&ctx)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/50, "ns/event")
+}

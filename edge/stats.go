@@ -6,6 +6,7 @@ package edge
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,14 +28,26 @@ func newStatsAgg(max int) *statsAgg {
 
 // add counts one event; false means it was dropped because the table is full.
 func (s *statsAgg) add(app, version, action string) bool {
-	k := statsKey{app, version, action}
+	return s.addAll([]statsKey{{app, version, action}}) == 0
+}
+
+// addAll counts events under one lock and returns how many were dropped
+// because the table is full. The keys' strings point into request bodies:
+// a new key is cloned so the table does not pin a whole body.
+func (s *statsAgg) addAll(keys []statsKey) (dropped int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.counts[k]; !ok && len(s.counts) >= s.max {
-		return false
+	for _, k := range keys {
+		if _, ok := s.counts[k]; !ok {
+			if len(s.counts) >= s.max {
+				dropped++
+				continue
+			}
+			k = statsKey{strings.Clone(k.app), strings.Clone(k.version), strings.Clone(k.action)}
+		}
+		s.counts[k]++
 	}
-	s.counts[k]++
-	return true
+	return dropped
 }
 
 // take returns the batch to ship: a previously failed one, else the
