@@ -31,6 +31,8 @@ type Config struct {
 	Logger *slog.Logger
 	// Local shortens timers for tests.
 	Local bool
+	// RateLimit caps update checks per device per minute (0: off).
+	RateLimit int
 }
 
 // Server is a running dev server.
@@ -75,7 +77,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Local {
 		ec = edge.LocalConfig()
 	}
-	ec.Origin, ec.PublicURL, ec.Logger = on, cfg.PublicURL, cfg.Logger
+	ec.Origin, ec.PublicURL, ec.Logger, ec.RateLimit = on, cfg.PublicURL, cfg.Logger, cfg.RateLimit
 	if cfg.EdgeAddr != "" {
 		ec.Addr = cfg.EdgeAddr
 	}

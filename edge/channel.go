@@ -40,6 +40,9 @@ func (n *Node) handleChannelSelf(ctx *fasthttp.RequestCtx, method string) {
 		decodeFailure(ctx, err)
 		return
 	}
+	if n.limited(ctx, in.DeviceID) {
+		return
+	}
 	if in.AppID == "" || in.Platform == "" || method != fasthttp.MethodGet && in.DeviceID == "" {
 		writeDeviceError(ctx, fasthttp.StatusBadRequest, capgo.CodeInvalidJSONBody, "Cannot parse body", "app_id, platform and device_id are required")
 		return

@@ -41,6 +41,12 @@ type Config struct {
 	MaxStatsKeys int
 	// RetryInterval is the pause after a failed origin call. Default 1s.
 	RetryInterval time.Duration
+	// RateLimit caps update checks and channel_self requests per device
+	// per RateLimitWindow; over it the edge answers 429 with Retry-After,
+	// which the plugin honours (reference C11). 0 (the default) is off.
+	RateLimit int
+	// RateLimitWindow is the rate limit's window. Default 1 minute.
+	RateLimitWindow time.Duration
 }
 
 // DefaultConfig returns production defaults; Origin must still be set.
@@ -52,6 +58,7 @@ func DefaultConfig() Config {
 		StatsFlushInterval: 2 * time.Second,
 		MaxStatsKeys:       100000,
 		RetryInterval:      time.Second,
+		RateLimitWindow:    time.Minute,
 	}
 }
 
@@ -79,6 +86,8 @@ func (c *Config) Validate() error {
 		return errors.New("edge: StatsFlushInterval and RetryInterval must be positive")
 	case c.MaxStatsKeys <= 0:
 		return errors.New("edge: MaxStatsKeys must be positive")
+	case c.RateLimit < 0 || c.RateLimit > 0 && c.RateLimitWindow <= 0:
+		return errors.New("edge: RateLimit must be 0 (off) or positive, with a positive RateLimitWindow")
 	}
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)

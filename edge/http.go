@@ -31,6 +31,9 @@ func (n *Node) handleUpdates(ctx *fasthttp.RequestCtx) {
 		decodeFailure(ctx, err)
 		return
 	}
+	if n.limited(ctx, in.DeviceID) {
+		return
+	}
 	v := n.view.Load()
 	d := v.resolve(&in)
 	ctx.SetContentType("application/json")

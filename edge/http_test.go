@@ -3,9 +3,11 @@ package edge
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -156,4 +158,48 @@ func BenchmarkNode_PostStats(b *testing.B) {
 		n.route(&ctx)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/50, "ns/event")
+}
+
+func TestLimiter_WindowAndRetry(t *testing.T) {
+	l := newLimiter(3, time.Minute)
+	now := time.Unix(1000, 0)
+	for i := 0; i < 3; i++ {
+		if ok, _ := l.allow("a", now); !ok {
+			t.Fatalf("request %d refused", i)
+		}
+	}
+	ok, retry := l.allow("a", now.Add(15*time.Second))
+	if ok || retry != 45 {
+		t.Fatalf("4th request: ok=%v retry=%d, want refused with 45 s", ok, retry)
+	}
+	if ok, _ := l.allow("b", now); !ok {
+		t.Fatal("another device was limited")
+	}
+	if ok, _ := l.allow("a", now.Add(time.Minute)); !ok {
+		t.Fatal("a new window did not reset the count")
+	}
+}
+
+func TestNode_RateLimited_C11(t *testing.T) {
+	n := newTestNode(t)
+	n.limiter = newLimiter(2, time.Minute)
+	for i := 0; i < 2; i++ {
+		if c := request(n, "POST", "/updates", checkBody); c.Response.StatusCode() != 200 {
+			t.Fatalf("check %d: %d", i, c.Response.StatusCode())
+		}
+	}
+	c := request(n, "POST", "/updates", checkBody)
+	var m struct {
+		Error    string `json:"error"`
+		MoreInfo struct {
+			RetryAfterSeconds int `json:"retryAfterSeconds"`
+		} `json:"moreInfo"`
+	}
+	if err := json.Unmarshal(c.Response.Body(), &m); err != nil {
+		t.Fatal(err)
+	}
+	ra := string(c.Response.Header.Peek("Retry-After"))
+	if c.Response.StatusCode() != 429 || m.Error != "too_many_requests" || m.MoreInfo.RetryAfterSeconds < 1 || ra != fmt.Sprint(m.MoreInfo.RetryAfterSeconds) {
+		t.Fatalf("got %d %s Retry-After=%q", c.Response.StatusCode(), c.Response.Body(), ra)
+	}
 }

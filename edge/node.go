@@ -49,6 +49,7 @@ type Node struct {
 	cache   *cache.Cache
 	stats   *statsAgg
 	metrics *metrics
+	limiter *limiter // nil when rate limiting is off
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every install
@@ -77,6 +78,9 @@ func New(cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "edge"), ln: ln, cache: c, changed: make(chan struct{})}
 	n.metrics = newMetrics(cfg.Registry, n)
 	n.stats = newStatsAgg(cfg.MaxStatsKeys)
+	if cfg.RateLimit > 0 {
+		n.limiter = newLimiter(cfg.RateLimit, cfg.RateLimitWindow)
+	}
 	n.view.Store(&view{apps: map[string]*appView{}, blobs: map[string]int64{}})
 	n.srv = &fasthttp.Server{
 		Handler:                       n.route,

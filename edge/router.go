@@ -5,6 +5,7 @@ package edge
 import (
 	"bytes"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -125,4 +126,21 @@ func itoa(u uint64) string {
 		}
 	}
 	return string(b[i:])
+}
+
+// limited answers 429 (reference C11) when device is over the rate limit.
+func (n *Node) limited(ctx *fasthttp.RequestCtx, device string) bool {
+	if n.limiter == nil || device == "" {
+		return false
+	}
+	ok, retry := n.limiter.allow(device, time.Now())
+	if ok {
+		return false
+	}
+	n.metrics.check("too_many_requests")
+	ctx.Response.Header.Set("Retry-After", strconv.Itoa(retry))
+	ctx.SetContentType("application/json")
+	ctx.SetStatusCode(fasthttp.StatusTooManyRequests)
+	ctx.SetBodyString(`{"error":"too_many_requests","message":"Too many requests","moreInfo":{"retryAfterSeconds":` + strconv.Itoa(retry) + `}}`)
+	return true
 }

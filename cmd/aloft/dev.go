@@ -23,6 +23,7 @@ func runDev(ctx context.Context, args []string) int {
 	fs.StringVar(&cfg.APIAddr, "api-addr", "127.0.0.1:7070", "operator API listen address (port 0 picks one)")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "base URL of download links (default: each request's own host)")
 	fs.StringVar(&cfg.AdminToken, "admin-token", os.Getenv("ALOFT_ADMIN_TOKEN"), "admin API token (env ALOFT_ADMIN_TOKEN; generated when empty)")
+	fs.IntVar(&cfg.RateLimit, "rate-limit", 0, "update checks per device per minute before 429 (0: off)")
 	readyFile := fs.String("ready-file", "", "write {\"edge\",\"api\",\"token\"} as JSON to this file once serving")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: aloft dev [flags]\n\nRuns an origin and an edge in one process.\n\nExample:\n  aloft dev --data ./aloft-data --edge-addr 0.0.0.0:7080\n\nFlags:\n")

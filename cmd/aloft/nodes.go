@@ -60,6 +60,7 @@ func runEdge(ctx context.Context, args []string) int {
 	cfg := edge.DefaultConfig()
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "device-facing listen address (port 0 picks one)")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "base URL of download links (default: each request's own host)")
+	fs.IntVar(&cfg.RateLimit, "rate-limit", 0, "update checks per device per minute before 429 (0: off)")
 	originURL := fs.String("origin", os.Getenv("ALOFT_API"), "origin API base URL (env ALOFT_API)")
 	token := fs.String("token", os.Getenv("ALOFT_TOKEN"), "API token (env ALOFT_TOKEN)")
 	readyFile := fs.String("ready-file", "", "write {\"edge\"} as JSON to this file once serving")
