@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unsafe"
 )
 
 // Sentinel errors of the decoders. The edge maps ErrParse to
@@ -148,7 +149,20 @@ func (e *SchemaError) Unwrap() error { return ErrSchema }
 // ErrParse for non-JSON and a *SchemaError for type or format violations;
 // missing fields are left empty for the resolver to report as missing_info.
 func DecodeInfo(body []byte) (Info, error) {
-	p := scanner{s: string(body)}
+	return decodeInfo(string(body))
+}
+
+// DecodeInfoAlias is DecodeInfo without copying the body: the Info's
+// strings point into body and are valid only while body is unchanged.
+// The edge uses it on the update-check path, where fasthttp reuses the
+// body after the handler returns and nothing outlives the handler; callers
+// that keep a field must strings.Clone it.
+func DecodeInfoAlias(body []byte) (Info, error) {
+	return decodeInfo(unsafe.String(unsafe.SliceData(body), len(body)))
+}
+
+func decodeInfo(body string) (Info, error) {
+	p := scanner{s: body}
 	var w wireInfo
 	if err := p.info(&w, nil); err != nil {
 		return Info{}, err

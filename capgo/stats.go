@@ -7,6 +7,7 @@ import (
 	"errors"
 	"strconv"
 	"strings"
+	"unsafe"
 )
 
 // StatsEvent is one decoded stats event.
@@ -31,7 +32,7 @@ const MaxActionLen = 64
 // Err and the rest still count, as Capgo's backend does.
 func DecodeStats(body []byte) (events []StatsEvent, batch bool, err error) {
 	events = []StatsEvent{}
-	batch, err = ScanStats(body, func(ev *StatsEvent) { events = append(events, *ev) })
+	batch, err = scanStats(string(body), func(ev *StatsEvent) { events = append(events, *ev) })
 	if err != nil {
 		return nil, batch, err
 	}
@@ -39,12 +40,17 @@ func DecodeStats(body []byte) (events []StatsEvent, batch bool, err error) {
 }
 
 // ScanStats decodes a stats body like DecodeStats but hands each event to
-// fn instead of building a slice; the event is reused between calls, so fn
-// copies what it keeps. A body that turns out malformed part way fails with
-// ErrParse after fn has seen the events before the fault: callers buffer
-// their effects until ScanStats returns nil.
+// fn instead of building a slice. Nothing is copied: the event is reused
+// between calls and its strings point into body, so fn clones what it
+// keeps. A body that turns out malformed part way fails with ErrParse
+// after fn has seen the events before the fault: callers buffer their
+// effects until ScanStats returns nil.
 func ScanStats(body []byte, fn func(ev *StatsEvent)) (batch bool, err error) {
-	p := scanner{s: string(body)}
+	return scanStats(unsafe.String(unsafe.SliceData(body), len(body)), fn)
+}
+
+func scanStats(body string, fn func(ev *StatsEvent)) (batch bool, err error) {
+	p := scanner{s: body}
 	p.ws()
 	if p.i >= len(p.s) || p.s[p.i] != '[' {
 		ev, err := p.event()

@@ -26,7 +26,9 @@ func (n *Node) base(ctx *fasthttp.RequestCtx) string {
 }
 
 func (n *Node) handleUpdates(ctx *fasthttp.RequestCtx) {
-	in, err := capgo.DecodeInfo(ctx.PostBody())
+	// The Info aliases the request body: everything below copies what it
+	// keeps (answers are encoded into fresh buffers before returning).
+	in, err := capgo.DecodeInfoAlias(ctx.PostBody())
 	if err != nil {
 		decodeFailure(ctx, err)
 		return

@@ -203,3 +203,30 @@ func TestNode_RateLimited_C11(t *testing.T) {
 		t.Fatalf("got %d %s Retry-After=%q", c.Response.StatusCode(), c.Response.Body(), ra)
 	}
 }
+
+// TestStats_KeysSurviveBodyReuse: event strings alias the request body,
+// which fasthttp reuses; counted keys must not change when it does, even
+// when an existing counter is incremented through an aliased key.
+func TestStats_KeysSurviveBodyReuse(t *testing.T) {
+	n := newTestNode(t)
+	body := `{"app_id":"com.example.app","device_id":"2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a","platform":"ios","version_name":"1.0.1","plugin_version":"8.51.23","action":"download_fail"}`
+	var ctx fasthttp.RequestCtx
+	for i := 0; i < 2; i++ {
+		ctx.Request.Reset()
+		ctx.Request.Header.SetMethod("POST")
+		ctx.Request.SetRequestURI("/stats")
+		ctx.Request.SetBodyString(body)
+		n.route(&ctx)
+		b := ctx.Request.Body()
+		for j := range b {
+			b[j] = 'x' // what the next request on the connection would do
+		}
+	}
+	batch := n.stats.take()
+	if batch == nil || len(batch.Counts) != 1 {
+		t.Fatalf("batch %+v", batch)
+	}
+	if c := batch.Counts[0]; c.Action != "download_fail" || c.Version != "1.0.1" || c.N != 2 {
+		t.Fatalf("counter corrupted by body reuse: %+v", c)
+	}
+}

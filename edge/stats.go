@@ -18,12 +18,12 @@ type statsKey struct{ app, version, action string }
 type statsAgg struct {
 	mu      sync.Mutex
 	max     int
-	counts  map[statsKey]int64
+	counts  map[statsKey]*int64
 	pending *api.StatsBatch // a batch that failed to ship, retried first
 }
 
 func newStatsAgg(max int) *statsAgg {
-	return &statsAgg{max: max, counts: map[statsKey]int64{}}
+	return &statsAgg{max: max, counts: map[statsKey]*int64{}}
 }
 
 // add counts one event; false means it was dropped because the table is full.
@@ -38,14 +38,19 @@ func (s *statsAgg) addAll(keys []statsKey) (dropped int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, k := range keys {
-		if _, ok := s.counts[k]; !ok {
-			if len(s.counts) >= s.max {
-				dropped++
-				continue
-			}
-			k = statsKey{strings.Clone(k.app), strings.Clone(k.version), strings.Clone(k.action)}
+		// Never assign through k: Go stores the assigning key again on
+		// every map write of a string key, which would swap an aliased
+		// key in and let the reused body rewrite it.
+		if c := s.counts[k]; c != nil {
+			*c++
+			continue
 		}
-		s.counts[k]++
+		if len(s.counts) >= s.max {
+			dropped++
+			continue
+		}
+		one := int64(1)
+		s.counts[statsKey{strings.Clone(k.app), strings.Clone(k.version), strings.Clone(k.action)}] = &one
 	}
 	return dropped
 }
@@ -63,9 +68,9 @@ func (s *statsAgg) take() *api.StatsBatch {
 	}
 	b := &api.StatsBatch{ID: api.NewIdempotencyKey(), Counts: make([]api.StatsCount, 0, len(s.counts))}
 	for k, n := range s.counts {
-		b.Counts = append(b.Counts, api.StatsCount{App: k.app, Version: k.version, Action: k.action, N: n})
+		b.Counts = append(b.Counts, api.StatsCount{App: k.app, Version: k.version, Action: k.action, N: *n})
 	}
-	s.counts = map[statsKey]int64{}
+	s.counts = map[statsKey]*int64{}
 	s.pending = b
 	return b
 }
