@@ -50,30 +50,30 @@ func ScanStats(body []byte, fn func(ev *StatsEvent)) (batch bool, err error) {
 }
 
 func scanStats(body string, fn func(ev *StatsEvent)) (batch bool, err error) {
-	p := scanner{s: body}
+	d := &statsDecoder{p: scanner{s: body}}
+	d.extra = d.statsField // bound once: no closure per event
+	p := &d.p
 	p.ws()
 	if p.i >= len(p.s) || p.s[p.i] != '[' {
-		ev, err := p.event()
+		err := d.event()
 		if err == nil && !p.eof() {
 			err = ErrParse
 		}
 		if err != nil {
 			return false, err
 		}
-		fn(&ev)
+		fn(&d.ev)
 		return false, nil
 	}
-	var ev StatsEvent // one value for every element: &ev escapes once
 	err = p.array(1, func() error {
-		var err error
-		ev, err = p.event()
+		err := d.event()
 		if errors.Is(err, ErrParse) {
 			return err
 		}
 		if err != nil {
-			ev = StatsEvent{Err: err}
+			d.ev = StatsEvent{Err: err}
 		}
-		fn(&ev)
+		fn(&d.ev)
 		return nil
 	})
 	if err == nil && !p.eof() {
@@ -82,61 +82,75 @@ func scanStats(body string, fn func(ev *StatsEvent)) (batch bool, err error) {
 	return true, err
 }
 
-// event decodes one stats object at the scanner's position. A non-object
-// element is read (so the batch stays parsable) and refused by schema.
-func (p *scanner) event() (StatsEvent, error) {
+// statsDecoder holds one event's scratch space for a whole body, so a
+// batch of events costs no allocation per event.
+type statsDecoder struct {
+	p     scanner
+	w     wireInfo
+	ev    StatsEvent
+	extra func(key string, v jsonValue) error
+}
+
+// statsField handles the keys stats events add to the info object.
+func (d *statsDecoder) statsField(key string, v jsonValue) error {
+	switch key {
+	case "action", "old_version_name":
+		if v.kind != 's' && v.kind != 'n' {
+			return &SchemaError{Field: key, Reason: "must be a string"}
+		}
+		if key == "action" {
+			d.ev.Action = strings.TrimSpace(v.s)
+		} else {
+			d.ev.OldVersionName = strings.TrimSpace(v.s)
+		}
+	case "timestamp":
+		if v.kind != '0' && v.kind != 'n' {
+			return &SchemaError{Field: key, Reason: "must be a number"}
+		}
+		f, _ := strconv.ParseFloat(v.s, 64)
+		d.ev.Timestamp = int64(f)
+	case "metadata":
+		if v.kind != 'o' && v.kind != 'n' {
+			return &SchemaError{Field: key, Reason: "must be an object"}
+		}
+	}
+	return nil
+}
+
+// event decodes one stats object at the scanner's position into d.ev. A
+// non-object element is read (so the batch stays parsable) and refused by
+// schema.
+func (d *statsDecoder) event() error {
+	p := &d.p
+	d.w, d.ev = wireInfo{}, StatsEvent{}
 	p.ws()
 	if p.i < len(p.s) && p.s[p.i] != '{' {
 		if _, err := p.value(1); err != nil {
-			return StatsEvent{}, err
+			return err
 		}
-		return StatsEvent{}, &SchemaError{Field: "(event)", Reason: "must be a JSON object"}
+		return &SchemaError{Field: "(event)", Reason: "must be a JSON object"}
 	}
-	var w wireInfo
-	var ev StatsEvent
-	err := p.info(&w, func(key string, v jsonValue) error {
-		switch key {
-		case "action", "old_version_name":
-			if v.kind != 's' && v.kind != 'n' {
-				return &SchemaError{Field: key, Reason: "must be a string"}
-			}
-			if key == "action" {
-				ev.Action = strings.TrimSpace(v.s)
-			} else {
-				ev.OldVersionName = strings.TrimSpace(v.s)
-			}
-		case "timestamp":
-			if v.kind != '0' && v.kind != 'n' {
-				return &SchemaError{Field: key, Reason: "must be a number"}
-			}
-			f, _ := strconv.ParseFloat(v.s, 64)
-			ev.Timestamp = int64(f)
-		case "metadata":
-			if v.kind != 'o' && v.kind != 'n' {
-				return &SchemaError{Field: key, Reason: "must be an object"}
-			}
-		}
-		return nil
-	})
+	err := p.info(&d.w, d.extra)
 	if err != nil {
-		return StatsEvent{}, err
+		return err
 	}
-	if ev.Info, err = w.normalise(); err != nil {
-		return StatsEvent{}, err
+	ev := &d.ev
+	if ev.Info, err = d.w.normalise(); err != nil {
+		return err
 	}
 	switch {
 	case ev.Action == "":
-		return StatsEvent{}, &SchemaError{Field: "action", Reason: "is required"}
+		return &SchemaError{Field: "action", Reason: "is required"}
 	case len(ev.Action) > MaxActionLen:
-		return StatsEvent{}, &SchemaError{Field: "action", Reason: "is too long"}
+		return &SchemaError{Field: "action", Reason: "is too long"}
 	case ev.AppID == "":
-		return StatsEvent{}, &SchemaError{Field: "app_id", Reason: "is required"}
+		return &SchemaError{Field: "app_id", Reason: "is required"}
 	}
 	// Per-file failures name "<version>:<file>"; Capgo splits at the first ':'.
 	if i := strings.IndexByte(ev.VersionName, ':'); i >= 0 {
 		ev.VersionName, ev.File = ev.VersionName[:i], ev.VersionName[i+1:]
 	}
-	return ev, nil
+	return nil
 }
 
 // StatsBatchAnswerOpen and StatsBatchAnswerClose wrap the results of
