@@ -16,6 +16,24 @@ import (
 	"time"
 )
 
+// lockedBuffer collects a child's output while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 var (
 	buildOnce sync.Once
 	builtBin  string
@@ -58,13 +76,13 @@ func TestBinary_DevEndToEnd(t *testing.T) {
 	bin := buildBinary(t)
 	data := filepath.Join(dir, "data")
 	const token = "binary-test-token-0123456789"
-	start := func() (*exec.Cmd, map[string]string, *bytes.Buffer) {
+	start := func() (*exec.Cmd, map[string]string, *lockedBuffer) {
 		ready := filepath.Join(dir, "ready.json")
 		os.Remove(ready)
 		cmd := exec.Command(bin, "dev", "--data", data, "--edge-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0",
 			"--admin-token", token, "--ready-file", ready)
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, io.Discard
+		out := &lockedBuffer{}
+		cmd.Stdout, cmd.Stderr = out, io.Discard
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -80,7 +98,7 @@ func TestBinary_DevEndToEnd(t *testing.T) {
 			}
 			<-time.After(20 * time.Millisecond)
 		}
-		return cmd, addrs, &out
+		return cmd, addrs, out
 	}
 	run := func(api string, args ...string) string {
 		cmd := exec.Command(bin, args...)
