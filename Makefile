@@ -28,7 +28,7 @@ test: fmt-check vet deps ## the full suite CI runs
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 	@# The delta-size check compresses 10 MB at brotli 11: minutes under
 	@# -race, seconds without, so it runs here without the race detector.
-	$(GO) test -count=1 -run '^TestDeltaSize$$' -v ./cli | grep -E '^(=== RUN|--- |delta bytes|ok|FAIL)'
+	$(GO) test -count=1 -run '^TestDeltaSize$$' -v ./cli | grep -E '(^=== RUN|^--- |delta bytes|^ok|^FAIL)'
 	@# The edge must not link raft (it sees the origin only via origin/api).
 	@! $(GO) list -deps ./edge | grep -q hashicorp/raft
 
