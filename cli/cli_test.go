@@ -347,7 +347,7 @@ func TestBundleCommands(t *testing.T) {
 	if ch := s.channelOf(t, app, "production"); ch.Bundle != "1.0.0" {
 		t.Errorf("--channel did not point production at 1.0.0: %+v", ch)
 	}
-	s.waitEdge(t)
+	s.WaitEdge(t)
 	ans := s.wantVersion(t, info(app, devA, "0.9.0"), "1.0.0")
 	if ans["checksum"] != want.Checksum || ans["link"] != "https://example.com/notes" || ans["comment"] != "first release" {
 		t.Errorf("update answer %v", ans)
@@ -495,7 +495,7 @@ func TestBundleUploadEncrypted(t *testing.T) {
 	if b.SessionKey != p.SessionKey || b.Checksum != p.Checksum || b.KeyID != keyID || !b.Encrypted() {
 		t.Errorf("API bundle = %+v", b)
 	}
-	s.waitEdge(t)
+	s.WaitEdge(t)
 	ans := s.wantVersion(t, info(app, devA, "0.9.0", "key_id", keyID), "1.0.0")
 	if ans["session_key"] != p.SessionKey || ans["checksum"] != p.Checksum {
 		t.Errorf("edge answer %v does not carry the session_key and checksum", ans)
@@ -531,7 +531,7 @@ func TestBundleUploadEncrypted(t *testing.T) {
 	}
 	e.okJSON(t, &p, "bundle", "upload", encPath, "--app", app, "--version", "1.0.3",
 		"--session-key", sk, "--checksum", cs, "--key-id", keyID, "--channel", "production")
-	s.waitEdge(t)
+	s.WaitEdge(t)
 	ans = s.wantVersion(t, info(app, devC, "1.0.0", "key_id", keyID), "1.0.3")
 	if ans["session_key"] != sk || ans["checksum"] != cs || ans["manifest"] != nil {
 		t.Errorf("pre-encrypted bundle answer %v; want the given session_key and checksum, no manifest", ans)
@@ -570,7 +570,7 @@ func TestChannelCommands(t *testing.T) {
 	e.fail(t, 1, []string{"channel", "set", "beta", "--app", app, "--bundle", "9.9.9"}, "bundle_not_found")
 	e.ok(t, "channel", "set", "stable", "--app", app, "--bundle", "builtin", "--electron=false")
 
-	s.waitEdge(t)
+	s.WaitEdge(t)
 	s.wantRefusal(t, info(app, devA, "0.9.0", "defaultChannel", "beta"), "disable_auto_update_to_major")
 	s.wantVersion(t, info(app, devA, "0.9.5", "version_build", "1.0.0", "defaultChannel", "beta"), "1.0.0")
 	s.wantRefusal(t, info(app, devA, "0.9.5", "version_build", "1.0.0", "defaultChannel", "beta", "is_emulator", true), "disable_emulator")
@@ -614,7 +614,7 @@ func TestRolloutLifecycle(t *testing.T) {
 		t.Fatalf("after rollout: %+v %+v", ch, ch.Rollout)
 	}
 	rolloutID := ch.Rollout.ID
-	s.waitEdge(t)
+	s.WaitEdge(t)
 	// About one device in eight gets 1.1.0, the others 1.0.0.
 	var in, out []string
 	for i := range 100 {
@@ -640,7 +640,7 @@ func TestRolloutLifecycle(t *testing.T) {
 	if paused.Rollout == nil || !paused.Rollout.Paused || s.channelOf(t, app, "production").Rollout.ID != rolloutID {
 		t.Fatalf("after pause: %+v", paused.Rollout)
 	}
-	s.waitEdge(t)
+	s.WaitEdge(t)
 	s.wantVersion(t, info(app, devIn, "0.9.0"), "1.0.0")                    // no new joins while paused
 	s.wantRefusal(t, info(app, devIn, "1.1.0"), "no_new_version_available") // who has it keeps it
 
@@ -648,7 +648,7 @@ func TestRolloutLifecycle(t *testing.T) {
 	if !strings.Contains(r.stdout, "rollout resumed") || s.channelOf(t, app, "production").Rollout.Paused {
 		t.Fatalf("after resume: %s", r)
 	}
-	s.waitEdge(t)
+	s.WaitEdge(t)
 	s.wantVersion(t, info(app, devIn, "0.9.0"), "1.1.0")
 	s.wantVersion(t, info(app, devOut, "0.9.0"), "1.0.0")
 
@@ -657,7 +657,7 @@ func TestRolloutLifecycle(t *testing.T) {
 	if ch := s.channelOf(t, app, "production"); ch.Rollout.ID != rolloutID || ch.Rollout.PercentBPS != 10000 {
 		t.Fatalf("widened rollout: %+v", ch.Rollout)
 	}
-	s.waitEdge(t)
+	s.WaitEdge(t)
 	s.wantVersion(t, info(app, devOut, "0.9.0"), "1.1.0")
 
 	r = e.ok(t, "channel", "promote", "production", "--app", app)
@@ -667,7 +667,7 @@ func TestRolloutLifecycle(t *testing.T) {
 	if ch := s.channelOf(t, app, "production"); ch.Bundle != "1.1.0" || ch.Rollout != nil || !slices.Contains(ch.History, "1.0.0") {
 		t.Fatalf("after promote: %+v", ch)
 	}
-	s.waitEdge(t)
+	s.WaitEdge(t)
 	s.wantVersion(t, info(app, devC, "1.0.0"), "1.1.0")
 	s.wantRefusal(t, info(app, devIn, "1.1.0"), "no_new_version_available")
 
@@ -678,7 +678,7 @@ func TestRolloutLifecycle(t *testing.T) {
 	if ch := s.channelOf(t, app, "production"); ch.Bundle != "1.0.0" || ch.Rollout != nil {
 		t.Fatalf("after rollback: %+v", ch)
 	}
-	s.waitEdge(t)
+	s.WaitEdge(t)
 	s.wantVersion(t, info(app, devIn, "1.1.0"), "1.0.0")
 
 	var back api.Channel
@@ -686,7 +686,7 @@ func TestRolloutLifecycle(t *testing.T) {
 	if back.Bundle != "builtin" || s.channelOf(t, app, "production").Bundle != "builtin" {
 		t.Fatalf("second rollback: %+v, want builtin", back)
 	}
-	s.waitEdge(t)
+	s.WaitEdge(t)
 	s.wantVersion(t, info(app, devA, "1.0.0"), "builtin")
 	s.wantRefusal(t, info(app, devA, "0.9.0"), "already_on_builtin")
 
@@ -727,7 +727,7 @@ func TestDeviceCommands(t *testing.T) {
 	if err != nil || len(devs) != 1 || devs[0].DeviceID != devA || devs[0].Channel != "beta" || devs[0].SelfSet {
 		t.Fatalf("API devices = %+v, %v", devs, err)
 	}
-	s.waitEdge(t)
+	s.WaitEdge(t)
 	s.wantVersion(t, info(app, devA, "0.9.0"), "1.1.0") // a pin reaches a private channel
 	s.wantVersion(t, info(app, devB, "0.9.0"), "1.0.0")
 
@@ -751,7 +751,7 @@ func TestDeviceCommands(t *testing.T) {
 	e.fail(t, 1, []string{"device", "set-channel", "not-a-uuid", "--app", app, "--channel", "beta"}, "must be a UUID")
 	// Old iOS plugins sent upper-case ids; the pin applies to the device.
 	e.ok(t, "device", "set-channel", strings.ToUpper(devC), "--app", app, "--channel", "beta")
-	s.waitEdge(t)
+	s.WaitEdge(t)
 	s.wantVersion(t, info(app, devC, "0.9.0"), "1.1.0")
 	e.ok(t, "device", "unset", strings.ToUpper(devC), "--app", app)
 
@@ -762,7 +762,7 @@ func TestDeviceCommands(t *testing.T) {
 	if devs, _ := s.api.Devices(ctxT(t), app); len(devs) != 1 || devs[0].DeviceID != devB {
 		t.Fatalf("after unset: %+v", devs)
 	}
-	s.waitEdge(t)
+	s.WaitEdge(t)
 	s.wantVersion(t, info(app, devA, "0.9.0"), "1.0.0")
 	e.ok(t, "device", "unset", devC, "--app", app) // not pinned: nothing to do
 }
@@ -773,7 +773,7 @@ func TestStats(t *testing.T) {
 	e := newEnv(t, s)
 	const app = "com.example.stats"
 	e.ok(t, "app", "create", app)
-	s.waitEdge(t)
+	s.WaitEdge(t)
 	var events []map[string]any
 	for _, action := range []string{"set", "set", "download_complete", "update_fail", "app_moved_to_foreground"} {
 		ev := info(app, devA, "1.0.0", "action", action, "old_version_name", "")
@@ -902,7 +902,7 @@ func TestUploadLargeBundle(t *testing.T) {
 	if offs := rec.okOffsets(); !slices.Equal(offs, []int64{0, api.ChunkSize}) {
 		t.Errorf("PATCH chunks at offsets %v, want [0 %d]", offs, api.ChunkSize)
 	}
-	s.waitEdge(t)
+	s.WaitEdge(t)
 	ans := s.wantVersion(t, info(app, devA, "0.9.0"), "1.0.0")
 	served := s.get(t, ans["url"].(string))
 	if int64(len(served)) != p.ZipSize || bundle.SHA256Hex(served) != p.Checksum || ans["checksum"] != p.Checksum {
@@ -980,7 +980,7 @@ func TestUploadResumes(t *testing.T) {
 		t.Fatalf("stored blob is not the zip (%d bytes, %v)", len(stored), err)
 	}
 	e.ok(t, "channel", "set", "production", "--app", app, "--public")
-	s.waitEdge(t)
+	s.WaitEdge(t)
 	ans := s.wantVersion(t, info(app, devA, "0.9.0"), "1.0.0")
 	if got := s.get(t, ans["url"].(string)); !bytes.Equal(got, zipBytes) {
 		t.Fatal("resumed blob differs from the zip")

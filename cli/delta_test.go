@@ -290,7 +290,7 @@ func testDelta(t *testing.T, encrypt bool) {
 	writeTree(t, dirB, noise)
 
 	e.ok(t, append([]string{"bundle", "upload", dirA, "--app", app, "--version", "1.0.0", "--channel", "production"}, encFlags...)...)
-	s.waitEdge(t)
+	s.WaitEdge(t)
 	phone := &device{s: s, app: app, id: devA, pub: pub}
 	first := phone.mustUpdate(t, "1.0.0")
 	assertTree(t, phone.dir, filesA)
@@ -299,7 +299,7 @@ func testDelta(t *testing.T, encrypt bool) {
 	}
 
 	e.ok(t, append([]string{"bundle", "upload", dirB, "--app", app, "--version", "1.1.0", "--channel", "production"}, encFlags...)...)
-	s.waitEdge(t)
+	s.WaitEdge(t)
 	dirOfA := phone.dir
 	r := phone.mustUpdate(t, "1.1.0")
 	assertTree(t, phone.dir, filesB) // so no noise, no assets/old.js
@@ -409,11 +409,11 @@ func measureDelta(tb testing.TB, encrypt bool) deltaSize {
 		ZipSize int64 `json:"zip_size"`
 	}
 	e.okJSON(tb, &pubB, append([]string{"bundle", "upload", dirB, "--app", app, "--version", "1.0.1"}, encFlags...)...)
-	s.waitEdge(tb)
+	s.WaitEdge(tb)
 	// The device already runs A: its folder is A's files.
 	phone := &device{s: s, app: app, id: devA, pub: pub, version: "1.0.0", dir: dirA}
 	e.ok(tb, "channel", "set", "production", "--app", app, "--bundle", "1.0.1")
-	s.waitEdge(tb)
+	s.WaitEdge(tb)
 	r := phone.mustUpdate(tb, "1.0.1")
 	assertTree(tb, phone.dir, filesB)
 	if !sameSet(r.Fetched, []string{"assets/feature-settings.js.br"}) {

@@ -12,7 +12,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -25,7 +24,7 @@ import (
 
 	"github.com/aloft/aloft/bundle"
 	"github.com/aloft/aloft/cli"
-	"github.com/aloft/aloft/dev"
+	"github.com/aloft/aloft/internal/devtest"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -44,7 +43,7 @@ const (
 
 // server is a running dev server and a typed client for its operator API.
 type server struct {
-	*dev.Server
+	*devtest.Server
 	api  *api.Client
 	http *http.Client
 }
@@ -53,47 +52,13 @@ type server struct {
 // the test ends.
 func startServer(t testing.TB) *server {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, err := dev.New(ctx, dev.Config{DataDir: t.TempDir(), AdminToken: adminToken, Local: true,
-		EdgeAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", Logger: log})
-	if err != nil {
-		cancel()
-		t.Fatalf("dev.New: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	hc := &http.Client{Timeout: 60 * time.Second}
-	s := &server{Server: srv, api: api.NewClient(srv.APIURL(), adminToken, hc), http: hc}
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("dev server Run: %v", err)
-			}
-		case <-time.After(waitTimeout):
-			t.Errorf("dev server did not stop within %v", waitTimeout)
-		}
-		hc.CloseIdleConnections()
-	})
-	wctx, wcancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer wcancel()
-	if err := srv.WaitReady(wctx); err != nil {
-		t.Fatalf("dev server not ready: %v", err)
-	}
-	return s
+	d := devtest.StartAt(t, t.TempDir(), adminToken)
+	return &server{Server: d, api: d.API, http: d.HTTP}
 }
 
-// waitEdge blocks until the edge serves the origin's current catalog; call
-// it after operator writes before asking the edge.
-func (s *server) waitEdge(t testing.TB) {
+func eventually(t testing.TB, what string, cond func() (bool, string)) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	if err := s.Edge.WaitIndex(ctx, s.Origin.Catalog().Index); err != nil {
-		t.Fatalf("edge did not reach catalog index %d: %v", s.Origin.Catalog().Index, err)
-	}
+	devtest.Eventually(t, what, cond)
 }
 
 func ctxT(t testing.TB) context.Context {
@@ -384,24 +349,6 @@ func (s *server) channelOf(t testing.TB, app, name string) api.Channel {
 	}
 	t.Fatalf("channel %s of %s not found", name, app)
 	return api.Channel{}
-}
-
-// eventually polls cond every 10ms until it holds or waitTimeout passes.
-func eventually(t testing.TB, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, seen := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; last seen: %s", what, seen)
-		}
-		<-tick.C
-	}
 }
 
 // --- a deterministic, realistic web build ---------------------------------

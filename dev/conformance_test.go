@@ -606,7 +606,7 @@ func testC14(t *testing.T, f *fixture) {
 	}
 	// Plugins before x.34 keep the choice on the server.
 	wantJSON(t, set("6.14.3", devC, "beta"), 200, `{"status":"ok"}`)
-	s.waitEdge(t)
+	s.WaitEdge(t)
 	wantOverride(t, s, devC, "beta")
 	a := s.check(t, info(appMain, devC, "plugin_version", "6.14.3"))
 	s.wantSuccess(t, a, "1.0.2")
@@ -614,7 +614,7 @@ func testC14(t *testing.T, f *fixture) {
 		`{"error":"channel_self_set_not_allowed","message":"This channel does not allow devices to self associate","channel":"internal","app_id":"com.example.app"}`)
 	// Choosing the public channel removes the override (old plugins).
 	wantJSON(t, set("6.14.3", devC, "production"), 200, `{"status":"ok"}`)
-	s.waitEdge(t)
+	s.WaitEdge(t)
 	wantOverride(t, s, devC, "")
 	s.wantSuccess(t, s.check(t, info(appMain, devC, "plugin_version", "6.14.3")), "1.0.1")
 }
@@ -648,7 +648,7 @@ func testC15(t *testing.T, f *fixture) {
 	wantJSON(t, s.channelSelf(t, http.MethodPut, info(appBuiltin, devA)), 200, `{"channel":"stable","status":"default"}`)
 	// Old plugins: the stored override.
 	wantJSON(t, s.channelSelf(t, http.MethodPost, info(appMain, devC, "plugin_version", "6.14.3", "channel", "beta")), 200, `{"status":"ok"}`)
-	s.waitEdge(t)
+	s.WaitEdge(t)
 	wantJSON(t, s.channelSelf(t, http.MethodPut, info(appMain, devC, "plugin_version", "6.14.3")), 200,
 		`{"channel":"beta","status":"override","allowSet":true}`)
 }
@@ -698,13 +698,13 @@ func testC17(t *testing.T, f *fixture) {
 	wantOverride(t, s, devC, "beta")
 	legacy := info(appMain, devC, "plugin_version", "6.14.3")
 	wantJSON(t, s.channelSelf(t, http.MethodDelete, legacy), 200, `{"status":"ok"}`)
-	s.waitEdge(t)
+	s.WaitEdge(t)
 	wantOverride(t, s, devC, "")
 	wantJSON(t, s.channelSelf(t, http.MethodPost, info(appMain, devC, "plugin_version", "6.14.3", "channel", "beta")), 200, `{"status":"ok"}`)
-	s.waitEdge(t)
+	s.WaitEdge(t)
 	wantOverride(t, s, devC, "beta")
 	wantJSON(t, s.edge(t, http.MethodDelete, "/channel_self?"+query(legacy), nil), 200, `{"status":"ok"}`)
-	s.waitEdge(t)
+	s.WaitEdge(t)
 	wantOverride(t, s, devC, "")
 	s.wantSuccess(t, s.check(t, legacy), "1.0.1")
 	// Nothing stored: still ok.

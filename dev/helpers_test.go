@@ -14,19 +14,16 @@ import (
 	"encoding/json"
 	"io"
 	"io/fs"
-	"log/slog"
 	"net/http"
 	"net/url"
-	"os"
 	"reflect"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/aloft/aloft/dev"
+	"github.com/aloft/aloft/internal/devtest"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -38,7 +35,7 @@ const waitTimeout = 20 * time.Second
 
 // server is a running dev server plus the clients that talk to it.
 type server struct {
-	*dev.Server
+	*devtest.Server
 	dir  string
 	api  *api.Client
 	http *http.Client
@@ -52,77 +49,22 @@ func startServer(t *testing.T) *server {
 }
 
 // startServerAt runs a dev server on dir (which may hold a previous run's
-// data) with loopback ports chosen by the kernel. It is stopped at cleanup
-// or earlier through stop, which waits for Run to return.
+// data); it stops at cleanup or earlier through stop.
 func startServerAt(t *testing.T, dir string) *server {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	srv, err := dev.New(ctx, dev.Config{DataDir: dir, AdminToken: adminToken, Local: true,
-		EdgeAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", Logger: log})
-	if err != nil {
-		cancel()
-		t.Fatalf("dev.New: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	hc := &http.Client{Timeout: 30 * time.Second}
-	s := &server{Server: srv, dir: dir, api: api.NewClient(srv.APIURL(), adminToken, hc), http: hc}
-	s.stop = sync.OnceFunc(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("dev server Run: %v", err)
-			}
-		case <-time.After(waitTimeout):
-			t.Errorf("dev server did not stop within %v", waitTimeout)
-		}
-		hc.CloseIdleConnections()
-	})
-	t.Cleanup(s.stop)
-	wctx, wcancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer wcancel()
-	if err := srv.WaitReady(wctx); err != nil {
-		t.Fatalf("dev server not ready: %v", err)
-	}
-	return s
+	d := devtest.StartAt(t, dir, adminToken)
+	return &server{Server: d, dir: dir, api: d.API, http: d.HTTP, stop: d.Stop}
 }
 
-// waitEdge blocks until the edge serves the origin's current catalog; call
-// it after every operator write before asking the edge.
-func (s *server) waitEdge(t *testing.T) {
+func eventually(t *testing.T, what string, cond func() (bool, string)) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	if err := s.Edge.WaitIndex(ctx, s.Origin.Catalog().Index); err != nil {
-		t.Fatalf("edge did not reach catalog index %d (has %d): %v", s.Origin.Catalog().Index, s.Edge.Index(), err)
-	}
+	devtest.Eventually(t, what, cond)
 }
 
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-// eventually polls cond every 10ms until it holds or waitTimeout passes;
-// cond returns a description of what it saw for the failure message.
-func eventually(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, seen := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; last seen: %s", what, seen)
-		}
-		<-tick.C
-	}
 }
 
 // answer is one HTTP response, with the raw body and its JSON decoding.
@@ -384,7 +326,7 @@ func (s *server) createApp(t *testing.T, id string) {
 	if _, err := s.api.CreateApp(ctxT(t), api.CreateApp{AppID: id, Name: id}); err != nil {
 		t.Fatalf("create app %s: %v", id, err)
 	}
-	s.waitEdge(t)
+	s.WaitEdge(t)
 }
 
 // publishZip publishes a plain zip in one step (application/zip), with
@@ -399,7 +341,7 @@ func (s *server) publishZip(t *testing.T, app, version string, zipBytes []byte, 
 	if err := s.api.Do(ctxT(t), http.MethodPut, path, bytes.NewReader(zipBytes), "application/zip", &b); err != nil {
 		t.Fatalf("publish %s %s: %v", app, version, err)
 	}
-	s.waitEdge(t)
+	s.WaitEdge(t)
 	return b
 }
 
@@ -420,7 +362,7 @@ func (s *server) publishJSON(t *testing.T, app, version string, req api.PutBundl
 	if err != nil {
 		t.Fatalf("publish %s %s: %v", app, version, err)
 	}
-	s.waitEdge(t)
+	s.WaitEdge(t)
 	return b
 }
 
@@ -431,7 +373,7 @@ func (s *server) channel(t *testing.T, app, name string, spec api.PutChannel) ap
 	if err != nil {
 		t.Fatalf("put channel %s/%s: %v", app, name, err)
 	}
-	s.waitEdge(t)
+	s.WaitEdge(t)
 	return ch
 }
 
@@ -447,7 +389,7 @@ func (s *server) pin(t *testing.T, app, device, channel string) {
 	if err != nil {
 		t.Fatalf("pin %s to %q: %v", device, channel, err)
 	}
-	s.waitEdge(t)
+	s.WaitEdge(t)
 }
 
 // download GETs a URL handed out by the edge and returns its body.

@@ -297,7 +297,7 @@ func testConflicts(t *testing.T, s *server, good []byte) {
 		if err := s.api.DeleteBundle(ctxT(t), appHostile, "1.0.1"); err != nil {
 			t.Fatalf("deleting an unused bundle: %v", err)
 		}
-		s.waitEdge(t)
+		s.WaitEdge(t)
 		if bs, _ := s.api.Bundles(ctxT(t), appHostile); len(bs) != 1 || bs[0].Version != "1.0.0" {
 			t.Errorf("bundles after delete: %s", mustJSON(bs))
 		}

@@ -105,7 +105,7 @@ func TestRestartKeepsState(t *testing.T) {
 	s.channel(t, appRestart, "secure", api.PutChannel{Bundle: ptr("1.0.3"), AllowDeviceSelfSet: ptr(true)})
 	s.pin(t, appRestart, devD, "beta")
 	wantJSON(t, s.channelSelf(t, http.MethodPost, info(appRestart, devC, "plugin_version", "6.14.3", "channel", "beta")), 200, `{"status":"ok"}`)
-	s.waitEdge(t)
+	s.WaitEdge(t)
 
 	wantJSON(t, s.edge(t, http.MethodPost, "/stats", []map[string]any{
 		info(appRestart, devA, "version_name", "1.0.1", "old_version_name", "1.0.0", "action", "set"),

@@ -11,12 +11,12 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/aloft/aloft/dev"
+	"github.com/aloft/aloft/internal/devtest"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -33,27 +33,8 @@ type aloft struct {
 // startAloft runs origin and edge in process until the test ends.
 func startAloft(t *testing.T) *aloft {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	newCtx, stop := context.WithTimeout(ctx, waitTimeout)
-	defer stop()
-	srv, err := dev.New(newCtx, dev.Config{
-		DataDir: t.TempDir(), AdminToken: adminToken, Local: true,
-		EdgeAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0",
-		Logger: slog.New(slog.DiscardHandler),
-	})
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("aloft dev server: %v", err)
-		}
-	})
-	return &aloft{srv: srv, api: api.NewClient(srv.APIURL(), adminToken, nil)}
+	d := devtest.StartAt(t, t.TempDir(), adminToken)
+	return &aloft{srv: d.Server, api: d.API}
 }
 
 // publish creates app if needed, uploads blob, publishes it as app's
