@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -229,4 +230,40 @@ func TestStats_KeysSurviveBodyReuse(t *testing.T) {
 	if c := batch.Counts[0]; c.Action != "download_fail" || c.Version != "1.0.1" || c.N != 2 {
 		t.Fatalf("counter corrupted by body reuse: %+v", c)
 	}
+}
+
+// TestNode_RefusesUnknownProtocolWithoutSpinning: a catalog of another
+// protocol version is not installed, and the sync loop backs off instead
+// of asking again in a hot loop.
+func TestNode_RefusesUnknownProtocolWithoutSpinning(t *testing.T) {
+	o := &countingOrigin{cat: &api.Catalog{Protocol: api.ProtocolVersion + 1, Index: 9, Apps: map[string]*api.App{}}}
+	cfg := LocalConfig()
+	cfg.Origin, cfg.RetryInterval = o, 50*time.Millisecond
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if err := n.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n.Ready() || n.Index() != 0 {
+		t.Fatal("installed a catalog of an unknown protocol")
+	}
+	// 300 ms at a 50 ms back-off is about 6 calls; a hot loop makes thousands.
+	if c := o.calls.Load(); c > 20 {
+		t.Fatalf("%d catalog calls in 300 ms: the sync loop spins", c)
+	}
+}
+
+type countingOrigin struct {
+	fakeOrigin
+	cat   *api.Catalog
+	calls atomic.Int32
+}
+
+func (c *countingOrigin) WaitCatalog(context.Context, uint64) (*api.Catalog, error) {
+	c.calls.Add(1)
+	return c.cat, nil
 }

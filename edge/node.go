@@ -179,7 +179,12 @@ func (n *Node) syncLoop(ctx context.Context) {
 			sleepCtx(ctx, n.cfg.RetryInterval)
 			continue
 		}
-		n.install(cat)
+		if !n.install(cat) && cat.Index > n.Index() {
+			// Refused (a protocol this edge does not speak): asking again
+			// at once would get the same catalog back in a hot loop.
+			n.metrics.originErrors.WithLabelValues("catalog_refused").Inc()
+			sleepCtx(ctx, n.cfg.RetryInterval)
+		}
 	}
 }
 
