@@ -195,7 +195,7 @@ func checkTree(entries []entry) error {
 		default:
 			return fmt.Errorf("%w: %q and %q differ only in case and would overwrite each other on iOS; rename one", ErrUnsafePath, s.name, e.name)
 		}
-		byKey[key] = seen{name: e.name, dir: e.dir}
+		byKey[key] = seen(e)
 	}
 	return nil
 }
