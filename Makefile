@@ -42,8 +42,10 @@ fmt-check:
 vet:
 	$(GO) vet $(PKGS)
 
-lint: fmt-check vet ## gofmt + go vet (+ staticcheck when installed)
-	@if command -v staticcheck >/dev/null; then staticcheck $(PKGS); fi
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
+lint: fmt-check vet ## gofmt, go vet and staticcheck (fetched from the module proxy)
+	$(GO) run $(STATICCHECK) $(PKGS)
 
 tidy: ## fail when go.mod/go.sum are not tidy
 	$(GO) mod tidy
