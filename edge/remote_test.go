@@ -9,7 +9,9 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +23,14 @@ import (
 const token = "remote-test-token-123456"
 
 func startOrigin(t *testing.T) *origin.Node {
+	t.Helper()
+	n, _ := startStoppableOrigin(t)
+	return n
+}
+
+// startStoppableOrigin also returns a stop that waits for the origin to
+// shut down (and is safe to call again at cleanup).
+func startStoppableOrigin(t *testing.T) (*origin.Node, func()) {
 	t.Helper()
 	cfg := origin.LocalConfig(t.TempDir())
 	cfg.AdminToken, cfg.Blobs = token, origin.NewMemStore()
@@ -34,8 +44,9 @@ func startOrigin(t *testing.T) *origin.Node {
 	}
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return n
+	stop := sync.OnceFunc(func() { cancel(); <-done })
+	t.Cleanup(stop)
+	return n, stop
 }
 
 func startEdge(t *testing.T, o edge.Origin) *edge.Node {
@@ -135,4 +146,87 @@ func TestRemoteOrigin_TwoEdges(t *testing.T) {
 		}
 		<-time.After(20 * time.Millisecond)
 	}
+}
+
+// TestRemoteOrigin_EdgeServesWhileOriginDown: once an edge holds the
+// catalog and has the bundle cached, it keeps answering checks and serving
+// the bytes with the origin gone, and it reports itself healthy.
+func TestRemoteOrigin_EdgeServesWhileOriginDown(t *testing.T) {
+	o, stopOrigin := startStoppableOrigin(t)
+	base := "http://" + o.APIAddr()
+	e := startEdge(t, edge.NewRemoteOrigin(base, token))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := api.NewClient(base, token, nil)
+	if _, err := cl.CreateApp(ctx, api.CreateApp{AppID: "com.example.app"}); err != nil {
+		t.Fatal(err)
+	}
+	zipBytes := testZip(t, "<html>offline</html>")
+	if _, err := cl.PutBundleZip(ctx, "com.example.app", "1.0.1", zipBytes); err != nil {
+		t.Fatal(err)
+	}
+	v, pub := "1.0.1", true
+	if _, err := cl.PutChannel(ctx, "com.example.app", "production", api.PutChannel{Bundle: &v, Public: &pub}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.WaitIndex(ctx, o.Catalog().Index); err != nil {
+		t.Fatal(err)
+	}
+	check := `{"platform":"android","device_id":"2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a","app_id":"com.example.app","version_build":"1.0.0","version_name":"1.0.0","plugin_version":"8.51.23"}`
+	url := post(t, "http://"+e.Addr()+"/updates", check)["url"].(string)
+	get := func() []byte {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("download: %d %s", resp.StatusCode, b)
+		}
+		return b
+	}
+	// The cache admits asynchronously: download until one is served from
+	// it (a hit), so the bytes are there before the origin goes away.
+	deadline := time.Now().Add(10 * time.Second)
+	for get(); cacheHits(t, e) == 0; get() {
+		if time.Now().After(deadline) {
+			t.Fatal("the bundle never landed in the edge's cache")
+		}
+	}
+
+	stopOrigin()
+	if m := post(t, "http://"+e.Addr()+"/updates", check); m["version"] != "1.0.1" {
+		t.Fatalf("with the origin down the edge answered %v", m)
+	}
+	if !bytes.Equal(get(), zipBytes) {
+		t.Fatal("cached bundle not served with the origin down")
+	}
+	resp, err := http.Get("http://" + e.Addr() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthz %d with a catalog in hand", resp.StatusCode)
+	}
+}
+
+// cacheHits reads aloft_edge_cache_hits from the edge's /metrics.
+func cacheHits(t *testing.T, e *edge.Node) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + e.Addr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "aloft_edge_cache_hits "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	t.Fatal("aloft_edge_cache_hits missing from /metrics")
+	return 0
 }
