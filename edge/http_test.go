@@ -2,6 +2,8 @@ package edge
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -271,4 +273,69 @@ type countingOrigin struct {
 func (c *countingOrigin) WaitCatalog(context.Context, uint64) (*api.Catalog, error) {
 	c.calls.Add(1)
 	return c.cat, nil
+}
+
+// TestNode_DownloadRanges covers the download edge cases devices meet:
+// a resumed download (Range: bytes=N-), a range past the end (416), a
+// conditional GET (304), HEAD, and bytes that do not match their address.
+func TestNode_DownloadRanges(t *testing.T) {
+	data := []byte("0123456789abcdefghij")
+	sum := sha256.Sum256(data)
+	sha := hex.EncodeToString(sum[:])
+	bad := strings.Repeat("e", 64)
+	b := testBundle("2.0.0", func(b *api.Bundle) { b.Zip, b.ZipSize = sha, int64(len(data)) })
+	bb := testBundle("2.0.1", func(b *api.Bundle) { b.Zip, b.ZipSize = bad, 3 })
+	v := testView([]*api.Bundle{b, bb}, []*api.Channel{chanOpts(1, "production", "2.0.0", public)}, nil)
+	app := v.apps["com.example.app"].app
+	cat := &api.Catalog{Protocol: api.ProtocolVersion, Index: 3, Apps: map[string]*api.App{app.ID: app}}
+	cfg := LocalConfig()
+	cfg.Origin = &fakeOrigin{cat: cat, blobs: map[string][]byte{sha: data, bad: []byte("not what the hash says")}}
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.ln.Close(); n.cache.Close() })
+	n.install(cat)
+	get := func(method, path string, hdr ...string) *fasthttp.RequestCtx {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.SetMethod(method)
+		ctx.Request.SetRequestURI(path)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			ctx.Request.Header.Set(hdr[i], hdr[i+1])
+		}
+		n.route(&ctx)
+		return &ctx
+	}
+	path := "/b/" + sha + "/com.example.app_2.0.0.zip"
+	cases := []struct {
+		name, method string
+		hdr          []string
+		status       int
+		body, cr     string
+	}{
+		{"full", "GET", nil, 200, string(data), ""},
+		{"resume", "GET", []string{"Range", "bytes=15-"}, 206, "fghij", "bytes 15-19/20"},
+		{"past the end", "GET", []string{"Range", "bytes=20-"}, 416, "", "bytes */20"},
+		{"not modified", "GET", []string{"If-None-Match", `"` + sha + `"`}, 304, "", ""},
+		{"head", "HEAD", nil, 200, "", ""},
+	}
+	for _, c := range cases {
+		ctx := get(c.method, path, c.hdr...)
+		r := &ctx.Response
+		if r.StatusCode() != c.status || string(r.Body()) != c.body || string(r.Header.Peek("Content-Range")) != c.cr {
+			t.Errorf("%s: %d %q Content-Range=%q", c.name, r.StatusCode(), r.Body(), r.Header.Peek("Content-Range"))
+		}
+		if c.status < 300 && string(r.Header.Peek("ETag")) != `"`+sha+`"` {
+			t.Errorf("%s: ETag %q", c.name, r.Header.Peek("ETag"))
+		}
+	}
+	if ctx := get("HEAD", path); ctx.Response.Header.ContentLength() != len(data) {
+		t.Errorf("HEAD Content-Length %d", ctx.Response.Header.ContentLength())
+	}
+	if ctx := get("GET", "/b/"+bad+"/x.zip"); ctx.Response.StatusCode() != 502 {
+		t.Errorf("corrupt origin bytes served: %d", ctx.Response.StatusCode())
+	}
+	if ctx := get("GET", "/b/"+strings.Repeat("a", 64)); ctx.Response.StatusCode() != 404 {
+		t.Errorf("unreferenced blob: %d", ctx.Response.StatusCode())
+	}
 }
