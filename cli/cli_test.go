@@ -35,7 +35,8 @@ var allCommands = []string{
 	"channel create", "channel list", "channel pause", "channel promote", "channel resume",
 	"channel rollback", "channel rollout", "channel set",
 	"device list", "device set-channel", "device unset",
-	"key create", "stats",
+	"key create", "profile list", "profile set", "stats",
+	"token create", "token list", "token revoke",
 }
 
 // published is the --json output of bundle upload.

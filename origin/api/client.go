@@ -256,3 +256,20 @@ func (c *Client) PushStats(ctx context.Context, b StatsBatch) error {
 func (c *Client) SelfAssign(ctx context.Context, app, device, channel string) error {
 	return c.Do(ctx, http.MethodPut, Prefix+"/sync/self-assign", SelfAssign{App: app, Device: device, Channel: channel}, "", nil)
 }
+
+// CreateToken makes an API token; the answer carries the secret, once.
+func (c *Client) CreateToken(ctx context.Context, name string) (Token, error) {
+	var out Token
+	return out, c.Do(ctx, http.MethodPost, Prefix+"/tokens", CreateToken{Name: name}, "", &out)
+}
+
+// Tokens lists API tokens without their secrets.
+func (c *Client) Tokens(ctx context.Context) ([]Token, error) {
+	var out []Token
+	return out, c.Do(ctx, http.MethodGet, Prefix+"/tokens", nil, "", &out)
+}
+
+// RevokeToken deletes a token by name.
+func (c *Client) RevokeToken(ctx context.Context, name string) error {
+	return c.Do(ctx, http.MethodDelete, Prefix+"/tokens/"+esc(name), nil, "", nil)
+}
