@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -11,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 
 	"github.com/aloft/aloft/dev"
 )
@@ -34,9 +36,12 @@ func runDev(ctx context.Context, args []string) int {
 	}
 	generated := cfg.AdminToken == ""
 	if generated {
-		var b [24]byte
-		_, _ = rand.Read(b[:])
-		cfg.AdminToken = "aloft_" + hex.EncodeToString(b[:])
+		tok, err := devToken(cfg.DataDir)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "aloft dev:", err)
+			return 1
+		}
+		cfg.AdminToken = tok
 	}
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	srv, err := dev.New(ctx, cfg)
@@ -68,7 +73,7 @@ func printBanner(srv *dev.Server, cfg dev.Config, generated bool) {
 	}}}, "", "  ")
 	note := ""
 	if generated {
-		note = " (generated; pass --admin-token or ALOFT_ADMIN_TOKEN to keep it across restarts)"
+		note = " (generated once and kept in " + filepath.Join(cfg.DataDir, devTokenFile) + ")"
 	}
 	fmt.Printf(`Aloft dev is running. Data: %s
 
@@ -87,4 +92,25 @@ Admin token:  %[5]s%[6]s
   aloft app create com.example.app --name Example
   aloft bundle upload ./dist --app com.example.app --version 1.0.1 --channel production
 `, cfg.DataDir, base, snippet, srv.APIURL(), cfg.AdminToken, note)
+}
+
+// devTokenFile keeps the token `aloft dev` generated, so a restart on the
+// same data keeps working with the ALOFT_TOKEN the operator exported.
+const devTokenFile = "admin-token"
+
+func devToken(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, devTokenFile)
+	if b, err := os.ReadFile(path); err == nil && len(bytes.TrimSpace(b)) >= 16 {
+		return string(bytes.TrimSpace(b)), nil
+	}
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	tok := "aloft_" + hex.EncodeToString(b[:])
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return "", fmt.Errorf("data dir: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("save the generated token: %w", err)
+	}
+	return tok, nil
 }

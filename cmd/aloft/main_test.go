@@ -239,3 +239,41 @@ func TestBinary_OriginAndTwoEdges(t *testing.T) {
 		}
 	}
 }
+
+// TestBinary_DevKeepsGeneratedToken: without --admin-token, aloft dev
+// generates a token once and reuses it on the same data after a restart.
+func TestBinary_DevKeepsGeneratedToken(t *testing.T) {
+	dir := t.TempDir()
+	bin := buildBinary(t)
+	data := filepath.Join(dir, "data")
+	tokenOf := func() string {
+		ready := filepath.Join(dir, "ready.json")
+		os.Remove(ready)
+		cmd := exec.Command(bin, "dev", "--data", data, "--edge-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0", "--ready-file", ready)
+		cmd.Env = append(os.Environ(), "ALOFT_ADMIN_TOKEN=")
+		cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = cmd.Process.Signal(syscall.SIGINT); _ = cmd.Wait() }()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			var r map[string]string
+			if b, err := os.ReadFile(ready); err == nil && json.Unmarshal(b, &r) == nil {
+				return r["token"]
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("aloft dev never became ready")
+			}
+			<-time.After(20 * time.Millisecond)
+		}
+	}
+	first := tokenOf()
+	if len(first) < 16 || tokenOf() != first {
+		t.Fatalf("generated token not kept across restarts (first %q)", first)
+	}
+	fi, err := os.Stat(filepath.Join(data, "admin-token"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("token file: %v %v", err, fi)
+	}
+}
