@@ -276,3 +276,18 @@ func FuzzParseVersion(f *testing.F) {
 		}
 	})
 }
+
+func TestIsAppID(t *testing.T) {
+	good := []string{"com.example.app", "Com.Example.App", "a.b", "io.ionic.starter_app-2", "x1.y.z"}
+	bad := []string{"", "nodots", ".a.b", "a..b", "a.b.", "co_m.example", "a-b.c", "a.b c", "a.b/c", strings.Repeat("a.", 130) + "a"}
+	for _, s := range good {
+		if !isAppID(s) {
+			t.Errorf("%q refused", s)
+		}
+	}
+	for _, s := range bad {
+		if isAppID(s) {
+			t.Errorf("%q accepted", s)
+		}
+	}
+}

@@ -276,28 +276,30 @@ func isUUID(s string) bool {
 	return true
 }
 
-// isAppID implements Capgo's ^[a-z0-9]+(\.[\w-]+)+$ (case-insensitive).
+// isAppID implements Capgo's ^[a-z0-9]+(\.[\w-]+)+$ (case-insensitive)
+// without allocating: it runs on every request.
 func isAppID(s string) bool {
 	if len(s) > 256 {
 		return false
 	}
-	parts := strings.Split(s, ".")
-	if len(parts) < 2 {
-		return false
-	}
-	for i, p := range parts {
-		if p == "" {
-			return false
-		}
-		for j := 0; j < len(p); j++ {
-			c := p[j] | 0x20
-			alnum := c >= 'a' && c <= 'z' || p[j] >= '0' && p[j] <= '9'
-			if !alnum && (i == 0 || p[j] != '_' && p[j] != '-') {
+	seg, segs := 0, 1 // length of the current segment, segments seen
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '.':
+			if seg == 0 {
 				return false
 			}
+			seg, segs = 0, segs+1
+			continue
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case (c == '_' || c == '-') && segs > 1:
+		default:
+			return false
 		}
+		seg++
 	}
-	return true
+	return segs >= 2 && seg > 0
 }
 
 // DecodeInfoQuery builds an info object from query parameters, as

@@ -26,6 +26,7 @@ func runDev(ctx context.Context, args []string) int {
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "base URL of download links (default: each request's own host)")
 	fs.StringVar(&cfg.AdminToken, "admin-token", os.Getenv("ALOFT_ADMIN_TOKEN"), "admin API token (env ALOFT_ADMIN_TOKEN; generated when empty)")
 	fs.IntVar(&cfg.RateLimit, "rate-limit", 0, "update checks per device per minute before 429 (0: off)")
+	pprofAddr := fs.String("pprof-addr", "", "serve net/http/pprof here for profiling (e.g. 127.0.0.1:6060; off when empty)")
 	readyFile := fs.String("ready-file", "", "write {\"edge\",\"api\",\"token\"} as JSON to this file once serving")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: aloft dev [flags]\n\nRuns an origin and an edge in one process.\n\nExample:\n  aloft dev --data ./aloft-data --edge-addr 0.0.0.0:7080\n\nFlags:\n")
@@ -43,6 +44,7 @@ func runDev(ctx context.Context, args []string) int {
 		}
 		cfg.AdminToken = tok
 	}
+	servePprof(*pprofAddr)
 	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	srv, err := dev.New(ctx, cfg)
 	if err != nil {

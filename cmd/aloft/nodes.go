@@ -61,6 +61,7 @@ func runEdge(ctx context.Context, args []string) int {
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "device-facing listen address (port 0 picks one)")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "base URL of download links (default: each request's own host)")
 	fs.IntVar(&cfg.RateLimit, "rate-limit", 0, "update checks per device per minute before 429 (0: off)")
+	pprofAddr := fs.String("pprof-addr", "", "serve net/http/pprof here for profiling (e.g. 127.0.0.1:6060; off when empty)")
 	originURL := fs.String("origin", os.Getenv("ALOFT_API"), "origin API base URL (env ALOFT_API)")
 	token := fs.String("token", os.Getenv("ALOFT_TOKEN"), "API token (env ALOFT_TOKEN)")
 	readyFile := fs.String("ready-file", "", "write {\"edge\"} as JSON to this file once serving")
@@ -75,6 +76,7 @@ func runEdge(ctx context.Context, args []string) int {
 		fmt.Fprintln(os.Stderr, "aloft edge: --origin and --token are required")
 		return 2
 	}
+	servePprof(*pprofAddr)
 	cfg.Origin, cfg.Logger = edge.NewRemoteOrigin(*originURL, *token), logger()
 	n, err := edge.New(cfg)
 	if err != nil {
