@@ -715,6 +715,14 @@ func TestDeviceCommands(t *testing.T) {
 	e.ok(t, "app", "create", app)
 	e.ok(t, "channel", "set", "production", "--app", app, "--public")
 	e.ok(t, "bundle", "upload", webBuild(t, "p", nil), "--app", app, "--version", "1.0.0", "--channel", "production")
+	// --channel refuses a channel that does not exist rather than making
+	// a private one by accident; a private channel is created on purpose.
+	e.fail(t, 1, []string{"bundle", "upload", webBuild(t, "b", nil), "--app", app, "--version", "1.1.0", "--channel", "beta"},
+		"channel beta does not exist", "aloft channel create beta")
+	if _, published := s.bundleOf(t, app, "1.1.0"); published {
+		t.Fatal("a refused upload published the bundle")
+	}
+	e.ok(t, "channel", "create", "beta", "--app", app)
 	e.ok(t, "bundle", "upload", webBuild(t, "b", nil), "--app", app, "--version", "1.1.0", "--channel", "beta")
 	if ch := s.channelOf(t, app, "beta"); ch.Public || ch.AllowDeviceSelfSet {
 		t.Fatalf("beta should be private: %+v", ch)
@@ -936,6 +944,7 @@ func TestUploadResumes(t *testing.T) {
 	e := newEnv(t, s)
 	const app = "com.example.resume"
 	e.ok(t, "app", "create", app)
+	e.ok(t, "channel", "create", "production", "--app", app, "--public")
 	// Stored, not deflated: random bytes do not compress anyway.
 	zipBytes := storedZip(t, map[string][]byte{
 		"index.html":       []byte("<!doctype html><title>resume</title>"),

@@ -56,12 +56,17 @@ func uploadBundle(ctx context.Context, c *call) error {
 	if version == "" {
 		return errors.New("--version is required (e.g. --version 1.0.1)")
 	}
+	cl := c.client()
+	if ch := c.str("channel"); ch != "" {
+		if err := channelExists(ctx, cl, app, ch); err != nil {
+			return err
+		}
+	}
 	req, blobs, err := prepare(c, c.args[0])
 	if err != nil {
 		return err
 	}
 	out := published{App: app, Version: version, ManifestFiles: len(req.Manifest), Blobs: len(blobs), Channel: c.str("channel")}
-	cl := c.client()
 	if out.UploadedBlobs, out.UploadedBytes, err = sendBlobs(ctx, c, cl, blobs); err != nil {
 		return err
 	}
@@ -267,4 +272,19 @@ func sendBlobs(ctx context.Context, c *call, cl *api.Client, blobs []blob) (int,
 		sent += int64(len(b.data))
 	}
 	return len(missing), sent, nil
+}
+
+// channelExists checks --channel before any work: pointing a channel that
+// does not exist would create a private one no device would ever resolve.
+func channelExists(ctx context.Context, cl *api.Client, app, name string) error {
+	chs, err := cl.Channels(ctx, app)
+	if err != nil {
+		return err
+	}
+	for _, ch := range chs {
+		if ch.Name == name {
+			return nil
+		}
+	}
+	return fmt.Errorf("channel %s does not exist in %s; create it first: aloft channel create %s --app %s --public", name, app, name, app)
 }
