@@ -4,14 +4,22 @@ package edge
 
 import (
 	"encoding/json"
-	"sync"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/aloft/aloft/capgo"
 )
 
-var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+// getBuf and putBuf lend answer buffers from the node's pool.
+func (n *Node) getBuf() *[]byte {
+	if b, ok := n.bufs.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 0, 1024)
+	return &b
+}
+
+func (n *Node) putBuf(b *[]byte) { n.bufs.Put(b) }
 
 // base returns the public base URL for links in this request's answer.
 func (n *Node) base(ctx *fasthttp.RequestCtx) string {
@@ -52,7 +60,7 @@ func (n *Node) handleUpdates(ctx *fasthttp.RequestCtx) {
 		ctx.Response.SetBodyRaw(a.plain) // shared and never modified
 		return
 	}
-	bp := bufPool.Get().(*[]byte)
+	bp := n.getBuf()
 	if d.ok {
 		d.update.Base = n.base(ctx)
 		*bp = capgo.AppendUpdate((*bp)[:0], &d.update)
@@ -62,7 +70,7 @@ func (n *Node) handleUpdates(ctx *fasthttp.RequestCtx) {
 		n.metrics.check(d.refusal.Code)
 	}
 	ctx.SetBody(*bp)
-	bufPool.Put(bp)
+	n.putBuf(bp)
 }
 
 // manifestSizeRequest is the body of POST /updates/manifest_size (§1.8).
@@ -144,8 +152,8 @@ func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
 // once the whole body proved well-formed.
 func (n *Node) handleStats(ctx *fasthttp.RequestCtx) {
 	v := n.view.Load()
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
+	bp := n.getBuf()
+	defer n.putBuf(bp)
 	answer := append((*bp)[:0], capgo.StatsBatchAnswerOpen...)
 	keys := make([]statsKey, 0, 16)
 	i := 0

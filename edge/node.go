@@ -50,6 +50,7 @@ type Node struct {
 	stats   *statsAgg
 	metrics *metrics
 	limiter *limiter // nil when rate limiting is off
+	bufs    sync.Pool // answer buffers (*[]byte)
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every install
