@@ -30,6 +30,9 @@ type Config struct {
 // DefaultConfig returns a 256 MiB cache.
 func DefaultConfig() Config { return Config{MaxBytes: 256 << 20} }
 
+// LocalConfig returns a small cache for tests (16 MiB).
+func LocalConfig() Config { return Config{MaxBytes: 16 << 20} }
+
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
 	if c.MaxBytes <= 0 {

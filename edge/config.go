@@ -67,7 +67,7 @@ func DefaultConfig() Config {
 func LocalConfig() Config {
 	c := DefaultConfig()
 	c.Addr = "127.0.0.1:0"
-	c.Cache.MaxBytes = 64 << 20
+	c.Cache = cache.LocalConfig()
 	c.StatsFlushInterval = 50 * time.Millisecond
 	c.RetryInterval = 50 * time.Millisecond
 	return c
