@@ -204,15 +204,17 @@ func (n *Node) openRaft() error {
 }
 
 // hclog routes raft's logs into the node's slog logger, so a test's
-// discard logger silences raft too.
+// discard logger silences raft too. Warnings stay out: raft warns on every
+// ordinary election ("heartbeat timeout reached"), which a lone dev node
+// goes through at each start; errors still show.
 func (n *Node) hclog() hclog.Logger {
-	return hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Warn, Output: slogWriter{n.log}, DisableTime: true})
+	return hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Error, Output: slogWriter{n.log}, DisableTime: true})
 }
 
 type slogWriter struct{ l *slog.Logger }
 
 func (w slogWriter) Write(p []byte) (int, error) {
-	w.l.Warn(strings.TrimSpace(string(p)))
+	w.l.Error(strings.TrimSpace(string(p)))
 	return len(p), nil
 }
 

@@ -92,6 +92,7 @@ Admin token:  %[5]s%[6]s
 
   export ALOFT_API=%[4]s ALOFT_TOKEN=%[5]s
   aloft app create com.example.app --name Example
+  aloft channel create production --app com.example.app --public
   aloft bundle upload ./dist --app com.example.app --version 1.0.1 --channel production
 `, cfg.DataDir, base, snippet, srv.APIURL(), cfg.AdminToken, note)
 }

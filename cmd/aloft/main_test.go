@@ -122,7 +122,8 @@ func TestBinary_DevEndToEnd(t *testing.T) {
 	}
 
 	cmd, addrs, out := start()
-	if s := out.String(); !strings.Contains(s, addrs["edge"]+"/updates") || !strings.Contains(s, `"channelUrl"`) || !strings.Contains(s, token) {
+	if s := out.String(); !strings.Contains(s, addrs["edge"]+"/updates") || !strings.Contains(s, `"channelUrl"`) || !strings.Contains(s, token) ||
+		!strings.Contains(s, "aloft channel create production") {
 		t.Fatalf("banner lacks the device URLs, config snippet or token:\n%s", s)
 	}
 	web := filepath.Join(dir, "dist")
