@@ -103,16 +103,24 @@ func TestCluster_ReplicatesAndSurvivesLeaderLoss(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	want := l.raft.AppliedIndex()
-	poll(t, 10*time.Second, "followers to catch up", func() bool {
+	// raft's AppliedIndex runs ahead of the FSM (it is set when entries are
+	// handed to it), so wait on the index the FSM itself has applied.
+	fsmIndex := func(p *testPeer) (idx uint64) {
+		p.fsm.read(func(s *state) { idx = s.Index })
+		return idx
+	}
+	want := l.raft.LastIndex()
+	poll(t, 10*time.Second, "every FSM to apply the writes", func() bool {
 		for _, p := range peers {
-			if p.raft.AppliedIndex() < want {
+			if fsmIndex(p) < want {
 				return false
 			}
 		}
 		return true
 	})
+	l.fsm.mu.RLock()
 	d := digest(t, l.fsm.s)
+	l.fsm.mu.RUnlock()
 	for _, p := range peers {
 		p.fsm.mu.RLock()
 		got := digest(t, p.fsm.s)

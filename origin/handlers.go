@@ -5,6 +5,7 @@ package origin
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -87,7 +88,14 @@ func (n *Node) listBundles(_ http.ResponseWriter, r *http.Request) (int, any, er
 	for _, b := range app.Bundles {
 		out = append(out, b)
 	}
-	slices.SortFunc(out, func(a, b *api.Bundle) int { return int(b.Created - a.Created) })
+	// Newest first: by publish time, then by version for bundles published
+	// in the same millisecond.
+	slices.SortFunc(out, func(a, b *api.Bundle) int {
+		if a.Created != b.Created {
+			return cmp.Compare(b.Created, a.Created)
+		}
+		return compareVersions(b.Version, a.Version)
+	})
 	return http.StatusOK, out, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/aloft/aloft/bundle"
+	"github.com/aloft/aloft/capgo"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -269,6 +270,24 @@ func (n *Node) Stats(appID string) (*api.AppStats, error) {
 			out.Versions = append(out.Versions, vs)
 		}
 	})
-	slices.SortFunc(out.Versions, func(a, b api.VersionStats) int { return strings.Compare(b.Version, a.Version) })
+	slices.SortFunc(out.Versions, func(a, b api.VersionStats) int { return compareVersions(b.Version, a.Version) })
 	return out, nil
+}
+
+// compareVersions orders semantic versions as versions ("1.0.10" after
+// "1.0.9") and anything else after them, by name.
+func compareVersions(a, b string) int {
+	va, okA := capgo.ParseVersion(a)
+	vb, okB := capgo.ParseVersion(b)
+	switch {
+	case okA && okB:
+		if c := va.Compare(vb); c != 0 {
+			return c
+		}
+	case okA:
+		return -1
+	case okB:
+		return 1
+	}
+	return strings.Compare(a, b)
 }

@@ -235,3 +235,21 @@ func FuzzDecodeCommand(f *testing.F) {
 		newState().apply(1, c)
 	})
 }
+
+func TestCompareVersions(t *testing.T) {
+	ordered := []string{"1.0.9", "1.0.10", "2.0.0-beta.1", "2.0.0", "custom-a", "custom-b"}
+	for i := range ordered {
+		for j := range ordered {
+			want := 0
+			switch {
+			case i < j:
+				want = -1
+			case i > j:
+				want = 1
+			}
+			if got := compareVersions(ordered[i], ordered[j]); got != want {
+				t.Errorf("compare(%s, %s) = %d, want %d", ordered[i], ordered[j], got, want)
+			}
+		}
+	}
+}
