@@ -111,18 +111,8 @@ func (p *scanner) object(depth int, field func(key string) error) error {
 		if err := field(key); err != nil {
 			return err
 		}
-		p.ws()
-		if p.i >= len(p.s) {
-			return ErrParse
-		}
-		switch p.s[p.i] {
-		case ',':
-			p.i++
-		case '}':
-			p.i++
-			return nil
-		default:
-			return ErrParse
+		if done, err := p.sep('}'); err != nil || done {
+			return err
 		}
 	}
 }
@@ -142,20 +132,28 @@ func (p *scanner) array(depth int, elem func() error) error {
 		if err := elem(); err != nil {
 			return err
 		}
-		p.ws()
-		if p.i >= len(p.s) {
-			return ErrParse
-		}
-		switch p.s[p.i] {
-		case ',':
-			p.i++
-		case ']':
-			p.i++
-			return nil
-		default:
-			return ErrParse
+		if done, err := p.sep(']'); err != nil || done {
+			return err
 		}
 	}
+}
+
+// sep reads what follows a member or element: ',' (more follow) or the
+// closing byte (done).
+func (p *scanner) sep(closing byte) (done bool, err error) {
+	p.ws()
+	if p.i >= len(p.s) {
+		return false, ErrParse
+	}
+	switch p.s[p.i] {
+	case ',':
+		p.i++
+		return false, nil
+	case closing:
+		p.i++
+		return true, nil
+	}
+	return false, ErrParse
 }
 
 // number validates -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?
