@@ -291,3 +291,14 @@ func TestIsAppID(t *testing.T) {
 		}
 	}
 }
+
+// TestTrailingBytesOutrankSchema: a body with bytes after its value is not
+// JSON at all, even when the value itself breaks the schema.
+func TestTrailingBytesOutrankSchema(t *testing.T) {
+	if _, err := DecodeInfo([]byte(`{"platform":0}0`)); !errors.Is(err, ErrParse) {
+		t.Fatalf("info: %v", err)
+	}
+	if _, _, err := DecodeStats([]byte(`{"app_id":"a.b","action":1} x`)); !errors.Is(err, ErrParse) {
+		t.Fatalf("stats: %v", err)
+	}
+}

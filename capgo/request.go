@@ -164,11 +164,12 @@ func DecodeInfoAlias(body []byte) (Info, error) {
 func decodeInfo(body string) (Info, error) {
 	p := scanner{s: body}
 	var w wireInfo
-	if err := p.info(&w, nil); err != nil {
-		return Info{}, err
-	}
-	if !p.eof() {
+	// Trailing bytes make the whole body invalid JSON, which outranks a
+	// schema error found inside it.
+	if err := p.info(&w, nil); errors.Is(err, ErrParse) || !p.eof() {
 		return Info{}, ErrParse
+	} else if err != nil {
+		return Info{}, err
 	}
 	return w.normalise()
 }

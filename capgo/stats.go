@@ -56,8 +56,8 @@ func scanStats(body string, fn func(ev *StatsEvent)) (batch bool, err error) {
 	p.ws()
 	if p.i >= len(p.s) || p.s[p.i] != '[' {
 		err := d.event()
-		if err == nil && !p.eof() {
-			err = ErrParse
+		if !errors.Is(err, ErrParse) && !p.eof() {
+			err = ErrParse // trailing bytes outrank a schema error
 		}
 		if err != nil {
 			return false, err
