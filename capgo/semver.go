@@ -29,7 +29,7 @@ func ParseVersion(s string) (Version, bool) {
 	if i := strings.IndexByte(s, '-'); i >= 0 {
 		v.Pre = s[i+1:]
 		s = s[:i]
-		if v.Pre == "" {
+		if !validPre(v.Pre) {
 			return Version{}, false
 		}
 	}
@@ -140,4 +140,24 @@ func cmpInt(a, b int) int {
 // that "8.45.11-beta.1" counts as a member of its release line.
 func (v Version) atLeast(major, minor, patch int) bool {
 	return Version{Major: v.Major, Minor: v.Minor, Patch: v.Patch}.Compare(Version{Major: major, Minor: minor, Patch: patch}) >= 0
+}
+
+// validPre accepts semver pre-release tags: dot-separated, non-empty
+// identifiers of ASCII letters, digits and hyphens.
+func validPre(pre string) bool {
+	if pre == "" {
+		return false
+	}
+	for _, id := range strings.Split(pre, ".") {
+		if id == "" {
+			return false
+		}
+		for i := 0; i < len(id); i++ {
+			c := id[i]
+			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
