@@ -49,7 +49,7 @@ type Node struct {
 	cache   *cache.Cache
 	stats   *statsAgg
 	metrics *metrics
-	limiter *limiter // nil when rate limiting is off
+	limiter *limiter  // nil when rate limiting is off
 	bufs    sync.Pool // answer buffers (*[]byte)
 
 	mu      sync.Mutex
