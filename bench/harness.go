@@ -297,7 +297,8 @@ func (h *harness) startEdges(n int) ([]string, error) {
 	for i := 0; i < n; i++ {
 		name := fmt.Sprintf("edge-%d", i+1)
 		ready := filepath.Join(h.tmp, name+"-ready.json")
-		c, err := h.start(name, h.aloftBin, "edge", "--addr", "127.0.0.1:0", "--origin", h.apiURL, "--token", h.token, "--ready-file", ready)
+		c, err := h.start(name, h.aloftBin, "edge", "--addr", "127.0.0.1:0", "--origin", h.apiURL, "--token", h.token,
+			"--ready-file", ready, "--spool", filepath.Join(h.tmp, name+"-spool"))
 		if err != nil {
 			return nil, err
 		}

@@ -78,6 +78,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		ec = edge.LocalConfig()
 	}
 	ec.Origin, ec.PublicURL, ec.Logger, ec.RateLimit = on, cfg.PublicURL, cfg.Logger, cfg.RateLimit
+	ec.SpoolDir = filepath.Join(cfg.DataDir, "edge-spool")
 	if cfg.EdgeAddr != "" {
 		ec.Addr = cfg.EdgeAddr
 	}

@@ -47,6 +47,10 @@ type Config struct {
 	RateLimit int
 	// RateLimitWindow is the rate limit's window. Default 1 minute.
 	RateLimitWindow time.Duration
+	// SpoolDir keeps stats batches the origin did not take before
+	// shutdown, and sends them after the next start. Empty: no spool
+	// (unsent stats are lost when the edge stops while the origin is down).
+	SpoolDir string
 }
 
 // DefaultConfig returns production defaults; Origin must still be set.

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -337,5 +338,78 @@ func TestNode_DownloadRanges(t *testing.T) {
 	}
 	if ctx := get("GET", "/b/"+strings.Repeat("a", 64)); ctx.Response.StatusCode() != 404 {
 		t.Errorf("unreferenced blob: %d", ctx.Response.StatusCode())
+	}
+}
+
+// flakyOrigin refuses stats while down is set.
+type flakyOrigin struct {
+	fakeOrigin
+	down atomic.Bool
+}
+
+func (f *flakyOrigin) PushStats(ctx context.Context, b api.StatsBatch) error {
+	if f.down.Load() {
+		return ErrNotFound
+	}
+	return f.fakeOrigin.PushStats(ctx, b)
+}
+
+// TestStats_SpoolAcrossRestart: stats the origin could not take before the
+// edge stopped are written to the spool and reach the origin after the
+// next start, under the same batch id.
+func TestStats_SpoolAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	v := testView([]*api.Bundle{testBundle("1.0.0")}, []*api.Channel{chanOpts(1, "production", "1.0.0", public)}, nil)
+	app := v.apps["com.example.app"].app
+	cat := &api.Catalog{Protocol: api.ProtocolVersion, Index: 3, Apps: map[string]*api.App{app.ID: app}}
+	run := func(o Origin, work func(n *Node)) {
+		cfg := LocalConfig()
+		cfg.Origin, cfg.SpoolDir = o, dir
+		n, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- n.Run(ctx) }()
+		if err := n.WaitIndex(context.Background(), 3); err != nil {
+			t.Fatal(err)
+		}
+		work(n)
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+	down := &flakyOrigin{fakeOrigin: fakeOrigin{cat: cat}}
+	down.down.Store(true)
+	run(down, func(n *Node) {
+		request(n, "POST", "/stats", `{"app_id":"com.example.app","version_name":"1.0.0","action":"set","device_id":"2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a","platform":"ios"}`)
+	})
+	files, _ := filepath.Glob(filepath.Join(dir, "stats-*.json"))
+	if len(files) != 1 {
+		t.Fatalf("spool holds %v, want one batch", files)
+	}
+	up := &fakeOrigin{cat: cat}
+	run(up, func(n *Node) {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			up.mu.Lock()
+			got := len(up.stats)
+			up.mu.Unlock()
+			if got > 0 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("spooled batch never reached the origin")
+			}
+			<-time.After(10 * time.Millisecond)
+		}
+	})
+	if len(up.stats) != 1 || up.stats[0].Counts[0].Action != "set" || up.stats[0].Counts[0].N != 1 {
+		t.Fatalf("origin got %+v", up.stats)
+	}
+	if files, _ := filepath.Glob(filepath.Join(dir, "stats-*.json")); len(files) != 0 {
+		t.Fatalf("sent batch still spooled: %v", files)
 	}
 }

@@ -19,6 +19,9 @@ import (
 	"github.com/aloft/aloft/origin/api"
 )
 
+// shutdownFlush bounds the last stats flush when the edge stops.
+const shutdownFlush = 5 * time.Second
+
 // ErrNotFound is returned by an Origin for an unknown blob.
 var ErrNotFound = errors.New("edge: not found")
 
@@ -51,6 +54,7 @@ type Node struct {
 	metrics *metrics
 	limiter *limiter  // nil when rate limiting is off
 	bufs    sync.Pool // answer buffers (*[]byte)
+	spool   []spooled // batches from an earlier run, sent first
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every install
@@ -79,6 +83,11 @@ func New(cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "edge"), ln: ln, cache: c, changed: make(chan struct{})}
 	n.metrics = newMetrics(cfg.Registry, n)
 	n.stats = newStatsAgg(cfg.MaxStatsKeys)
+	if n.spool, err = loadSpool(cfg.SpoolDir); err != nil {
+		c.Close()
+		ln.Close()
+		return nil, err
+	}
 	if cfg.RateLimit > 0 {
 		n.limiter = newLimiter(cfg.RateLimit, cfg.RateLimitWindow)
 	}
@@ -144,7 +153,12 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	stop()
 	wg.Wait()
-	n.flushStats(context.Background())
+	fctx, cancel := context.WithTimeout(context.Background(), shutdownFlush)
+	n.flushStats(fctx)
+	cancel()
+	if serr := n.spoolPending(); serr != nil {
+		n.log.Error("stats lost at shutdown", "err", serr)
+	}
 	n.cache.Close()
 	return err
 }

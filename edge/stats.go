@@ -98,6 +98,10 @@ func (n *Node) statsLoop(ctx context.Context) {
 // flushStats ships what has been gathered. A failed batch keeps its ID and
 // is retried as is, so the origin counts it once.
 func (n *Node) flushStats(ctx context.Context) {
+	if err := n.sendSpooled(ctx); err != nil {
+		n.metrics.originErrors.WithLabelValues("stats").Inc()
+		return
+	}
 	for {
 		b := n.stats.take()
 		if b == nil {

@@ -203,8 +203,8 @@ func TestBinary_OriginAndTwoEdges(t *testing.T) {
 	}
 	api := spawn("origin", "--data", filepath.Join(dir, "origin"), "--api-addr", "127.0.0.1:0")
 	edges := []string{
-		spawn("edge", "--addr", "127.0.0.1:0", "--origin", api),
-		spawn("edge", "--addr", "127.0.0.1:0", "--origin", api),
+		spawn("edge", "--addr", "127.0.0.1:0", "--origin", api, "--spool", filepath.Join(dir, "spool1")),
+		spawn("edge", "--addr", "127.0.0.1:0", "--origin", api, "--spool", filepath.Join(dir, "spool2")),
 	}
 	web := filepath.Join(dir, "dist")
 	_ = os.MkdirAll(web, 0o755)

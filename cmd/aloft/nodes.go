@@ -61,6 +61,7 @@ func runEdge(ctx context.Context, args []string) int {
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "device-facing listen address (port 0 picks one)")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "base URL of download links (default: each request's own host)")
 	fs.IntVar(&cfg.RateLimit, "rate-limit", 0, "update checks per device per minute before 429 (0: off)")
+	fs.StringVar(&cfg.SpoolDir, "spool", "./aloft-edge-spool", "where stats the origin could not take wait across restarts (empty: none)")
 	pprofAddr := fs.String("pprof-addr", "", "serve net/http/pprof here for profiling (e.g. 127.0.0.1:6060; off when empty)")
 	originURL := fs.String("origin", os.Getenv("ALOFT_API"), "origin API base URL (env ALOFT_API)")
 	token := fs.String("token", os.Getenv("ALOFT_TOKEN"), "API token (env ALOFT_TOKEN)")
