@@ -101,3 +101,14 @@ func FuzzScan_MatchesStdlib(f *testing.F) {
 	}
 	f.Fuzz(checkAgainstStdlib)
 }
+
+func BenchmarkDecodeInfoAlias(b *testing.B) {
+	body := []byte(c1)
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := DecodeInfoAlias(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
