@@ -25,7 +25,7 @@ func requireNginx(t *testing.T) {
 	t.Helper()
 	if _, err := findNginx(); err != nil {
 		if os.Getenv("ALOFT_SKIP_EXTERNAL") == "1" {
-			t.Skip("nginx not installed and ALOFT_SKIP_EXTERNAL=1; `make deps` installs it")
+			t.Skipf("nginx not installed and ALOFT_SKIP_EXTERNAL=1; `make deps` installs it")
 		}
 		t.Fatal(err) // ErrNoNginx names `make deps`
 	}

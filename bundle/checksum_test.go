@@ -53,10 +53,7 @@ func TestChecksumV3Golden(t *testing.T) {
 	}
 
 	t.Run("openssl", func(t *testing.T) {
-		bin, err := exec.LookPath("openssl")
-		if err != nil {
-			t.Skip("openssl not installed")
-		}
+		bin := needTool(t, "openssl")
 		in := filepath.Join(t.TempDir(), "digest.bin")
 		raw, _ := hex.DecodeString(goldenChecksum)
 		if err := os.WriteFile(in, raw, 0o600); err != nil {

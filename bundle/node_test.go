@@ -50,10 +50,7 @@ type nodeResult struct {
 }
 
 func TestNodeInterop(t *testing.T) {
-	bin, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node not installed")
-	}
+	bin := needTool(t, "node")
 	priv, pub, pubPEM := testKeys(t)
 	plain := []byte(bigJS(7))
 	enc, goSK, goCS, err := EncryptZip(priv, plain)

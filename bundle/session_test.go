@@ -135,10 +135,7 @@ func TestEncryptDecrypt(t *testing.T) {
 // TestEncryptMatchesOpenSSL pins the cipher mode and padding to what
 // `openssl enc -aes-128-cbc` (PKCS#7 by default) produces.
 func TestEncryptMatchesOpenSSL(t *testing.T) {
-	bin, err := exec.LookPath("openssl")
-	if err != nil {
-		t.Skip("openssl not installed")
-	}
+	bin := needTool(t, "openssl")
 	s := fixedSession()
 	plain := []byte("capgo bundle bytes, 33 of them..")
 	cmd := exec.Command(bin, "enc", "-aes-128-cbc", "-K", hex.EncodeToString(s.Key), "-iv", hex.EncodeToString(s.IV))

@@ -9,6 +9,8 @@ import (
 	"compress/flate"
 	"hash/crc32"
 	"io/fs"
+	"os"
+	"os/exec"
 	"testing"
 )
 
@@ -97,3 +99,19 @@ func file(name, body string) zent { return zent{name: name, body: []byte(body)} 
 func dirEnt(name string) zent { return zent{name: name} }
 
 const page = "<!doctype html><script>notifyAppReady()</script>"
+
+// needTool returns the path of an external tool a cross-check runs. A
+// missing tool fails the test (the machine image ships openssl and node),
+// unless ALOFT_SKIP_EXTERNAL=1 asks to skip what needs installs.
+func needTool(t *testing.T, name string) string {
+	t.Helper()
+	bin, err := exec.LookPath(name)
+	if err == nil {
+		return bin
+	}
+	if os.Getenv("ALOFT_SKIP_EXTERNAL") == "1" {
+		t.Skipf("%s not installed and ALOFT_SKIP_EXTERNAL=1", name)
+	}
+	t.Fatalf("%s is needed for this cross-check and is not installed (set ALOFT_SKIP_EXTERNAL=1 to skip it)", name)
+	return ""
+}

@@ -458,10 +458,10 @@ func raceEnabled() bool {
 func TestDeltaSize(t *testing.T) {
 	report := os.Getenv("ALOFT_DELTA_REPORT")
 	if raceEnabled() && report == "" {
-		t.Skip("slow under -race (brotli quality 11 on 10 MB); run without -race, or set ALOFT_DELTA_REPORT, or go test -bench DeltaSize")
+		t.Skipf("slow under -race (brotli quality 11 on 10 MB); make test runs it without -race (or set ALOFT_DELTA_REPORT, or go test -bench DeltaSize)")
 	}
 	if testing.Short() && report == "" {
-		t.Skip("-short")
+		t.Skipf("-short")
 	}
 	t.Parallel()
 	modes := []bool{false}

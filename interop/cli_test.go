@@ -48,7 +48,7 @@ func requireCLI(t *testing.T) *capgoCLI {
 	}
 	msg := fmt.Sprintf("@capgo/cli is not usable: %v; run `make deps` (scripts/deps.d/10-capgo-cli.sh installs it into interop/node)", err)
 	if os.Getenv(skipEnv) == "1" {
-		t.Skip(msg + " [skipped: " + skipEnv + "=1]")
+		t.Skipf("%s [skipped: %s=1]", msg, skipEnv)
 	}
 	t.Fatal(msg)
 	return nil
