@@ -62,7 +62,7 @@ func (s *state) apply(idx uint64, c Command) result {
 		}
 	}
 	before := s.Catalog
-	v, catalogChanged, err := s.dispatch(idx, c)
+	v, catalogChanged, err := s.dispatch(c)
 	if err != nil {
 		return result{Index: idx, Err: err}
 	}
@@ -97,7 +97,7 @@ func decodeInto(c Command, v any) error {
 	return nil
 }
 
-func (s *state) dispatch(idx uint64, c Command) (any, bool, error) {
+func (s *state) dispatch(c Command) (any, bool, error) {
 	switch c.Type {
 	case cmdCreateApp:
 		var p createAppCmd
