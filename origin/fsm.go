@@ -98,10 +98,8 @@ func decodeState(r io.Reader) (*state, error) {
 	if s.Catalog == nil || s.Catalog.Apps == nil {
 		s.Catalog = &api.Catalog{Protocol: api.ProtocolVersion, Apps: map[string]*api.App{}}
 	}
-	for _, m := range []*map[string]uint64{&s.Keys} {
-		if *m == nil {
-			*m = map[string]uint64{}
-		}
+	if s.Keys == nil {
+		s.Keys = map[string]uint64{}
 	}
 	if s.Tokens == nil {
 		s.Tokens = map[string]tokenRec{}
