@@ -8,7 +8,6 @@ package origin
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/aloft/aloft/origin/api"
 )
@@ -69,6 +68,3 @@ func (n *Node) waitCatalogFor(ctx context.Context, after uint64) (*api.Catalog, 
 	}
 	return cat, nil
 }
-
-// tokenTimeout bounds bootstrapping the admin token at start.
-const tokenTimeout = 10 * time.Second

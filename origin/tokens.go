@@ -14,6 +14,9 @@ import (
 	"github.com/aloft/aloft/origin/api"
 )
 
+// tokenTimeout bounds bootstrapping the admin token at start.
+const tokenTimeout = 10 * time.Second
+
 // ensureToken registers secret under name unless it is registered already.
 func (n *Node) ensureToken(ctx context.Context, name, secret string) error {
 	h := hashToken(secret)
