@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"text/tabwriter"
 
 	"github.com/aloft/aloft/origin/api"
 )
@@ -46,16 +45,11 @@ func appCommands() map[string]*command {
 				if err != nil {
 					return err
 				}
-				if c.json {
-					printJSON(c.env.Stdout, apps)
-					return nil
-				}
-				tw := tabwriter.NewWriter(c.env.Stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "APP\tNAME")
-				for _, a := range apps {
-					fmt.Fprintf(tw, "%s\t%s\n", a.ID, a.Name)
-				}
-				return tw.Flush()
+				return c.table(apps, "APP\tNAME", func(w io.Writer) {
+					for _, a := range apps {
+						fmt.Fprintf(w, "%s\t%s\n", a.ID, a.Name)
+					}
+				})
 			},
 		},
 	}

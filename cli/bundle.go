@@ -7,7 +7,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"text/tabwriter"
+	"io"
 	"time"
 )
 
@@ -63,23 +63,19 @@ func listBundles(ctx context.Context, c *call) error {
 		return err
 	}
 	bs, err := c.client().Bundles(ctx, app)
-	if err != nil || c.json {
-		if err == nil {
-			printJSON(c.env.Stdout, bs)
-		}
+	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(c.env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "VERSION\tSIZE\tFILES\tENCRYPTED\tCREATED\tCHECKSUM")
-	for _, b := range bs {
-		sum := b.Checksum
-		if len(sum) > 16 {
-			sum = sum[:16] + "…"
+	return c.table(bs, "VERSION\tSIZE\tFILES\tENCRYPTED\tCREATED\tCHECKSUM", func(w io.Writer) {
+		for _, b := range bs {
+			sum := b.Checksum
+			if len(sum) > 16 {
+				sum = sum[:16] + "…"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%d\t%v\t%s\t%s\n", b.Version, humanBytes(b.ZipSize), len(b.Manifest), b.Encrypted(),
+				time.UnixMilli(b.Created).UTC().Format(time.RFC3339), sum)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%v\t%s\t%s\n", b.Version, humanBytes(b.ZipSize), len(b.Manifest), b.Encrypted(),
-			time.UnixMilli(b.Created).UTC().Format(time.RFC3339), sum)
-	}
-	return tw.Flush()
+	})
 }
 
 func humanBytes(n int64) string {

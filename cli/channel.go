@@ -8,11 +8,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/aloft/aloft/origin/api"
 )
@@ -102,20 +102,15 @@ func listChannels(ctx context.Context, c *call) error {
 	if err != nil {
 		return err
 	}
-	if c.json {
-		printJSON(c.env.Stdout, chs)
-		return nil
-	}
-	tw := tabwriter.NewWriter(c.env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CHANNEL\tBUNDLE\tPUBLIC\tSELF-SET\tPLATFORMS\tPOLICY\tROLLOUT")
-	for _, ch := range chs {
-		ro := "-"
-		if ch.Rollout != nil {
-			ro = strings.TrimPrefix(describeChannel(api.Channel{Rollout: ch.Rollout}), "bundle -, rollout ")
+	return c.table(chs, "CHANNEL\tBUNDLE\tPUBLIC\tSELF-SET\tPLATFORMS\tPOLICY\tROLLOUT", func(w io.Writer) {
+		for _, ch := range chs {
+			ro := "-"
+			if ch.Rollout != nil {
+				ro = strings.TrimPrefix(describeChannel(api.Channel{Rollout: ch.Rollout}), "bundle -, rollout ")
+			}
+			fmt.Fprintf(w, "%s\t%s\t%v\t%v\t%s\t%s\t%s\n", ch.Name, orDash(ch.Bundle), ch.Public, ch.AllowDeviceSelfSet, platforms(ch), ch.DisableAutoUpdate, ro)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%v\t%s\t%s\t%s\n", ch.Name, orDash(ch.Bundle), ch.Public, ch.AllowDeviceSelfSet, platforms(ch), ch.DisableAutoUpdate, ro)
-	}
-	return tw.Flush()
+	})
 }
 
 func platforms(ch api.Channel) string {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/aloft/aloft/origin/api"
@@ -206,4 +207,17 @@ func (c *call) print(v any, human string, args ...any) {
 		return
 	}
 	fmt.Fprintf(c.env.Stdout, human+"\n", args...)
+}
+
+// table prints v as JSON with --json, else a tab-aligned table: the header
+// line, then the rows rows writes.
+func (c *call) table(v any, header string, rows func(w io.Writer)) error {
+	if c.json {
+		printJSON(c.env.Stdout, v)
+		return nil
+	}
+	tw := tabwriter.NewWriter(c.env.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	rows(tw)
+	return tw.Flush()
 }

@@ -7,10 +7,10 @@ import (
 	"crypto/rsa"
 	"flag"
 	"fmt"
+	"io"
 	"path/filepath"
 	"slices"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/aloft/aloft/bundle"
 )
@@ -63,18 +63,14 @@ func deviceCommands() map[string]*command {
 					return err
 				}
 				devs, err := c.client().Devices(ctx, app)
-				if err != nil || c.json {
-					if err == nil {
-						printJSON(c.env.Stdout, devs)
-					}
+				if err != nil {
 					return err
 				}
-				tw := tabwriter.NewWriter(c.env.Stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "DEVICE\tCHANNEL\tSET BY")
-				for _, d := range devs {
-					fmt.Fprintf(tw, "%s\t%s\t%s\n", d.DeviceID, d.Channel, map[bool]string{true: "device", false: "operator"}[d.SelfSet])
-				}
-				return tw.Flush()
+				return c.table(devs, "DEVICE\tCHANNEL\tSET BY", func(w io.Writer) {
+					for _, d := range devs {
+						fmt.Fprintf(w, "%s\t%s\t%s\n", d.DeviceID, d.Channel, map[bool]string{true: "device", false: "operator"}[d.SelfSet])
+					}
+				})
 			}},
 	}
 }
@@ -98,25 +94,21 @@ func showStats(ctx context.Context, c *call) error {
 		return err
 	}
 	st, err := c.client().Stats(ctx, app)
-	if err != nil || c.json {
-		if err == nil {
-			printJSON(c.env.Stdout, st)
-		}
+	if err != nil {
 		return err
 	}
-	tw := tabwriter.NewWriter(c.env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "VERSION\tINSTALLS\tFAILURES\tDOWNLOADS\tOTHER ACTIONS")
-	for _, v := range st.Versions {
-		var other []string
-		for a, n := range v.Actions {
-			if a != "set" && !strings.HasSuffix(a, "_fail") {
-				other = append(other, fmt.Sprintf("%s=%d", a, n))
+	return c.table(st, "VERSION\tINSTALLS\tFAILURES\tDOWNLOADS\tOTHER ACTIONS", func(w io.Writer) {
+		for _, v := range st.Versions {
+			var other []string
+			for a, n := range v.Actions {
+				if a != "set" && !strings.HasSuffix(a, "_fail") {
+					other = append(other, fmt.Sprintf("%s=%d", a, n))
+				}
 			}
+			slices.Sort(other)
+			fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%s\n", v.Version, v.Installs, v.Failures, v.Downloads, strings.Join(other, " "))
 		}
-		slices.Sort(other)
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", v.Version, v.Installs, v.Failures, v.Downloads, strings.Join(other, " "))
-	}
-	return tw.Flush()
+	})
 }
 
 func createKey(_ context.Context, c *call) error {

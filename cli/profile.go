@@ -8,11 +8,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -43,18 +44,14 @@ func profileCommands() map[string]*command {
 		"token list": {usage: "", summary: "list API tokens (names and prefixes)", example: "aloft token list",
 			run: func(ctx context.Context, c *call) error {
 				toks, err := c.client().Tokens(ctx)
-				if err != nil || c.json {
-					if err == nil {
-						printJSON(c.env.Stdout, toks)
-					}
+				if err != nil {
 					return err
 				}
-				tw := tabwriter.NewWriter(c.env.Stdout, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "NAME\tPREFIX\tCREATED")
-				for _, t := range toks {
-					fmt.Fprintf(tw, "%s\t%s…\t%s\n", t.Name, t.Prefix, time.UnixMilli(t.Created).UTC().Format(time.RFC3339))
-				}
-				return tw.Flush()
+				return c.table(toks, "NAME\tPREFIX\tCREATED", func(w io.Writer) {
+					for _, t := range toks {
+						fmt.Fprintf(w, "%s\t%s…\t%s\n", t.Name, t.Prefix, time.UnixMilli(t.Created).UTC().Format(time.RFC3339))
+					}
+				})
 			}},
 		"token revoke": {usage: "<name>", summary: "revoke an API token", example: "aloft token revoke ci",
 			run: func(ctx context.Context, c *call) error {
@@ -127,23 +124,14 @@ func listProfiles(_ context.Context, c *call) error {
 	if err != nil {
 		return err
 	}
-	if c.json {
-		out := map[string]any{"default": f.Profile, "profiles": map[string]string{}}
-		for n, p := range f.Profiles {
-			out["profiles"].(map[string]string)[n] = p.API
+	apis := map[string]string{}
+	for n, p := range f.Profiles {
+		apis[n] = p.API // never the tokens
+	}
+	out := map[string]any{"default": f.Profile, "profiles": apis}
+	return c.table(out, "PROFILE\tAPI\tDEFAULT", func(w io.Writer) {
+		for _, n := range slices.Sorted(maps.Keys(apis)) {
+			fmt.Fprintf(w, "%s\t%s\t%v\n", n, apis[n], n == f.Profile)
 		}
-		printJSON(c.env.Stdout, out)
-		return nil
-	}
-	names := make([]string, 0, len(f.Profiles))
-	for n := range f.Profiles {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	tw := tabwriter.NewWriter(c.env.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROFILE\tAPI\tDEFAULT")
-	for _, n := range names {
-		fmt.Fprintf(tw, "%s\t%s\t%v\n", n, f.Profiles[n].API, n == f.Profile)
-	}
-	return tw.Flush()
+	})
 }
