@@ -372,7 +372,9 @@ func TestStats_SpoolAcrossRestart(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- n.Run(ctx) }()
-		if err := n.WaitIndex(context.Background(), 3); err != nil {
+		wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+		defer wcancel()
+		if err := n.WaitIndex(wctx, 3); err != nil {
 			t.Fatal(err)
 		}
 		work(n)

@@ -147,6 +147,11 @@ func (n *Node) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 		_ = n.srv.ShutdownWithContext(context.Background())
+		// fasthttp's Shutdown closes only listeners Serve has already
+		// registered: when ctx ends before the Serve goroutine runs, Serve
+		// would then accept forever. Closing our own listener makes it
+		// return either way.
+		_ = n.ln.Close()
 		<-errc
 	case err = <-errc:
 		err = fmt.Errorf("edge: serve: %w", err)
