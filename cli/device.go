@@ -11,8 +11,10 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/aloft/aloft/bundle"
+	"github.com/aloft/aloft/origin/api"
 )
 
 func deviceCommands() map[string]*command {
@@ -85,7 +87,36 @@ func otherCommands() map[string]*command {
 				c.values["dir"] = fs.String("dir", ".", "where to write .capgo_key_v2 and .capgo_key_v2.pub")
 				c.values["force"] = fs.Bool("force", false, "overwrite existing key files")
 			}, run: createKey, offline: true},
+		"blobs gc": {usage: "[--dry-run] [--min-age DURATION]", summary: "delete stored blobs no bundle references (deleted bundles, refused publishes)",
+			example: "aloft blobs gc --dry-run", flags: func(fs *flag.FlagSet, c *call) {
+				c.values["dry-run"] = fs.Bool("dry-run", false, "report what would be deleted, delete nothing")
+				c.values["min-age"] = fs.String("min-age", "", "keep blobs stored for less than this (e.g. 1h; default the origin's, 24h)")
+			}, run: collectGarbage},
 	}
+}
+
+func collectGarbage(ctx context.Context, c *call) error {
+	req := api.CollectGarbage{DryRun: c.boolean("dry-run")}
+	if s := c.str("min-age"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 {
+			return fmt.Errorf("--min-age %q: want a duration such as 30m or 24h", s)
+		}
+		secs := int64(d / time.Second)
+		req.MinAgeSeconds = &secs
+	}
+	rep, err := c.client().CollectGarbage(ctx, req)
+	if err != nil {
+		return err
+	}
+	verb := "deleted"
+	if rep.DryRun {
+		verb = "would delete"
+	}
+	c.print(rep, "%s %d unreferenced blobs (%s) and %d stale partial uploads; kept %d in use and %d younger than %s or used lately; %d scanned in %d ms",
+		verb, rep.Deleted, humanBytes(rep.FreedBytes), rep.Partials, rep.Referenced, rep.Young,
+		time.Duration(rep.MinAgeSeconds)*time.Second, rep.Scanned, rep.DurationMS)
+	return nil
 }
 
 func showStats(ctx context.Context, c *call) error {

@@ -53,3 +53,26 @@ func TestTokenCommands(t *testing.T) {
 	withCI.fail(t, 1, []string{"app", "list"}, "ALOFT_TOKEN")
 	e.fail(t, 1, []string{"token", "revoke", "ci"}, "not found")
 }
+
+// TestBlobsGC: the command reaches the collector and reports; blobs a
+// request used moments ago are kept even at --min-age 0s.
+func TestBlobsGC(t *testing.T) {
+	s := startServer(t)
+	e := newEnv(t, s)
+	e.ok(t, "app", "create", "com.gc.app")
+	var rep struct {
+		DryRun        bool  `json:"dry_run"`
+		MinAgeSeconds int64 `json:"min_age_seconds"`
+		Scanned       int
+		Young         int
+		Deleted       int
+	}
+	e.okJSON(t, &rep, "blobs", "gc", "--dry-run")
+	if !rep.DryRun || rep.MinAgeSeconds != 24*3600 || rep.Deleted != 0 {
+		t.Fatalf("dry run: %+v", rep)
+	}
+	if r := e.ok(t, "blobs", "gc", "--min-age", "0s"); !strings.Contains(r.stdout, "deleted 0 unreferenced blobs") {
+		t.Fatalf("gc: %s", r)
+	}
+	e.fail(t, 1, []string{"blobs", "gc", "--min-age", "soon"}, "want a duration")
+}

@@ -15,7 +15,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/aloft/aloft/origin/api"
 )
@@ -30,6 +32,19 @@ type BlobStore interface {
 	Get(ctx context.Context, sha string) ([]byte, error)
 	// Size reports a blob's size; ErrBlobNotFound when absent.
 	Size(ctx context.Context, sha string) (int64, error)
+	// List calls fn for every stored blob, in no particular order; an
+	// error from fn stops the walk and is returned.
+	List(ctx context.Context, fn func(BlobInfo) error) error
+	// Delete removes a blob; removing an absent blob is not an error.
+	Delete(ctx context.Context, sha string) error
+}
+
+// BlobInfo describes one stored blob for the garbage collector.
+type BlobInfo struct {
+	SHA256 string
+	Size   int64
+	// Stored is when the blob was written.
+	Stored time.Time
 }
 
 var (
@@ -159,14 +174,73 @@ func (d *DirStore) Size(_ context.Context, sha string) (int64, error) {
 	return fi.Size(), nil
 }
 
+// List implements BlobStore. Only names that are a blob's address count:
+// the tmp directory and anything an operator left beside the blobs are
+// not the collector's to touch.
+func (d *DirStore) List(ctx context.Context, fn func(BlobInfo) error) error {
+	fans, err := os.ReadDir(d.dir)
+	if err != nil {
+		return fmt.Errorf("origin: list blobs: %w", err)
+	}
+	for _, fan := range fans {
+		if !fan.IsDir() || len(fan.Name()) != 2 {
+			continue
+		}
+		entries, err := os.ReadDir(filepath.Join(d.dir, fan.Name()))
+		if err != nil {
+			return fmt.Errorf("origin: list blobs: %w", err)
+		}
+		for _, e := range entries {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			sha := e.Name()
+			if !ValidSHA256(sha) || sha[:2] != fan.Name() {
+				continue
+			}
+			fi, err := e.Info()
+			if errors.Is(err, fs.ErrNotExist) {
+				continue // deleted since ReadDir
+			}
+			if err != nil {
+				return fmt.Errorf("origin: list blobs: %w", err)
+			}
+			if err := fn(BlobInfo{SHA256: sha, Size: fi.Size(), Stored: fi.ModTime()}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Delete implements BlobStore.
+func (d *DirStore) Delete(_ context.Context, sha string) error {
+	if !ValidSHA256(sha) {
+		return fmt.Errorf("%w: %q is not a lowercase sha256", ErrInvalid, sha)
+	}
+	err := os.Remove(d.path(sha))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("origin: delete blob: %w", err)
+	}
+	return nil
+}
+
+// sweepTemp removes put-* files a crash left in the tmp directory.
+func (d *DirStore) sweepTemp(cutoff time.Time, dry bool) (int, error) {
+	return removeOld(filepath.Join(d.dir, "tmp"), func(name string) bool { return strings.HasPrefix(name, "put-") }, cutoff, dry)
+}
+
 // MemStore keeps blobs in memory; for tests.
 type MemStore struct {
-	mu sync.RWMutex
-	m  map[string][]byte
+	mu     sync.RWMutex
+	m      map[string][]byte
+	stored map[string]time.Time
 }
 
 // NewMemStore returns an empty MemStore.
-func NewMemStore() *MemStore { return &MemStore{m: map[string][]byte{}} }
+func NewMemStore() *MemStore {
+	return &MemStore{m: map[string][]byte{}, stored: map[string]time.Time{}}
+}
 
 // Put implements BlobStore.
 func (m *MemStore) Put(_ context.Context, sha string, r io.Reader, max int64) (int64, error) {
@@ -179,7 +253,9 @@ func (m *MemStore) Put(_ context.Context, sha string, r io.Reader, max int64) (i
 		return 0, err
 	}
 	m.mu.Lock()
-	m.m[sha] = buf.Bytes()
+	if _, ok := m.m[sha]; !ok {
+		m.m[sha], m.stored[sha] = buf.Bytes(), time.Now()
+	}
 	m.mu.Unlock()
 	return n, nil
 }
@@ -204,4 +280,32 @@ func (m *MemStore) Size(_ context.Context, sha string) (int64, error) {
 		return 0, fmt.Errorf("%w: %s", ErrBlobNotFound, sha)
 	}
 	return int64(len(b)), nil
+}
+
+// List implements BlobStore.
+func (m *MemStore) List(ctx context.Context, fn func(BlobInfo) error) error {
+	m.mu.RLock()
+	infos := make([]BlobInfo, 0, len(m.m))
+	for sha, b := range m.m {
+		infos = append(infos, BlobInfo{SHA256: sha, Size: int64(len(b)), Stored: m.stored[sha]})
+	}
+	m.mu.RUnlock()
+	for _, bi := range infos {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(bi); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Delete implements BlobStore.
+func (m *MemStore) Delete(_ context.Context, sha string) error {
+	m.mu.Lock()
+	delete(m.m, sha)
+	delete(m.stored, sha)
+	m.mu.Unlock()
+	return nil
 }

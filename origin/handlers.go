@@ -35,6 +35,18 @@ func (n *Node) putBlob(_ http.ResponseWriter, r *http.Request) (int, any, error)
 	return http.StatusOK, api.BlobInfo{SHA256: sha, Size: size}, nil
 }
 
+func (n *Node) postGC(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	var req api.CollectGarbage
+	if err := decodeBody(w, r, &req); err != nil {
+		return 0, nil, err
+	}
+	rep, err := n.CollectGarbage(r.Context(), req)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, rep, nil
+}
+
 func (n *Node) getBlob(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	data, err := n.blobs.Get(r.Context(), strings.ToLower(r.PathValue("sha")))
 	if err != nil {

@@ -12,6 +12,8 @@ import (
 type originMetrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	// gcDeleted and gcFreed count what blob collection removed.
+	gcDeleted, gcFreed prometheus.Counter
 }
 
 func newOriginMetrics(reg *prometheus.Registry, n *Node) *originMetrics {
@@ -22,8 +24,14 @@ func newOriginMetrics(reg *prometheus.Registry, n *Node) *originMetrics {
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "aloft_origin_request_seconds", Help: "Operator API latency by route.",
 		}, []string{"route"}),
+		gcDeleted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "aloft_origin_gc_deleted_blobs_total", Help: "Unreferenced blobs the collector deleted.",
+		}),
+		gcFreed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "aloft_origin_gc_freed_bytes_total", Help: "Bytes of the blobs the collector deleted.",
+		}),
 	}
-	reg.MustRegister(m.requests, m.latency,
+	reg.MustRegister(m.requests, m.latency, m.gcDeleted, m.gcFreed,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aloft_origin_catalog_index", Help: "Catalog index."},
 			func() float64 { return float64(n.Catalog().Index) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aloft_origin_raft_leader", Help: "1 when this node leads."},

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -51,6 +52,13 @@ type Config struct {
 	// LongPoll is how long a catalog sync request waits for a change.
 	// Default 30s.
 	LongPoll time.Duration
+	// GCInterval is how often the leader collects unreferenced blobs.
+	// Default 1h; zero turns the periodic sweep off (POST
+	// /api/v1/blobs/gc still works).
+	GCInterval time.Duration
+	// GCMinAge is how long an unreferenced blob (or an abandoned partial
+	// upload) is kept before the collector may delete it. Default 24h.
+	GCMinAge time.Duration
 	// Raft timers; defaults are raft's own. LocalConfig shortens them.
 	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
 	// Logger receives the origin's logs. Default slog.Default().
@@ -69,6 +77,8 @@ func DefaultConfig() Config {
 		ZipLimits:          bundle.DefaultLimits(),
 		ApplyTimeout:       10 * time.Second,
 		LongPoll:           30 * time.Second,
+		GCInterval:         time.Hour,
+		GCMinAge:           24 * time.Hour,
 		HeartbeatTimeout:   rc.HeartbeatTimeout,
 		ElectionTimeout:    rc.ElectionTimeout,
 		LeaderLeaseTimeout: rc.LeaderLeaseTimeout,
@@ -97,6 +107,8 @@ func (c *Config) Validate() error {
 		return errors.New("origin: Config.APIAddr is required")
 	case c.MaxBlobBytes <= 0 || c.ApplyTimeout <= 0 || c.LongPoll <= 0:
 		return errors.New("origin: MaxBlobBytes, ApplyTimeout and LongPoll must be positive")
+	case c.GCInterval < 0 || c.GCMinAge < 0:
+		return errors.New("origin: GCInterval and GCMinAge must not be negative")
 	case c.AdminToken != "" && len(c.AdminToken) < 16:
 		return errors.New("origin: the admin token must be at least 16 characters")
 	}
@@ -111,7 +123,8 @@ type Node struct {
 	raft    *raft.Raft
 	trans   raft.Transport
 	stores  []interface{ Close() error }
-	blobs   BlobStore
+	blobs   *trackedBlobs
+	gcMu    sync.Mutex
 	ln      net.Listener
 	srv     *http.Server
 	metrics *originMetrics
@@ -130,14 +143,16 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "origin", "node", cfg.NodeID), fsm: newFSM(), blobs: cfg.Blobs}
-	if n.blobs == nil {
+	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "origin", "node", cfg.NodeID), fsm: newFSM()}
+	store := cfg.Blobs
+	if store == nil {
 		ds, err := NewDirStore(filepath.Join(cfg.DataDir, "blobs"))
 		if err != nil {
 			return nil, err
 		}
-		n.blobs = ds
+		store = ds
 	}
+	n.blobs = newTrackedBlobs(store)
 	n.uploads = &uploads{dir: filepath.Join(cfg.DataDir, "uploads")}
 	if err := os.MkdirAll(n.uploads.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("origin: uploads dir: %w", err)
@@ -265,6 +280,12 @@ func (n *Node) Start(ctx context.Context) error {
 // Run serves the operator API until ctx is cancelled, then shuts down raft
 // and closes the stores.
 func (n *Node) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	loops, stop := context.WithCancel(ctx)
+	defer stop()
+	if n.cfg.GCInterval > 0 {
+		wg.Go(func() { n.gcLoop(loops) })
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- n.srv.Serve(n.ln) }()
 	var err error
@@ -277,6 +298,8 @@ func (n *Node) Run(ctx context.Context) error {
 	case err = <-errc:
 		err = fmt.Errorf("origin: serve: %w", err)
 	}
+	stop()
+	wg.Wait()
 	n.shutdownRaft()
 	return err
 }

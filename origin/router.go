@@ -18,6 +18,7 @@ func (n *Node) routes() http.Handler {
 	h("PATCH /api/v1/blobs/{sha}", n.patchBlob)
 	h("POST /api/v1/blobs/missing", n.missingBlobs)
 	h("GET /api/v1/blobs/{sha}", n.getBlob)
+	h("POST /api/v1/blobs/gc", n.postGC)
 
 	h("POST /api/v1/apps", n.postApp)
 	h("GET /api/v1/apps", n.listApps)

@@ -27,6 +27,8 @@ func runOrigin(ctx context.Context, args []string) int {
 	fs.StringVar(&cfg.RaftAddr, "raft-addr", "", "raft TCP address (empty: a lone node on an in-memory transport)")
 	fs.StringVar(&cfg.NodeID, "node-id", cfg.NodeID, "raft node id")
 	fs.StringVar(&cfg.AdminToken, "admin-token", os.Getenv("ALOFT_ADMIN_TOKEN"), "admin API token (env ALOFT_ADMIN_TOKEN; required)")
+	fs.DurationVar(&cfg.GCInterval, "gc-interval", cfg.GCInterval, "how often to delete blobs no bundle references (0: only on request)")
+	fs.DurationVar(&cfg.GCMinAge, "gc-min-age", cfg.GCMinAge, "keep unreferenced blobs and partial uploads at least this long")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: aloft origin [flags]\n\nRuns a single-node origin.\n\nExample:\n  aloft origin --data /var/lib/aloft --api-addr 0.0.0.0:7070 --admin-token $TOKEN\n\nFlags:\n")
 		fs.PrintDefaults()

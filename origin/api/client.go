@@ -145,6 +145,13 @@ type sizedReader struct {
 func (s *sizedReader) Read(p []byte) (int, error) { return s.r.Read(p) }
 func (s *sizedReader) Len() int                   { return int(s.n) }
 
+// CollectGarbage deletes stored blobs no bundle references (see
+// CollectGarbage's fields), or only reports them on a dry run.
+func (c *Client) CollectGarbage(ctx context.Context, req CollectGarbage) (GarbageReport, error) {
+	var out GarbageReport
+	return out, c.Do(ctx, http.MethodPost, Prefix+"/blobs/gc", req, "", &out)
+}
+
 // CreateApp registers an app.
 func (c *Client) CreateApp(ctx context.Context, req CreateApp) (App, error) {
 	var out App

@@ -209,3 +209,30 @@ type SelfAssign struct {
 	Device  string `json:"device"`
 	Channel string `json:"channel"`
 }
+
+// CollectGarbage is the body of POST /api/v1/blobs/gc. Without it the
+// origin's configured minimum age applies and blobs are deleted.
+type CollectGarbage struct {
+	// DryRun reports what would be deleted without deleting it.
+	DryRun bool `json:"dry_run,omitempty"`
+	// MinAgeSeconds overrides how long a blob must have been stored (and
+	// unused by any request) before it may go. Nil keeps the default.
+	MinAgeSeconds *int64 `json:"min_age_seconds,omitempty"`
+}
+
+// GarbageReport answers POST /api/v1/blobs/gc.
+type GarbageReport struct {
+	DryRun        bool  `json:"dry_run"`
+	MinAgeSeconds int64 `json:"min_age_seconds"`
+	// Scanned counts every stored blob; Referenced those a bundle uses;
+	// Young the unreferenced ones kept because they are recent or were
+	// used by a request lately (an upload on its way to a publish).
+	Scanned    int   `json:"scanned"`
+	Referenced int   `json:"referenced"`
+	Young      int   `json:"young"`
+	Deleted    int   `json:"deleted"`
+	FreedBytes int64 `json:"freed_bytes"`
+	// Partials counts abandoned partial uploads and crash leftovers removed.
+	Partials   int   `json:"partials"`
+	DurationMS int64 `json:"duration_ms"`
+}

@@ -1,0 +1,241 @@
+// Blob garbage collection. Deleting a bundle, or a publish refused after
+// its blobs were uploaded, leaves blobs no bundle references; nothing else
+// ever removes them, so the collector does, once they are old enough.
+//
+// The danger is deleting a blob a publish is about to reference: the
+// publisher asked which blobs are missing (or uploaded one that already
+// existed), was told it is there, and commits a bundle naming it moments
+// later. Every blob operation therefore marks the blob as used, before it
+// touches the store, and the collector checks that mark and deletes under
+// one mutex. A publish reads each blob (Get or Size) before committing, so
+// either the collector saw its mark and kept the blob, or the delete came
+// first and the publish fails with "blob not found" instead of committing
+// a bundle whose bytes are gone. The marks live in memory; the minimum
+// age covers a restart between an upload and its publish.
+
+package origin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/aloft/aloft/origin/api"
+)
+
+// minUsedWindow is how long a blob any request used stays safe from the
+// collector, whatever minimum age an operator asks for.
+const minUsedWindow = 10 * time.Minute
+
+// trackedBlobs wraps the configured store and marks each blob an
+// operation names.
+type trackedBlobs struct {
+	BlobStore
+	mu   sync.Mutex
+	used map[string]time.Time
+}
+
+func newTrackedBlobs(s BlobStore) *trackedBlobs {
+	return &trackedBlobs{BlobStore: s, used: map[string]time.Time{}}
+}
+
+func (t *trackedBlobs) mark(sha string) {
+	if !ValidSHA256(sha) {
+		return // names no blob; keeps junk out of the map
+	}
+	t.mu.Lock()
+	t.used[sha] = time.Now()
+	t.mu.Unlock()
+}
+
+// Put implements BlobStore.
+func (t *trackedBlobs) Put(ctx context.Context, sha string, r io.Reader, max int64) (int64, error) {
+	t.mark(sha)
+	return t.BlobStore.Put(ctx, sha, r, max)
+}
+
+// Get implements BlobStore.
+func (t *trackedBlobs) Get(ctx context.Context, sha string) ([]byte, error) {
+	t.mark(sha)
+	return t.BlobStore.Get(ctx, sha)
+}
+
+// Size implements BlobStore.
+func (t *trackedBlobs) Size(ctx context.Context, sha string) (int64, error) {
+	t.mark(sha)
+	return t.BlobStore.Size(ctx, sha)
+}
+
+// deleteIfIdle deletes an unreferenced blob stored before storedBefore and
+// not used since usedBefore, atomically with respect to mark.
+func (t *trackedBlobs) deleteIfIdle(ctx context.Context, bi BlobInfo, storedBefore, usedBefore time.Time, dry bool) (bool, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !bi.Stored.Before(storedBefore) {
+		return false, nil
+	}
+	if u, ok := t.used[bi.SHA256]; ok && !u.Before(usedBefore) {
+		return false, nil
+	}
+	if dry {
+		return true, nil
+	}
+	return true, t.BlobStore.Delete(ctx, bi.SHA256)
+}
+
+// forget drops marks older than before, so the map stays as small as the
+// set of recently used blobs.
+func (t *trackedBlobs) forget(before time.Time) {
+	t.mu.Lock()
+	for sha, u := range t.used {
+		if u.Before(before) {
+			delete(t.used, sha)
+		}
+	}
+	t.mu.Unlock()
+}
+
+// referencedBlobs is every blob a bundle of cat names.
+func referencedBlobs(cat *api.Catalog) map[string]bool {
+	refs := map[string]bool{}
+	for _, app := range cat.Apps {
+		for _, b := range app.Bundles {
+			if b.Zip != "" {
+				refs[b.Zip] = true
+			}
+			for _, m := range b.Manifest {
+				refs[m.Blob] = true
+			}
+		}
+	}
+	return refs
+}
+
+// CollectGarbage deletes the blobs no bundle references that were stored
+// more than the minimum age ago (Config.GCMinAge unless req overrides it)
+// and that no request used lately, plus partial uploads abandoned for as
+// long. Only the raft leader collects: its catalog is the newest.
+func (n *Node) CollectGarbage(ctx context.Context, req api.CollectGarbage) (api.GarbageReport, error) {
+	minAge := n.cfg.GCMinAge
+	if req.MinAgeSeconds != nil {
+		if *req.MinAgeSeconds < 0 {
+			return api.GarbageReport{}, invalid("min_age_seconds must not be negative")
+		}
+		minAge = time.Duration(*req.MinAgeSeconds) * time.Second
+	}
+	if n.raft.State() != raft.Leader {
+		return api.GarbageReport{}, fmt.Errorf("%w: only the leader collects blobs (its catalog is the newest)", ErrNotLeader)
+	}
+	n.gcMu.Lock() // one sweep at a time: two would count each other's deletes
+	defer n.gcMu.Unlock()
+	start := time.Now()
+	storedBefore, usedBefore := start.Add(-minAge), start.Add(-max(minAge, minUsedWindow))
+	rep := api.GarbageReport{DryRun: req.DryRun, MinAgeSeconds: int64(minAge / time.Second)}
+	var listed []BlobInfo
+	if err := n.blobs.List(ctx, func(bi BlobInfo) error {
+		listed = append(listed, bi)
+		return nil
+	}); err != nil {
+		return rep, err
+	}
+	rep.Scanned = len(listed)
+	// The catalog is read after listing: a blob listed before the bundle
+	// naming it committed is then seen as referenced.
+	refs := referencedBlobs(n.Catalog())
+	for _, bi := range listed {
+		if refs[bi.SHA256] {
+			rep.Referenced++
+			continue
+		}
+		gone, err := n.blobs.deleteIfIdle(ctx, bi, storedBefore, usedBefore, req.DryRun)
+		if err != nil {
+			return rep, err
+		}
+		if !gone {
+			rep.Young++
+			continue
+		}
+		rep.Deleted++
+		rep.FreedBytes += bi.Size
+		if !req.DryRun {
+			n.metrics.gcDeleted.Inc()
+			n.metrics.gcFreed.Add(float64(bi.Size))
+		}
+	}
+	parts, err := n.sweepPartials(storedBefore, req.DryRun)
+	rep.Partials = parts
+	if !req.DryRun {
+		n.blobs.forget(usedBefore)
+	}
+	rep.DurationMS = time.Since(start).Milliseconds()
+	return rep, err
+}
+
+// sweepPartials removes resumable uploads last written before cutoff and
+// the temporary files a crash can leave in a DirStore.
+func (n *Node) sweepPartials(cutoff time.Time, dry bool) (int, error) {
+	n.uploads.mu.Lock()
+	parts, err := removeOld(n.uploads.dir, func(name string) bool { return strings.HasSuffix(name, ".part") }, cutoff, dry)
+	n.uploads.mu.Unlock()
+	if ds, ok := n.blobs.BlobStore.(*DirStore); ok {
+		tmps, terr := ds.sweepTemp(cutoff, dry)
+		parts += tmps
+		err = errors.Join(err, terr)
+	}
+	return parts, err
+}
+
+// gcLoop collects every Config.GCInterval while this node leads.
+func (n *Node) gcLoop(ctx context.Context) {
+	t := time.NewTicker(n.cfg.GCInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n.raft.State() != raft.Leader {
+			continue
+		}
+		rep, err := n.CollectGarbage(ctx, api.CollectGarbage{})
+		switch {
+		case err != nil && ctx.Err() == nil:
+			n.log.Error("blob garbage collection", "err", err)
+		case rep.Deleted > 0 || rep.Partials > 0:
+			n.log.Info("blob garbage collection", "deleted", rep.Deleted, "freed_bytes", rep.FreedBytes,
+				"partials", rep.Partials, "kept_young", rep.Young, "referenced", rep.Referenced)
+		}
+	}
+}
+
+// removeOld removes the files in dir that match and were last written
+// before cutoff (or only counts them on a dry run).
+func removeOld(dir string, match func(string) bool, cutoff time.Time, dry bool) (int, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, fmt.Errorf("origin: sweep %s: %w", dir, err)
+	}
+	removed := 0
+	for _, e := range entries {
+		if e.IsDir() || !match(e.Name()) {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil || !fi.ModTime().Before(cutoff) {
+			continue
+		}
+		if dry || os.Remove(filepath.Join(dir, e.Name())) == nil {
+			removed++
+		}
+	}
+	return removed, nil
+}
