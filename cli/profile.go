@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/aloft/aloft/origin/api"
 )
 
 func profileCommands() map[string]*command {
@@ -29,16 +31,20 @@ func profileCommands() map[string]*command {
 			},
 			run: setProfile},
 		"profile list": {usage: "", offline: true, summary: "list saved profiles", example: "aloft profile list", run: listProfiles},
-		"token create": {usage: "<name>", summary: "make an API token (shown once)", example: "aloft token create ci",
+		"token create": {usage: "<name> [--role publish|read|edge|admin]", summary: "make an API token (shown once)",
+			example: "aloft token create ci            # publish: apps, bundles, channels, devices\n  aloft token create edge-eu --role edge   # for aloft edge --token",
+			flags: func(fs *flag.FlagSet, c *call) {
+				c.values["role"] = fs.String("role", api.RolePublish, "what the token may do: "+strings.Join(api.Roles, ", "))
+			},
 			run: func(ctx context.Context, c *call) error {
 				if err := c.needArgs(1, "a token name"); err != nil {
 					return err
 				}
-				tok, err := c.client().CreateToken(ctx, c.args[0])
+				tok, err := c.client().CreateToken(ctx, c.args[0], c.str("role"))
 				if err != nil {
 					return err
 				}
-				c.print(tok, "token %s: %s\n(shown once; store it now)", tok.Name, tok.Secret)
+				c.print(tok, "token %s (role %s): %s\n(shown once; store it now)", tok.Name, tok.Role, tok.Secret)
 				return nil
 			}},
 		"token list": {usage: "", summary: "list API tokens (names and prefixes)", example: "aloft token list",
@@ -47,9 +53,9 @@ func profileCommands() map[string]*command {
 				if err != nil {
 					return err
 				}
-				return c.table(toks, "NAME\tPREFIX\tCREATED", func(w io.Writer) {
+				return c.table(toks, "NAME\tROLE\tPREFIX\tCREATED", func(w io.Writer) {
 					for _, t := range toks {
-						fmt.Fprintf(w, "%s\t%s…\t%s\n", t.Name, t.Prefix, time.UnixMilli(t.Created).UTC().Format(time.RFC3339))
+						fmt.Fprintf(w, "%s\t%s\t%s…\t%s\n", t.Name, t.Role, t.Prefix, time.UnixMilli(t.Created).UTC().Format(time.RFC3339))
 					}
 				})
 			}},

@@ -88,6 +88,7 @@ type putTokenCmd struct {
 	Hash   string `json:"hash"`
 	Name   string `json:"name"`
 	Prefix string `json:"prefix"`
+	Role   string `json:"role,omitempty"`
 }
 
 type deleteTokenCmd struct {

@@ -10,6 +10,7 @@ import "errors"
 var (
 	ErrInvalid        = errors.New("origin: invalid request")
 	ErrUnauthorized   = errors.New("origin: missing or unknown token")
+	ErrForbidden      = errors.New("origin: forbidden")
 	ErrAppNotFound    = errors.New("origin: app not found")
 	ErrAppExists      = errors.New("origin: app already exists")
 	ErrBundleNotFound = errors.New("origin: bundle not found")

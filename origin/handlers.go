@@ -242,7 +242,7 @@ func (n *Node) postToken(w http.ResponseWriter, r *http.Request) (int, any, erro
 	if err := decodeBody(w, r, &req); err != nil {
 		return 0, nil, err
 	}
-	t, err := n.CreateToken(r.Context(), req.Name, idemKey(r))
+	t, err := n.CreateToken(r.Context(), req.Name, req.Role, idemKey(r))
 	return http.StatusCreated, t, err
 }
 

@@ -21,10 +21,12 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request) (int, any, error)
 // maxJSONBody caps JSON request bodies (a manifest of 20000 files is ~4 MiB).
 const maxJSONBody = 16 << 20
 
-func (n *Node) wrap(name string, fn handlerFunc, auth bool) http.Handler {
+// wrap serves fn under name; need is the scope the caller's token must
+// hold, zero for routes open to all (health).
+func (n *Node) wrap(name string, fn handlerFunc, need scope) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		status, v, err := n.serve(w, r, fn, auth)
+		status, v, err := n.serve(w, r, fn, need)
 		if err != nil {
 			e := httpError(err)
 			status = e.Status
@@ -39,10 +41,14 @@ func (n *Node) wrap(name string, fn handlerFunc, auth bool) http.Handler {
 	})
 }
 
-func (n *Node) serve(w http.ResponseWriter, r *http.Request, fn handlerFunc, auth bool) (int, any, error) {
-	if auth && !n.Authenticate(bearer(r)) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="aloft"`)
-		return 0, nil, ErrUnauthorized
+func (n *Node) serve(w http.ResponseWriter, r *http.Request, fn handlerFunc, need scope) (int, any, error) {
+	if need != 0 {
+		if err := n.authorize(bearer(r), need); err != nil {
+			if errors.Is(err, ErrUnauthorized) {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="aloft"`)
+			}
+			return 0, nil, err
+		}
 	}
 	return fn(w, r)
 }
@@ -71,6 +77,7 @@ func httpError(err error) *api.Error {
 		code   string
 	}{
 		{ErrUnauthorized, http.StatusUnauthorized, api.CodeUnauthorized},
+		{ErrForbidden, http.StatusForbidden, api.CodeForbidden},
 		{ErrAppNotFound, http.StatusNotFound, api.CodeAppNotFound},
 		{ErrBundleNotFound, http.StatusNotFound, api.CodeBundleNotFound},
 		{ErrChanNotFound, http.StatusNotFound, api.CodeChanNotFound},

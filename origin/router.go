@@ -1,5 +1,6 @@
 // The origin's one route table: the operator API under /api/v1, the sync
-// routes remote edges use, health and metrics.
+// routes remote edges use, health and metrics. Each route names the scope
+// a token needs (tokens.go maps roles to scopes).
 
 package origin
 
@@ -11,46 +12,46 @@ import (
 
 func (n *Node) routes() http.Handler {
 	mux := http.NewServeMux()
-	h := func(pattern string, fn handlerFunc) { mux.Handle(pattern, n.wrap(pattern, fn, true)) }
+	h := func(pattern string, need scope, fn handlerFunc) { mux.Handle(pattern, n.wrap(pattern, fn, need)) }
 
-	h("PUT /api/v1/blobs/{sha}", n.putBlob)
-	h("HEAD /api/v1/blobs/{sha}", n.headBlobOrPartial)
-	h("PATCH /api/v1/blobs/{sha}", n.patchBlob)
-	h("POST /api/v1/blobs/missing", n.missingBlobs)
-	h("GET /api/v1/blobs/{sha}", n.getBlob)
-	h("POST /api/v1/blobs/gc", n.postGC)
+	h("PUT /api/v1/blobs/{sha}", scopePublish, n.putBlob)
+	h("HEAD /api/v1/blobs/{sha}", scopePublish, n.headBlobOrPartial)
+	h("PATCH /api/v1/blobs/{sha}", scopePublish, n.patchBlob)
+	h("POST /api/v1/blobs/missing", scopePublish, n.missingBlobs)
+	h("GET /api/v1/blobs/{sha}", scopeBlobRead, n.getBlob)
+	h("POST /api/v1/blobs/gc", scopeAdmin, n.postGC)
 
-	h("POST /api/v1/apps", n.postApp)
-	h("GET /api/v1/apps", n.listApps)
-	h("GET /api/v1/apps/{app}", n.getApp)
+	h("POST /api/v1/apps", scopePublish, n.postApp)
+	h("GET /api/v1/apps", scopeRead, n.listApps)
+	h("GET /api/v1/apps/{app}", scopeRead, n.getApp)
 
-	h("GET /api/v1/apps/{app}/bundles", n.listBundles)
-	h("PUT /api/v1/apps/{app}/bundles/{version}", n.putBundle)
-	h("GET /api/v1/apps/{app}/bundles/{version}", n.getBundle)
-	h("DELETE /api/v1/apps/{app}/bundles/{version}", n.deleteBundle)
+	h("GET /api/v1/apps/{app}/bundles", scopeRead, n.listBundles)
+	h("PUT /api/v1/apps/{app}/bundles/{version}", scopePublish, n.putBundle)
+	h("GET /api/v1/apps/{app}/bundles/{version}", scopeRead, n.getBundle)
+	h("DELETE /api/v1/apps/{app}/bundles/{version}", scopePublish, n.deleteBundle)
 
-	h("GET /api/v1/apps/{app}/channels", n.listChannels)
-	h("PUT /api/v1/apps/{app}/channels/{name}", n.putChannel)
-	h("GET /api/v1/apps/{app}/channels/{name}", n.getChannel)
-	h("DELETE /api/v1/apps/{app}/channels/{name}", n.deleteChannel)
+	h("GET /api/v1/apps/{app}/channels", scopeRead, n.listChannels)
+	h("PUT /api/v1/apps/{app}/channels/{name}", scopePublish, n.putChannel)
+	h("GET /api/v1/apps/{app}/channels/{name}", scopeRead, n.getChannel)
+	h("DELETE /api/v1/apps/{app}/channels/{name}", scopePublish, n.deleteChannel)
 
-	h("GET /api/v1/apps/{app}/devices", n.listDevices)
-	h("PUT /api/v1/apps/{app}/devices/{device}", n.putDevice)
-	h("GET /api/v1/apps/{app}/devices/{device}", n.getDevice)
-	h("DELETE /api/v1/apps/{app}/devices/{device}", n.deleteDevice)
+	h("GET /api/v1/apps/{app}/devices", scopeRead, n.listDevices)
+	h("PUT /api/v1/apps/{app}/devices/{device}", scopePublish, n.putDevice)
+	h("GET /api/v1/apps/{app}/devices/{device}", scopeRead, n.getDevice)
+	h("DELETE /api/v1/apps/{app}/devices/{device}", scopePublish, n.deleteDevice)
 
-	h("GET /api/v1/apps/{app}/stats", n.getStats)
+	h("GET /api/v1/apps/{app}/stats", scopeRead, n.getStats)
 
-	h("POST /api/v1/tokens", n.postToken)
-	h("GET /api/v1/tokens", n.listTokens)
-	h("DELETE /api/v1/tokens/{name}", n.deleteToken)
+	h("POST /api/v1/tokens", scopeAdmin, n.postToken)
+	h("GET /api/v1/tokens", scopeAdmin, n.listTokens)
+	h("DELETE /api/v1/tokens/{name}", scopeAdmin, n.deleteToken)
 
-	h("GET /api/v1/sync/catalog", n.syncCatalog)
-	h("POST /api/v1/sync/stats", n.syncStats)
-	h("PUT /api/v1/sync/self-assign", n.syncSelfAssign)
+	h("GET /api/v1/sync/catalog", scopeSync, n.syncCatalog)
+	h("POST /api/v1/sync/stats", scopeSync, n.syncStats)
+	h("PUT /api/v1/sync/self-assign", scopeSync, n.syncSelfAssign)
 
-	mux.Handle("GET /healthz", n.wrap("healthz", n.health, false))
+	mux.Handle("GET /healthz", n.wrap("healthz", n.health, 0))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.cfg.Registry, promhttp.HandlerOpts{}))
-	mux.Handle("/", n.wrap("other", notFound, false))
+	mux.Handle("/", n.wrap("other", notFound, 0))
 	return mux
 }

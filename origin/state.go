@@ -32,9 +32,19 @@ type state struct {
 }
 
 type tokenRec struct {
-	Name    string `json:"name"`
-	Prefix  string `json:"prefix"`
+	Name   string `json:"name"`
+	Prefix string `json:"prefix"`
+	// Role is empty for tokens made before roles existed: they could do
+	// everything, so they stay admins.
+	Role    string `json:"role,omitempty"`
 	Created int64  `json:"created_ms"`
+}
+
+func (t tokenRec) role() string {
+	if t.Role == "" {
+		return api.RoleAdmin
+	}
+	return t.Role
 }
 
 func newState() *state {
@@ -158,7 +168,7 @@ func (s *state) dispatchPrivate(c Command) (any, bool, error) {
 				return nil, false, fmt.Errorf("%w: %q", ErrTokenExists, p.Name)
 			}
 		}
-		s.Tokens[p.Hash] = tokenRec{Name: p.Name, Prefix: p.Prefix, Created: c.Time}
+		s.Tokens[p.Hash] = tokenRec{Name: p.Name, Prefix: p.Prefix, Role: p.Role, Created: c.Time}
 		return nil, false, nil
 	case cmdDeleteToken:
 		var p deleteTokenCmd

@@ -1,5 +1,6 @@
 // API tokens: stored as SHA-256 hashes in the raft state; the secret is
-// shown once, on creation.
+// shown once, on creation. Each token has a role, and each route names
+// the scope it needs (router.go); roleScopes says which roles hold which.
 
 package origin
 
@@ -17,7 +18,26 @@ import (
 // tokenTimeout bounds bootstrapping the admin token at start.
 const tokenTimeout = 10 * time.Second
 
-// ensureToken registers secret under name unless it is registered already.
+// scope is what a route needs of the caller's token.
+type scope uint8
+
+const (
+	scopeRead     scope = 1 << iota // read apps, bundles, channels, devices, stats
+	scopePublish                    // change apps, blobs, bundles, channels, devices
+	scopeBlobRead                   // download blobs
+	scopeSync                       // the edge sync routes
+	scopeAdmin                      // tokens, blob collection
+)
+
+var roleScopes = map[string]scope{
+	api.RoleAdmin:   scopeRead | scopePublish | scopeBlobRead | scopeSync | scopeAdmin,
+	api.RolePublish: scopeRead | scopePublish | scopeBlobRead,
+	api.RoleRead:    scopeRead | scopeBlobRead,
+	api.RoleEdge:    scopeSync | scopeBlobRead,
+}
+
+// ensureToken registers secret as an admin token under name unless it is
+// registered already.
 func (n *Node) ensureToken(ctx context.Context, name, secret string) error {
 	h := hashToken(secret)
 	var have bool
@@ -32,31 +52,57 @@ func (n *Node) ensureToken(ctx context.Context, name, secret string) error {
 	if err := n.DeleteToken(ctx, name, ""); err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
-	_, err := n.apply(ctx, cmdPutToken, "", putTokenCmd{Hash: h, Name: name, Prefix: secret[:min(len(secret), 10)]})
+	_, err := n.apply(ctx, cmdPutToken, "", putTokenCmd{Hash: h, Name: name, Prefix: secret[:min(len(secret), 10)], Role: api.RoleAdmin})
 	return err
 }
 
 // Authenticate reports whether secret is a registered token.
 func (n *Node) Authenticate(secret string) bool {
-	if secret == "" {
-		return false
-	}
-	h := hashToken(secret)
-	var ok bool
-	n.fsm.read(func(s *state) { _, ok = s.Tokens[h] })
+	_, ok := n.tokenFor(secret)
 	return ok
 }
 
-// CreateToken makes a new token and returns its secret, once.
-func (n *Node) CreateToken(ctx context.Context, name, key string) (*api.Token, error) {
+// tokenFor finds the token whose secret this is.
+func (n *Node) tokenFor(secret string) (tokenRec, bool) {
+	if secret == "" {
+		return tokenRec{}, false
+	}
+	h := hashToken(secret)
+	var t tokenRec
+	var ok bool
+	n.fsm.read(func(s *state) { t, ok = s.Tokens[h] })
+	return t, ok
+}
+
+// authorize checks that secret is a token whose role holds need.
+func (n *Node) authorize(secret string, need scope) error {
+	t, ok := n.tokenFor(secret)
+	if !ok {
+		return ErrUnauthorized
+	}
+	if roleScopes[t.role()]&need == 0 {
+		return fmt.Errorf("%w: token %q has role %s, which may not do this (see docs/api.md#tokens)", ErrForbidden, t.Name, t.role())
+	}
+	return nil
+}
+
+// CreateToken makes a new token and returns its secret, once. An empty
+// role means api.RolePublish.
+func (n *Node) CreateToken(ctx context.Context, name, role, key string) (*api.Token, error) {
 	if !namePattern.MatchString(name) {
 		return nil, invalid("token name %q must be 1–128 letters, digits or ._+-", name)
 	}
+	if role == "" {
+		role = api.RolePublish
+	}
+	if _, ok := roleScopes[role]; !ok {
+		return nil, invalid("role %q is not one of %s", role, strings.Join(api.Roles, ", "))
+	}
 	secret := newSecret()
-	if _, err := n.apply(ctx, cmdPutToken, key, putTokenCmd{Hash: hashToken(secret), Name: name, Prefix: secret[:10]}); err != nil {
+	if _, err := n.apply(ctx, cmdPutToken, key, putTokenCmd{Hash: hashToken(secret), Name: name, Prefix: secret[:10], Role: role}); err != nil {
 		return nil, err
 	}
-	return &api.Token{Name: name, Prefix: secret[:10], Secret: secret, Created: time.Now().UnixMilli()}, nil
+	return &api.Token{Name: name, Role: role, Prefix: secret[:10], Secret: secret, Created: time.Now().UnixMilli()}, nil
 }
 
 // Tokens lists tokens without their secrets.
@@ -64,7 +110,7 @@ func (n *Node) Tokens() []api.Token {
 	var out []api.Token
 	n.fsm.read(func(s *state) {
 		for _, t := range s.Tokens {
-			out = append(out, api.Token{Name: t.Name, Prefix: t.Prefix, Created: t.Created})
+			out = append(out, api.Token{Name: t.Name, Role: t.role(), Prefix: t.Prefix, Created: t.Created})
 		}
 	})
 	slices.SortFunc(out, func(a, b api.Token) int { return strings.Compare(a.Name, b.Name) })

@@ -164,15 +164,17 @@ func TestBinary_DevEndToEnd(t *testing.T) {
 }
 
 // TestBinary_OriginAndTwoEdges runs `aloft origin` and two `aloft edge`
-// processes: a publish through the origin reaches both edges.
+// processes on an edge-role token: a publish through the origin, with a
+// publish-role token, reaches both edges, and neither token can do the
+// other's work.
 func TestBinary_OriginAndTwoEdges(t *testing.T) {
 	dir := t.TempDir()
 	bin := buildBinary(t)
 	const token = "binary-test-token-0123456789"
 	// spawn starts a node and returns the URL it prints on its first line.
-	spawn := func(args ...string) string {
+	spawn := func(tok string, args ...string) string {
 		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), "ALOFT_ADMIN_TOKEN="+token, "ALOFT_TOKEN="+token)
+		cmd.Env = append(os.Environ(), "ALOFT_ADMIN_TOKEN="+token, "ALOFT_TOKEN="+tok)
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -201,10 +203,24 @@ func TestBinary_OriginAndTwoEdges(t *testing.T) {
 		}
 		return ""
 	}
-	api := spawn("origin", "--data", filepath.Join(dir, "origin"), "--api-addr", "127.0.0.1:0")
+	api := spawn(token, "origin", "--data", filepath.Join(dir, "origin"), "--api-addr", "127.0.0.1:0")
+	cli := func(tok string, args ...string) ([]byte, error) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "ALOFT_API="+api, "ALOFT_TOKEN="+tok, "HOME="+dir)
+		return cmd.CombinedOutput()
+	}
+	secret := func(name, role string) string {
+		out, err := cli(token, "token", "create", name, "--role", role, "--json")
+		var tok struct{ Token, Role string }
+		if err != nil || json.Unmarshal(out, &tok) != nil || tok.Role != role || tok.Token == "" {
+			t.Fatalf("token create %s: %v\n%s", role, err, out)
+		}
+		return tok.Token
+	}
+	edgeTok, ciTok := secret("edges", "edge"), secret("ci", "publish")
 	edges := []string{
-		spawn("edge", "--addr", "127.0.0.1:0", "--origin", api, "--spool", filepath.Join(dir, "spool1")),
-		spawn("edge", "--addr", "127.0.0.1:0", "--origin", api, "--spool", filepath.Join(dir, "spool2")),
+		spawn(edgeTok, "edge", "--addr", "127.0.0.1:0", "--origin", api, "--spool", filepath.Join(dir, "spool1")),
+		spawn(edgeTok, "edge", "--addr", "127.0.0.1:0", "--origin", api, "--spool", filepath.Join(dir, "spool2")),
 	}
 	web := filepath.Join(dir, "dist")
 	_ = os.MkdirAll(web, 0o755)
@@ -214,11 +230,15 @@ func TestBinary_OriginAndTwoEdges(t *testing.T) {
 		{"channel", "create", "production", "--app", "com.example.app", "--public"},
 		{"bundle", "upload", web, "--app", "com.example.app", "--version", "2.0.0", "--channel", "production"},
 	} {
-		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), "ALOFT_API="+api, "ALOFT_TOKEN="+token, "HOME="+dir)
-		if out, err := cmd.CombinedOutput(); err != nil {
+		if out, err := cli(ciTok, args...); err != nil {
 			t.Fatalf("aloft %v: %v\n%s", args, err, out)
 		}
+	}
+	if out, err := cli(edgeTok, "app", "create", "com.example.other"); err == nil || !strings.Contains(string(out), "role edge") {
+		t.Fatalf("an edge token created an app: %v\n%s", err, out)
+	}
+	if out, err := cli(ciTok, "token", "create", "escalate", "--role", "admin"); err == nil || !strings.Contains(string(out), "forbidden") {
+		t.Fatalf("a publish token made a token: %v\n%s", err, out)
 	}
 	body := `{"platform":"ios","device_id":"2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a","app_id":"com.example.app","version_build":"1.0.0","version_name":"1.0.0","plugin_version":"8.51.23"}`
 	for _, e := range edges {

@@ -66,7 +66,7 @@ func runEdge(ctx context.Context, args []string) int {
 	fs.StringVar(&cfg.SpoolDir, "spool", "./aloft-edge-spool", "where stats the origin could not take wait across restarts (empty: none)")
 	pprofAddr := fs.String("pprof-addr", "", "serve net/http/pprof here for profiling (e.g. 127.0.0.1:6060; off when empty)")
 	originURL := fs.String("origin", os.Getenv("ALOFT_API"), "origin API base URL (env ALOFT_API)")
-	token := fs.String("token", os.Getenv("ALOFT_TOKEN"), "API token (env ALOFT_TOKEN)")
+	token := fs.String("token", os.Getenv("ALOFT_TOKEN"), "API token, best of role edge: aloft token create NAME --role edge (env ALOFT_TOKEN)")
 	readyFile := fs.String("ready-file", "", "write {\"edge\"} as JSON to this file once serving")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: aloft edge [flags]\n\nRuns an edge that replicates the origin's catalog.\n\nExample:\n  aloft edge --addr 0.0.0.0:7080 --origin http://origin:7070 --token $TOKEN\n\nFlags:\n")

@@ -265,9 +265,9 @@ func (c *Client) SelfAssign(ctx context.Context, app, device, channel string) er
 }
 
 // CreateToken makes an API token; the answer carries the secret, once.
-func (c *Client) CreateToken(ctx context.Context, name string) (Token, error) {
+func (c *Client) CreateToken(ctx context.Context, name, role string) (Token, error) {
 	var out Token
-	return out, c.Do(ctx, http.MethodPost, Prefix+"/tokens", CreateToken{Name: name}, "", &out)
+	return out, c.Do(ctx, http.MethodPost, Prefix+"/tokens", CreateToken{Name: name, Role: role}, "", &out)
 }
 
 // Tokens lists API tokens without their secrets.

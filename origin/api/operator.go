@@ -178,14 +178,35 @@ type StatsCount struct {
 	N       int64  `json:"n"`
 }
 
+// Token roles: what a token may do. Give each client the least it needs.
+const (
+	// RoleAdmin may do everything, including managing tokens and
+	// collecting blobs. The bootstrap token (--admin-token) is an admin.
+	RoleAdmin = "admin"
+	// RolePublish manages apps, blobs, bundles, channels and devices and
+	// reads everything but tokens: what a CI pipeline needs.
+	RolePublish = "publish"
+	// RoleRead only reads apps, bundles, channels, devices, stats and
+	// blobs: dashboards and monitoring.
+	RoleRead = "read"
+	// RoleEdge is what `aloft edge` needs: the sync routes and blob reads.
+	RoleEdge = "edge"
+)
+
+// Roles lists every role, most powerful first.
+var Roles = []string{RoleAdmin, RolePublish, RoleRead, RoleEdge}
+
 // CreateToken is the body of POST /api/v1/tokens.
 type CreateToken struct {
 	Name string `json:"name"`
+	// Role is one of Roles; empty means RolePublish.
+	Role string `json:"role,omitempty"`
 }
 
 // Token describes an API token; Secret is filled only once, on creation.
 type Token struct {
 	Name    string `json:"name"`
+	Role    string `json:"role"`
 	Prefix  string `json:"prefix"`
 	Secret  string `json:"token,omitempty"`
 	Created int64  `json:"created_ms"`
