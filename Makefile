@@ -25,7 +25,7 @@ deps: ## install what the tests need beyond Go modules (idempotent)
 	@scripts/deps.sh
 
 test: fmt-check vet deps ## the full suite CI runs
-	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+	$(GO) test -race -count=1 -timeout 10m $(PKGS)
 	@# The delta-size check compresses 10 MB at brotli 11: minutes under
 	@# -race, seconds without, so it runs here without the race detector.
 	$(GO) test -count=1 -run '^TestDeltaSize$$' -v ./cli | grep -E '(^=== RUN|^--- |delta bytes|^ok|^FAIL)'

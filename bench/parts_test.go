@@ -85,7 +85,7 @@ func inmemClient(t *testing.T, h fasthttp.RequestHandler, conns int) *fasthttp.H
 	ln := fasthttputil.NewInmemoryListener()
 	srv := &fasthttp.Server{Handler: h, Logger: quiet{}}
 	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Shutdown() })
+	t.Cleanup(func() { _ = srv.Shutdown(); _ = ln.Close() }) // Shutdown misses a listener Serve has not registered yet
 	c := newClient("inmem", conns)
 	c.Dial = func(string) (net.Conn, error) { return ln.Dial() }
 	return c

@@ -7,6 +7,7 @@ package cli_test
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -1053,8 +1054,12 @@ func (r *recEnv) okJSON(t testing.TB, v any, args ...string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	args = append(args, "--json")
-	code := cli.Main(ctxT(t), args, cli.Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return r.vars[k] },
-		HTTP: &http.Client{Transport: r.rec, Timeout: 60 * time.Second}})
+	// Large uploads compress and hash megabytes: minutes under -race on a
+	// loaded CI machine, more than ctxT allows.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	code := cli.Main(ctx, args, cli.Env{Stdout: &out, Stderr: &errb, Getenv: func(k string) string { return r.vars[k] },
+		HTTP: &http.Client{Transport: r.rec, Timeout: 2 * time.Minute}})
 	res := result{args: args, code: code, stdout: out.String(), stderr: errb.String()}
 	if code != 0 {
 		t.Fatalf("want success: %s", res)

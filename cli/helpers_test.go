@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -160,16 +159,12 @@ func (e *env) okJSON(t testing.TB, v any, args ...string) result {
 	return r
 }
 
-// closedAddr returns a loopback URL nothing listens on.
+// closedAddr returns a loopback URL nothing listens on: port 1 is
+// privileged, so no test server can grab it (a freed ephemeral port could
+// be reused by a parallel test).
 func closedAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "http://" + addr
+	return "http://127.0.0.1:1"
 }
 
 // writeTree writes files (slash paths) under dir.

@@ -22,6 +22,9 @@ import (
 // shutdownFlush bounds the last stats flush when the edge stops.
 const shutdownFlush = 5 * time.Second
 
+// shutdownGrace bounds waiting for in-flight requests at shutdown.
+const shutdownGrace = 10 * time.Second
+
 // ErrNotFound is returned by an Origin for an unknown blob.
 var ErrNotFound = errors.New("edge: not found")
 
@@ -146,7 +149,10 @@ func (n *Node) Run(ctx context.Context) error {
 	var err error
 	select {
 	case <-ctx.Done():
-		_ = n.srv.ShutdownWithContext(context.Background())
+		// A half-sent request could hold shutdown until ReadTimeout.
+		sctx, scancel := context.WithTimeout(context.Background(), shutdownGrace)
+		_ = n.srv.ShutdownWithContext(sctx)
+		scancel()
 		// fasthttp's Shutdown closes only listeners Serve has already
 		// registered: when ctx ends before the Serve goroutine runs, Serve
 		// would then accept forever. Closing our own listener makes it

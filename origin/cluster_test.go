@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -199,4 +200,24 @@ func TestNode_TCPAndBolt(t *testing.T) {
 	if _, err := filepath.Glob(filepath.Join(dir, "raft", "raft.db")); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestNode_DataDirInUse: a second node on a data directory another one
+// holds fails with an error that says so, instead of waiting forever on
+// bolt's file lock.
+func TestNode_DataDirInUse(t *testing.T) {
+	dir := t.TempDir()
+	cfg := LocalConfig(dir)
+	cfg.RaftAddr, cfg.Blobs = "127.0.0.1:0", NewMemStore()
+	first, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = first.ln.Close(); first.shutdownRaft() })
+	start := time.Now()
+	_, err = New(cfg)
+	if err == nil || !strings.Contains(err.Error(), "another aloft on this data directory") {
+		t.Fatalf("second node on a held directory: %v", err)
+	}
+	t.Logf("refused after %v: %v", time.Since(start).Round(time.Millisecond), err)
 }

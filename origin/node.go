@@ -22,6 +22,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.etcd.io/bbolt"
 
 	"github.com/aloft/aloft/bundle"
 	"github.com/aloft/aloft/origin/api"
@@ -177,9 +178,11 @@ func (n *Node) openRaft() error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("origin: raft dir: %w", err)
 	}
-	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db")})
+	// bolt locks its file; without a timeout a second process on the same
+	// data directory (or a restart racing the old one's exit) waits forever.
+	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db"), BoltOptions: &bbolt.Options{Timeout: 10 * time.Second}})
 	if err != nil {
-		return fmt.Errorf("origin: open raft log: %w", err)
+		return fmt.Errorf("origin: open raft log %s (another aloft on this data directory?): %w", filepath.Join(dir, "raft.db"), err)
 	}
 	n.stores = append(n.stores, store)
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, n.hclog())

@@ -60,6 +60,7 @@ func run(addr, ready, updatePath, blobPath string) error {
 	go func() {
 		<-ctx.Done()
 		_ = srv.Shutdown()
+		_ = ln.Close() // Shutdown misses a listener Serve has not registered yet
 	}()
 	return srv.Serve(ln)
 }

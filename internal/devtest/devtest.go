@@ -36,6 +36,10 @@ type Server struct {
 func StartAt(t testing.TB, dir, token string) *Server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	// A start that hangs (raft never electing, a locked data directory)
+	// fails here instead of at the package's test timeout.
+	startup := time.AfterFunc(3*Timeout, cancel)
+	defer startup.Stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	srv, err := dev.New(ctx, dev.Config{DataDir: dir, AdminToken: token, Local: true,
 		EdgeAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", Logger: log})
