@@ -190,7 +190,8 @@ func (p *project) capgo(t *testing.T, wantFail bool, args ...string) (stdout, st
 	cmd.Dir = p.dir
 	// Stdin stays /dev/null: `key create` then declines its "cap sync?"
 	// prompt instead of waiting for an answer.
-	cmd.Env = append(os.Environ(), "CAPGO_DISABLE_TELEMETRY=1", "NO_COLOR=1")
+	// A HOME of its own: parallel runs must not share the CLI's files there.
+	cmd.Env = append(os.Environ(), "CAPGO_DISABLE_TELEMETRY=1", "NO_COLOR=1", "HOME="+t.TempDir())
 	cmd.WaitDelay = 5 * time.Second
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

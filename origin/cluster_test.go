@@ -3,6 +3,7 @@ package origin
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -56,7 +57,7 @@ func startCluster(t *testing.T, n int) []*testPeer {
 	for _, p := range peers {
 		c := raft.DefaultConfig()
 		c.LocalID = p.id
-		c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout, c.CommitTimeout = 50*time.Millisecond, 50*time.Millisecond, 50*time.Millisecond, 5*time.Millisecond
+		c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout, c.CommitTimeout = 150*time.Millisecond, 150*time.Millisecond, 150*time.Millisecond, 5*time.Millisecond
 		c.LogLevel = "error"
 		logs, snaps := raft.NewInmemStore(), raft.NewInmemSnapshotStore()
 		if err := raft.BootstrapCluster(c, logs, logs, snaps, p.trans, raft.Configuration{Servers: servers}); err != nil {
@@ -95,15 +96,30 @@ func applyOn(p *testPeer, c Command) error {
 	return p.raft.Apply(b, 2*time.Second).Error()
 }
 
-func TestCluster_ReplicatesAndSurvivesLeaderLoss(t *testing.T) {
-	peers := startCluster(t, 3)
-	l := leader(t, peers, nil)
-	cmds := randomCommands(t, 42, 60)
-	for _, c := range cmds[:40] {
-		if err := applyOn(l, c); err != nil {
-			t.Fatal(err)
+// applyOnLeader commits c through whichever peer leads (never exclude).
+// A pause on a loaded machine can cost a leader its lease mid-test; the
+// command's idempotency key makes the retry on the next leader safe.
+func applyOnLeader(t *testing.T, peers []*testPeer, exclude *testPeer, c Command) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := applyOn(leader(t, peers, exclude), c)
+		if err == nil {
+			return
+		}
+		if !errors.Is(err, raft.ErrNotLeader) && !errors.Is(err, raft.ErrLeadershipLost) || time.Now().After(deadline) {
+			t.Fatalf("apply %s: %v", c.Key, err)
 		}
 	}
+}
+
+func TestCluster_ReplicatesAndSurvivesLeaderLoss(t *testing.T) {
+	peers := startCluster(t, 3)
+	cmds := randomCommands(t, 42, 60)
+	for _, c := range cmds[:40] {
+		applyOnLeader(t, peers, nil, c)
+	}
+	l := leader(t, peers, nil)
 	// raft's AppliedIndex runs ahead of the FSM (it is set when entries are
 	// handed to it), so wait on the index the FSM itself has applied.
 	fsmIndex := func(p *testPeer) (idx uint64) {
@@ -149,9 +165,8 @@ func TestCluster_ReplicatesAndSurvivesLeaderLoss(t *testing.T) {
 	if ackedApps == 0 {
 		t.Fatal("new leader lost acknowledged apps")
 	}
-	if err := applyOn(nl, cmd(t, cmdCreateApp, "after-failover", createAppCmd{AppID: "com.after.app"})); err != nil {
-		t.Fatal(err)
-	}
+	applyOnLeader(t, peers, cut, cmd(t, cmdCreateApp, "after-failover", createAppCmd{AppID: "com.after.app"}))
+	nl = leader(t, peers, cut)
 	var has bool
 	nl.fsm.read(func(s *state) { _, has = s.Catalog.Apps["com.after.app"] })
 	if !has {
