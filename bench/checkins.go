@@ -83,6 +83,11 @@ func judgeCheck(resp *fasthttp.Response) (outcome, errKind string) {
 	if resp.StatusCode() != fasthttp.StatusOK {
 		return "", statusKind(resp.StatusCode())
 	}
+	// Only answers of a KiB or more are compressed, and every refusal is
+	// smaller: a gzipped answer is an update, no need to inflate it here.
+	if bytes.Equal(resp.Header.ContentEncoding(), []byte("gzip")) {
+		return "update", ""
+	}
 	body := resp.Body()
 	switch {
 	case bytes.HasPrefix(body, []byte(`{"version":`)):

@@ -235,6 +235,10 @@ func (d *device) fillCheck(req *fasthttp.Request, url string) {
 	if d.platform == "ios" {
 		req.Header.Set("Accept", "application/json")
 	}
+	// OkHttp (Android) and URLSession (iOS) both ask for gzip on their
+	// own, so the plugin's checks always do: large answers (delta
+	// manifests) travel compressed.
+	req.Header.Set("Accept-Encoding", "gzip")
 	req.SetBody(*d.body.Load())
 }
 

@@ -56,7 +56,11 @@ func checkOnce(client *fasthttp.HostClient, url string, d *device) (answer, []by
 	if err := client.DoTimeout(req, resp, 5*time.Second); err != nil {
 		return a, nil, err
 	}
-	body := append([]byte(nil), resp.Body()...)
+	body, err := resp.BodyUncompressed()
+	if err != nil {
+		return a, nil, fmt.Errorf("inflate the answer: %w", err)
+	}
+	body = append([]byte(nil), body...)
 	if resp.StatusCode() != fasthttp.StatusOK {
 		return a, body, fmt.Errorf("status %d: %s", resp.StatusCode(), body)
 	}

@@ -171,7 +171,8 @@ func releaseChecks(h *harness, mode string, fl *fleet, up *updater) plan {
 			outcome, kind := judgeCheck(resp)
 			if outcome == "update" {
 				var a answer
-				if err := json.Unmarshal(resp.Body(), &a); err != nil {
+				body, err := resp.BodyUncompressed()
+				if err != nil || json.Unmarshal(body, &a) != nil {
 					return "", "bad_body"
 				}
 				up.offer(fl.devices[i%n], a)
