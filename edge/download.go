@@ -1,6 +1,7 @@
-// Downloads: bundle zips and delta files at content-addressed URLs
-// /b/{sha256}[/{name}]. The bytes never change for a URL, so answers carry
-// an ETag and immutable caching, and Range requests get 206.
+// Downloads: bundle zips at content-addressed URLs /b/{sha256}[/{name}],
+// and delta files at /d/{bundle key}/{file_name}. The bytes never change
+// for a URL, so answers carry an ETag (the blob's sha256) and immutable
+// caching, and Range requests get 206.
 
 package edge
 
@@ -11,7 +12,9 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -41,6 +44,36 @@ func (n *Node) handleDownload(ctx *fasthttp.RequestCtx, rest []byte) {
 		writeDeviceError(ctx, fasthttp.StatusNotFound, "not_found", "No such bundle or file", "")
 		return
 	}
+	n.serveBlob(ctx, key, size, bytes.HasSuffix(rest, []byte(".zip")))
+}
+
+// handleDeltaDownload serves /d/{bundle key}/{file_name}. The name is
+// taken from the raw path and unescaped here: fasthttp's normalised path
+// would fold "a//b" or "./" segments a manifest may legitimately name.
+func (n *Node) handleDeltaDownload(ctx *fasthttp.RequestCtx) {
+	if !ctx.IsGet() && !ctx.IsHead() {
+		methodNotAllowed(ctx, "GET, HEAD")
+		return
+	}
+	raw := string(ctx.URI().PathOriginal())
+	rest, _ := strings.CutPrefix(raw, "/d/")
+	key, escaped, _ := strings.Cut(rest, "/")
+	name, err := url.PathUnescape(escaped)
+	bv := n.view.Load().deltas[key]
+	if err != nil || bv == nil {
+		writeDeviceError(ctx, fasthttp.StatusNotFound, "not_found", "No such bundle or file", "")
+		return
+	}
+	m, ok := bv.files[name]
+	if !ok {
+		writeDeviceError(ctx, fasthttp.StatusNotFound, "not_found", "No such bundle or file", "")
+		return
+	}
+	n.serveBlob(ctx, m.Blob, m.Size, false)
+}
+
+// serveBlob answers with one catalog-referenced blob.
+func (n *Node) serveBlob(ctx *fasthttp.RequestCtx, key string, size int64, zip bool) {
 	etag := `"` + key + `"`
 	h := &ctx.Response.Header
 	h.Set("ETag", etag)
@@ -56,7 +89,7 @@ func (n *Node) handleDownload(ctx *fasthttp.RequestCtx, rest []byte) {
 		writeDeviceError(ctx, fasthttp.StatusBadGateway, "blob_unavailable", "Cannot fetch the file from the origin; retry later", "")
 		return
 	}
-	if bytes.HasSuffix(rest, []byte(".zip")) {
+	if zip {
 		ctx.SetContentType("application/zip")
 	} else {
 		ctx.SetContentType("application/octet-stream")

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -413,5 +414,97 @@ func TestStats_SpoolAcrossRestart(t *testing.T) {
 	}
 	if files, _ := filepath.Glob(filepath.Join(dir, "stats-*.json")); len(files) != 0 {
 		t.Fatalf("sent batch still spooled: %v", files)
+	}
+}
+
+// TestNode_DeltaDownloads: every manifest URL an answer carries serves
+// exactly its file's bytes, names that need escaping or that a path
+// normaliser would fold included; HEAD and Range work there too; names
+// outside the bundle and unknown bundles are 404; and publishing the
+// same version again (a new creation time) gives new URLs.
+func TestNode_DeltaDownloads(t *testing.T) {
+	names := []string{"index.html", "assets/with space.js", "assets/100%.css", "odd/./dot.js", "odd//double.js", "ünï/çødé.js"}
+	blobs := map[string][]byte{}
+	var manifest []api.ManifestEntry
+	for i, name := range names {
+		data := []byte(fmt.Sprintf("file %d: %s", i, name))
+		sum := sha256.Sum256(data)
+		sha := hex.EncodeToString(sum[:])
+		blobs[sha] = data
+		manifest = append(manifest, api.ManifestEntry{FileName: name, FileHash: sha, Blob: sha, Size: int64(len(data))})
+	}
+	b := testBundle("2.0.0", func(b *api.Bundle) { b.Manifest, b.Created = manifest, 1000 })
+	v := testView([]*api.Bundle{b}, []*api.Channel{chanOpts(1, "production", "2.0.0", public)}, nil)
+	app := v.apps["com.example.app"].app
+	cat := &api.Catalog{Protocol: api.ProtocolVersion, Index: 3, Apps: map[string]*api.App{app.ID: app}}
+	cfg := LocalConfig()
+	cfg.Origin = &fakeOrigin{cat: cat, blobs: blobs}
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.ln.Close(); n.cache.Close() })
+	n.install(cat)
+
+	ctx := request(n, "POST", "/updates", checkBody)
+	var ans struct {
+		Manifest []struct {
+			FileName    string `json:"file_name"`
+			FileHash    string `json:"file_hash"`
+			DownloadURL string `json:"download_url"`
+		} `json:"manifest"`
+	}
+	if err := json.Unmarshal(ctx.Response.Body(), &ans); err != nil || len(ans.Manifest) != len(names) {
+		t.Fatalf("answer %s: %v", ctx.Response.Body(), err)
+	}
+	get := func(method, rawURL string, hdr ...string) *fasthttp.Response {
+		var c fasthttp.RequestCtx
+		c.Request.Header.SetMethod(method)
+		c.Request.SetRequestURI(rawURL)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			c.Request.Header.Set(hdr[i], hdr[i+1])
+		}
+		n.route(&c)
+		return &c.Response
+	}
+	prefix := ""
+	for _, m := range ans.Manifest {
+		u, err := url.Parse(m.DownloadURL)
+		if err != nil || !strings.HasPrefix(u.Path, "/d/") {
+			t.Fatalf("%s: download_url %q", m.FileName, m.DownloadURL)
+		}
+		key := strings.SplitN(strings.TrimPrefix(u.EscapedPath(), "/d/"), "/", 2)[0]
+		if prefix != "" && key != prefix {
+			t.Errorf("one bundle, two keys: %s and %s", prefix, key)
+		}
+		prefix = key
+		r := get("GET", m.DownloadURL)
+		if r.StatusCode() != 200 || string(r.Body()) != string(blobs[m.FileHash]) || string(r.Header.Peek("ETag")) != `"`+m.FileHash+`"` {
+			t.Errorf("%s: %d %q etag %s", m.FileName, r.StatusCode(), r.Body(), r.Header.Peek("ETag"))
+		}
+	}
+	first := ans.Manifest[1].DownloadURL
+	if r := get("GET", first, "Range", "bytes=5-"); r.StatusCode() != 206 || string(r.Body()) != string(blobs[ans.Manifest[1].FileHash][5:]) {
+		t.Errorf("range: %d %q", r.StatusCode(), r.Body())
+	}
+	if r := get("HEAD", first); r.StatusCode() != 200 || r.Header.ContentLength() != len(blobs[ans.Manifest[1].FileHash]) {
+		t.Errorf("head: %d length %d", r.StatusCode(), r.Header.ContentLength())
+	}
+	for _, bad := range []string{"/d/" + prefix + "/missing.js", "/d/" + prefix + "/index.html/", "/d/0000000000000000/index.html", "/d/" + prefix, "/d/" + prefix + "/%zz"} {
+		if r := get("GET", "http://edge.test"+bad); r.StatusCode() != 404 {
+			t.Errorf("%s: %d, want 404", bad, r.StatusCode())
+		}
+	}
+	if r := get("GET", "http://edge.test/d/"+prefix+"/odd/dot.js"); r.StatusCode() != 200 || !strings.Contains(string(r.Body()), "odd/./dot.js") {
+		t.Errorf("dot segment resolved by the client: %d %q", r.StatusCode(), r.Body())
+	}
+	if r := get("POST", first); r.StatusCode() != 405 {
+		t.Errorf("POST: %d", r.StatusCode())
+	}
+	// The same version published again is another bundle: other URLs.
+	again := *b
+	again.Created = 2000
+	if bundleKey(app.ID, &again) == prefix {
+		t.Error("a republished version kept its delta URLs")
 	}
 }

@@ -15,7 +15,7 @@ import (
 
 // route dispatches every device-facing request. The plugin posts to exactly
 // the configured URLs, so the paths are fixed: /updates, /stats and
-// /channel_self, plus downloads under /b/.
+// /channel_self, plus downloads under /b/ (zips) and /d/ (delta files).
 func (n *Node) route(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	path := ctx.Path()
@@ -55,6 +55,9 @@ func (n *Node) dispatch(ctx *fasthttp.RequestCtx, path []byte) string {
 		return "channel_self"
 	case bytes.HasPrefix(path, []byte("/b/")):
 		n.handleDownload(ctx, path[len("/b/"):])
+		return "download"
+	case bytes.HasPrefix(path, []byte("/d/")):
+		n.handleDeltaDownload(ctx)
 		return "download"
 	case string(path) == "/healthz":
 		n.handleHealth(ctx)
