@@ -87,6 +87,18 @@ func request(n *Node, method, path, body string) *fasthttp.RequestCtx {
 	return &ctx
 }
 
+// fetch sends a body-less request with header name/value pairs.
+func fetch(n *Node, method, uri string, hdr ...string) *fasthttp.RequestCtx {
+	var ctx fasthttp.RequestCtx
+	ctx.Request.Header.SetMethod(method)
+	ctx.Request.SetRequestURI(uri)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		ctx.Request.Header.Set(hdr[i], hdr[i+1])
+	}
+	n.route(&ctx)
+	return &ctx
+}
+
 const checkBody = `{"platform":"android","device_id":"2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a","app_id":"com.example.app","custom_id":"","version_build":"1.0.0","version_code":"10","version_os":"14","version_name":"1.0.0","plugin_version":"8.51.23","is_emulator":false,"is_prod":true,"install_source":"google_play","defaultChannel":""}`
 
 func TestNode_UpdatesHandler(t *testing.T) {
@@ -298,16 +310,7 @@ func TestNode_DownloadRanges(t *testing.T) {
 	}
 	t.Cleanup(func() { n.ln.Close(); n.cache.Close() })
 	n.install(cat)
-	get := func(method, path string, hdr ...string) *fasthttp.RequestCtx {
-		var ctx fasthttp.RequestCtx
-		ctx.Request.Header.SetMethod(method)
-		ctx.Request.SetRequestURI(path)
-		for i := 0; i+1 < len(hdr); i += 2 {
-			ctx.Request.Header.Set(hdr[i], hdr[i+1])
-		}
-		n.route(&ctx)
-		return &ctx
-	}
+	get := func(method, path string, hdr ...string) *fasthttp.RequestCtx { return fetch(n, method, path, hdr...) }
 	path := "/b/" + sha + "/com.example.app_2.0.0.zip"
 	cases := []struct {
 		name, method string
@@ -458,14 +461,7 @@ func TestNode_DeltaDownloads(t *testing.T) {
 		t.Fatalf("answer %s: %v", ctx.Response.Body(), err)
 	}
 	get := func(method, rawURL string, hdr ...string) *fasthttp.Response {
-		var c fasthttp.RequestCtx
-		c.Request.Header.SetMethod(method)
-		c.Request.SetRequestURI(rawURL)
-		for i := 0; i+1 < len(hdr); i += 2 {
-			c.Request.Header.Set(hdr[i], hdr[i+1])
-		}
-		n.route(&c)
-		return &c.Response
+		return &fetch(n, method, rawURL, hdr...).Response
 	}
 	prefix := ""
 	for _, m := range ans.Manifest {
