@@ -269,13 +269,7 @@ func TestGC_PeriodicSweep(t *testing.T) {
 	sha := putBlob(t, cl, []byte("orphan for the loop"))
 	keep := putBlob(t, cl, []byte("young orphan"))
 	age(t, n, sha, 2*time.Hour)
-	deadline := time.Now().Add(10 * time.Second)
-	for has(n, sha) {
-		if time.Now().After(deadline) {
-			t.Fatal("the periodic sweep never collected the orphan")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll(t, 10*time.Second, "the periodic sweep to collect the orphan", func() bool { return !has(n, sha) })
 	if !has(n, keep) {
 		t.Fatal("the periodic sweep collected a young blob")
 	}
