@@ -26,17 +26,14 @@ func bundleCommands() map[string]*command {
 		"bundle delete": {usage: "<version> --app APP", summary: "delete a bundle no channel uses", flags: appFlag,
 			example: "aloft bundle delete 1.0.0 --app com.example.app",
 			run: func(ctx context.Context, c *call) error {
-				app, err := c.app()
+				app, version, err := c.appArg("a bundle version")
 				if err != nil {
 					return err
 				}
-				if err := c.needArgs(1, "a bundle version"); err != nil {
+				if err := c.client().DeleteBundle(ctx, app, version); err != nil {
 					return err
 				}
-				if err := c.client().DeleteBundle(ctx, app, c.args[0]); err != nil {
-					return err
-				}
-				c.print(map[string]string{"app": app, "version": c.args[0]}, "deleted %s %s", app, c.args[0])
+				c.print(map[string]string{"app": app, "version": version}, "deleted %s %s", app, version)
 				return nil
 			}},
 	}
@@ -58,11 +55,7 @@ func uploadFlags(fs *flag.FlagSet, c *call) {
 }
 
 func listBundles(ctx context.Context, c *call) error {
-	app, err := c.app()
-	if err != nil {
-		return err
-	}
-	bs, err := c.client().Bundles(ctx, app)
+	bs, err := fetchForApp(ctx, c, c.client().Bundles)
 	if err != nil {
 		return err
 	}

@@ -29,6 +29,27 @@ func (c *call) app() (string, error) {
 	return a, nil
 }
 
+// appArg reads --app and the one positional argument, which what names.
+func (c *call) appArg(what string) (app, arg string, err error) {
+	if app, err = c.app(); err != nil {
+		return "", "", err
+	}
+	if err = c.needArgs(1, what); err != nil {
+		return "", "", err
+	}
+	return app, c.args[0], nil
+}
+
+// fetchForApp reads --app and asks fetch about that app.
+func fetchForApp[T any](ctx context.Context, c *call, fetch func(context.Context, string) (T, error)) (T, error) {
+	app, err := c.app()
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return fetch(ctx, app)
+}
+
 func channelCommands() map[string]*command {
 	simple := func(summary, example string, spec func() api.PutChannel, done string) *command {
 		return &command{usage: "<channel> --app APP", summary: summary, example: example, flags: appFlag,
@@ -65,14 +86,11 @@ func channelCommands() map[string]*command {
 }
 
 func putChannel(ctx context.Context, c *call, spec api.PutChannel) (api.Channel, error) {
-	app, err := c.app()
+	app, name, err := c.appArg("a channel name")
 	if err != nil {
 		return api.Channel{}, err
 	}
-	if err := c.needArgs(1, "a channel name"); err != nil {
-		return api.Channel{}, err
-	}
-	return c.client().PutChannel(ctx, app, c.args[0], spec)
+	return c.client().PutChannel(ctx, app, name, spec)
 }
 
 func describeChannel(ch api.Channel) string {
@@ -94,11 +112,7 @@ func orDash(s string) string {
 }
 
 func listChannels(ctx context.Context, c *call) error {
-	app, err := c.app()
-	if err != nil {
-		return err
-	}
-	chs, err := c.client().Channels(ctx, app)
+	chs, err := fetchForApp(ctx, c, c.client().Channels)
 	if err != nil {
 		return err
 	}
@@ -177,11 +191,8 @@ func setChannel(ctx context.Context, c *call) error {
 }
 
 func createChannel(ctx context.Context, c *call) error {
-	app, err := c.app()
+	app, name, err := c.appArg("a channel name")
 	if err != nil {
-		return err
-	}
-	if err := c.needArgs(1, "a channel name"); err != nil {
 		return err
 	}
 	var ae *api.Error
@@ -190,7 +201,7 @@ func createChannel(ctx context.Context, c *call) error {
 		return err
 	}
 	for _, ch := range chs {
-		if ch.Name == c.args[0] {
+		if ch.Name == name {
 			return fmt.Errorf("channel %s already exists in %s; change it with `aloft channel set %s --app %s …`", ch.Name, app, ch.Name, app)
 		}
 	}

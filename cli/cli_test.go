@@ -328,8 +328,7 @@ func TestBundleCommands(t *testing.T) {
 	s := startServer(t)
 	e := newEnv(t, s)
 	const app = "com.example.bundles"
-	e.ok(t, "app", "create", app)
-	e.ok(t, "channel", "set", "production", "--app", app, "--public")
+	e.publicApp(t, app)
 	dirA := webBuild(t, "A", nil)
 	zipA := zipOf(t, dirA)
 
@@ -471,8 +470,7 @@ func TestBundleUploadEncrypted(t *testing.T) {
 	s := startServer(t)
 	e := newEnv(t, s)
 	const app = "com.example.secret"
-	e.ok(t, "app", "create", app)
-	e.ok(t, "channel", "set", "production", "--app", app, "--public")
+	e.publicApp(t, app)
 	keys := t.TempDir()
 	e.ok(t, "key", "create", "--dir", keys)
 	privFile := filepath.Join(keys, bundle.PrivateKeyFile)
@@ -599,8 +597,7 @@ func TestRolloutLifecycle(t *testing.T) {
 	s := startServer(t)
 	e := newEnv(t, s)
 	const app = "com.example.rollout"
-	e.ok(t, "app", "create", app)
-	e.ok(t, "channel", "set", "production", "--app", app, "--public")
+	e.publicApp(t, app)
 	e.ok(t, "bundle", "upload", webBuild(t, "1.0.0", nil), "--app", app, "--version", "1.0.0", "--channel", "production")
 	e.ok(t, "bundle", "upload", webBuild(t, "1.1.0", nil), "--app", app, "--version", "1.1.0")
 	e.fail(t, 1, []string{"channel", "pause", "production", "--app", app}, "no rollout")
@@ -713,8 +710,7 @@ func TestDeviceCommands(t *testing.T) {
 	s := startServer(t)
 	e := newEnv(t, s)
 	const app = "com.example.devices"
-	e.ok(t, "app", "create", app)
-	e.ok(t, "channel", "set", "production", "--app", app, "--public")
+	e.publicApp(t, app)
 	e.ok(t, "bundle", "upload", webBuild(t, "p", nil), "--app", app, "--version", "1.0.0", "--channel", "production")
 	// --channel refuses a channel that does not exist rather than making
 	// a private one by accident; a private channel is created on purpose.
@@ -899,8 +895,7 @@ func TestUploadLargeBundle(t *testing.T) {
 	s := startServer(t)
 	e := newEnv(t, s)
 	const app = "com.example.large"
-	e.ok(t, "app", "create", app)
-	e.ok(t, "channel", "set", "production", "--app", app, "--public")
+	e.publicApp(t, app)
 	video := randomBytes(7, api.ChunkSize+api.ChunkSize/16)
 	dir := webBuild(t, "large", map[string][]byte{"assets/video.bin": video})
 	rec := &patchRecorder{}

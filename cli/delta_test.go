@@ -270,19 +270,8 @@ func testDelta(t *testing.T, encrypt bool) {
 	s := startServer(t)
 	e := newEnv(t, s)
 	const app = "com.example.delta"
-	e.ok(t, "app", "create", app)
-	e.ok(t, "channel", "set", "production", "--app", app, "--public")
-	var pub *rsa.PublicKey
-	var encFlags []string
-	if encrypt {
-		keys := t.TempDir()
-		e.ok(t, "key", "create", "--dir", keys)
-		var err error
-		if pub, err = bundle.LoadPublicKey(filepath.Join(keys, bundle.PublicKeyFile)); err != nil {
-			t.Fatal(err)
-		}
-		encFlags = []string{"--encrypt", "--key", filepath.Join(keys, bundle.PrivateKeyFile)}
-	}
+	e.publicApp(t, app)
+	pub, encFlags := e.encryption(t, encrypt)
 	filesA, filesB, noise := deltaVersions()
 	dirA, dirB := t.TempDir(), t.TempDir()
 	writeTree(t, dirA, filesA)
@@ -387,19 +376,8 @@ func measureDelta(tb testing.TB, encrypt bool) deltaSize {
 	s := startServer(tb)
 	e := newEnv(tb, s)
 	const app = "com.example.size"
-	e.ok(tb, "app", "create", app)
-	e.ok(tb, "channel", "set", "production", "--app", app, "--public")
-	var pub *rsa.PublicKey
-	var encFlags []string
-	if encrypt {
-		keys := tb.TempDir()
-		e.ok(tb, "key", "create", "--dir", keys)
-		var err error
-		if pub, err = bundle.LoadPublicKey(filepath.Join(keys, bundle.PublicKeyFile)); err != nil {
-			tb.Fatal(err)
-		}
-		encFlags = []string{"--encrypt", "--key", filepath.Join(keys, bundle.PrivateKeyFile)}
-	}
+	e.publicApp(tb, app)
+	pub, encFlags := e.encryption(tb, encrypt)
 	filesA, filesB := realisticBuild(0), realisticBuild(1)
 	dirA, dirB := tb.TempDir(), tb.TempDir()
 	writeTree(tb, dirA, filesA)

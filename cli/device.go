@@ -26,17 +26,14 @@ func deviceCommands() map[string]*command {
 				c.values["channel"] = fs.String("channel", "", "channel name (required)")
 			},
 			run: func(ctx context.Context, c *call) error {
-				app, err := c.app()
+				app, device, err := c.appArg("a device id")
 				if err != nil {
-					return err
-				}
-				if err := c.needArgs(1, "a device id"); err != nil {
 					return err
 				}
 				if c.str("channel") == "" {
 					return fmt.Errorf("--channel is required")
 				}
-				if err := c.client().SetDevice(ctx, app, c.args[0], c.str("channel")); err != nil {
+				if err := c.client().SetDevice(ctx, app, device, c.str("channel")); err != nil {
 					return err
 				}
 				c.print(map[string]string{"device_id": c.args[0], "channel": c.str("channel")}, "device %s now uses channel %s", c.args[0], c.str("channel"))
@@ -45,14 +42,11 @@ func deviceCommands() map[string]*command {
 		"device unset": {usage: "<device_id> --app APP", summary: "remove a device's pin",
 			example: "aloft device unset 2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a --app com.example.app", flags: appFlag,
 			run: func(ctx context.Context, c *call) error {
-				app, err := c.app()
+				app, device, err := c.appArg("a device id")
 				if err != nil {
 					return err
 				}
-				if err := c.needArgs(1, "a device id"); err != nil {
-					return err
-				}
-				if err := c.client().UnsetDevice(ctx, app, c.args[0]); err != nil {
+				if err := c.client().UnsetDevice(ctx, app, device); err != nil {
 					return err
 				}
 				c.print(map[string]string{"device_id": c.args[0]}, "device %s unpinned", c.args[0])
@@ -60,11 +54,7 @@ func deviceCommands() map[string]*command {
 			}},
 		"device list": {usage: "--app APP", summary: "list pinned devices", example: "aloft device list --app com.example.app", flags: appFlag,
 			run: func(ctx context.Context, c *call) error {
-				app, err := c.app()
-				if err != nil {
-					return err
-				}
-				devs, err := c.client().Devices(ctx, app)
+				devs, err := fetchForApp(ctx, c, c.client().Devices)
 				if err != nil {
 					return err
 				}
@@ -120,11 +110,7 @@ func collectGarbage(ctx context.Context, c *call) error {
 }
 
 func showStats(ctx context.Context, c *call) error {
-	app, err := c.app()
-	if err != nil {
-		return err
-	}
-	st, err := c.client().Stats(ctx, app)
+	st, err := fetchForApp(ctx, c, c.client().Stats)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/rsa"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -157,6 +158,30 @@ func (e *env) okJSON(t testing.TB, v any, args ...string) result {
 		t.Fatalf("--json output does not decode into %T: %v\n%s", v, err, r)
 	}
 	return r
+}
+
+// publicApp creates app with a public production channel, where most
+// tests start.
+func (e *env) publicApp(t testing.TB, app string) {
+	t.Helper()
+	e.ok(t, "app", "create", app)
+	e.ok(t, "channel", "set", "production", "--app", app, "--public")
+}
+
+// encryption makes a key pair when encrypt is set and returns the public
+// key devices hold and the upload flags that encrypt with its private half.
+func (e *env) encryption(t testing.TB, encrypt bool) (*rsa.PublicKey, []string) {
+	t.Helper()
+	if !encrypt {
+		return nil, nil
+	}
+	keys := t.TempDir()
+	e.ok(t, "key", "create", "--dir", keys)
+	pub, err := bundle.LoadPublicKey(filepath.Join(keys, bundle.PublicKeyFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub, []string{"--encrypt", "--key", filepath.Join(keys, bundle.PrivateKeyFile)}
 }
 
 // closedAddr returns a loopback URL nothing listens on: port 1 is
