@@ -255,26 +255,34 @@ func TestStats_KeysSurviveBodyReuse(t *testing.T) {
 
 // TestNode_RefusesUnknownProtocolWithoutSpinning: a catalog of another
 // protocol version is not installed, and the sync loop backs off instead
-// of asking again in a hot loop.
+// of asking again at once.
 func TestNode_RefusesUnknownProtocolWithoutSpinning(t *testing.T) {
 	o := &countingOrigin{cat: &api.Catalog{Protocol: api.ProtocolVersion + 1, Index: 9, Apps: map[string]*api.App{}}}
 	cfg := LocalConfig()
-	cfg.Origin, cfg.RetryInterval = o, 50*time.Millisecond
+	cfg.Origin, cfg.RetryInterval = o, time.Hour
 	n, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
-	defer cancel()
-	if err := n.Run(ctx); err != nil {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	// Polled every 10 ms: a loop that does not back off has asked again
+	// many times by the time the first call is seen.
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.Now().Add(10 * time.Second); o.calls.Load() == 0 && time.Now().Before(deadline); {
+		<-tick.C
+	}
+	cancel()
+	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
 	if n.Ready() || n.Index() != 0 {
 		t.Fatal("installed a catalog of an unknown protocol")
 	}
-	// 300 ms at a 50 ms back-off is about 6 calls; a hot loop makes thousands.
-	if c := o.calls.Load(); c > 20 {
-		t.Fatalf("%d catalog calls in 300 ms: the sync loop spins", c)
+	if c := o.calls.Load(); c != 1 {
+		t.Fatalf("%d catalog calls, want 1: the sync loop did not back off", c)
 	}
 }
 
@@ -502,5 +510,25 @@ func TestNode_DeltaDownloads(t *testing.T) {
 	again.Created = 2000
 	if bundleKey(app.ID, &again) == prefix {
 		t.Error("a republished version kept its delta URLs")
+	}
+}
+
+// TestStats_SpoolKeepsPendingAndNewer: at shutdown, a batch the origin
+// refused and the counts gathered after it are both written to the spool.
+func TestStats_SpoolKeepsPendingAndNewer(t *testing.T) {
+	n := newTestNode(t)
+	n.cfg.SpoolDir = t.TempDir()
+	ev := `{"app_id":"com.example.app","version_name":"1.0.0","action":"set","device_id":"2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a","platform":"ios"}`
+	request(n, "POST", "/stats", ev)
+	if n.stats.take() == nil { // the flush that the origin refused
+		t.Fatal("no batch")
+	}
+	request(n, "POST", "/stats", ev)
+	if err := n.spoolPending(); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(n.cfg.SpoolDir, "stats-*.json"))
+	if len(files) != 2 {
+		t.Fatalf("spooled %v, want the refused batch and the newer one", files)
 	}
 }

@@ -99,23 +99,26 @@ func (n *Node) spoolPending() error {
 	if n.cfg.SpoolDir == "" {
 		return nil
 	}
-	b := n.stats.take()
-	if b == nil {
-		return nil
+	// A batch the origin refused is still pending and take returns it
+	// first; what was counted after it is a second batch: loop until both
+	// are on disk.
+	for b := n.stats.take(); b != nil; b = n.stats.take() {
+		if len(n.spool) >= maxSpooled {
+			n.log.Error("stats spool full; dropping the oldest batch", "dir", n.cfg.SpoolDir)
+			_ = os.Remove(n.spool[0].path)
+			n.spool = n.spool[1:]
+		}
+		next := 0
+		if len(n.spool) > 0 {
+			fmt.Sscanf(filepath.Base(n.spool[len(n.spool)-1].path), "stats-%d-", &next)
+			next++
+		}
+		sp, err := spoolBatch(n.cfg.SpoolDir, next, b)
+		if err != nil {
+			return errors.Join(errors.New("edge: spool stats"), err)
+		}
+		n.spool = append(n.spool, spooled{path: sp, batch: *b})
+		n.stats.done()
 	}
-	if len(n.spool) >= maxSpooled {
-		n.log.Error("stats spool full; dropping the oldest batch", "dir", n.cfg.SpoolDir)
-		_ = os.Remove(n.spool[0].path)
-		n.spool = n.spool[1:]
-	}
-	next := 0
-	if len(n.spool) > 0 {
-		fmt.Sscanf(filepath.Base(n.spool[len(n.spool)-1].path), "stats-%d-", &next)
-		next++
-	}
-	if _, err := spoolBatch(n.cfg.SpoolDir, next, b); err != nil {
-		return errors.Join(errors.New("edge: spool stats"), err)
-	}
-	n.stats.done()
 	return nil
 }
