@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -212,7 +213,7 @@ func TestNode_TCPAndBolt(t *testing.T) {
 	if !n.Authenticate("test-admin-token-123456") || n.Authenticate("wrong") {
 		t.Fatal("token check after restart")
 	}
-	if _, err := filepath.Glob(filepath.Join(dir, "raft", "raft.db")); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, "raft", "raft.db")); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -221,6 +222,8 @@ func TestNode_TCPAndBolt(t *testing.T) {
 // holds fails with an error that says so, instead of waiting forever on
 // bolt's file lock.
 func TestNode_DataDirInUse(t *testing.T) {
+	defer func(d time.Duration) { boltLockTimeout = d }(boltLockTimeout)
+	boltLockTimeout = 200 * time.Millisecond
 	dir := t.TempDir()
 	cfg := LocalConfig(dir)
 	cfg.RaftAddr, cfg.Blobs = "127.0.0.1:0", NewMemStore()

@@ -204,6 +204,9 @@ func (n *Node) gcLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		if n.raft.State() != raft.Leader {
+			// Followers mark blobs too (uploads land on any node): keep
+			// their marks as few as the leader's.
+			n.blobs.forget(time.Now().Add(-max(n.cfg.GCMinAge, minUsedWindow)))
 			continue
 		}
 		rep, err := n.CollectGarbage(ctx, api.CollectGarbage{})

@@ -173,6 +173,9 @@ func New(cfg Config) (*Node, error) {
 	return n, nil
 }
 
+// boltLockTimeout bounds waiting for another process's lock on the raft log.
+var boltLockTimeout = 10 * time.Second
+
 func (n *Node) openRaft() error {
 	dir := filepath.Join(n.cfg.DataDir, "raft")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -180,7 +183,7 @@ func (n *Node) openRaft() error {
 	}
 	// bolt locks its file; without a timeout a second process on the same
 	// data directory (or a restart racing the old one's exit) waits forever.
-	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db"), BoltOptions: &bbolt.Options{Timeout: 10 * time.Second}})
+	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db"), BoltOptions: &bbolt.Options{Timeout: boltLockTimeout}})
 	if err != nil {
 		return fmt.Errorf("origin: open raft log %s (another aloft on this data directory?): %w", filepath.Join(dir, "raft.db"), err)
 	}

@@ -15,7 +15,7 @@ func (n *Node) routes() http.Handler {
 	h := func(pattern string, need scope, fn handlerFunc) { mux.Handle(pattern, n.wrap(pattern, fn, need)) }
 
 	h("PUT /api/v1/blobs/{sha}", scopePublish, n.putBlob)
-	h("HEAD /api/v1/blobs/{sha}", scopePublish, n.headBlobOrPartial)
+	h("HEAD /api/v1/blobs/{sha}", scopeBlobRead, n.headBlobOrPartial)
 	h("PATCH /api/v1/blobs/{sha}", scopePublish, n.patchBlob)
 	h("POST /api/v1/blobs/missing", scopePublish, n.missingBlobs)
 	h("GET /api/v1/blobs/{sha}", scopeBlobRead, n.getBlob)
