@@ -199,6 +199,9 @@ func TestMissingArguments(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil).with("ALOFT_API", closedAddr(t), "ALOFT_TOKEN", "x")
 	dir := webBuild(t, "m", nil)
+	// 8 MiB of zeros compress over 200:1: refused before anything is unpacked.
+	bomb := filepath.Join(t.TempDir(), "bomb.zip")
+	writeZip(t, bomb, map[string][]byte{"index.html": []byte("<html></html>"), "assets/zero.js": make([]byte, 8<<20)})
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -210,6 +213,7 @@ func TestMissingArguments(t *testing.T) {
 		{[]string{"bundle", "upload", filepath.Join(dir, "nope"), "--app", "a.b", "--version", "1.0.0"}, "bundle source"},
 		{[]string{"bundle", "upload", filepath.Join(dir, "assets"), "--app", "a.b", "--version", "1.0.0"}, "not a bundle the plugin would accept"},
 		{[]string{"bundle", "upload", dir, "--app", "a.b", "--version", "1.0.0", "--session-key", "aa:bb"}, "--session-key needs --checksum"},
+		{[]string{"bundle", "upload", bomb, "--app", "a.b", "--version", "1.0.0"}, "compression ratio"},
 		{[]string{"bundle", "upload", dir, "--app", "a.b", "--version", "1.0.0", "--key", filepath.Join(dir, "no-key")}, "create one with `aloft key create`"},
 		{[]string{"bundle", "upload", webBuild(t, "s", map[string][]byte{"assets/my file.js": []byte("x")}), "--app", "a.b", "--version", "1.0.0"}, "or pass --no-delta"},
 		{[]string{"bundle", "list"}, "--app is required"},

@@ -179,6 +179,12 @@ func loadSource(src string) (zipBytes []byte, dir string, cleanup func(), err er
 	if err != nil {
 		return nil, "", nil, err
 	}
+	// Only a zip that passes the plugin's rules and the size and ratio
+	// limits is unpacked: a zip bomb must not reach the disk, and an
+	// encrypted zip has no files to diff. prepare reports why it failed.
+	if _, err := bundle.Validate(bytes.NewReader(data), int64(len(data)), bundle.DefaultLimits()); err != nil {
+		return data, "", func() {}, nil
+	}
 	tmp, err := os.MkdirTemp("", "aloft-bundle-*")
 	if err != nil {
 		return nil, "", nil, err
@@ -186,9 +192,8 @@ func loadSource(src string) (zipBytes []byte, dir string, cleanup func(), err er
 	cleanup = func() { os.RemoveAll(tmp) }
 	root, err := extract(data, tmp)
 	if err != nil {
-		// Encrypted or unreadable zips have no files to diff; publishing
-		// decides later whether that is an error.
-		return data, tmp, cleanup, nil
+		cleanup()
+		return nil, "", nil, fmt.Errorf("unpack %s: %w", src, err)
 	}
 	return data, root, cleanup, nil
 }
