@@ -212,6 +212,11 @@ func TestDecodeStats(t *testing.T) {
 	if ev[0].VersionName != "1.0.1" || ev[0].File != "assets/app.js.br" || ev[1].Err == nil || ev[2].Err != nil {
 		t.Fatalf("batch events %+v", ev)
 	}
+	// Keys match case-insensitively, as encoding/json (and Capgo) match them.
+	ev, _, err = DecodeStats([]byte(`{"App_ID":"com.example.app","Action":"set","VERSION_NAME":"1.0.1","Old_Version_Name":"1.0.0"}`))
+	if err != nil || len(ev) != 1 || ev[0].Err != nil || ev[0].Action != "set" || ev[0].OldVersionName != "1.0.0" || ev[0].VersionName != "1.0.1" {
+		t.Fatalf("folded keys: %+v %v", ev, err)
+	}
 	if ev, batch, err := DecodeStats([]byte(`[]`)); err != nil || !batch || len(ev) != 0 {
 		t.Fatalf("empty: %v %v %v", ev, batch, err)
 	}

@@ -94,6 +94,13 @@ type statsDecoder struct {
 // statsField handles the keys stats events add to the info object.
 func (d *statsDecoder) statsField(key string, v jsonValue) error {
 	switch key {
+	case "action", "old_version_name", "timestamp", "metadata":
+	default:
+		// encoding/json, which the info keys mirror (canonicalKey),
+		// matches field names case-insensitively; exact keys skip this.
+		key = strings.ToLower(key)
+	}
+	switch key {
 	case "action", "old_version_name":
 		if v.kind != 's' && v.kind != 'n' {
 			return &SchemaError{Field: key, Reason: "must be a string"}
