@@ -46,6 +46,12 @@ func (c *answerCache) get(d *decision) *answer {
 		return a.(*answer)
 	}
 	a := &answer{plain: capgo.AppendUpdate(nil, &d.update)}
+	if c.n.Load() >= maxAnswers {
+		// Full (many Host headers): an answer used once is sent plain;
+		// best-compression gzip on every such check would cost more
+		// than the bytes it saves.
+		return a
+	}
 	if len(a.plain) >= gzipMin {
 		var buf bytes.Buffer
 		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
@@ -53,11 +59,9 @@ func (c *answerCache) get(d *decision) *answer {
 		_ = zw.Close()
 		a.gz = buf.Bytes()
 	}
-	if c.n.Load() < maxAnswers {
-		if prev, loaded := c.m.LoadOrStore(k, a); loaded {
-			return prev.(*answer)
-		}
-		c.n.Add(1)
+	if prev, loaded := c.m.LoadOrStore(k, a); loaded {
+		return prev.(*answer)
 	}
+	c.n.Add(1)
 	return a
 }
