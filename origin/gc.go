@@ -182,9 +182,22 @@ func (n *Node) CollectGarbage(ctx context.Context, req api.CollectGarbage) (api.
 // sweepPartials removes resumable uploads last written before cutoff and
 // the temporary files a crash can leave in a DirStore.
 func (n *Node) sweepPartials(cutoff time.Time, dry bool) (int, error) {
-	n.uploads.mu.Lock()
-	parts, err := removeOld(n.uploads.dir, func(name string) bool { return strings.HasSuffix(name, ".part") }, cutoff, dry)
-	n.uploads.mu.Unlock()
+	var held []*sync.Mutex
+	parts, err := removeOld(n.uploads.dir, func(name string) bool {
+		sha, ok := strings.CutSuffix(name, ".part")
+		if !ok {
+			return false
+		}
+		l := n.uploads.lockFor(sha)
+		if !l.TryLock() {
+			return false // a chunk is being written: not abandoned
+		}
+		held = append(held, l)
+		return true
+	}, cutoff, dry)
+	for _, l := range held {
+		l.Unlock()
+	}
 	if ds, ok := n.blobs.BlobStore.(*DirStore); ok {
 		tmps, terr := ds.sweepTemp(cutoff, dry)
 		parts += tmps

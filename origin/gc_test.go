@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -272,5 +273,43 @@ func TestGC_PeriodicSweep(t *testing.T) {
 	poll(t, 10*time.Second, "the periodic sweep to collect the orphan", func() bool { return !has(n, sha) })
 	if !has(n, keep) {
 		t.Fatal("the periodic sweep collected a young blob")
+	}
+}
+
+// TestGC_SkipsUploadInProgress: a partial upload whose chunk is being
+// written (its lock held, as by a stalled client) neither blocks the
+// collector nor is removed under the writer; once free, it goes.
+func TestGC_SkipsUploadInProgress(t *testing.T) {
+	n, cl := startGCNode(t, nil)
+	sha := strings.Repeat("b", 64)
+	part := filepath.Join(n.uploads.dir, sha+".part")
+	if err := os.WriteFile(part, []byte("half"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	then := time.Now().Add(-48 * time.Hour)
+	if err := os.Chtimes(part, then, then); err != nil {
+		t.Fatal(err)
+	}
+	l := n.uploads.lockFor(sha)
+	l.Lock()
+	done := make(chan api.GarbageReport, 1)
+	go func() {
+		rep, err := cl.CollectGarbage(context.Background(), api.CollectGarbage{})
+		if err != nil {
+			t.Error(err)
+		}
+		done <- rep
+	}()
+	select {
+	case rep := <-done:
+		if rep.Partials != 0 {
+			t.Errorf("removed a partial upload being written: %+v", rep)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the collector waited for a stalled upload")
+	}
+	l.Unlock()
+	if rep := gc(t, cl, api.CollectGarbage{}); rep.Partials != 1 {
+		t.Fatalf("abandoned partial kept: %+v", rep)
 	}
 }

@@ -48,11 +48,28 @@ func (n *Node) missingBlobs(w http.ResponseWriter, r *http.Request) (int, any, e
 	return http.StatusOK, out, nil
 }
 
-// uploads tracks partial uploads on disk; one mutex serialises chunk
-// appends so two clients cannot interleave bytes in one file.
+// uploads tracks partial uploads on disk. A mutex per blob serialises
+// chunk appends so two clients cannot interleave bytes in one file, while
+// a slow client holds up only its own blob (and the collector skips it).
 type uploads struct {
-	mu  sync.Mutex
-	dir string
+	dir   string
+	mu    sync.Mutex // guards locks
+	locks map[string]*sync.Mutex
+}
+
+// lockFor returns the mutex of sha's partial upload.
+func (u *uploads) lockFor(sha string) *sync.Mutex {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.locks == nil {
+		u.locks = map[string]*sync.Mutex{}
+	}
+	l := u.locks[sha]
+	if l == nil {
+		l = &sync.Mutex{}
+		u.locks[sha] = l
+	}
+	return l
 }
 
 func (u *uploads) path(sha string) string { return filepath.Join(u.dir, sha+".part") }
@@ -83,8 +100,9 @@ func (n *Node) patchBlob(w http.ResponseWriter, r *http.Request) (int, any, erro
 		return http.StatusOK, api.UploadState{Offset: size, Complete: true}, nil
 	}
 	up := n.uploads
-	up.mu.Lock()
-	defer up.mu.Unlock()
+	l := up.lockFor(sha)
+	l.Lock()
+	defer l.Unlock()
 	if have := up.offset(sha); have != off {
 		w.Header().Set(api.HeaderUploadOffset, strconv.FormatInt(have, 10))
 		return http.StatusConflict, api.UploadState{Offset: have}, nil
