@@ -56,7 +56,7 @@ fuzz: ## run each fuzz target briefly
 
 bench: build ## micro-benchmarks plus the whole-system bench (quick run)
 	$(GO) test -run '^$$' -bench . -benchmem ./capgo ./edge
-	@if [ -d bench ] && ls bench/*.go >/dev/null 2>&1; then $(GO) run ./bench -quick; fi
+	$(GO) run ./bench -quick -aloft $(BIN)/aloft
 
 integ: test ## heavier suites (same as test for now)
 
