@@ -22,16 +22,7 @@ func (n *Node) getBuf() *[]byte {
 func (n *Node) putBuf(b *[]byte) { n.bufs.Put(b) }
 
 // base returns the public base URL for links in this request's answer.
-func (n *Node) base(ctx *fasthttp.RequestCtx) string {
-	if n.cfg.PublicURL != "" {
-		return n.cfg.PublicURL
-	}
-	scheme := "http"
-	if ctx.IsTLS() {
-		scheme = "https"
-	}
-	return scheme + "://" + string(ctx.Host())
-}
+func (n *Node) base(ctx *fasthttp.RequestCtx) string { return n.links.base(ctx) }
 
 func (n *Node) handleUpdates(ctx *fasthttp.RequestCtx) {
 	// The Info aliases the request body: everything below copies what it

@@ -66,6 +66,7 @@ func newTestNode(t testing.TB) *Node {
 	cat := &api.Catalog{Protocol: api.ProtocolVersion, Index: 3, Apps: map[string]*api.App{app.ID: app}}
 	cfg := LocalConfig()
 	cfg.Origin = &fakeOrigin{cat: cat}
+	cfg.AllowedHosts = []string{"edge.test"}
 	n, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

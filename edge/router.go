@@ -5,6 +5,7 @@ package edge
 import (
 	"bytes"
 	"errors"
+	"net"
 	"strconv"
 	"time"
 
@@ -66,7 +67,8 @@ func (n *Node) dispatch(ctx *fasthttp.RequestCtx, path []byte) string {
 		n.metrics.handler(ctx)
 		return "metrics"
 	}
-	writeDeviceError(ctx, fasthttp.StatusNotFound, "not_found", "No such endpoint", string(path))
+	// The path is not echoed: error answers carry no request bytes.
+	writeDeviceError(ctx, fasthttp.StatusNotFound, "not_found", "No such endpoint; devices use /updates, /stats and /channel_self", "")
 	return "other"
 }
 
@@ -80,14 +82,23 @@ func (n *Node) handleHealth(ctx *fasthttp.RequestCtx) {
 	ctx.SetBodyString(`{"status":"ok","index":` + itoa(n.Index()) + `}`)
 }
 
-// serverError answers what fasthttp refuses before a handler runs, chiefly
-// bodies over MaxBodyBytes, in the protocol's error shape.
+// serverError answers what fasthttp refuses before a handler runs, in the
+// protocol's error shape with a short reason of our own: fasthttp's error
+// texts quote the raw request (up to a whole header buffer, Authorization
+// included), which must never be echoed.
 func (n *Node) serverError(ctx *fasthttp.RequestCtx, err error) {
-	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+	var small *fasthttp.ErrSmallBuffer
+	var ne net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		writeDeviceError(ctx, fasthttp.StatusRequestEntityTooLarge, capgo.CodeBodyTooLarge, "Request body is too large", "")
-		return
+	case errors.As(err, &small):
+		writeDeviceError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "headers_too_large", "Request headers are too large", "")
+	case errors.Is(err, fasthttp.ErrTimeout) || errors.As(err, &ne) && ne.Timeout():
+		writeDeviceError(ctx, fasthttp.StatusRequestTimeout, "request_timeout", "The request was not received in time", "")
+	default:
+		writeDeviceError(ctx, fasthttp.StatusBadRequest, "bad_request", "Cannot read the request: it is not well-formed HTTP", "")
 	}
-	writeDeviceError(ctx, fasthttp.StatusBadRequest, "bad_request", "Cannot read request", err.Error())
 }
 
 func methodNotAllowed(ctx *fasthttp.RequestCtx, allow string) {
