@@ -5,7 +5,10 @@
 
 package capgo
 
-import "unicode/utf8"
+import (
+	"strconv"
+	"unicode/utf8"
+)
 
 // Refusal kinds (reference §1.5).
 const (
@@ -169,7 +172,18 @@ const (
 	CodeInvalidJSONParse = "invalid_json_parse_body"
 	CodeInvalidJSONBody  = "invalid_json_body"
 	CodeBodyTooLarge     = "body_too_large"
+	CodeServerBusy       = "server_busy"
 )
+
+// AppendBusy appends the answer of a server shedding load, with kind
+// blocked (modern plugins send no download_fail stat for a blocked check,
+// so shedding does not breed more requests) and the wait in
+// moreInfo.retryAfterSeconds, where the plugin looks for it.
+func AppendBusy(dst []byte, retryAfter int) []byte {
+	dst = append(dst, `{"error":"`+CodeServerBusy+`","message":"The server is at its connection limit; retry later","moreInfo":{"retryAfterSeconds":`...)
+	dst = strconv.AppendInt(dst, int64(retryAfter), 10)
+	return append(dst, `},"kind":"blocked"}`...)
+}
 
 // AppendError appends the {"error","message","moreInfo"} envelope of
 // HTTP-level failures (400, 413, 404) on device endpoints. detail, when not

@@ -4,7 +4,10 @@ package edge
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -20,8 +23,40 @@ type Config struct {
 	// port 0 picks a free port (see Node.Addr).
 	Addr string
 	// PublicURL is the base (scheme://host[/prefix]) of the download links
-	// the edge hands out. Empty means each request's own scheme and host.
+	// the edge hands out. Empty means each request's own scheme and host,
+	// but only for a host on AllowedHosts.
 	PublicURL string
+	// AllowedHosts lists the host or host:port values links may be built
+	// from when PublicURL is empty (a name without a port also matches it
+	// with the edge's own port). A request naming another host gets links
+	// to the first entry. Empty means DefaultAllowedHosts: loopback and
+	// this machine's own names and addresses.
+	AllowedHosts []string
+	// TrustedProxies are the peers whose X-Forwarded-Proto and
+	// X-Forwarded-Host are believed (the host is still checked against
+	// AllowedHosts). Empty: those headers are ignored.
+	TrustedProxies []netip.Prefix
+	// MaxConns caps the device connections held open; from nine tenths of
+	// it on, idle connections are closed first, and past it connections
+	// are answered 503 with Retry-After. 0 derives it from the process's
+	// descriptor limit (half of it, at most 100,000).
+	MaxConns int
+	// MaxConnsPerIP caps the open connections from one client IP. Default
+	// 1000: carrier-grade NAT puts many phones behind one address, and a
+	// phone holds a connection only while it checks or downloads. 0 is no cap.
+	MaxConnsPerIP int
+	// ReadTimeout bounds reading one request, headers and body: from the
+	// connection's opening for its first request, from the first byte for
+	// later ones. Default 10s (device requests are at most MaxBodyBytes).
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing one answer, a download included.
+	// Default 5 min.
+	WriteTimeout time.Duration
+	// IdleTimeout closes keep-alive connections that wait this long for
+	// their next request. Default 60s.
+	IdleTimeout time.Duration
+	// RetryAfter is what shed connections are told to wait. Default 5s.
+	RetryAfter time.Duration
 	// Origin is where the catalog, blobs and stats go. Required.
 	Origin Origin
 	// Logger receives the edge's logs. Default slog.Default().
@@ -63,6 +98,11 @@ func DefaultConfig() Config {
 		MaxStatsKeys:       100000,
 		RetryInterval:      time.Second,
 		RateLimitWindow:    time.Minute,
+		MaxConnsPerIP:      1000,
+		ReadTimeout:        10 * time.Second,
+		WriteTimeout:       5 * time.Minute,
+		IdleTimeout:        time.Minute,
+		RetryAfter:         5 * time.Second,
 	}
 }
 
@@ -92,6 +132,17 @@ func (c *Config) Validate() error {
 		return errors.New("edge: MaxStatsKeys must be positive")
 	case c.RateLimit < 0 || c.RateLimit > 0 && c.RateLimitWindow <= 0:
 		return errors.New("edge: RateLimit must be 0 (off) or positive, with a positive RateLimitWindow")
+	case c.MaxConns < 0 || c.MaxConnsPerIP < 0:
+		return errors.New("edge: MaxConns and MaxConnsPerIP must be 0 (derived / no cap) or positive")
+	case c.ReadTimeout <= 0 || c.WriteTimeout <= 0 || c.IdleTimeout <= 0:
+		return errors.New("edge: ReadTimeout, WriteTimeout and IdleTimeout must be positive")
+	case c.RetryAfter < time.Second:
+		return errors.New("edge: RetryAfter must be at least 1s (it is sent in whole seconds)")
+	}
+	for _, h := range c.AllowedHosts {
+		if err := checkAllowedHost(h); err != nil {
+			return err
+		}
 	}
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)
@@ -101,4 +152,19 @@ func (c *Config) Validate() error {
 		c.PublicURL = strings.TrimRight(c.PublicURL, "/")
 	}
 	return c.Cache.Validate()
+}
+
+// checkAllowedHost refuses an allow-list entry that is not a bare host or
+// host:port (a scheme or path there would never match a Host header).
+func checkAllowedHost(h string) error {
+	h = strings.TrimSpace(h)
+	host := h
+	if hh, _, err := net.SplitHostPort(h); err == nil {
+		host = hh
+	}
+	host = strings.Trim(host, "[]")
+	if host == "" || strings.ContainsAny(host, "/?#@ ") || strings.Contains(h, "://") {
+		return fmt.Errorf("edge: allowed host %q must be a host name or address, optionally with :port (no scheme or path)", h)
+	}
+	return nil
 }

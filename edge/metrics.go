@@ -11,6 +11,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
+
+	"github.com/aloft/aloft/netguard"
 )
 
 type metrics struct {
@@ -65,6 +67,15 @@ func newMetrics(reg *prometheus.Registry, n *Node) *metrics {
 		func() float64 { return float64(n.cache.Stats().Hits) }))
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aloft_edge_cache_loads", Help: "Byte-cache fills from the origin since start."},
 		func() float64 { return float64(n.cache.Stats().Loads) }))
+	conns := func(name, help string, v func(s netguard.Stats) float64) {
+		f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return v(n.ln.Stats()) }))
+	}
+	conns("aloft_edge_conns_open", "Device connections open now.", func(s netguard.Stats) float64 { return float64(s.Open) })
+	conns("aloft_edge_conns_shed", "Device connections answered 503 at the connection caps since start.", func(s netguard.Stats) float64 { return float64(s.Shed) })
+	conns("aloft_edge_conns_evicted", "Idle device connections closed to make room since start.", func(s netguard.Stats) float64 { return float64(s.Evicted) })
+	conns("aloft_edge_accept_errors", "Failed accepts (each retried) since start.", func(s netguard.Stats) float64 { return float64(s.AcceptErrors) })
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aloft_edge_unlisted_hosts", Help: "Requests whose Host was not allowed, so links used the fallback, since start."},
+		func() float64 { return float64(n.links.refused.Load()) }))
 	m.handler = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	return m
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/aloft/aloft/cache"
+	"github.com/aloft/aloft/capgo"
+	"github.com/aloft/aloft/netguard"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -49,7 +51,8 @@ type Origin interface {
 type Node struct {
 	cfg     Config
 	log     *slog.Logger
-	ln      net.Listener
+	ln      *guardedListener
+	links   *links
 	srv     *fasthttp.Server
 	view    atomic.Pointer[view]
 	cache   *cache.Cache
@@ -78,12 +81,14 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", cfg.Addr)
+	log := cfg.Logger.With("component", "edge")
+	ln, err := listen(&cfg, log)
 	if err != nil {
 		c.Close()
-		return nil, fmt.Errorf("edge: listen %s: %w", cfg.Addr, err)
+		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "edge"), ln: ln, cache: c, changed: make(chan struct{})}
+	n := &Node{cfg: cfg, log: log, ln: ln, cache: c, changed: make(chan struct{})}
+	n.links = newLinks(&cfg, ln.Addr().String(), log)
 	n.metrics = newMetrics(cfg.Registry, n)
 	n.stats = newStatsAgg(cfg.MaxStatsKeys)
 	if n.spool, err = loadSpool(cfg.SpoolDir); err != nil {
@@ -96,18 +101,56 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.view.Store(&view{apps: map[string]*appView{}, blobs: map[string]int64{}})
 	n.srv = &fasthttp.Server{
-		Handler:                       n.route,
-		Name:                          "aloft-edge",
-		MaxRequestBodySize:            cfg.MaxBodyBytes,
-		ReadTimeout:                   30 * time.Second,
-		WriteTimeout:                  5 * time.Minute,
-		IdleTimeout:                   2 * time.Minute,
-		DisableHeaderNamesNormalizing: false,
-		NoDefaultServerHeader:         false,
-		StreamRequestBody:             false,
-		ErrorHandler:                  n.serverError,
+		Handler:            n.route,
+		Name:               "aloft-edge",
+		MaxRequestBodySize: cfg.MaxBodyBytes,
+		ReadTimeout:        cfg.ReadTimeout,
+		WriteTimeout:       cfg.WriteTimeout,
+		IdleTimeout:        cfg.IdleTimeout,
+		ReadBufferSize:     readBufferSize,
+		ErrorHandler:       n.serverError,
+		// The guard caps connections below this, and answers the ones it
+		// turns away itself: fasthttp's own refusal has no Retry-After.
+		Concurrency: ln.cfg.MaxConns + 64,
+		ConnState: func(c net.Conn, s fasthttp.ConnState) {
+			ln.Track(c, s == fasthttp.StateNew || s == fasthttp.StateIdle)
+		},
 	}
 	return n, nil
+}
+
+// readBufferSize bounds a request's headers (fasthttp answers larger ones
+// through serverError). The plugin's headers are a few hundred bytes.
+const readBufferSize = 8 << 10
+
+// guardedListener is a netguard.Listener with the config it was made from.
+type guardedListener struct {
+	*netguard.Listener
+	cfg netguard.Config
+}
+
+// listen binds the device port behind a connection guard.
+func listen(cfg *Config, log *slog.Logger) (*guardedListener, error) {
+	raw, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("edge: listen %s: %w", cfg.Addr, err)
+	}
+	gc := netguard.Config{
+		Name: "edge", MaxConns: cfg.MaxConns, MaxConnsPerIP: cfg.MaxConnsPerIP,
+		RetryAfter: cfg.RetryAfter, Logger: log,
+		// Shed device requests get the protocol's error shape; "blocked"
+		// keeps modern plugins from reporting a download_fail for it.
+		ShedBody: capgo.AppendBusy(nil, int(cfg.RetryAfter/time.Second)),
+	}
+	if gc.MaxConns == 0 {
+		gc.MaxConns = netguard.AutoMaxConns(0.5, 100000)
+	}
+	gl, err := netguard.Wrap(raw, gc)
+	if err != nil {
+		raw.Close()
+		return nil, fmt.Errorf("edge: %w", err)
+	}
+	return &guardedListener{Listener: gl, cfg: gc}, nil
 }
 
 // Addr is the bound device-facing address.
