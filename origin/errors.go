@@ -25,4 +25,5 @@ var (
 	ErrTooLarge       = errors.New("origin: too large")
 	ErrNotLeader      = errors.New("origin: not the raft leader")
 	ErrClosed         = errors.New("origin: node is closed")
+	ErrBodyTimeout    = errors.New("origin: the request body stalled")
 )

@@ -55,7 +55,7 @@ func (n *Node) getBlob(w http.ResponseWriter, r *http.Request) (int, any, error)
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(data)
+	_ = writeStalling(w, data, n.cfg.WriteTimeout)
 	return 0, nil, nil
 }
 

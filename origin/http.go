@@ -26,6 +26,8 @@ const maxJSONBody = 16 << 20
 func (n *Node) wrap(name string, fn handlerFunc, need scope) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
+		finish := guardRequest(w, r, n.cfg.BodyTimeout, n.cfg.WriteTimeout)
+		defer finish()
 		status, v, err := n.serve(w, r, fn, need)
 		if err != nil {
 			e := httpError(err)
@@ -92,6 +94,7 @@ func httpError(err error) *api.Error {
 		{ErrTooLarge, http.StatusRequestEntityTooLarge, api.CodeTooLarge},
 		{ErrInvalid, http.StatusBadRequest, api.CodeBadRequest},
 		{ErrNotLeader, http.StatusServiceUnavailable, api.CodeNotLeader},
+		{ErrBodyTimeout, http.StatusRequestTimeout, api.CodeTimeout},
 	}
 	for _, t := range table {
 		if errors.Is(err, t.target) {
@@ -110,11 +113,12 @@ func trimPrefix(s string) string { return strings.ReplaceAll(s, "origin: ", "") 
 
 // decodeBody decodes a JSON request body strictly.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
+	body := http.MaxBytesReader(w, r.Body, maxJSONBody)
+	dec := json.NewDecoder(body)
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
+		if errors.As(err, &mbe) || errors.Is(err, ErrBodyTimeout) {
 			return err
 		}
 		if errors.Is(err, io.EOF) {
@@ -122,13 +126,22 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 		}
 		return invalid("bad JSON body: %v", err)
 	}
+	// Read on to the end (the client sent it already), so the connection
+	// can serve the next request instead of closing (see guardRequest).
+	if _, err := io.Copy(io.Discard, body); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) || errors.Is(err, ErrBodyTimeout) {
+			return err
+		}
+	}
 	return nil
 }
 
 func idemKey(r *http.Request) string { return r.Header.Get(api.HeaderIdempotencyKey) }
 
-func notFound(_ http.ResponseWriter, r *http.Request) (int, any, error) {
-	return 0, nil, fmt.Errorf("%w: no route %s %s (see docs/api.md)", ErrNotFound, r.Method, r.URL.Path)
+// notFound names no part of the request: error answers echo nothing.
+func notFound(_ http.ResponseWriter, _ *http.Request) (int, any, error) {
+	return 0, nil, fmt.Errorf("%w: no such route or method; the API lives under %s (see docs/api.md)", ErrNotFound, api.Prefix)
 }
 
 func (n *Node) health(_ http.ResponseWriter, _ *http.Request) (int, any, error) {

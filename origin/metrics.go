@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/aloft/aloft/netguard"
 )
 
 type originMetrics struct {
@@ -31,6 +33,15 @@ func newOriginMetrics(reg *prometheus.Registry, n *Node) *originMetrics {
 			Name: "aloft_origin_gc_freed_bytes_total", Help: "Bytes of the blobs the collector deleted.",
 		}),
 	}
+	conns := func(name, help string, v func(s netguard.Stats) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return v(n.ln.Stats()) })
+	}
+	reg.MustRegister(
+		conns("aloft_origin_api_conns_open", "Operator API connections open now.", func(s netguard.Stats) float64 { return float64(s.Open) }),
+		conns("aloft_origin_api_conns_shed", "API connections answered 503 at the connection caps since start.", func(s netguard.Stats) float64 { return float64(s.Shed) }),
+		conns("aloft_origin_api_conns_evicted", "Idle API connections closed to make room since start.", func(s netguard.Stats) float64 { return float64(s.Evicted) }),
+		conns("aloft_origin_api_accept_errors", "Failed accepts (each retried) since start.", func(s netguard.Stats) float64 { return float64(s.AcceptErrors) }),
+	)
 	reg.MustRegister(m.requests, m.latency, m.gcDeleted, m.gcFreed,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aloft_origin_catalog_index", Help: "Catalog index."},
 			func() float64 { return float64(n.Catalog().Index) }),

@@ -25,6 +25,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/aloft/aloft/bundle"
+	"github.com/aloft/aloft/netguard"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -60,6 +61,28 @@ type Config struct {
 	// GCMinAge is how long an unreferenced blob (or an abandoned partial
 	// upload) is kept before the collector may delete it. Default 24h.
 	GCMinAge time.Duration
+	// APIMaxConns caps the operator API's open connections; from nine
+	// tenths of it on idle ones are closed first, past it connections are
+	// answered 503 with Retry-After. 0 derives it from the process's
+	// descriptor limit (a fifth of it, at most 10,000), so a flood of the
+	// API cannot take the descriptors the raft log and blobs need.
+	APIMaxConns int
+	// APIMaxConnsPerIP caps one client IP's open API connections. Default
+	// 256 (an edge holds a long-poll and a stats connection; CI uploads
+	// in parallel). 0 is no cap.
+	APIMaxConnsPerIP int
+	// ReadHeaderTimeout bounds reading a request's headers. Default 10s.
+	ReadHeaderTimeout time.Duration
+	// BodyTimeout is the longest a request body may stall: every read of
+	// it must bring bytes within this time, so an upload of any size works
+	// and a client that stops sending is cut. Default 30s.
+	BodyTimeout time.Duration
+	// WriteTimeout is the longest an answer may stall: it bounds a
+	// handler's answer, and each chunk of a blob download. Default 2 min;
+	// it must exceed LongPoll.
+	WriteTimeout time.Duration
+	// IdleTimeout closes keep-alive connections idle this long. Default 2 min.
+	IdleTimeout time.Duration
 	// Raft timers; defaults are raft's own. LocalConfig shortens them.
 	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
 	// Logger receives the origin's logs. Default slog.Default().
@@ -80,6 +103,11 @@ func DefaultConfig() Config {
 		LongPoll:           30 * time.Second,
 		GCInterval:         time.Hour,
 		GCMinAge:           24 * time.Hour,
+		APIMaxConnsPerIP:   256,
+		ReadHeaderTimeout:  10 * time.Second,
+		BodyTimeout:        30 * time.Second,
+		WriteTimeout:       2 * time.Minute,
+		IdleTimeout:        2 * time.Minute,
 		HeartbeatTimeout:   rc.HeartbeatTimeout,
 		ElectionTimeout:    rc.ElectionTimeout,
 		LeaderLeaseTimeout: rc.LeaderLeaseTimeout,
@@ -110,6 +138,12 @@ func (c *Config) Validate() error {
 		return errors.New("origin: MaxBlobBytes, ApplyTimeout and LongPoll must be positive")
 	case c.GCInterval < 0 || c.GCMinAge < 0:
 		return errors.New("origin: GCInterval and GCMinAge must not be negative")
+	case c.APIMaxConns < 0 || c.APIMaxConnsPerIP < 0:
+		return errors.New("origin: APIMaxConns and APIMaxConnsPerIP must be 0 (derived / no cap) or positive")
+	case c.ReadHeaderTimeout <= 0 || c.BodyTimeout <= 0 || c.IdleTimeout <= 0:
+		return errors.New("origin: ReadHeaderTimeout, BodyTimeout and IdleTimeout must be positive")
+	case c.WriteTimeout <= c.LongPoll:
+		return errors.New("origin: WriteTimeout must be longer than LongPoll, or catalog long-polls are cut")
 	case c.AdminToken != "" && len(c.AdminToken) < 16:
 		return errors.New("origin: the admin token must be at least 16 characters")
 	}
@@ -126,7 +160,7 @@ type Node struct {
 	stores  []interface{ Close() error }
 	blobs   *trackedBlobs
 	gcMu    sync.Mutex
-	ln      net.Listener
+	ln      *netguard.Listener
 	srv     *http.Server
 	metrics *originMetrics
 	uploads *uploads
@@ -162,15 +196,43 @@ func New(cfg Config) (*Node, error) {
 		n.closeStores()
 		return nil, err
 	}
-	ln, err := net.Listen("tcp", cfg.APIAddr)
+	ln, err := listenAPI(&cfg, n.log)
 	if err != nil {
 		n.shutdownRaft()
-		return nil, fmt.Errorf("origin: listen %s: %w", cfg.APIAddr, err)
+		return nil, err
 	}
 	n.ln = ln
 	n.metrics = newOriginMetrics(cfg.Registry, n)
-	n.srv = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second}
+	n.srv = &http.Server{
+		Handler:           n.routes(),
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ConnState: func(c net.Conn, s http.ConnState) {
+			n.ln.Track(c, s == http.StateNew || s == http.StateIdle)
+		},
+		ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
+	}
 	return n, nil
+}
+
+// listenAPI binds the operator API behind a connection guard.
+func listenAPI(cfg *Config, log *slog.Logger) (*netguard.Listener, error) {
+	raw, err := net.Listen("tcp", cfg.APIAddr)
+	if err != nil {
+		return nil, fmt.Errorf("origin: listen %s: %w", cfg.APIAddr, err)
+	}
+	gc := netguard.Config{Name: "api", MaxConns: cfg.APIMaxConns, MaxConnsPerIP: cfg.APIMaxConnsPerIP, Logger: log,
+		ShedBody: []byte(`{"error":"` + api.CodeServerBusy + `","message":"the operator API is at its connection limit; retry later"}`)}
+	if gc.MaxConns == 0 {
+		gc.MaxConns = netguard.AutoMaxConns(0.2, 10000)
+	}
+	gl, err := netguard.Wrap(raw, gc)
+	if err != nil {
+		raw.Close()
+		return nil, fmt.Errorf("origin: %w", err)
+	}
+	return gl, nil
 }
 
 // boltLockTimeout bounds waiting for another process's lock on the raft log.

@@ -46,6 +46,8 @@ const (
 	CodeNotLeader      = "not_leader"
 	CodeUnavailable    = "unavailable"
 	CodeInternal       = "internal"
+	CodeTimeout        = "request_timeout"
+	CodeServerBusy     = "server_busy"
 )
 
 // CreateApp is the body of POST /api/v1/apps.
