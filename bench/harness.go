@@ -146,7 +146,9 @@ func (h *harness) startAloft() error {
 	ready := filepath.Join(h.tmp, "aloft-ready.json")
 	c, err := h.start("aloft", h.aloftBin, "dev",
 		"--data", filepath.Join(h.tmp, "data"), "--edge-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0",
-		"--admin-token", "bench_"+api.NewIdempotencyKey(), "--ready-file", ready)
+		"--admin-token", "bench_"+api.NewIdempotencyKey(), "--ready-file", ready,
+		// The whole simulated fleet comes from one loopback address.
+		"--max-conns-per-ip", "0")
 	if err != nil {
 		return err
 	}
@@ -298,7 +300,8 @@ func (h *harness) startEdges(n int) ([]string, error) {
 		name := fmt.Sprintf("edge-%d", i+1)
 		ready := filepath.Join(h.tmp, name+"-ready.json")
 		c, err := h.start(name, h.aloftBin, "edge", "--addr", "127.0.0.1:0", "--origin", h.apiURL, "--token", h.token,
-			"--ready-file", ready, "--spool", filepath.Join(h.tmp, name+"-spool"))
+			"--ready-file", ready, "--spool", filepath.Join(h.tmp, name+"-spool"),
+			"--allowed-hosts", "127.0.0.1", "--max-conns-per-ip", "0")
 		if err != nil {
 			return nil, err
 		}

@@ -33,6 +33,11 @@ type Config struct {
 	Local bool
 	// RateLimit caps update checks per device per minute (0: off).
 	RateLimit int
+	// Tune, when set, adjusts the origin's and the edge's configurations
+	// after dev's own choices and before they are validated: connection
+	// caps, timeouts and link hosts from the binary's flags, or a test's
+	// short timers.
+	Tune func(*origin.Config, *edge.Config)
 }
 
 // Server is a running dev server.
@@ -55,9 +60,29 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.AdminToken == "" {
 		return nil, errors.New("dev: an admin token is required")
 	}
+	oc, ec := configs(cfg)
+	on, err := origin.New(oc)
+	if err != nil {
+		return nil, err
+	}
+	if err := on.Start(ctx); err != nil {
+		return nil, errors.Join(err, on.Run(canceled()))
+	}
+	ec.Origin = on
+	en, err := edge.New(ec)
+	if err != nil {
+		return nil, errors.Join(err, on.Run(canceled()))
+	}
+	return &Server{Origin: on, Edge: en}, nil
+}
+
+// configs derives the origin's and the edge's configurations (the edge's
+// Origin still unset).
+func configs(cfg Config) (origin.Config, edge.Config) {
 	oc := origin.DefaultConfig()
+	ec := edge.DefaultConfig()
 	if cfg.Local {
-		oc = origin.LocalConfig(cfg.DataDir)
+		oc, ec = origin.LocalConfig(cfg.DataDir), edge.LocalConfig()
 	}
 	oc.DataDir = filepath.Join(cfg.DataDir, "origin")
 	oc.AdminToken, oc.Logger = cfg.AdminToken, cfg.Logger
@@ -66,27 +91,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	// A lone node needs no long election wait.
 	oc.HeartbeatTimeout, oc.ElectionTimeout, oc.LeaderLeaseTimeout = 100*time.Millisecond, 100*time.Millisecond, 100*time.Millisecond
-	on, err := origin.New(oc)
-	if err != nil {
-		return nil, err
-	}
-	if err := on.Start(ctx); err != nil {
-		return nil, errors.Join(err, on.Run(canceled()))
-	}
-	ec := edge.DefaultConfig()
-	if cfg.Local {
-		ec = edge.LocalConfig()
-	}
-	ec.Origin, ec.PublicURL, ec.Logger, ec.RateLimit = on, cfg.PublicURL, cfg.Logger, cfg.RateLimit
+	ec.PublicURL, ec.Logger, ec.RateLimit = cfg.PublicURL, cfg.Logger, cfg.RateLimit
 	ec.SpoolDir = filepath.Join(cfg.DataDir, "edge-spool")
 	if cfg.EdgeAddr != "" {
 		ec.Addr = cfg.EdgeAddr
 	}
-	en, err := edge.New(ec)
-	if err != nil {
-		return nil, errors.Join(err, on.Run(canceled()))
+	if cfg.Tune != nil {
+		cfg.Tune(&oc, &ec)
 	}
-	return &Server{Origin: on, Edge: en}, nil
+	return oc, ec
 }
 
 func canceled() context.Context {

@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 
 	"github.com/aloft/aloft/dev"
+	"github.com/aloft/aloft/edge"
+	"github.com/aloft/aloft/origin"
 )
 
 func runDev(ctx context.Context, args []string) int {
@@ -26,6 +28,9 @@ func runDev(ctx context.Context, args []string) int {
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "base URL of download links (default: each request's own host)")
 	fs.StringVar(&cfg.AdminToken, "admin-token", os.Getenv("ALOFT_ADMIN_TOKEN"), "admin API token (env ALOFT_ADMIN_TOKEN; generated when empty)")
 	fs.IntVar(&cfg.RateLimit, "rate-limit", 0, "update checks per device per minute before 429 (0: off)")
+	ec, oc := edge.DefaultConfig(), origin.DefaultConfig()
+	guards := edgeGuardFlags(fs, &ec)
+	originGuardFlags(fs, &oc, "api-")
 	pprofAddr := fs.String("pprof-addr", "", "serve net/http/pprof here for profiling (e.g. 127.0.0.1:6060; off when empty)")
 	readyFile := fs.String("ready-file", "", "write {\"edge\",\"api\",\"token\"} as JSON to this file once serving")
 	fs.Usage = func() {
@@ -35,6 +40,18 @@ func runDev(ctx context.Context, args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	if err := guards(); err != nil {
+		fmt.Fprintln(os.Stderr, "aloft dev:", err)
+		return 2
+	}
+	cfg.Tune = func(o *origin.Config, e *edge.Config) {
+		e.AllowedHosts, e.TrustedProxies = ec.AllowedHosts, ec.TrustedProxies
+		e.MaxConns, e.MaxConnsPerIP = ec.MaxConns, ec.MaxConnsPerIP
+		e.ReadTimeout, e.WriteTimeout, e.IdleTimeout = ec.ReadTimeout, ec.WriteTimeout, ec.IdleTimeout
+		o.APIMaxConns, o.APIMaxConnsPerIP = oc.APIMaxConns, oc.APIMaxConnsPerIP
+		o.ReadHeaderTimeout, o.BodyTimeout, o.IdleTimeout = oc.ReadHeaderTimeout, oc.BodyTimeout, oc.IdleTimeout
+	}
+	raiseFileLimit("dev")
 	generated := cfg.AdminToken == ""
 	if generated {
 		tok, err := devToken(cfg.DataDir)

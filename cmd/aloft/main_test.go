@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -49,8 +50,13 @@ func TestMain(m *testing.M) {
 }
 
 // buildBinary builds the aloft binary once for all tests in this package.
+// ALOFT_TEST_BIN runs the tests against a binary built elsewhere instead
+// (an older commit's, to measure what a change fixed).
 func buildBinary(t *testing.T) string {
 	t.Helper()
+	if bin := os.Getenv("ALOFT_TEST_BIN"); bin != "" {
+		return bin
+	}
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "aloft-bin-*")
 		if err != nil {
@@ -219,8 +225,8 @@ func TestBinary_OriginAndTwoEdges(t *testing.T) {
 	}
 	edgeTok, ciTok := secret("edges", "edge"), secret("ci", "publish")
 	edges := []string{
-		spawn(edgeTok, "edge", "--addr", "127.0.0.1:0", "--origin", api, "--spool", filepath.Join(dir, "spool1")),
-		spawn(edgeTok, "edge", "--addr", "127.0.0.1:0", "--origin", api, "--spool", filepath.Join(dir, "spool2")),
+		spawn(edgeTok, "edge", "--addr", "127.0.0.1:0", "--origin", api, "--spool", filepath.Join(dir, "spool1"), "--public-url", "https://updates.example.com"),
+		spawn(edgeTok, "edge", "--addr", "127.0.0.1:0", "--origin", api, "--spool", filepath.Join(dir, "spool2"), "--allowed-hosts", "127.0.0.1"),
 	}
 	web := filepath.Join(dir, "dist")
 	_ = os.MkdirAll(web, 0o755)
@@ -241,7 +247,10 @@ func TestBinary_OriginAndTwoEdges(t *testing.T) {
 		t.Fatalf("a publish token made a token: %v\n%s", err, out)
 	}
 	body := `{"platform":"ios","device_id":"2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a","app_id":"com.example.app","version_build":"1.0.0","version_name":"1.0.0","plugin_version":"8.51.23"}`
-	for _, e := range edges {
+	// Links come from --public-url on one edge and from the allowed Host
+	// on the other.
+	wantBase := []string{"https://updates.example.com/b/", edges[1] + "/b/"}
+	for i, e := range edges {
 		deadline := time.Now().Add(15 * time.Second)
 		for {
 			resp, err := http.Post(e+"/updates", "application/json", strings.NewReader(body))
@@ -251,6 +260,9 @@ func TestBinary_OriginAndTwoEdges(t *testing.T) {
 				resp.Body.Close()
 			}
 			if m["version"] == "2.0.0" {
+				if u, _ := m["url"].(string); !strings.HasPrefix(u, wantBase[i]) {
+					t.Fatalf("edge %s links to %s, want %s…", e, u, wantBase[i])
+				}
 				break
 			}
 			if time.Now().After(deadline) {
@@ -296,5 +308,16 @@ func TestBinary_DevKeepsGeneratedToken(t *testing.T) {
 	fi, err := os.Stat(filepath.Join(data, "admin-token"))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("token file: %v %v", err, fi)
+	}
+}
+
+// TestBinary_EdgeRefusesHostLinks: a production edge will not start
+// without a link base, since it would build links from the Host header.
+func TestBinary_EdgeRefusesHostLinks(t *testing.T) {
+	bin := buildBinary(t)
+	out, err := exec.Command(bin, "edge", "--addr", "127.0.0.1:0", "--origin", "http://127.0.0.1:1", "--token", "t").CombinedOutput()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "--public-url") {
+		t.Fatalf("aloft edge without --public-url: %v\n%s", err, out)
 	}
 }

@@ -29,6 +29,7 @@ func runOrigin(ctx context.Context, args []string) int {
 	fs.StringVar(&cfg.AdminToken, "admin-token", os.Getenv("ALOFT_ADMIN_TOKEN"), "admin API token (env ALOFT_ADMIN_TOKEN; required)")
 	fs.DurationVar(&cfg.GCInterval, "gc-interval", cfg.GCInterval, "how often to delete blobs no bundle references (0: only on request)")
 	fs.DurationVar(&cfg.GCMinAge, "gc-min-age", cfg.GCMinAge, "keep unreferenced blobs and partial uploads at least this long")
+	originGuardFlags(fs, &cfg, "")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: aloft origin [flags]\n\nRuns a single-node origin.\n\nExample:\n  aloft origin --data /var/lib/aloft --api-addr 0.0.0.0:7070 --admin-token $TOKEN\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -40,6 +41,7 @@ func runOrigin(ctx context.Context, args []string) int {
 		fmt.Fprintln(os.Stderr, "aloft origin: --admin-token or ALOFT_ADMIN_TOKEN is required")
 		return 2
 	}
+	raiseFileLimit("origin")
 	cfg.Logger = logger()
 	n, err := origin.New(cfg)
 	if err == nil {
@@ -61,8 +63,9 @@ func runEdge(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("aloft edge", flag.ContinueOnError)
 	cfg := edge.DefaultConfig()
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "device-facing listen address (port 0 picks one)")
-	fs.StringVar(&cfg.PublicURL, "public-url", "", "base URL of download links (default: each request's own host)")
+	fs.StringVar(&cfg.PublicURL, "public-url", "", "base URL of download links, e.g. https://updates.example.com (this or --allowed-hosts is required)")
 	fs.IntVar(&cfg.RateLimit, "rate-limit", 0, "update checks per device per minute before 429 (0: off)")
+	guards := edgeGuardFlags(fs, &cfg)
 	fs.StringVar(&cfg.SpoolDir, "spool", "./aloft-edge-spool", "where stats the origin could not take wait across restarts (empty: none)")
 	pprofAddr := fs.String("pprof-addr", "", "serve net/http/pprof here for profiling (e.g. 127.0.0.1:6060; off when empty)")
 	originURL := fs.String("origin", os.Getenv("ALOFT_API"), "origin API base URL (env ALOFT_API)")
@@ -79,6 +82,17 @@ func runEdge(ctx context.Context, args []string) int {
 		fmt.Fprintln(os.Stderr, "aloft edge: --origin and --token are required")
 		return 2
 	}
+	if err := guards(); err != nil {
+		fmt.Fprintln(os.Stderr, "aloft edge:", err)
+		return 2
+	}
+	// Devices download whatever URL an answer names: a production edge
+	// must not take it from a request's Host.
+	if cfg.PublicURL == "" && len(cfg.AllowedHosts) == 0 {
+		fmt.Fprintln(os.Stderr, "aloft edge: --public-url (e.g. https://updates.example.com) or --allowed-hosts is required: download links must not come from a request's Host header")
+		return 2
+	}
+	raiseFileLimit("edge")
 	servePprof(*pprofAddr)
 	cfg.Origin, cfg.Logger = edge.NewRemoteOrigin(*originURL, *token), logger()
 	n, err := edge.New(cfg)
