@@ -90,7 +90,7 @@ func Path(p string) error {
 	case hasDrive(p):
 		rule = "starts with a drive letter"
 	case p[len(p)-1] == '/':
-		rule = "ends with a slash; name a file, not a folder"
+		rule = "ends with a slash"
 	default:
 		rule = segments(p)
 	}
