@@ -4,12 +4,14 @@ package origin
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
 	"strings"
 
 	"github.com/aloft/aloft/capgo"
+	"github.com/aloft/aloft/names"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -20,16 +22,54 @@ var (
 	disableChoices = []string{api.DisableNone, api.DisableMajor, api.DisableMinor, api.DisablePatch, api.DisableVersionNumber}
 )
 
+// What the origin's patterns want, said the way operators read it.
+const (
+	appRule  = "must look like com.example.app (lower-case letters and digits, then dot-separated letters, digits, _ or -)"
+	nameRule = "must be 1–128 letters, digits or ._+-"
+)
+
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
+}
+
+// checkName applies the name rule every path and URL segment obeys
+// (package names) and then the origin's stricter pattern for this kind of
+// name: the rule says precisely what is wrong with a hostile name, the
+// pattern what a good one looks like.
+func checkName(what, name string, pattern *regexp.Regexp, must string) error {
+	if err := names.Segment(name); err != nil {
+		return badName(what, err, must)
+	}
+	if !pattern.MatchString(name) {
+		return invalid("%s %s %s", what, names.Quote(name), must)
+	}
+	return nil
+}
+
+// checkPath applies the name rule for relative file paths.
+func checkPath(what, p, must string) error {
+	if err := names.Path(p); err != nil {
+		return badName(what, err, must)
+	}
+	return nil
+}
+
+// badName turns a refusal of package names into one sentence for an
+// operator: which name, which rule it breaks, what is expected instead.
+func badName(what string, err error, must string) error {
+	var ne *names.Error
+	if errors.As(err, &ne) {
+		return invalid("%s %s %s; it %s", what, names.Quote(ne.Name), ne.Rule, must)
+	}
+	return fmt.Errorf("%w: %s: %w", ErrInvalid, what, err)
 }
 
 // CreateApp registers an app. App ids are case-insensitive on the wire, so
 // they are stored lower-case.
 func (n *Node) CreateApp(ctx context.Context, req api.CreateApp, key string) (*api.App, error) {
 	id := strings.ToLower(strings.TrimSpace(req.AppID))
-	if !appIDPattern.MatchString(id) || len(id) > 256 {
-		return nil, invalid("app_id %q must look like com.example.app", req.AppID)
+	if err := checkName("app_id", id, appIDPattern, appRule); err != nil {
+		return nil, err
 	}
 	if len(req.Name) > 256 {
 		return nil, invalid("name is longer than 256 characters")
@@ -89,8 +129,8 @@ func (n *Node) PutChannel(ctx context.Context, appID, name string, spec api.PutC
 	if err != nil {
 		return nil, err
 	}
-	if !namePattern.MatchString(name) {
-		return nil, invalid("channel name %q must be 1–128 letters, digits or ._+-", name)
+	if err := checkName("channel name", name, namePattern, nameRule); err != nil {
+		return nil, err
 	}
 	if d := spec.DisableAutoUpdate; d != nil && !slices.Contains(disableChoices, *d) {
 		return nil, invalid("disable_auto_update must be one of %s", strings.Join(disableChoices, ", "))
