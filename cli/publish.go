@@ -19,6 +19,7 @@ import (
 	"strings"
 
 	"github.com/aloft/aloft/bundle"
+	"github.com/aloft/aloft/names"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -142,6 +143,13 @@ func prepare(c *call, src string) (api.PutBundle, []blob, error) {
 			return req, nil, fmt.Errorf("delta manifest: %w (or pass --no-delta)", err)
 		}
 		for _, f := range files {
+			// The zip's names passed the same rule in Validate, but a
+			// brotli payload's name gains ".br", which can push a segment
+			// over the limit: refuse here, as the origin would, before
+			// anything is uploaded.
+			if err := names.Path(f.Name); err != nil {
+				return req, nil, fmt.Errorf("delta manifest: %w; rename the file (or pass --no-delta)", err)
+			}
 			sha := bundle.SHA256Hex(f.Payload)
 			req.Manifest = append(req.Manifest, api.ManifestEntry{FileName: f.Name, FileHash: f.Hash, Blob: sha})
 			blobs = append(blobs, blob{sha: sha, data: f.Payload})
