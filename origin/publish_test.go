@@ -6,10 +6,12 @@ package origin
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -105,6 +107,7 @@ func FuzzPutBundle(f *testing.F) {
 		`{"checksum":"c","manifest":[{"file_name":"ok/\u0000x","file_hash":"h","blob":"` + testSHA + `"}]}`,
 		`{"checksum":"c","manifest":[{"file_name":"a\\b","file_hash":"h","blob":"` + testSHA + `"},{"file_name":"./x"}]}`,
 		`{"manifest":[{"file_name":"\u0085"}],"zip":1}`,
+		`{"zip":"` + testSHA + `","checksum":"c","session_key":"aXY=:a2V5"}`,
 		`{"unknown":true}`,
 		``,
 		`[]`,
@@ -145,4 +148,55 @@ func FuzzPutBundle(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestPublishBundle_SizeLimits: what the origin cannot unzip it still holds
+// to the zip limits, by the sizes of the stored blobs.
+func TestPublishBundle_SizeLimits(t *testing.T) {
+	lim := bundle.Limits{MaxEntries: 10, MaxUncompressed: 1000, MaxEntrySize: 400, MaxRatio: 200}
+	n, cl := startGCNode(t, func(c *Config) { c.ZipLimits = lim })
+	ctx := context.Background()
+	cs, sk := strings.Repeat("c", 512), shapedSessionKey()
+	blobOf := func(size int) string { return putBlob(t, cl, bytes.Repeat([]byte{byte(size)}, size)) }
+	entries := func(sizes ...int) []api.ManifestEntry {
+		out := make([]api.ManifestEntry, len(sizes))
+		for i, size := range sizes {
+			out[i] = api.ManifestEntry{FileName: "f" + string(rune('a'+i)), FileHash: "h", Blob: blobOf(size)}
+		}
+		return out
+	}
+	top := int(lim.MaxArchiveSize() + 16)
+	top -= top % 16
+	for i, c := range []struct {
+		name string
+		req  api.PutBundle
+		want error
+		hint string
+	}{
+		{"encrypted zip at the limit", api.PutBundle{Zip: blobOf(top), Checksum: cs, SessionKey: sk}, nil, ""},
+		{"encrypted zip over the limit", api.PutBundle{Zip: blobOf(top + 16), Checksum: cs, SessionKey: sk}, ErrInvalidZip, "more than a zip within the limits"},
+		{"encrypted payload with padding", api.PutBundle{Checksum: cs, SessionKey: sk, Manifest: entries(416)}, nil, ""},
+		{"encrypted payload over", api.PutBundle{Checksum: cs, SessionKey: sk, Manifest: entries(417)}, ErrInvalid, "per-file limit is 400"},
+		{"plain payload at the limit", api.PutBundle{Checksum: "c", Manifest: entries(400)}, nil, ""},
+		{"plain payload over", api.PutBundle{Checksum: "c", Manifest: entries(401)}, ErrInvalid, "per-file limit is 400"},
+		{"plain payloads over in total", api.PutBundle{Checksum: "c", Manifest: entries(400, 400, 201)}, ErrInvalid, "more than 1000 bytes"},
+		{"size that lies", api.PutBundle{Checksum: "c", Manifest: []api.ManifestEntry{{FileName: "a", FileHash: "h", Blob: blobOf(10), Size: 11}}}, ErrInvalid, "does not match"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			before := n.Catalog().Index
+			_, err := n.PublishBundle(ctx, "com.example.app", "1.0."+strconv.Itoa(i), c.req, "")
+			if c.want == nil {
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				return
+			}
+			if !errors.Is(err, c.want) || !strings.Contains(err.Error(), c.hint) {
+				t.Fatalf("error %v, want %v mentioning %q", err, c.want, c.hint)
+			}
+			if n.Catalog().Index != before {
+				t.Errorf("a refused publish moved the catalog")
+			}
+		})
+	}
 }
