@@ -138,24 +138,34 @@ func prepare(c *call, src string) (api.PutBundle, []blob, error) {
 	blobs := []blob{{sha: bundle.SHA256Hex(zipBytes), data: zipBytes}}
 	req.Zip = blobs[0].sha
 	if !c.boolean("no-delta") {
-		files, err := bundle.BuildManifest(dir, opt)
+		files, err := manifest(dir, opt)
 		if err != nil {
-			return req, nil, fmt.Errorf("delta manifest: %w (or pass --no-delta)", err)
+			return req, nil, err
 		}
 		for _, f := range files {
-			// The zip's names passed the same rule in Validate, but a
-			// brotli payload's name gains ".br", which can push a segment
-			// over the limit: refuse here, as the origin would, before
-			// anything is uploaded.
-			if err := names.Path(f.Name); err != nil {
-				return req, nil, fmt.Errorf("delta manifest: %w; rename the file (or pass --no-delta)", err)
-			}
 			sha := bundle.SHA256Hex(f.Payload)
 			req.Manifest = append(req.Manifest, api.ManifestEntry{FileName: f.Name, FileHash: f.Hash, Blob: sha})
 			blobs = append(blobs, blob{sha: sha, data: f.Payload})
 		}
 	}
 	return req, blobs, nil
+}
+
+// manifest builds the delta manifest of dir and holds its names to the
+// rule the origin applies. The zip's names passed it in Validate, but a
+// brotli payload's name gains ".br", which can push a segment over the
+// limit: refusing here saves an upload the origin would refuse.
+func manifest(dir string, opt bundle.ManifestOptions) ([]bundle.File, error) {
+	files, err := bundle.BuildManifest(dir, opt)
+	if err != nil {
+		return nil, fmt.Errorf("delta manifest: %w (or pass --no-delta)", err)
+	}
+	for _, f := range files {
+		if err := names.Path(f.Name); err != nil {
+			return nil, fmt.Errorf("delta manifest: %w; rename the file (or pass --no-delta)", err)
+		}
+	}
+	return files, nil
 }
 
 func loadKey(path string) (*rsa.PrivateKey, error) {
