@@ -60,17 +60,9 @@ func (s Session) SessionKey(priv *rsa.PrivateKey) (string, error) {
 // non-empty parts, a 16-byte IV, a 256-byte RSA block that unpads to a
 // 16-byte key.
 func OpenSessionKey(pub *rsa.PublicKey, sessionKey string) (Session, error) {
-	ivB64, keyB64, ok := strings.Cut(sessionKey, ":")
-	if !ok || ivB64 == "" || keyB64 == "" || strings.Contains(keyB64, ":") {
-		return Session{}, fmt.Errorf("%w: want base64(iv):base64(key)", ErrSessionKey)
-	}
-	iv, err := base64.StdEncoding.DecodeString(ivB64)
-	if err != nil || len(iv) != aes.BlockSize {
-		return Session{}, fmt.Errorf("%w: the IV must be 16 bytes of standard base64", ErrSessionKey)
-	}
-	enc, err := base64.StdEncoding.DecodeString(keyB64)
+	iv, enc, err := splitSessionKey(sessionKey)
 	if err != nil {
-		return Session{}, fmt.Errorf("%w: the key part is not standard base64", ErrSessionKey)
+		return Session{}, err
 	}
 	if err := checkKey(pub); err != nil {
 		return Session{}, err
@@ -145,4 +137,23 @@ func EncryptZip(priv *rsa.PrivateKey, plainZip []byte) (enc []byte, sessionKey, 
 		return nil, "", "", err
 	}
 	return s.Encrypt(plainZip), sessionKey, checksumV3, nil
+}
+
+// splitSessionKey decodes the two parts of a session_key by the plugin's
+// rules: exactly one ":" between two non-empty parts of standard base64,
+// the first a 16-byte IV.
+func splitSessionKey(sessionKey string) (iv, enc []byte, err error) {
+	ivB64, keyB64, ok := strings.Cut(sessionKey, ":")
+	if !ok || ivB64 == "" || keyB64 == "" || strings.Contains(keyB64, ":") {
+		return nil, nil, fmt.Errorf("%w: want base64(iv):base64(key)", ErrSessionKey)
+	}
+	iv, err = base64.StdEncoding.DecodeString(ivB64)
+	if err != nil || len(iv) != aes.BlockSize {
+		return nil, nil, fmt.Errorf("%w: the IV must be 16 bytes of standard base64", ErrSessionKey)
+	}
+	enc, err = base64.StdEncoding.DecodeString(keyB64)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: the key part is not standard base64", ErrSessionKey)
+	}
+	return iv, enc, nil
 }

@@ -196,5 +196,9 @@ func FuzzOpenSessionKey(f *testing.F) {
 		if len(got.Key) != 16 || len(got.IV) != 16 || strings.Count(s, ":") != 1 {
 			t.Fatalf("accepted %q as %+v", s, got)
 		}
+		// The server's key-less check never refuses what a device opens.
+		if err := CheckSessionKeyShape(s); err != nil {
+			t.Fatalf("OpenSessionKey accepted %q, CheckSessionKeyShape refused it: %v", s, err)
+		}
 	})
 }

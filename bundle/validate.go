@@ -11,6 +11,8 @@ import (
 	"io"
 	"io/fs"
 	"strings"
+
+	"github.com/aloft/aloft/names"
 )
 
 // Info describes an archive that passed Validate.
@@ -125,41 +127,22 @@ func checkEntry(f *zip.File) (entry, error) {
 	return e, nil
 }
 
-// checkName applies the plugin's path rules (no "..", no absolute paths, no
-// backslashes) plus the ones Windows and C string handling add, and returns
-// the name without its trailing slash.
+// checkName applies the name rule (package names: no "..", no absolute or
+// drive paths, no backslashes, no control characters, bounded lengths and
+// depth) to an entry name, and returns it without the trailing slash that
+// marks a folder entry.
 func checkName(raw string) (string, error) {
-	bad := func(why string) (string, error) {
-		return "", fmt.Errorf("%w: entry %q %s; rebuild the zip from the web build folder", ErrUnsafePath, raw, why)
-	}
-	switch {
-	case raw == "" || raw == "/":
-		return bad("has an empty name")
-	case strings.IndexByte(raw, 0) >= 0:
-		return bad("contains a NUL byte")
-	case strings.IndexByte(raw, '\\') >= 0:
-		return bad("contains a backslash")
-	case raw[0] == '/':
-		return bad("is an absolute path")
-	case len(raw) >= 2 && raw[1] == ':' && isASCIILetter(raw[0]):
-		return bad("starts with a drive letter")
-	}
 	name := strings.TrimSuffix(raw, "/")
-	for seg := range strings.SplitSeq(name, "/") {
-		switch seg {
-		case "":
-			return bad("has an empty path segment")
-		case ".":
-			return bad(`has a "." segment`)
-		case "..":
-			return bad(`climbs out of the bundle with ".."`)
-		}
+	err := names.Path(name)
+	if err == nil {
+		return name, nil
 	}
-	return name, nil
-}
-
-func isASCIILetter(c byte) bool {
-	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+	rule := "is not a safe path"
+	var ne *names.Error
+	if errors.As(err, &ne) {
+		rule = ne.Rule
+	}
+	return "", fmt.Errorf("%w: entry %s %s; rebuild the zip from the web build folder", ErrUnsafePath, names.Quote(raw), rule)
 }
 
 // checkTree refuses names that would overwrite each other when unpacked:

@@ -39,6 +39,9 @@ func validCases() []validateCase {
 			want: Info{Entries: 3, Files: 3, Uncompressed: int64(len(page) + 6), Root: "www"}},
 		{name: "index only", zip: zipOf(file("index.html", page)),
 			want: Info{Entries: 1, Files: 1, Uncompressed: int64(len(page))}},
+		{name: "unicode and limits", zip: zipOf(file("index.html", page), file("assets/日本.js", "1"),
+			file(strings.Repeat("d/", 63)+strings.Repeat("f", 255-len(strings.Repeat("d/", 63))), "2")),
+			want: Info{Entries: 3, Files: 3, Uncompressed: int64(len(page) + 2)}},
 		{name: "stored entry", zip: func(t testing.TB) []byte {
 			return buildZip(t, zent{name: "index.html", body: []byte(page), raw: true, store: true, declaredSize: uint64(len(page))})
 		}, want: Info{Entries: 1, Files: 1, Uncompressed: int64(len(page))}},
@@ -57,6 +60,14 @@ func hostileCases() []validateCase {
 		{name: "nul byte", zip: zipOf(idx, file("a\x00.js", "x")), wantErr: ErrUnsafePath},
 		{name: "empty segment", zip: zipOf(idx, file("a//b", "x")), wantErr: ErrUnsafePath},
 		{name: "dot segment", zip: zipOf(idx, file("./a", "x")), wantErr: ErrUnsafePath},
+		{name: "control character", zip: zipOf(idx, file("a\x1b[31m.js", "x")), wantErr: ErrUnsafePath},
+		{name: "c1 control", zip: zipOf(idx, file("a\u0085.js", "x")), wantErr: ErrUnsafePath},
+		{name: "invalid utf8", zip: zipOf(idx, file("a\xff.js", "x")), wantErr: ErrUnsafePath},
+		{name: "65000-byte name", zip: zipOf(idx, file(strings.Repeat("a", 65000), "x")), wantErr: ErrUnsafePath},
+		{name: "256-byte segment", zip: zipOf(idx, file("a/"+strings.Repeat("b", 256), "x")), wantErr: ErrUnsafePath},
+		{name: "2000 levels", zip: zipOf(idx, file(strings.Repeat("a/", 2000)+"x", "x")), wantErr: ErrUnsafePath},
+		{name: "65 levels", zip: zipOf(idx, file(strings.Repeat("a/", 64)+"x", "x")), wantErr: ErrUnsafePath},
+		{name: "double slash folder", zip: zipOf(idx, dirEnt("a//")), wantErr: ErrUnsafePath},
 		{name: "duplicate", zip: zipOf(idx, file("index.html", "other")), wantErr: ErrUnsafePath},
 		{name: "case duplicate", zip: zipOf(idx, file("Index.html", "other")), wantErr: ErrUnsafePath},
 		{name: "file and folder", zip: zipOf(idx, file("a", "x"), file("a/b", "y")), wantErr: ErrUnsafePath},
@@ -180,4 +191,13 @@ func FuzzValidate(f *testing.F) {
 		}
 		t.Fatalf("error %v wraps no sentinel", err)
 	})
+}
+
+// A hostile name must not turn the error into a 64 KiB message.
+func TestValidate_LongNameIsCutInMessage(t *testing.T) {
+	b := buildZip(t, file("index.html", page), file(strings.Repeat("x", 65000), "x"))
+	_, err := Validate(bytes.NewReader(b), int64(len(b)), DefaultLimits())
+	if !errors.Is(err, ErrUnsafePath) || len(err.Error()) > 300 || !strings.Contains(err.Error(), "65000 bytes") {
+		t.Fatalf("error for a 65000-byte name: %.400v", err)
+	}
 }

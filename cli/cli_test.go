@@ -202,6 +202,9 @@ func TestMissingArguments(t *testing.T) {
 	// 8 MiB of zeros compress over 200:1: refused before anything is unpacked.
 	bomb := filepath.Join(t.TempDir(), "bomb.zip")
 	writeZip(t, bomb, map[string][]byte{"index.html": []byte("<html></html>"), "assets/zero.js": make([]byte, 8<<20)})
+	// A name no file system can hold, so the CLI could not unpack it.
+	longNameZip := filepath.Join(t.TempDir(), "long.zip")
+	writeZip(t, longNameZip, map[string][]byte{"index.html": []byte("<html></html>"), strings.Repeat("x", 65000): []byte("x")})
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -216,6 +219,12 @@ func TestMissingArguments(t *testing.T) {
 		{[]string{"bundle", "upload", bomb, "--app", "a.b", "--version", "1.0.0"}, "compression ratio"},
 		{[]string{"bundle", "upload", dir, "--app", "a.b", "--version", "1.0.0", "--key", filepath.Join(dir, "no-key")}, "create one with `aloft key create`"},
 		{[]string{"bundle", "upload", webBuild(t, "s", map[string][]byte{"assets/my file.js": []byte("x")}), "--app", "a.b", "--version", "1.0.0"}, "or pass --no-delta"},
+		{[]string{"bundle", "upload", webBuild(t, "c", map[string][]byte{"assets/a\x1b.js": []byte("x")}), "--app", "a.b", "--version", "1.0.0"}, "U+001B"},
+		{[]string{"bundle", "upload", longNameZip, "--app", "a.b", "--version", "1.0.0"}, "65000 bytes long"},
+		// 255 bytes is the most a file name may have; its brotli payload's
+		// name ("….br") has 258, which the origin would refuse.
+		{[]string{"bundle", "upload", webBuild(t, "b", map[string][]byte{strings.Repeat("b", 252) + ".js": bytes.Repeat([]byte("compressible "), 1000)}),
+			"--app", "a.b", "--version", "1.0.0"}, "segment of 258 bytes"},
 		{[]string{"bundle", "list"}, "--app is required"},
 		{[]string{"bundle", "delete", "--app", "a.b"}, "expected a bundle version"},
 		{[]string{"bundle", "delete", "1.0.0"}, "--app is required"},

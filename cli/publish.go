@@ -19,6 +19,7 @@ import (
 	"strings"
 
 	"github.com/aloft/aloft/bundle"
+	"github.com/aloft/aloft/names"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -137,9 +138,9 @@ func prepare(c *call, src string) (api.PutBundle, []blob, error) {
 	blobs := []blob{{sha: bundle.SHA256Hex(zipBytes), data: zipBytes}}
 	req.Zip = blobs[0].sha
 	if !c.boolean("no-delta") {
-		files, err := bundle.BuildManifest(dir, opt)
+		files, err := manifest(dir, opt)
 		if err != nil {
-			return req, nil, fmt.Errorf("delta manifest: %w (or pass --no-delta)", err)
+			return req, nil, err
 		}
 		for _, f := range files {
 			sha := bundle.SHA256Hex(f.Payload)
@@ -148,6 +149,23 @@ func prepare(c *call, src string) (api.PutBundle, []blob, error) {
 		}
 	}
 	return req, blobs, nil
+}
+
+// manifest builds the delta manifest of dir and holds its names to the
+// rule the origin applies. The zip's names passed it in Validate, but a
+// brotli payload's name gains ".br", which can push a segment over the
+// limit: refusing here saves an upload the origin would refuse.
+func manifest(dir string, opt bundle.ManifestOptions) ([]bundle.File, error) {
+	files, err := bundle.BuildManifest(dir, opt)
+	if err != nil {
+		return nil, fmt.Errorf("delta manifest: %w (or pass --no-delta)", err)
+	}
+	for _, f := range files {
+		if err := names.Path(f.Name); err != nil {
+			return nil, fmt.Errorf("delta manifest: %w; rename the file (or pass --no-delta)", err)
+		}
+	}
+	return files, nil
 }
 
 func loadKey(path string) (*rsa.PrivateKey, error) {

@@ -97,8 +97,10 @@ func TestRestartKeepsState(t *testing.T) {
 	index := []byte("<!doctype html><title>r1.0.2</title>")
 	s.publishJSON(t, appRestart, "1.0.2", api.PutBundle{Zip: s.putBlob(t, zip102), Comment: "second",
 		Manifest: []api.ManifestEntry{{FileName: "index.html", FileHash: sha(index), Blob: s.putBlob(t, index)}}})
-	s.publishJSON(t, appRestart, "1.0.3", api.PutBundle{Zip: s.putBlob(t, []byte("opaque encrypted bytes")),
-		Checksum: strings.Repeat("c", 512), SessionKey: "aXY=:a2V5", KeyID: "MIIBCgKCAQEAbbbbbbbb"})
+	// Opaque to the server, but shaped like the real thing: whole AES
+	// blocks and a session_key of a 16-byte IV and a 256-byte RSA block.
+	s.publishJSON(t, appRestart, "1.0.3", api.PutBundle{Zip: s.putBlob(t, []byte("opaque encrypted bytes, 48 of them, AES blocks!!")),
+		Checksum: strings.Repeat("c", 512), SessionKey: strings.Repeat("A", 22) + "==:" + strings.Repeat("A", 342) + "==", KeyID: "MIIBCgKCAQEAbbbbbbbb"})
 	s.channel(t, appRestart, "production", api.PutChannel{Bundle: ptr("1.0.1"), Public: ptr(true),
 		Rollout: &api.RolloutSpec{Bundle: "1.0.2", PercentBPS: 5000}})
 	s.channel(t, appRestart, "beta", api.PutChannel{Bundle: ptr("1.0.2"), AllowDeviceSelfSet: ptr(true)})

@@ -16,7 +16,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/aloft/aloft/bundle"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -119,25 +118,7 @@ func (n *Node) putBundle(w http.ResponseWriter, r *http.Request) (int, any, erro
 	var req api.PutBundle
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if ct == "application/zip" || ct == "application/octet-stream" {
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, n.cfg.MaxBlobBytes))
-		if err != nil {
-			return 0, nil, err
-		}
-		q := r.URL.Query()
-		req.Checksum, req.SessionKey, req.KeyID = q.Get("checksum"), q.Get("session_key"), q.Get("key_id")
-		req.MinUpdateVersion, req.Link, req.Comment = q.Get("min_update_version"), q.Get("link"), q.Get("comment")
-		if _, err := n.App(r.PathValue("app")); err != nil {
-			return 0, nil, err
-		}
-		// Refuse a hostile plain zip before it reaches the blob store.
-		if req.SessionKey == "" {
-			if _, err := bundle.Validate(bytes.NewReader(body), int64(len(body)), n.cfg.ZipLimits); err != nil {
-				return 0, nil, fmt.Errorf("%w: %w", ErrInvalidZip, err)
-			}
-		}
-		sum := sha256.Sum256(body)
-		req.Zip = hex.EncodeToString(sum[:])
-		if _, err := n.blobs.Put(r.Context(), req.Zip, bytes.NewReader(body), n.cfg.MaxBlobBytes); err != nil {
+		if err := n.storeRawBundle(w, r, &req); err != nil {
 			return 0, nil, err
 		}
 	} else if err := decodeBody(w, r, &req); err != nil {
@@ -145,6 +126,33 @@ func (n *Node) putBundle(w http.ResponseWriter, r *http.Request) (int, any, erro
 	}
 	b, err := n.PublishBundle(r.Context(), r.PathValue("app"), r.PathValue("version"), req, idemKey(r))
 	return http.StatusOK, b, err
+}
+
+// storeRawBundle reads a raw zip upload and its query metadata into req
+// and stores the zip, but only after every check that can be made on the
+// request alone and on the bytes has passed: a refused upload, plain or
+// encrypted, leaves no blob behind.
+func (n *Node) storeRawBundle(w http.ResponseWriter, r *http.Request, req *api.PutBundle) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, n.cfg.MaxBlobBytes))
+	if err != nil {
+		return err
+	}
+	q := r.URL.Query()
+	req.Checksum, req.SessionKey, req.KeyID = q.Get("checksum"), q.Get("session_key"), q.Get("key_id")
+	req.MinUpdateVersion, req.Link, req.Comment = q.Get("min_update_version"), q.Get("link"), q.Get("comment")
+	if _, err := n.App(r.PathValue("app")); err != nil {
+		return err
+	}
+	sum := sha256.Sum256(body)
+	req.Zip = hex.EncodeToString(sum[:])
+	if err := checkPutBundle(r.PathValue("version"), *req, n.cfg.ZipLimits); err != nil {
+		return err
+	}
+	if err := checkZipBytes(body, req.SessionKey != "", n.cfg.ZipLimits); err != nil {
+		return err
+	}
+	_, err = n.blobs.Put(r.Context(), req.Zip, bytes.NewReader(body), n.cfg.MaxBlobBytes)
+	return err
 }
 
 func (n *Node) getBundle(_ http.ResponseWriter, r *http.Request) (int, any, error) {

@@ -3,17 +3,15 @@
 package origin
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
 	"strings"
 
-	"github.com/aloft/aloft/bundle"
 	"github.com/aloft/aloft/capgo"
+	"github.com/aloft/aloft/names"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -24,16 +22,54 @@ var (
 	disableChoices = []string{api.DisableNone, api.DisableMajor, api.DisableMinor, api.DisablePatch, api.DisableVersionNumber}
 )
 
+// What the origin's patterns want, said the way operators read it.
+const (
+	appRule  = "must look like com.example.app (lower-case letters and digits, then dot-separated letters, digits, _ or -)"
+	nameRule = "must be 1–128 letters, digits or ._+-"
+)
+
 func invalid(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalid}, args...)...)
+}
+
+// checkName applies the name rule every path and URL segment obeys
+// (package names) and then the origin's stricter pattern for this kind of
+// name: the rule says precisely what is wrong with a hostile name, the
+// pattern what a good one looks like.
+func checkName(what, name string, pattern *regexp.Regexp, must string) error {
+	if err := names.Segment(name); err != nil {
+		return badName(what, err, must)
+	}
+	if !pattern.MatchString(name) {
+		return invalid("%s %s %s", what, names.Quote(name), must)
+	}
+	return nil
+}
+
+// checkPath applies the name rule for relative file paths.
+func checkPath(what, p, must string) error {
+	if err := names.Path(p); err != nil {
+		return badName(what, err, must)
+	}
+	return nil
+}
+
+// badName turns a refusal of package names into one sentence for an
+// operator: which name, which rule it breaks, what is expected instead.
+func badName(what string, err error, must string) error {
+	var ne *names.Error
+	if errors.As(err, &ne) {
+		return invalid("%s %s %s; it %s", what, names.Quote(ne.Name), ne.Rule, must)
+	}
+	return fmt.Errorf("%w: %s: %w", ErrInvalid, what, err)
 }
 
 // CreateApp registers an app. App ids are case-insensitive on the wire, so
 // they are stored lower-case.
 func (n *Node) CreateApp(ctx context.Context, req api.CreateApp, key string) (*api.App, error) {
 	id := strings.ToLower(strings.TrimSpace(req.AppID))
-	if !appIDPattern.MatchString(id) || len(id) > 256 {
-		return nil, invalid("app_id %q must look like com.example.app", req.AppID)
+	if err := checkName("app_id", id, appIDPattern, appRule); err != nil {
+		return nil, err
 	}
 	if len(req.Name) > 256 {
 		return nil, invalid("name is longer than 256 characters")
@@ -62,97 +98,6 @@ func (n *Node) App(id string) (*api.App, error) {
 func (n *Node) Catalog() *api.Catalog {
 	cat, _ := n.fsm.catalog()
 	return cat
-}
-
-// PublishBundle validates a bundle whose blobs are stored and commits it.
-// A plain zip is opened and checked (layout, paths, limits) and its
-// checksums are computed here; an encrypted one is stored as given.
-func (n *Node) PublishBundle(ctx context.Context, appID, version string, req api.PutBundle, key string) (*api.Bundle, error) {
-	app, err := n.App(appID)
-	if err != nil {
-		return nil, err
-	}
-	if !namePattern.MatchString(version) || version == api.BuiltinVersion || version == "unknown" {
-		return nil, invalid("version %q must be 1–128 letters, digits or ._+- (semver recommended) and not builtin/unknown", version)
-	}
-	b := api.Bundle{Version: version, Zip: strings.ToLower(req.Zip), Checksum: strings.TrimSpace(req.Checksum),
-		SessionKey: req.SessionKey, KeyID: req.KeyID, MinUpdateVersion: req.MinUpdateVersion, Link: req.Link, Comment: req.Comment}
-	if b.Zip == "" && len(req.Manifest) == 0 {
-		return nil, invalid("a bundle needs a zip blob, a manifest, or both")
-	}
-	if err := n.checkZip(ctx, &b); err != nil {
-		return nil, err
-	}
-	if b.Manifest, err = n.checkManifest(ctx, req.Manifest); err != nil {
-		return nil, err
-	}
-	if b.Checksum == "" {
-		return nil, invalid("checksum is required for an encrypted or manifest-only bundle")
-	}
-	r, err := n.apply(ctx, cmdPutBundle, key, putBundleCmd{App: app.ID, Bundle: b})
-	if err != nil {
-		return nil, err
-	}
-	if out, ok := r.Value.(*api.Bundle); ok {
-		return out, nil
-	}
-	return n.Bundle(app.ID, version)
-}
-
-func (n *Node) checkZip(ctx context.Context, b *api.Bundle) error {
-	if b.Zip == "" {
-		return nil
-	}
-	data, err := n.blobs.Get(ctx, b.Zip)
-	if err != nil {
-		return fmt.Errorf("zip %s: %w (upload it first with PUT /api/v1/blobs/%s)", b.Zip, err, b.Zip)
-	}
-	b.ZipSize = int64(len(data))
-	if b.SessionKey != "" {
-		if len(strings.Split(b.SessionKey, ":")) != 2 {
-			return invalid("session_key must be base64(iv):base64(encrypted key) as @capgo/cli prints it")
-		}
-		return nil // encrypted: opaque, the device verifies it
-	}
-	if _, err := bundle.Validate(bytes.NewReader(data), int64(len(data)), n.cfg.ZipLimits); err != nil {
-		return fmt.Errorf("%w: %w", ErrInvalidZip, err)
-	}
-	sum := sha256.Sum256(data)
-	computed := hex.EncodeToString(sum[:])
-	if b.Checksum != "" && strings.ToLower(b.Checksum) != computed {
-		return invalid("checksum %s does not match the zip's sha256 %s", b.Checksum, computed)
-	}
-	b.Checksum = computed
-	b.ChecksumCRC32 = bundle.CRC32Hex(data)
-	return nil
-}
-
-func (n *Node) checkManifest(ctx context.Context, in []api.ManifestEntry) ([]api.ManifestEntry, error) {
-	if len(in) == 0 {
-		return nil, nil
-	}
-	out := make([]api.ManifestEntry, len(in))
-	seen := map[string]bool{}
-	for i, m := range in {
-		name := strings.TrimSpace(m.FileName)
-		if name == "" || strings.HasPrefix(name, "/") || strings.Contains(name, "\\") || slices.Contains(strings.Split(name, "/"), "..") {
-			return nil, invalid("manifest entry %d: file_name %q must be a relative POSIX path", i, m.FileName)
-		}
-		if seen[name] {
-			return nil, invalid("manifest entry %d: file_name %q appears twice", i, name)
-		}
-		seen[name] = true
-		if m.FileHash == "" {
-			return nil, invalid("manifest entry %q: file_hash is required", name)
-		}
-		blob := strings.ToLower(m.Blob)
-		size, err := n.blobs.Size(ctx, blob)
-		if err != nil {
-			return nil, fmt.Errorf("manifest entry %q: blob %s: %w", name, m.Blob, err)
-		}
-		out[i] = api.ManifestEntry{FileName: name, FileHash: m.FileHash, Blob: blob, Size: size}
-	}
-	return out, nil
 }
 
 // Bundle returns one bundle.
@@ -184,8 +129,8 @@ func (n *Node) PutChannel(ctx context.Context, appID, name string, spec api.PutC
 	if err != nil {
 		return nil, err
 	}
-	if !namePattern.MatchString(name) {
-		return nil, invalid("channel name %q must be 1–128 letters, digits or ._+-", name)
+	if err := checkName("channel name", name, namePattern, nameRule); err != nil {
+		return nil, err
 	}
 	if d := spec.DisableAutoUpdate; d != nil && !slices.Contains(disableChoices, *d) {
 		return nil, invalid("disable_auto_update must be one of %s", strings.Join(disableChoices, ", "))

@@ -89,8 +89,8 @@ func (n *Node) authorize(secret string, need scope) error {
 // CreateToken makes a new token and returns its secret, once. An empty
 // role means api.RolePublish.
 func (n *Node) CreateToken(ctx context.Context, name, role, key string) (*api.Token, error) {
-	if !namePattern.MatchString(name) {
-		return nil, invalid("token name %q must be 1–128 letters, digits or ._+-", name)
+	if err := checkName("token name", name, namePattern, nameRule); err != nil {
+		return nil, err
 	}
 	if role == "" {
 		role = api.RolePublish
