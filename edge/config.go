@@ -45,7 +45,20 @@ type Config struct {
 	// per RateLimitWindow; over it the edge answers 429 with Retry-After,
 	// which the plugin honours (reference C11). 0 (the default) is off.
 	RateLimit int
-	// RateLimitWindow is the rate limit's window. Default 1 minute.
+	// StatsDeviceLimit caps stats events (not requests) per device id per
+	// RateLimitWindow; over it /stats answers 429 with Retry-After and the
+	// plugin keeps the events queued. Default 500: a plugin queues at most
+	// 200 events, so a full queue flushed after a day offline plus a busy
+	// session still passes. 0 is off.
+	StatsDeviceLimit int
+	// StatsAppLimit caps stats events per app per RateLimitWindow on this
+	// edge, whichever devices send them. Default 60000 (1000 a second);
+	// size it as devices on the edge × events per device per minute, with
+	// room: a fleet of 100k devices sending 20 events an hour each needs
+	// 33k. 0 is off.
+	StatsAppLimit int
+	// RateLimitWindow is the window of every rate limit above. Default 1
+	// minute.
 	RateLimitWindow time.Duration
 	// SpoolDir keeps stats batches the origin did not take before
 	// shutdown, and sends them after the next start. Empty: no spool
@@ -62,6 +75,8 @@ func DefaultConfig() Config {
 		StatsFlushInterval: 2 * time.Second,
 		MaxStatsKeys:       100000,
 		RetryInterval:      time.Second,
+		StatsDeviceLimit:   500,
+		StatsAppLimit:      60000,
 		RateLimitWindow:    time.Minute,
 	}
 }
@@ -90,8 +105,10 @@ func (c *Config) Validate() error {
 		return errors.New("edge: StatsFlushInterval and RetryInterval must be positive")
 	case c.MaxStatsKeys <= 0:
 		return errors.New("edge: MaxStatsKeys must be positive")
-	case c.RateLimit < 0 || c.RateLimit > 0 && c.RateLimitWindow <= 0:
-		return errors.New("edge: RateLimit must be 0 (off) or positive, with a positive RateLimitWindow")
+	case c.RateLimit < 0 || c.StatsDeviceLimit < 0 || c.StatsAppLimit < 0:
+		return errors.New("edge: RateLimit, StatsDeviceLimit and StatsAppLimit must be 0 (off) or positive")
+	case (c.RateLimit > 0 || c.StatsDeviceLimit > 0 || c.StatsAppLimit > 0) && c.RateLimitWindow <= 0:
+		return errors.New("edge: RateLimitWindow must be positive when a rate limit is on")
 	}
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)

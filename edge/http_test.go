@@ -123,12 +123,11 @@ func TestNode_UpdatesHandler(t *testing.T) {
 
 func TestStatsAgg_BoundAndRetry(t *testing.T) {
 	s := newStatsAgg(2)
-	for i, k := range []string{"1", "1", "2"} { // a repeat costs no new slot
-		if !s.add("a", k, "set") {
-			t.Fatalf("add %d refused below the bound", i)
-		}
+	// A repeat costs no new slot; a third key is over the bound.
+	if d := s.addAll([]statsKey{{"a", "1", "set"}, {"a", "1", "set"}, {"a", "2", "set"}}); d != 0 {
+		t.Fatalf("dropped %d below the bound", d)
 	}
-	if s.add("a", "3", "set") {
+	if d := s.addAll([]statsKey{{"a", "3", "set"}}); d != 1 {
 		t.Fatal("bound not enforced")
 	}
 	b := s.take()
@@ -183,7 +182,7 @@ func BenchmarkNode_PostStats(b *testing.B) {
 }
 
 func TestLimiter_WindowAndRetry(t *testing.T) {
-	l := newLimiter(3, time.Minute)
+	l := newLimiter(3, time.Minute, limiterCells)
 	now := time.Unix(1000, 0)
 	for i := 0; i < 3; i++ {
 		if ok, _ := l.allow("a", now); !ok {
@@ -204,7 +203,7 @@ func TestLimiter_WindowAndRetry(t *testing.T) {
 
 func TestNode_RateLimited_C11(t *testing.T) {
 	n := newTestNode(t)
-	n.limiter = newLimiter(2, time.Minute)
+	n.limiter = newLimiter(2, time.Minute, limiterCells)
 	for i := 0; i < 2; i++ {
 		if c := request(n, "POST", "/updates", checkBody); c.Response.StatusCode() != 200 {
 			t.Fatalf("check %d: %d", i, c.Response.StatusCode())
@@ -231,7 +230,7 @@ func TestNode_RateLimited_C11(t *testing.T) {
 // when an existing counter is incremented through an aliased key.
 func TestStats_KeysSurviveBodyReuse(t *testing.T) {
 	n := newTestNode(t)
-	body := `{"app_id":"com.example.app","device_id":"2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a","platform":"ios","version_name":"1.0.1","plugin_version":"8.51.23","action":"download_fail"}`
+	body := `{"app_id":"com.example.app","device_id":"2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a","platform":"ios","version_name":"1.1.0","plugin_version":"8.51.23","action":"download_fail"}`
 	var ctx fasthttp.RequestCtx
 	for i := 0; i < 2; i++ {
 		ctx.Request.Reset()
@@ -248,7 +247,7 @@ func TestStats_KeysSurviveBodyReuse(t *testing.T) {
 	if batch == nil || len(batch.Counts) != 1 {
 		t.Fatalf("batch %+v", batch)
 	}
-	if c := batch.Counts[0]; c.Action != "download_fail" || c.Version != "1.0.1" || c.N != 2 {
+	if c := batch.Counts[0]; c.Action != "download_fail" || c.Version != "1.1.0" || c.N != 2 {
 		t.Fatalf("counter corrupted by body reuse: %+v", c)
 	}
 }

@@ -59,6 +59,9 @@ type Node struct {
 	bufs    sync.Pool // answer buffers (*[]byte)
 	spool   []spooled // batches from an earlier run, sent first
 
+	statsDevices *limiter    // nil when StatsDeviceLimit is 0
+	statsApps    *appLimiter // nil when StatsAppLimit is 0
+
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every install
 }
@@ -92,7 +95,13 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	if cfg.RateLimit > 0 {
-		n.limiter = newLimiter(cfg.RateLimit, cfg.RateLimitWindow)
+		n.limiter = newLimiter(cfg.RateLimit, cfg.RateLimitWindow, limiterCells)
+	}
+	if cfg.StatsDeviceLimit > 0 {
+		n.statsDevices = newLimiter(cfg.StatsDeviceLimit, cfg.RateLimitWindow, statsDeviceCells)
+	}
+	if cfg.StatsAppLimit > 0 {
+		n.statsApps = newAppLimiter(cfg.StatsAppLimit, cfg.RateLimitWindow)
 	}
 	n.view.Store(&view{apps: map[string]*appView{}, blobs: map[string]int64{}})
 	n.srv = &fasthttp.Server{
