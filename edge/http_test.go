@@ -121,7 +121,7 @@ func TestNode_UpdatesHandler(t *testing.T) {
 	}
 }
 
-func TestStatsAgg_BoundAndRetry(t *testing.T) {
+func TestStatsAgg_BoundAndDrain(t *testing.T) {
 	s := newStatsAgg(2)
 	// A repeat costs no new slot; a third key is over the bound.
 	if d := s.addAll([]statsKey{{"a", "1", "set"}, {"a", "1", "set"}, {"a", "2", "set"}}); d != 0 {
@@ -130,17 +130,12 @@ func TestStatsAgg_BoundAndRetry(t *testing.T) {
 	if d := s.addAll([]statsKey{{"a", "3", "set"}}); d != 1 {
 		t.Fatal("bound not enforced")
 	}
-	b := s.take()
-	if b == nil || len(b.Counts) != 2 {
-		t.Fatalf("batch %+v", b)
+	c := s.drain()
+	if len(c) != 2 || *c[statsKey{"a", "1", "set"}] != 2 {
+		t.Fatalf("drained %v", c)
 	}
-	// Until done, the same batch (same id) comes back, so retries count once.
-	if again := s.take(); again != b {
-		t.Fatal("a failed batch was not retried as is")
-	}
-	s.done()
-	if s.take() != nil {
-		t.Fatal("empty aggregator produced a batch")
+	if s.drain() != nil {
+		t.Fatal("a drained aggregator gave counts again")
 	}
 }
 
@@ -243,12 +238,14 @@ func TestStats_KeysSurviveBodyReuse(t *testing.T) {
 			b[j] = 'x' // what the next request on the connection would do
 		}
 	}
-	batch := n.stats.take()
-	if batch == nil || len(batch.Counts) != 1 {
-		t.Fatalf("batch %+v", batch)
+	counts := n.stats.drain()
+	if len(counts) != 1 {
+		t.Fatalf("counts %v", counts)
 	}
-	if c := batch.Counts[0]; c.Action != "download_fail" || c.Version != "1.1.0" || c.N != 2 {
-		t.Fatalf("counter corrupted by body reuse: %+v", c)
+	for k, c := range counts {
+		if k.action != "download_fail" || k.version != "1.1.0" || *c != 2 {
+			t.Fatalf("counter corrupted by body reuse: %+v = %d", k, *c)
+		}
 	}
 }
 
@@ -509,25 +506,5 @@ func TestNode_DeltaDownloads(t *testing.T) {
 	again.Created = 2000
 	if bundleKey(app.ID, &again) == prefix {
 		t.Error("a republished version kept its delta URLs")
-	}
-}
-
-// TestStats_SpoolKeepsPendingAndNewer: at shutdown, a batch the origin
-// refused and the counts gathered after it are both written to the spool.
-func TestStats_SpoolKeepsPendingAndNewer(t *testing.T) {
-	n := newTestNode(t)
-	n.cfg.SpoolDir = t.TempDir()
-	ev := `{"app_id":"com.example.app","version_name":"1.0.0","action":"set","device_id":"2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a","platform":"ios"}`
-	request(n, "POST", "/stats", ev)
-	if n.stats.take() == nil { // the flush that the origin refused
-		t.Fatal("no batch")
-	}
-	request(n, "POST", "/stats", ev)
-	if err := n.spoolPending(); err != nil {
-		t.Fatal(err)
-	}
-	files, _ := filepath.Glob(filepath.Join(n.cfg.SpoolDir, "stats-*.json"))
-	if len(files) != 2 {
-		t.Fatalf("spooled %v, want the refused batch and the newer one", files)
 	}
 }

@@ -18,8 +18,10 @@ type metrics struct {
 	latency      *prometheus.HistogramVec
 	checks       *prometheus.CounterVec
 	statsEvents  prometheus.Counter
+	statsShipped prometheus.Counter
 	statsFolded  *prometheus.CounterVec
 	statsDrops   *prometheus.CounterVec
+	spoolErrors  prometheus.Counter
 	originErrors *prometheus.CounterVec
 	catalogIndex prometheus.Gauge
 	handler      fasthttp.RequestHandler
@@ -48,13 +50,15 @@ func newMetrics(reg *prometheus.Registry, n *Node) *metrics {
 		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aloft_edge_update_checks_total", Help: "Update checks by outcome (update or the refusal code).",
 		}, []string{"result"}),
-		statsEvents: prometheus.NewCounter(prometheus.CounterOpts{Name: "aloft_edge_stats_events_total", Help: "Stats events received and answered ok."}),
+		statsEvents:  prometheus.NewCounter(prometheus.CounterOpts{Name: "aloft_edge_stats_events_total", Help: "Stats events received and answered ok."}),
+		statsShipped: prometheus.NewCounter(prometheus.CounterOpts{Name: "aloft_edge_stats_shipped_total", Help: "Stats events the origin took."}),
 		statsFolded: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aloft_edge_stats_folded_total", Help: "Stats events counted under \"other\", by reason (unknown_version, unknown_action).",
 		}, []string{"reason"}),
 		statsDrops: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aloft_edge_stats_dropped_total", Help: "Stats events not counted, by reason (see edge/DESIGN.md).",
 		}, []string{"reason"}),
+		spoolErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "aloft_edge_stats_spool_errors_total", Help: "Failed writes of the stats spool."}),
 		originErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aloft_edge_origin_errors_total", Help: "Failed calls to the origin, by operation.",
 		}, []string{"op"}),
@@ -64,14 +68,20 @@ func newMetrics(reg *prometheus.Registry, n *Node) *metrics {
 	f(m.latency)
 	f(m.checks)
 	f(m.statsEvents)
+	f(m.statsShipped)
 	f(m.statsFolded)
 	f(m.statsDrops)
+	f(m.spoolErrors)
 	for _, r := range []string{foldVersion, foldAction} {
 		m.statsFolded.WithLabelValues(r) // present at 0, so alerts see the series
 	}
 	for _, r := range dropReasons() {
 		m.statsDrops.WithLabelValues(r)
 	}
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aloft_edge_stats_spool_batches", Help: "Stats batches waiting to be shipped."},
+		func() float64 { b, _ := n.queue.pending(); return float64(b) }))
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aloft_edge_stats_spool_events", Help: "Stats events waiting to be shipped."},
+		func() float64 { _, e := n.queue.pending(); return float64(e) }))
 	f(m.originErrors)
 	f(m.catalogIndex)
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aloft_edge_cache_hits", Help: "Byte-cache hits since start."},
@@ -114,16 +124,18 @@ const (
 
 // Reasons of aloft_edge_stats_dropped_total.
 const (
-	dropUnknownApp  = "unknown_app"            // answered 200, no such app in the catalog
-	dropSpurious    = "spurious_download_fail" // old plugins' download_fail after every check
-	dropTableFull   = "table_full"             // MaxStatsKeys counters in one flush
-	dropNoCatalog   = "no_catalog"             // answered 503; the plugin re-queues them
-	dropDeviceLimit = "device_rate_limit"      // answered 429; the plugin re-queues them
-	dropAppLimit    = "app_rate_limit"         // answered 429; the plugin re-queues them
+	dropUnknownApp    = "unknown_app"            // answered 200, no such app in the catalog
+	dropSpurious      = "spurious_download_fail" // old plugins' download_fail after every check
+	dropTableFull     = "table_full"             // MaxStatsKeys counters in one flush
+	dropNoCatalog     = "no_catalog"             // answered 503; the plugin re-queues them
+	dropDeviceLimit   = "device_rate_limit"      // answered 429; the plugin re-queues them
+	dropAppLimit      = "app_rate_limit"         // answered 429; the plugin re-queues them
+	dropSpoolFull     = "spool_full"             // oldest batches past MaxSpoolBatches/Bytes
+	dropOriginRefused = "origin_refused"         // the origin answered 400 or 413
 )
 
 func dropReasons() []string {
-	return []string{dropUnknownApp, dropSpurious, dropTableFull, dropNoCatalog, dropDeviceLimit, dropAppLimit}
+	return []string{dropUnknownApp, dropSpurious, dropTableFull, dropNoCatalog, dropDeviceLimit, dropAppLimit, dropSpoolFull, dropOriginRefused}
 }
 
 // statsDropped is the drop counter of one reason.

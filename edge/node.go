@@ -19,7 +19,7 @@ import (
 	"github.com/aloft/aloft/origin/api"
 )
 
-// shutdownFlush bounds the last stats flush when the edge stops.
+// shutdownFlush bounds the last stats shipping when the edge stops.
 const shutdownFlush = 5 * time.Second
 
 // shutdownGrace bounds waiting for in-flight requests at shutdown.
@@ -57,7 +57,7 @@ type Node struct {
 	metrics *metrics
 	limiter *limiter  // nil when rate limiting is off
 	bufs    sync.Pool // answer buffers (*[]byte)
-	spool   []spooled // batches from an earlier run, sent first
+	queue   *spoolQueue
 
 	statsDevices *limiter    // nil when StatsDeviceLimit is 0
 	statsApps    *appLimiter // nil when StatsAppLimit is 0
@@ -87,9 +87,11 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("edge: listen %s: %w", cfg.Addr, err)
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "edge"), ln: ln, cache: c, changed: make(chan struct{})}
-	n.metrics = newMetrics(cfg.Registry, n)
 	n.stats = newStatsAgg(cfg.MaxStatsKeys)
-	if n.spool, err = loadSpool(cfg.SpoolDir); err != nil {
+	n.queue = newSpoolQueue(cfg.SpoolDir, cfg.MaxSpoolBatches, cfg.MaxSpoolBytes, n.log,
+		func(events int64) { n.metrics.statsDropped(dropSpoolFull).Add(float64(events)) })
+	n.metrics = newMetrics(cfg.Registry, n)
+	if err := n.queue.load(); err != nil {
 		c.Close()
 		ln.Close()
 		return nil, err
@@ -150,9 +152,10 @@ func (n *Node) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	loops, stop := context.WithCancel(ctx)
 	defer stop()
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); n.syncLoop(loops) }()
-	go func() { defer wg.Done(); n.statsLoop(loops) }()
+	go func() { defer wg.Done(); n.spoolLoop(loops) }()
+	go func() { defer wg.Done(); n.shipLoop(loops) }()
 	errc := make(chan error, 1)
 	go func() { errc <- n.srv.Serve(n.ln) }()
 	var err error
@@ -173,14 +176,27 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	stop()
 	wg.Wait()
-	fctx, cancel := context.WithTimeout(context.Background(), shutdownFlush)
-	n.flushStats(fctx)
-	cancel()
-	if serr := n.spoolPending(); serr != nil {
-		n.log.Error("stats lost at shutdown", "err", serr)
-	}
+	n.stopStats()
 	n.cache.Close()
 	return err
+}
+
+// stopStats spools what was counted last and ships what it can in
+// shutdownFlush; the rest waits in SpoolDir for the next start, or is
+// lost without one.
+func (n *Node) stopStats() {
+	n.spoolNow()
+	fctx, cancel := context.WithTimeout(context.Background(), shutdownFlush)
+	n.shipAll(fctx)
+	cancel()
+	batches, events := n.queue.pending()
+	switch {
+	case events == 0:
+	case n.cfg.SpoolDir == "":
+		n.log.Error("stats lost at shutdown: the origin did not take them and there is no spool", "batches", batches, "events", events)
+	default:
+		n.log.Info("stats kept in the spool for the next start", "dir", n.cfg.SpoolDir, "batches", batches, "events", events)
+	}
 }
 
 // install swaps in a newer catalog; an older or equal one is ignored, so

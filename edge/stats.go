@@ -1,14 +1,14 @@
 // Stats intake: events are folded into a bounded set of names (apps,
 // versions the catalog knows, the actions capgo lists, "other" for the
 // rest), rate limited per device and per app, and counted per (app,
-// version, action) in memory and shipped to the origin in batches. A flood
-// of events costs the origin one write per flush rather than one per
-// event, and junk names cost it nothing.
+// version, action) in memory; every StatsFlushInterval the counts go to
+// the spool (spool.go), from where they are shipped (ship.go). A flood of
+// events costs the origin one write per flush rather than one per event,
+// and junk names cost it nothing.
 
 package edge
 
 import (
-	"context"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,7 +17,6 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/aloft/aloft/capgo"
-	"github.com/aloft/aloft/origin/api"
 )
 
 // statsRetryNoCatalog is the Retry-After of /stats on an edge that has no
@@ -33,10 +32,9 @@ const statsDeviceCells = 1 << 18
 type statsKey struct{ app, version, action string }
 
 type statsAgg struct {
-	mu      sync.Mutex
-	max     int
-	counts  map[statsKey]*int64
-	pending *api.StatsBatch // a batch that failed to ship, retried first
+	mu     sync.Mutex
+	max    int
+	counts map[statsKey]*int64
 }
 
 func newStatsAgg(max int) *statsAgg {
@@ -67,65 +65,16 @@ func (s *statsAgg) addAll(keys []statsKey) (dropped int) {
 	return dropped
 }
 
-// take returns the batch to ship: a previously failed one, else the
-// counts gathered since the last take (nil when there are none).
-func (s *statsAgg) take() *api.StatsBatch {
+// drain returns the counts gathered since the last drain.
+func (s *statsAgg) drain() map[statsKey]*int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.pending != nil {
-		return s.pending
-	}
 	if len(s.counts) == 0 {
 		return nil
 	}
-	b := &api.StatsBatch{ID: api.NewIdempotencyKey(), Counts: make([]api.StatsCount, 0, len(s.counts))}
-	for k, n := range s.counts {
-		b.Counts = append(b.Counts, api.StatsCount{App: k.app, Version: k.version, Action: k.action, N: *n})
-	}
-	s.counts = map[statsKey]*int64{}
-	s.pending = b
-	return b
-}
-
-// done marks the pending batch shipped.
-func (s *statsAgg) done() {
-	s.mu.Lock()
-	s.pending = nil
-	s.mu.Unlock()
-}
-
-func (n *Node) statsLoop(ctx context.Context) {
-	t := time.NewTicker(n.cfg.StatsFlushInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			n.flushStats(ctx)
-		}
-	}
-}
-
-// flushStats ships what has been gathered. A failed batch keeps its ID and
-// is retried as is, so the origin counts it once.
-func (n *Node) flushStats(ctx context.Context) {
-	if err := n.sendSpooled(ctx); err != nil {
-		n.metrics.originErrors.WithLabelValues("stats").Inc()
-		return
-	}
-	for {
-		b := n.stats.take()
-		if b == nil {
-			return
-		}
-		if err := n.cfg.Origin.PushStats(ctx, *b); err != nil {
-			n.metrics.originErrors.WithLabelValues("stats").Inc()
-			n.log.Warn("stats flush failed; will retry", "counters", len(b.Counts), "err", err)
-			return
-		}
-		n.stats.done()
-	}
+	c := s.counts
+	s.counts = make(map[statsKey]*int64, len(c))
+	return c
 }
 
 // statsFold is what folding one body did, for the metrics and the limits.

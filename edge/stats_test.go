@@ -30,11 +30,8 @@ func statsBody(evs ...string) string { return "[" + strings.Join(evs, ",") + "]"
 // drained returns the counts the node gathered, by "version/action".
 func drained(n *Node) map[string]int64 {
 	out := map[string]int64{}
-	if b := n.stats.take(); b != nil {
-		for _, c := range b.Counts {
-			out[c.App+" "+c.Version+"/"+c.Action] += c.N
-		}
-		n.stats.done()
+	for k, c := range n.stats.drain() {
+		out[k.app+" "+k.version+"/"+k.action] += *c
 	}
 	return out
 }
@@ -193,14 +190,14 @@ func TestStats_NoCatalog503(t *testing.T) {
 	if got := counterValue(n.metrics.statsDropped(dropNoCatalog)); got != 3 {
 		t.Errorf("dropped{no_catalog} = %v, want 3", got)
 	}
-	if c := n.stats.take(); c != nil {
+	if c := n.stats.drain(); c != nil {
 		t.Fatalf("counted without a catalog: %v", c)
 	}
 }
 
 // TestStats_FoldedKeysSurviveBodyReuse: the body-aliasing guard of
-// TestStats_KeysSurviveBodyReuse, through folding and into a batch: a
-// kept version and action alias the body until cloned.
+// TestStats_KeysSurviveBodyReuse, through folding and into a spooled
+// batch: a kept version and action alias the body until cloned.
 func TestStats_FoldedKeysSurviveBodyReuse(t *testing.T) {
 	n := newTestNode(t)
 	var ctx fasthttp.RequestCtx
@@ -216,12 +213,13 @@ func TestStats_FoldedKeysSurviveBodyReuse(t *testing.T) {
 			b[j] = 'x'
 		}
 	}
-	q := n.stats.take()
+	n.spoolNow()
+	q := n.queue.next()
 	if q == nil {
-		t.Fatal("nothing counted")
+		t.Fatal("nothing spooled")
 	}
 	got := map[string]int64{}
-	for _, c := range q.Counts {
+	for _, c := range q.batch.Counts {
 		got[c.App+" "+c.Version+"/"+c.Action] = c.N
 	}
 	want := map[string]int64{"com.example.app 1.1.0/app_crash": 2, "com.example.app other/app_crash": 1}
