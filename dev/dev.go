@@ -33,6 +33,12 @@ type Config struct {
 	Local bool
 	// RateLimit caps update checks per device per minute (0: off).
 	RateLimit int
+	// StatsFlushInterval is how often the edge spools stats; 0 keeps the
+	// edge's default (see edge.Config).
+	StatsFlushInterval time.Duration
+	// StatsDeviceLimit and StatsAppLimit cap stats events per device and
+	// per app per minute (0: off); nil keeps the edge's defaults.
+	StatsDeviceLimit, StatsAppLimit *int
 }
 
 // Server is a running dev server.
@@ -79,6 +85,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	ec.Origin, ec.PublicURL, ec.Logger, ec.RateLimit = on, cfg.PublicURL, cfg.Logger, cfg.RateLimit
 	ec.SpoolDir = filepath.Join(cfg.DataDir, "edge-spool")
+	if cfg.StatsFlushInterval > 0 {
+		ec.StatsFlushInterval = cfg.StatsFlushInterval
+	}
+	if cfg.StatsDeviceLimit != nil {
+		ec.StatsDeviceLimit = *cfg.StatsDeviceLimit
+	}
+	if cfg.StatsAppLimit != nil {
+		ec.StatsAppLimit = *cfg.StatsAppLimit
+	}
 	if cfg.EdgeAddr != "" {
 		ec.Addr = cfg.EdgeAddr
 	}

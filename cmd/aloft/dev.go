@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 
 	"github.com/aloft/aloft/dev"
+	"github.com/aloft/aloft/edge"
 )
 
 func runDev(ctx context.Context, args []string) int {
@@ -26,6 +27,10 @@ func runDev(ctx context.Context, args []string) int {
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "base URL of download links (default: each request's own host)")
 	fs.StringVar(&cfg.AdminToken, "admin-token", os.Getenv("ALOFT_ADMIN_TOKEN"), "admin API token (env ALOFT_ADMIN_TOKEN; generated when empty)")
 	fs.IntVar(&cfg.RateLimit, "rate-limit", 0, "update checks per device per minute before 429 (0: off)")
+	ed := edge.DefaultConfig()
+	fs.DurationVar(&cfg.StatsFlushInterval, "stats-flush", ed.StatsFlushInterval, "how often stats go to the spool: what a crash can lose")
+	cfg.StatsDeviceLimit = fs.Int("stats-device-limit", ed.StatsDeviceLimit, "stats events per device per minute before 429 (0: off)")
+	cfg.StatsAppLimit = fs.Int("stats-app-limit", ed.StatsAppLimit, "stats events per app per minute before 429 (0: off)")
 	pprofAddr := fs.String("pprof-addr", "", "serve net/http/pprof here for profiling (e.g. 127.0.0.1:6060; off when empty)")
 	readyFile := fs.String("ready-file", "", "write {\"edge\",\"api\",\"token\"} as JSON to this file once serving")
 	fs.Usage = func() {
