@@ -161,6 +161,7 @@ func BenchmarkNode_PostUpdates(b *testing.B) {
 // flush them.
 func BenchmarkNode_PostStats(b *testing.B) {
 	n := newTestNode(b)
+	n.statsDevices, n.statsApps = nil, nil // one device's flood would measure the 429 path
 	ev := `{"platform":"ios","device_id":"2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a","app_id":"com.example.app","custom_id":"","version_build":"1.0.0","version_code":"10","version_os":"17.4","version_name":"1.1.0","old_version_name":"1.0.0","plugin_version":"8.51.23","is_emulator":false,"is_prod":true,"action":"app_moved_to_foreground","defaultChannel":"","timestamp":1764256000000}`
 	body := []byte("[" + strings.Repeat(ev+",", 49) + ev + "]")
 	var ctx fasthttp.RequestCtx
