@@ -147,8 +147,10 @@ func (h *harness) startAloft() error {
 	c, err := h.start("aloft", h.aloftBin, "dev",
 		"--data", filepath.Join(h.tmp, "data"), "--edge-addr", "127.0.0.1:0", "--api-addr", "127.0.0.1:0",
 		"--admin-token", "bench_"+api.NewIdempotencyKey(), "--ready-file", ready,
-		// The whole simulated fleet comes from one loopback address.
-		"--max-conns-per-ip", "0")
+		// The whole simulated fleet comes from one loopback address, and
+		// the stats flood measures intake cost at rates far above a real
+		// fleet's; the default per-app event limit would answer most of it 429.
+		"--max-conns-per-ip", "0", "--stats-device-limit", "0", "--stats-app-limit", "0")
 	if err != nil {
 		return err
 	}

@@ -792,6 +792,8 @@ func TestStats(t *testing.T) {
 	e := newEnv(t, s)
 	const app = "com.example.stats"
 	e.ok(t, "app", "create", app)
+	// Edges count only versions the catalog knows.
+	e.ok(t, "bundle", "upload", webBuild(t, "s", nil), "--app", app, "--version", "1.0.0")
 	s.WaitEdge(t)
 	var events []map[string]any
 	for _, action := range []string{"set", "set", "download_complete", "update_fail", "app_moved_to_foreground"} {

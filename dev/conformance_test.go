@@ -845,6 +845,9 @@ func testService(t *testing.T, f *fixture) {
 func TestStatsIgnoreDownloadFailFromOldPlugins(t *testing.T) {
 	s := startServer(t)
 	s.createApp(t, appMain)
+	// Stats count only versions the catalog knows (the rest fold to "other").
+	s.publishZip(t, appMain, "1.0.1", bundleZip(t, "1.0.1"), nil)
+	s.WaitEdge(t)
 	ev := func(plugin, action string) map[string]any {
 		return info(appMain, devA, "version_name", "1.0.1", "plugin_version", plugin, "action", action)
 	}

@@ -68,24 +68,52 @@ type Config struct {
 	// MaxBodyBytes caps device request bodies; larger ones get 413.
 	// Default 1 MiB (a stats batch of 200 events is about 100 KiB).
 	MaxBodyBytes int
-	// StatsFlushInterval is how often aggregated stats go to the origin.
-	// Default 2s.
+	// StatsFlushInterval is how often the stats counted in memory go to
+	// the spool (written and fsynced when SpoolDir is set), from where
+	// they are shipped to the origin. It is what a crash can lose.
+	// Default 1s.
 	StatsFlushInterval time.Duration
 	// MaxStatsKeys bounds distinct (app, version, action) counters held
 	// between flushes; events beyond it are dropped and counted. Default 100000.
 	MaxStatsKeys int
-	// RetryInterval is the pause after a failed origin call. Default 1s.
+	// RetryInterval is the pause after a failed origin call, and the
+	// first pause of the stats shipper's exponential backoff. Default 1s.
 	RetryInterval time.Duration
+	// StatsRetryMax caps the stats shipper's backoff (never below
+	// RetryInterval). Default 1 minute.
+	StatsRetryMax time.Duration
 	// RateLimit caps update checks and channel_self requests per device
 	// per RateLimitWindow; over it the edge answers 429 with Retry-After,
 	// which the plugin honours (reference C11). 0 (the default) is off.
 	RateLimit int
-	// RateLimitWindow is the rate limit's window. Default 1 minute.
+	// StatsDeviceLimit caps stats events (not requests) per device id per
+	// RateLimitWindow; over it /stats answers 429 with Retry-After and the
+	// plugin keeps the events queued. Default 500: a plugin queues at most
+	// 200 events, so a full queue flushed after a day offline plus a busy
+	// session still passes. 0 is off.
+	StatsDeviceLimit int
+	// StatsAppLimit caps stats events per app per RateLimitWindow on this
+	// edge, whichever devices send them. Default 60000 (1000 a second);
+	// size it as devices on the edge × events per device per minute, with
+	// room: a fleet of 100k devices sending 20 events an hour each needs
+	// 33k. 0 is off.
+	StatsAppLimit int
+	// RateLimitWindow is the window of every rate limit above. Default 1
+	// minute.
 	RateLimitWindow time.Duration
-	// SpoolDir keeps stats batches the origin did not take before
-	// shutdown, and sends them after the next start. Empty: no spool
-	// (unsent stats are lost when the edge stops while the origin is down).
+	// SpoolDir holds stats batches until the origin takes them: every
+	// StatsFlushInterval the new counts are written there (temp file,
+	// fsync, rename, directory fsync) before they are shipped, so they
+	// survive a crash or kill -9, and are sent after the next start.
+	// Empty: the same queue lives in memory only, and what was not shipped
+	// is lost when the edge stops.
 	SpoolDir string
+	// MaxSpoolBatches and MaxSpoolBytes bound the spool (in memory too);
+	// past either, the oldest batches are dropped, logged and counted.
+	// Defaults 1000 and 64 MiB. An origin outage grows the spool by one
+	// rewritten batch, not one per flush.
+	MaxSpoolBatches int
+	MaxSpoolBytes   int64
 }
 
 // DefaultConfig returns production defaults; Origin must still be set.
@@ -94,15 +122,20 @@ func DefaultConfig() Config {
 		Addr:               "127.0.0.1:7080",
 		Cache:              cache.DefaultConfig(),
 		MaxBodyBytes:       1 << 20,
-		StatsFlushInterval: 2 * time.Second,
+		StatsFlushInterval: time.Second,
 		MaxStatsKeys:       100000,
 		RetryInterval:      time.Second,
+		StatsRetryMax:      time.Minute,
+		StatsDeviceLimit:   500,
+		StatsAppLimit:      60000,
 		RateLimitWindow:    time.Minute,
 		MaxConnsPerIP:      1000,
 		ReadTimeout:        10 * time.Second,
 		WriteTimeout:       5 * time.Minute,
 		IdleTimeout:        time.Minute,
 		RetryAfter:         5 * time.Second,
+		MaxSpoolBatches:    1000,
+		MaxSpoolBytes:      64 << 20,
 	}
 }
 
@@ -114,6 +147,7 @@ func LocalConfig() Config {
 	c.Cache = cache.LocalConfig()
 	c.StatsFlushInterval = 50 * time.Millisecond
 	c.RetryInterval = 50 * time.Millisecond
+	c.StatsRetryMax = 500 * time.Millisecond
 	return c
 }
 
@@ -126,12 +160,14 @@ func (c *Config) Validate() error {
 		return errors.New("edge: Config.Addr is required")
 	case c.MaxBodyBytes <= 0:
 		return errors.New("edge: MaxBodyBytes must be positive")
-	case c.StatsFlushInterval <= 0 || c.RetryInterval <= 0:
-		return errors.New("edge: StatsFlushInterval and RetryInterval must be positive")
-	case c.MaxStatsKeys <= 0:
-		return errors.New("edge: MaxStatsKeys must be positive")
-	case c.RateLimit < 0 || c.RateLimit > 0 && c.RateLimitWindow <= 0:
-		return errors.New("edge: RateLimit must be 0 (off) or positive, with a positive RateLimitWindow")
+	case c.StatsFlushInterval <= 0 || c.RetryInterval <= 0 || c.StatsRetryMax <= 0:
+		return errors.New("edge: StatsFlushInterval, RetryInterval and StatsRetryMax must be positive")
+	case c.MaxStatsKeys <= 0 || c.MaxSpoolBatches <= 0 || c.MaxSpoolBytes <= 0:
+		return errors.New("edge: MaxStatsKeys, MaxSpoolBatches and MaxSpoolBytes must be positive")
+	case c.RateLimit < 0 || c.StatsDeviceLimit < 0 || c.StatsAppLimit < 0:
+		return errors.New("edge: RateLimit, StatsDeviceLimit and StatsAppLimit must be 0 (off) or positive")
+	case (c.RateLimit > 0 || c.StatsDeviceLimit > 0 || c.StatsAppLimit > 0) && c.RateLimitWindow <= 0:
+		return errors.New("edge: RateLimitWindow must be positive when a rate limit is on")
 	case c.MaxConns < 0 || c.MaxConnsPerIP < 0:
 		return errors.New("edge: MaxConns and MaxConnsPerIP must be 0 (derived / no cap) or positive")
 	case c.ReadTimeout <= 0 || c.WriteTimeout <= 0 || c.IdleTimeout <= 0:

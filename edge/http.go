@@ -1,4 +1,5 @@
-// Device handlers for update checks, manifest_size and stats.
+// Device handlers for update checks and manifest_size (stats are in
+// stats.go).
 
 package edge
 
@@ -135,59 +136,4 @@ func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
 	ctx.SetContentType("application/json")
 	ctx.SetStatusCode(status)
 	ctx.SetBody(b)
-}
-
-// handleStats accepts one event or a batch (reference §2). Unknown actions
-// are accepted, as the plugin sends some Capgo's backend does not list.
-// Counts are gathered while decoding and added under one lock, and only
-// once the whole body proved well-formed.
-func (n *Node) handleStats(ctx *fasthttp.RequestCtx) {
-	v := n.view.Load()
-	bp := n.getBuf()
-	defer n.putBuf(bp)
-	answer := append((*bp)[:0], capgo.StatsBatchAnswerOpen...)
-	keys := make([]statsKey, 0, 16)
-	i := 0
-	batch, err := capgo.ScanStats(ctx.PostBody(), func(ev *capgo.StatsEvent) {
-		answer = capgo.AppendStatsResult(answer, i, ev.Err)
-		i++
-		if ev.Err != nil || ev.Action == "download_fail" && capgo.FeaturesOf(ev.PluginVersion).SpuriousDownloadFail {
-			return
-		}
-		if av := v.apps[lowerASCII(ev.AppID)]; av != nil {
-			keys = append(keys, statsKey{av.app.ID, ev.VersionName, ev.Action})
-		}
-	})
-	*bp = answer
-	if err != nil {
-		decodeFailure(ctx, err)
-		return
-	}
-	if dropped := n.stats.addAll(keys); dropped > 0 {
-		n.metrics.statsDropped.Add(float64(dropped))
-	}
-	n.metrics.statsEvents.Add(float64(i))
-	if !batch {
-		writeRaw(ctx, fasthttp.StatusOK, `{"status":"ok"}`)
-		return
-	}
-	answer = append(answer, capgo.StatsBatchAnswerClose...)
-	*bp = answer
-	ctx.SetContentType("application/json")
-	ctx.SetBody(answer)
-}
-
-func lowerASCII(s string) string {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 'A' && c <= 'Z' {
-			b := []byte(s)
-			for j := i; j < len(b); j++ {
-				if b[j] >= 'A' && b[j] <= 'Z' {
-					b[j] += 'a' - 'A'
-				}
-			}
-			return string(b)
-		}
-	}
-	return s
 }

@@ -122,27 +122,21 @@ func TestNode_UpdatesHandler(t *testing.T) {
 	}
 }
 
-func TestStatsAgg_BoundAndRetry(t *testing.T) {
+func TestStatsAgg_BoundAndDrain(t *testing.T) {
 	s := newStatsAgg(2)
-	for i, k := range []string{"1", "1", "2"} { // a repeat costs no new slot
-		if !s.add("a", k, "set") {
-			t.Fatalf("add %d refused below the bound", i)
-		}
+	// A repeat costs no new slot; a third key is over the bound.
+	if d := s.addAll([]statsKey{{"a", "1", "set"}, {"a", "1", "set"}, {"a", "2", "set"}}); d != 0 {
+		t.Fatalf("dropped %d below the bound", d)
 	}
-	if s.add("a", "3", "set") {
+	if d := s.addAll([]statsKey{{"a", "3", "set"}}); d != 1 {
 		t.Fatal("bound not enforced")
 	}
-	b := s.take()
-	if b == nil || len(b.Counts) != 2 {
-		t.Fatalf("batch %+v", b)
+	c := s.drain()
+	if len(c) != 2 || *c[statsKey{"a", "1", "set"}] != 2 {
+		t.Fatalf("drained %v", c)
 	}
-	// Until done, the same batch (same id) comes back, so retries count once.
-	if again := s.take(); again != b {
-		t.Fatal("a failed batch was not retried as is")
-	}
-	s.done()
-	if s.take() != nil {
-		t.Fatal("empty aggregator produced a batch")
+	if s.drain() != nil {
+		t.Fatal("a drained aggregator gave counts again")
 	}
 }
 
@@ -168,6 +162,7 @@ func BenchmarkNode_PostUpdates(b *testing.B) {
 // flush them.
 func BenchmarkNode_PostStats(b *testing.B) {
 	n := newTestNode(b)
+	n.statsDevices, n.statsApps = nil, nil // one device's flood would measure the 429 path
 	ev := `{"platform":"ios","device_id":"2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a","app_id":"com.example.app","custom_id":"","version_build":"1.0.0","version_code":"10","version_os":"17.4","version_name":"1.1.0","old_version_name":"1.0.0","plugin_version":"8.51.23","is_emulator":false,"is_prod":true,"action":"app_moved_to_foreground","defaultChannel":"","timestamp":1764256000000}`
 	body := []byte("[" + strings.Repeat(ev+",", 49) + ev + "]")
 	var ctx fasthttp.RequestCtx
@@ -184,7 +179,7 @@ func BenchmarkNode_PostStats(b *testing.B) {
 }
 
 func TestLimiter_WindowAndRetry(t *testing.T) {
-	l := newLimiter(3, time.Minute)
+	l := newLimiter(3, time.Minute, limiterCells)
 	now := time.Unix(1000, 0)
 	for i := 0; i < 3; i++ {
 		if ok, _ := l.allow("a", now); !ok {
@@ -205,7 +200,7 @@ func TestLimiter_WindowAndRetry(t *testing.T) {
 
 func TestNode_RateLimited_C11(t *testing.T) {
 	n := newTestNode(t)
-	n.limiter = newLimiter(2, time.Minute)
+	n.limiter = newLimiter(2, time.Minute, limiterCells)
 	for i := 0; i < 2; i++ {
 		if c := request(n, "POST", "/updates", checkBody); c.Response.StatusCode() != 200 {
 			t.Fatalf("check %d: %d", i, c.Response.StatusCode())
@@ -232,7 +227,7 @@ func TestNode_RateLimited_C11(t *testing.T) {
 // when an existing counter is incremented through an aliased key.
 func TestStats_KeysSurviveBodyReuse(t *testing.T) {
 	n := newTestNode(t)
-	body := `{"app_id":"com.example.app","device_id":"2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a","platform":"ios","version_name":"1.0.1","plugin_version":"8.51.23","action":"download_fail"}`
+	body := `{"app_id":"com.example.app","device_id":"2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a","platform":"ios","version_name":"1.1.0","plugin_version":"8.51.23","action":"download_fail"}`
 	var ctx fasthttp.RequestCtx
 	for i := 0; i < 2; i++ {
 		ctx.Request.Reset()
@@ -245,12 +240,14 @@ func TestStats_KeysSurviveBodyReuse(t *testing.T) {
 			b[j] = 'x' // what the next request on the connection would do
 		}
 	}
-	batch := n.stats.take()
-	if batch == nil || len(batch.Counts) != 1 {
-		t.Fatalf("batch %+v", batch)
+	counts := n.stats.drain()
+	if len(counts) != 1 {
+		t.Fatalf("counts %v", counts)
 	}
-	if c := batch.Counts[0]; c.Action != "download_fail" || c.Version != "1.0.1" || c.N != 2 {
-		t.Fatalf("counter corrupted by body reuse: %+v", c)
+	for k, c := range counts {
+		if k.action != "download_fail" || k.version != "1.1.0" || *c != 2 {
+			t.Fatalf("counter corrupted by body reuse: %+v = %d", k, *c)
+		}
 	}
 }
 
@@ -511,25 +508,5 @@ func TestNode_DeltaDownloads(t *testing.T) {
 	again.Created = 2000
 	if bundleKey(app.ID, &again) == prefix {
 		t.Error("a republished version kept its delta URLs")
-	}
-}
-
-// TestStats_SpoolKeepsPendingAndNewer: at shutdown, a batch the origin
-// refused and the counts gathered after it are both written to the spool.
-func TestStats_SpoolKeepsPendingAndNewer(t *testing.T) {
-	n := newTestNode(t)
-	n.cfg.SpoolDir = t.TempDir()
-	ev := `{"app_id":"com.example.app","version_name":"1.0.0","action":"set","device_id":"2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a","platform":"ios"}`
-	request(n, "POST", "/stats", ev)
-	if n.stats.take() == nil { // the flush that the origin refused
-		t.Fatal("no batch")
-	}
-	request(n, "POST", "/stats", ev)
-	if err := n.spoolPending(); err != nil {
-		t.Fatal(err)
-	}
-	files, _ := filepath.Glob(filepath.Join(n.cfg.SpoolDir, "stats-*.json"))
-	if len(files) != 2 {
-		t.Fatalf("spooled %v, want the refused batch and the newer one", files)
 	}
 }

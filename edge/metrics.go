@@ -20,7 +20,10 @@ type metrics struct {
 	latency      *prometheus.HistogramVec
 	checks       *prometheus.CounterVec
 	statsEvents  prometheus.Counter
-	statsDropped prometheus.Counter
+	statsShipped prometheus.Counter
+	statsFolded  *prometheus.CounterVec
+	statsDrops   *prometheus.CounterVec
+	spoolErrors  prometheus.Counter
 	originErrors *prometheus.CounterVec
 	catalogIndex prometheus.Gauge
 	handler      fasthttp.RequestHandler
@@ -49,8 +52,15 @@ func newMetrics(reg *prometheus.Registry, n *Node) *metrics {
 		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aloft_edge_update_checks_total", Help: "Update checks by outcome (update or the refusal code).",
 		}, []string{"result"}),
-		statsEvents:  prometheus.NewCounter(prometheus.CounterOpts{Name: "aloft_edge_stats_events_total", Help: "Stats events received."}),
-		statsDropped: prometheus.NewCounter(prometheus.CounterOpts{Name: "aloft_edge_stats_dropped_total", Help: "Stats events dropped because the counter table was full."}),
+		statsEvents:  prometheus.NewCounter(prometheus.CounterOpts{Name: "aloft_edge_stats_events_total", Help: "Stats events received and answered ok."}),
+		statsShipped: prometheus.NewCounter(prometheus.CounterOpts{Name: "aloft_edge_stats_shipped_total", Help: "Stats events the origin took."}),
+		statsFolded: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aloft_edge_stats_folded_total", Help: "Stats events counted under \"other\", by reason (unknown_version, unknown_action).",
+		}, []string{"reason"}),
+		statsDrops: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aloft_edge_stats_dropped_total", Help: "Stats events not counted, by reason (see edge/DESIGN.md).",
+		}, []string{"reason"}),
+		spoolErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "aloft_edge_stats_spool_errors_total", Help: "Failed writes of the stats spool."}),
 		originErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aloft_edge_origin_errors_total", Help: "Failed calls to the origin, by operation.",
 		}, []string{"op"}),
@@ -60,7 +70,20 @@ func newMetrics(reg *prometheus.Registry, n *Node) *metrics {
 	f(m.latency)
 	f(m.checks)
 	f(m.statsEvents)
-	f(m.statsDropped)
+	f(m.statsShipped)
+	f(m.statsFolded)
+	f(m.statsDrops)
+	f(m.spoolErrors)
+	for _, r := range []string{foldVersion, foldAction} {
+		m.statsFolded.WithLabelValues(r) // present at 0, so alerts see the series
+	}
+	for _, r := range dropReasons() {
+		m.statsDrops.WithLabelValues(r)
+	}
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aloft_edge_stats_spool_batches", Help: "Stats batches waiting to be shipped."},
+		func() float64 { b, _ := n.queue.pending(); return float64(b) }))
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aloft_edge_stats_spool_events", Help: "Stats events waiting to be shipped."},
+		func() float64 { _, e := n.queue.pending(); return float64(e) }))
 	f(m.originErrors)
 	f(m.catalogIndex)
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aloft_edge_cache_hits", Help: "Byte-cache hits since start."},
@@ -102,4 +125,48 @@ func (m *metrics) check(result string) {
 		c, _ = m.checkCache.LoadOrStore(result, m.checks.WithLabelValues(result))
 	}
 	c.(prometheus.Counter).Inc()
+}
+
+// Reasons of aloft_edge_stats_folded_total.
+const (
+	foldVersion = "unknown_version"
+	foldAction  = "unknown_action"
+)
+
+// Reasons of aloft_edge_stats_dropped_total.
+const (
+	dropUnknownApp    = "unknown_app"            // answered 200, no such app in the catalog
+	dropSpurious      = "spurious_download_fail" // old plugins' download_fail after every check
+	dropTableFull     = "table_full"             // MaxStatsKeys counters in one flush
+	dropNoCatalog     = "no_catalog"             // answered 503; the plugin re-queues them
+	dropDeviceLimit   = "device_rate_limit"      // answered 429; the plugin re-queues them
+	dropAppLimit      = "app_rate_limit"         // answered 429; the plugin re-queues them
+	dropSpoolFull     = "spool_full"             // oldest batches past MaxSpoolBatches/Bytes
+	dropOriginRefused = "origin_refused"         // the origin answered 400 or 413
+)
+
+func dropReasons() []string {
+	return []string{dropUnknownApp, dropSpurious, dropTableFull, dropNoCatalog, dropDeviceLimit, dropAppLimit, dropSpoolFull, dropOriginRefused}
+}
+
+// statsDropped is the drop counter of one reason.
+func (m *metrics) statsDropped(reason string) prometheus.Counter {
+	return m.statsDrops.WithLabelValues(reason)
+}
+
+// countFold records what folding one accepted body did.
+func (m *metrics) countFold(f *statsFold) {
+	m.statsEvents.Add(float64(f.events))
+	if f.version > 0 {
+		m.statsFolded.WithLabelValues(foldVersion).Add(float64(f.version))
+	}
+	if f.action > 0 {
+		m.statsFolded.WithLabelValues(foldAction).Add(float64(f.action))
+	}
+	if f.unknownApp > 0 {
+		m.statsDropped(dropUnknownApp).Add(float64(f.unknownApp))
+	}
+	if f.spurious > 0 {
+		m.statsDropped(dropSpurious).Add(float64(f.spurious))
+	}
 }

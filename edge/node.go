@@ -21,7 +21,7 @@ import (
 	"github.com/aloft/aloft/origin/api"
 )
 
-// shutdownFlush bounds the last stats flush when the edge stops.
+// shutdownFlush bounds the last stats shipping when the edge stops.
 const shutdownFlush = 5 * time.Second
 
 // shutdownGrace bounds waiting for in-flight requests at shutdown.
@@ -60,7 +60,10 @@ type Node struct {
 	metrics *metrics
 	limiter *limiter  // nil when rate limiting is off
 	bufs    sync.Pool // answer buffers (*[]byte)
-	spool   []spooled // batches from an earlier run, sent first
+	queue   *spoolQueue
+
+	statsDevices *limiter    // nil when StatsDeviceLimit is 0
+	statsApps    *appLimiter // nil when StatsAppLimit is 0
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every install
@@ -89,15 +92,23 @@ func New(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: log, ln: ln, cache: c, changed: make(chan struct{})}
 	n.links = newLinks(&cfg, ln.Addr().String(), log)
-	n.metrics = newMetrics(cfg.Registry, n)
 	n.stats = newStatsAgg(cfg.MaxStatsKeys)
-	if n.spool, err = loadSpool(cfg.SpoolDir); err != nil {
+	n.queue = newSpoolQueue(cfg.SpoolDir, cfg.MaxSpoolBatches, cfg.MaxSpoolBytes, n.log,
+		func(events int64) { n.metrics.statsDropped(dropSpoolFull).Add(float64(events)) })
+	n.metrics = newMetrics(cfg.Registry, n)
+	if err := n.queue.load(); err != nil {
 		c.Close()
 		ln.Close()
 		return nil, err
 	}
 	if cfg.RateLimit > 0 {
-		n.limiter = newLimiter(cfg.RateLimit, cfg.RateLimitWindow)
+		n.limiter = newLimiter(cfg.RateLimit, cfg.RateLimitWindow, limiterCells)
+	}
+	if cfg.StatsDeviceLimit > 0 {
+		n.statsDevices = newLimiter(cfg.StatsDeviceLimit, cfg.RateLimitWindow, statsDeviceCells)
+	}
+	if cfg.StatsAppLimit > 0 {
+		n.statsApps = newAppLimiter(cfg.StatsAppLimit, cfg.RateLimitWindow)
 	}
 	n.view.Store(&view{apps: map[string]*appView{}, blobs: map[string]int64{}})
 	n.srv = &fasthttp.Server{
@@ -184,9 +195,10 @@ func (n *Node) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	loops, stop := context.WithCancel(ctx)
 	defer stop()
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); n.syncLoop(loops) }()
-	go func() { defer wg.Done(); n.statsLoop(loops) }()
+	go func() { defer wg.Done(); n.spoolLoop(loops) }()
+	go func() { defer wg.Done(); n.shipLoop(loops) }()
 	errc := make(chan error, 1)
 	go func() { errc <- n.srv.Serve(n.ln) }()
 	var err error
@@ -207,14 +219,27 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	stop()
 	wg.Wait()
-	fctx, cancel := context.WithTimeout(context.Background(), shutdownFlush)
-	n.flushStats(fctx)
-	cancel()
-	if serr := n.spoolPending(); serr != nil {
-		n.log.Error("stats lost at shutdown", "err", serr)
-	}
+	n.stopStats()
 	n.cache.Close()
 	return err
+}
+
+// stopStats spools what was counted last and ships what it can in
+// shutdownFlush; the rest waits in SpoolDir for the next start, or is
+// lost without one.
+func (n *Node) stopStats() {
+	n.spoolNow()
+	fctx, cancel := context.WithTimeout(context.Background(), shutdownFlush)
+	n.shipAll(fctx)
+	cancel()
+	batches, events := n.queue.pending()
+	switch {
+	case events == 0:
+	case n.cfg.SpoolDir == "":
+		n.log.Error("stats lost at shutdown: the origin did not take them and there is no spool", "batches", batches, "events", events)
+	default:
+		n.log.Info("stats kept in the spool for the next start", "dir", n.cfg.SpoolDir, "batches", batches, "events", events)
+	}
 }
 
 // install swaps in a newer catalog; an older or equal one is ignored, so

@@ -1,5 +1,5 @@
-// Per-device rate limiting of update checks and channel_self (reference
-// C11). Millions of devices must not cost a map entry each, so counts live
+// Per-device rate limiting of update checks, channel_self and stats
+// events (reference C11). Millions of devices must not cost a map entry each, so counts live
 // in a fixed-size count-min sketch per time window: two rows of counters
 // indexed by independent hashes of the device id, and a device's count is
 // the smaller of its two cells. Collisions can only over-count, and only by
@@ -10,11 +10,13 @@ package edge
 
 import (
 	"hash/maphash"
+	"sync"
 	"sync/atomic"
 	"time"
 )
 
-// limiterCells is the number of counters per row (4 MiB per row).
+// limiterCells is the number of counters per row for update checks (4 MiB
+// per row).
 const limiterCells = 1 << 20
 
 type limiter struct {
@@ -25,10 +27,12 @@ type limiter struct {
 	start  atomic.Int64 // current window's start, Unix ns
 }
 
-func newLimiter(perWindow int, window time.Duration) *limiter {
+// newLimiter makes a limiter of perWindow per device with cells counters
+// per row.
+func newLimiter(perWindow int, window time.Duration, cells int) *limiter {
 	l := &limiter{limit: uint32(perWindow), window: window, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
 	for i := range l.rows {
-		l.rows[i] = make([]atomic.Uint32, limiterCells)
+		l.rows[i] = make([]atomic.Uint32, cells)
 	}
 	return l
 }
@@ -36,6 +40,11 @@ func newLimiter(perWindow int, window time.Duration) *limiter {
 // allow counts one request of device at now and reports whether it is
 // within the limit, and if not, the seconds until the window ends.
 func (l *limiter) allow(device string, now time.Time) (bool, int) {
+	return l.allowN(device, 1, now)
+}
+
+// allowN is allow for n events at once.
+func (l *limiter) allowN(device string, n int, now time.Time) (bool, int) {
 	start := l.start.Load()
 	if ns := now.UnixNano(); ns-start >= int64(l.window) {
 		// The first request of a new window clears it; requests racing
@@ -51,13 +60,45 @@ func (l *limiter) allow(device string, now time.Time) (bool, int) {
 		start = l.start.Load()
 	}
 	count := ^uint32(0)
+	cells := uint64(len(l.rows[0]))
 	for i := range l.rows {
 		h := maphash.String(l.seeds[i], device)
-		count = min(count, l.rows[i][h%limiterCells].Add(1))
+		count = min(count, l.rows[i][h%cells].Add(uint32(n)))
 	}
 	if count <= l.limit {
 		return true, 0
 	}
 	left := time.Duration(start + int64(l.window) - now.UnixNano()).Seconds()
+	return false, max(1, int(left+0.999))
+}
+
+// appLimiter counts stats events per app in fixed windows. Apps are the
+// catalog's (events of unknown apps are not counted), so a map stays small.
+type appLimiter struct {
+	limit  int64
+	window time.Duration
+
+	mu     sync.Mutex
+	start  time.Time
+	counts map[string]int64
+}
+
+func newAppLimiter(perWindow int, window time.Duration) *appLimiter {
+	return &appLimiter{limit: int64(perWindow), window: window, counts: map[string]int64{}}
+}
+
+// allowN counts n events of app at now, like limiter.allowN. app must not
+// alias a request body: it is kept as a map key.
+func (l *appLimiter) allowN(app string, n int, now time.Time) (bool, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.start) >= l.window {
+		l.start, l.counts = now, map[string]int64{}
+	}
+	l.counts[app] += int64(n)
+	if l.counts[app] <= l.limit {
+		return true, 0
+	}
+	left := l.start.Add(l.window).Sub(now).Seconds()
 	return false, max(1, int(left+0.999))
 }

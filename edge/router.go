@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"errors"
 	"net"
-	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -152,9 +151,6 @@ func (n *Node) limited(ctx *fasthttp.RequestCtx, device string) bool {
 		return false
 	}
 	n.metrics.check("too_many_requests")
-	ctx.Response.Header.Set("Retry-After", strconv.Itoa(retry))
-	ctx.SetContentType("application/json")
-	ctx.SetStatusCode(fasthttp.StatusTooManyRequests)
-	ctx.SetBodyString(`{"error":"too_many_requests","message":"Too many requests","moreInfo":{"retryAfterSeconds":` + strconv.Itoa(retry) + `}}`)
+	writeRetryLater(ctx, fasthttp.StatusTooManyRequests, "too_many_requests", "Too many requests", retry)
 	return true
 }

@@ -1,76 +1,299 @@
-// A small on-disk spool for stats batches an edge could not ship: at
-// shutdown the unsent batch is written to SpoolDir, and at start spooled
-// batches are sent before new counts. Batches keep their ids, so a batch
-// the origin did receive before the edge stopped still counts once.
+// The stats spool: the queue of batches between the spooler, which every
+// StatsFlushInterval turns the counts gathered into batches and writes
+// them to SpoolDir (temp file, fsync, rename, directory fsync), and the
+// shipper, which sends them to the origin oldest first and deletes each
+// once the origin took it. A batch keeps its id from its first write to
+// its deletion, so one the origin received before a crash counts once.
+//
+// The shipper takes a batch only once it has been written, and a batch it
+// has taken is frozen: its counts never change again, since the origin
+// may already have applied them under its id. New counts go into the tail
+// batch while the shipper has not taken it yet (its file is rewritten),
+// so an origin outage grows the spool by one batch, not one per flush.
+// With SpoolDir empty the same queue lives in memory only.
 
 package edge
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/aloft/aloft/origin/api"
 )
 
-// maxSpooled bounds the batches kept on disk; older ones are dropped
-// first (and logged) so an edge cut off for days cannot fill its disk.
-const maxSpooled = 1000
+type spoolQueue struct {
+	dir       string // "" keeps batches in memory only
+	maxFiles  int
+	maxBytes  int64
+	maxCounts int // counts per batch; api.MaxStatsCounts
+	log       *slog.Logger
+	onDrop    func(events int64) // told about batches dropped to stay bounded
 
-type spooled struct {
-	path  string
-	batch api.StatsBatch
+	mu      sync.Mutex
+	batches []*queued // oldest first
+	bytes   int64
+	seq     uint64        // next batch's sequence number
+	ready   chan struct{} // capacity 1: there may be something to ship
 }
 
-// loadSpool reads the batches left in dir, oldest first.
-func loadSpool(dir string) ([]spooled, error) {
-	if dir == "" {
-		return nil, nil
+type queued struct {
+	seq    uint64
+	path   string // the batch's file; "" in memory or before its first write
+	batch  api.StatsBatch
+	at     map[statsKey]int // cell → index in batch.Counts; nil once frozen
+	size   int64            // bytes on disk (an estimate in memory)
+	events int64
+	// frozen: the shipper has taken the batch at least once, so its
+	// counts must not change. inflight: it holds it now.
+	frozen, inflight bool
+}
+
+func newSpoolQueue(dir string, maxFiles int, maxBytes int64, log *slog.Logger, onDrop func(int64)) *spoolQueue {
+	return &spoolQueue{dir: dir, maxFiles: maxFiles, maxBytes: maxBytes, maxCounts: api.MaxStatsCounts,
+		log: log, onDrop: onDrop, ready: make(chan struct{}, 1)}
+}
+
+// load replays the batches an earlier run left in dir, oldest first, once
+// each: they are frozen (the origin may have taken them already) and sent
+// under their ids before anything new.
+func (q *spoolQueue) load() error {
+	if q.dir == "" {
+		return nil
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("edge: spool dir: %w", err)
+	if err := os.MkdirAll(q.dir, 0o755); err != nil {
+		return fmt.Errorf("edge: spool dir: %w", err)
 	}
-	names, err := filepath.Glob(filepath.Join(dir, "stats-*.json"))
+	tmps, _ := filepath.Glob(filepath.Join(q.dir, "stats-*.tmp"))
+	for _, p := range tmps {
+		_ = os.Remove(p) // a write a crash interrupted; its batch was not renamed in
+	}
+	names, err := filepath.Glob(filepath.Join(q.dir, "stats-*.json"))
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("edge: spool dir: %w", err)
 	}
-	sort.Strings(names) // names start with a zero-padded sequence
-	var out []spooled
+	seen := map[string]bool{}
 	for _, p := range names {
-		b, err := os.ReadFile(p)
-		var batch api.StatsBatch
-		if err == nil {
-			err = json.Unmarshal(b, &batch)
-		}
-		if err != nil || batch.ID == "" {
-			// A torn write from a crash: nothing to send.
+		b := q.read(p)
+		if b == nil || seen[b.batch.ID] {
 			_ = os.Remove(p)
 			continue
 		}
-		out = append(out, spooled{path: p, batch: batch})
+		seen[b.batch.ID] = true
+		q.batches = append(q.batches, b)
+		q.bytes += b.size
+		q.seq = max(q.seq, b.seq+1)
 	}
-	return out, nil
+	sort.SliceStable(q.batches, func(i, j int) bool { return q.batches[i].seq < q.batches[j].seq })
+	q.mu.Lock()
+	q.bound()
+	q.mu.Unlock()
+	return nil
 }
 
-// spoolBatch writes b to dir atomically, after the ones already there.
-func spoolBatch(dir string, seq int, b *api.StatsBatch) (string, error) {
-	data, err := json.Marshal(b)
+// read decodes one spooled file; nil for one that is not a batch.
+func (q *spoolQueue) read(p string) *queued {
+	var seq uint64
+	if _, err := fmt.Sscanf(filepath.Base(p), "stats-%d-", &seq); err != nil {
+		return nil
+	}
+	data, err := os.ReadFile(p)
+	b := &queued{seq: seq, path: p, size: int64(len(data)), frozen: true}
+	if err != nil || json.Unmarshal(data, &b.batch) != nil || b.batch.ID == "" {
+		return nil
+	}
+	for _, c := range b.batch.Counts {
+		b.events += c.N
+	}
+	return b
+}
+
+// absorb adds the counts of one flush: into the tail batch while the
+// shipper has not taken it, else into new batches; then writes every
+// batch it changed before the shipper can see it. A failed write leaves
+// the batch in memory, where it still ships; the error is returned.
+func (q *spoolQueue) absorb(counts map[statsKey]*int64) error {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var touched []*queued
+	var tail *queued
+	if len(q.batches) > 0 && !q.batches[len(q.batches)-1].frozen {
+		tail = q.batches[len(q.batches)-1]
+		touched = append(touched, tail)
+	}
+	for k, n := range counts {
+		if tail == nil || len(tail.batch.Counts) >= q.maxCounts && !tail.has(k) {
+			tail = &queued{seq: q.seq, batch: api.StatsBatch{ID: api.NewIdempotencyKey()}, at: map[statsKey]int{}}
+			q.seq++
+			q.batches = append(q.batches, tail)
+			touched = append(touched, tail)
+		}
+		tail.add(k, *n)
+	}
+	var err error
+	for _, b := range touched {
+		err = errors.Join(err, q.write(b))
+	}
+	q.bound()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+	return err
+}
+
+func (b *queued) has(k statsKey) bool { _, ok := b.at[k]; return ok }
+
+func (b *queued) add(k statsKey, n int64) {
+	b.events += n
+	if i, ok := b.at[k]; ok {
+		b.batch.Counts[i].N += n
+		return
+	}
+	b.at[k] = len(b.batch.Counts)
+	b.batch.Counts = append(b.batch.Counts, api.StatsCount{App: k.app, Version: k.version, Action: k.action, N: n})
+}
+
+// write puts b on disk durably (or sizes it in memory). Called with mu held.
+func (q *spoolQueue) write(b *queued) error {
+	size := int64(64)
+	if q.dir == "" {
+		for _, c := range b.batch.Counts {
+			size += int64(len(c.App)+len(c.Version)+len(c.Action)) + 48
+		}
+		q.bytes += size - b.size
+		b.size = size
+		return nil
+	}
+	data, err := json.Marshal(&b.batch)
 	if err != nil {
-		return "", err
+		return fmt.Errorf("edge: spool: %w", err)
 	}
-	p := filepath.Join(dir, fmt.Sprintf("stats-%010d-%s.json", seq, safeID(b.ID)))
-	tmp := p + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return "", err
+	p := filepath.Join(q.dir, fmt.Sprintf("stats-%020d-%s.json", b.seq, safeID(b.batch.ID)))
+	if err := writeDurably(p, data); err != nil {
+		return fmt.Errorf("edge: spool %s: %w", filepath.Base(p), err)
 	}
-	return p, os.Rename(tmp, p)
+	b.path = p
+	q.bytes += int64(len(data)) - b.size
+	b.size = int64(len(data))
+	return nil
 }
 
+// writeDurably replaces p with data so that a crash leaves either the old
+// file or the new one, and the new one survives once this returns.
+func writeDurably(p string, data []byte) error {
+	tmp := strings.TrimSuffix(p, ".json") + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, p)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	// The rename lives in the directory: sync it too, or a crash can
+	// forget the file.
+	d, err := os.Open(filepath.Dir(p))
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// bound drops the oldest batches the shipper does not hold until the
+// spool is within its limits. Called with mu held.
+func (q *spoolQueue) bound() {
+	for len(q.batches) > q.maxFiles || q.bytes > q.maxBytes {
+		i := 0
+		for i < len(q.batches) && q.batches[i].inflight {
+			i++
+		}
+		if i == len(q.batches) {
+			return
+		}
+		b := q.batches[i]
+		q.log.Error("stats spool full; dropping the oldest batch", "batch", b.batch.ID, "events", b.events,
+			"batches", len(q.batches), "bytes", q.bytes)
+		q.remove(i)
+		if q.onDrop != nil {
+			q.onDrop(b.events)
+		}
+	}
+}
+
+func (q *spoolQueue) remove(i int) {
+	b := q.batches[i]
+	if b.path != "" {
+		_ = os.Remove(b.path)
+	}
+	q.bytes -= b.size
+	q.batches = append(q.batches[:i], q.batches[i+1:]...)
+}
+
+// next hands the oldest batch to the shipper, frozen; nil when there is
+// none or it is already in flight. Its batch field is then read-only and
+// may be read without the lock.
+func (q *spoolQueue) next() *queued {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.batches) == 0 || q.batches[0].inflight {
+		return nil
+	}
+	b := q.batches[0]
+	b.frozen, b.inflight, b.at = true, true, nil
+	return b
+}
+
+// done removes a batch the origin took (or refused for good).
+func (q *spoolQueue) done(b *queued) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for i := range q.batches {
+		if q.batches[i] == b {
+			q.remove(i)
+			return
+		}
+	}
+}
+
+// release gives back a batch the origin did not take; it stays frozen.
+func (q *spoolQueue) release(b *queued) {
+	q.mu.Lock()
+	b.inflight = false
+	q.mu.Unlock()
+}
+
+// pending reports the batches and events waiting to be shipped.
+func (q *spoolQueue) pending() (batches int, events int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, b := range q.batches {
+		events += b.events
+	}
+	return len(q.batches), events
+}
+
+// safeID keeps a batch id usable in a file name.
 func safeID(id string) string {
 	return strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r >= 'A' && r <= 'Z' {
@@ -78,47 +301,4 @@ func safeID(id string) string {
 		}
 		return '_'
 	}, id)
-}
-
-// sendSpooled ships spooled batches in order, removing each once the
-// origin took it; it stops at the first failure.
-func (n *Node) sendSpooled(ctx context.Context) error {
-	for len(n.spool) > 0 {
-		s := n.spool[0]
-		if err := n.cfg.Origin.PushStats(ctx, s.batch); err != nil {
-			return err
-		}
-		_ = os.Remove(s.path)
-		n.spool = n.spool[1:]
-	}
-	return nil
-}
-
-// spoolPending writes whatever could not be shipped before shutdown.
-func (n *Node) spoolPending() error {
-	if n.cfg.SpoolDir == "" {
-		return nil
-	}
-	// A batch the origin refused is still pending and take returns it
-	// first; what was counted after it is a second batch: loop until both
-	// are on disk.
-	for b := n.stats.take(); b != nil; b = n.stats.take() {
-		if len(n.spool) >= maxSpooled {
-			n.log.Error("stats spool full; dropping the oldest batch", "dir", n.cfg.SpoolDir)
-			_ = os.Remove(n.spool[0].path)
-			n.spool = n.spool[1:]
-		}
-		next := 0
-		if len(n.spool) > 0 {
-			fmt.Sscanf(filepath.Base(n.spool[len(n.spool)-1].path), "stats-%d-", &next)
-			next++
-		}
-		sp, err := spoolBatch(n.cfg.SpoolDir, next, b)
-		if err != nil {
-			return errors.Join(errors.New("edge: spool stats"), err)
-		}
-		n.spool = append(n.spool, spooled{path: sp, batch: *b})
-		n.stats.done()
-	}
-	return nil
 }

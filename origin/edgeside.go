@@ -39,10 +39,17 @@ func (n *Node) HasBlob(ctx context.Context, sha string) (int64, error) {
 }
 
 // PushStats adds a batch of counters. The batch id is the idempotency key,
-// so an edge retrying a batch whose answer it lost counts it once.
+// so an edge retrying a batch whose answer it lost counts it once. A batch
+// of more than api.MaxStatsCounts counts is refused with ErrTooLarge; the
+// rest is folded against the catalog before it reaches the log, so junk
+// names cost the log nothing.
 func (n *Node) PushStats(ctx context.Context, b api.StatsBatch) error {
-	if b.ID == "" || len(b.Counts) == 0 {
-		return invalid("a stats batch needs an id and counts")
+	if err := checkStatsBatch(b); err != nil {
+		return err
+	}
+	n.fsm.read(func(s *state) { b = foldBatch(s, b) })
+	if len(b.Counts) == 0 {
+		return nil // only unknown apps: nothing to count, nothing to dedup
 	}
 	_, err := n.apply(ctx, cmdAddStats, "stats-"+b.ID, addStatsCmd{Batch: b})
 	return err

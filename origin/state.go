@@ -29,6 +29,10 @@ type state struct {
 	Keys    map[string]uint64                      `json:"keys"`   // idempotency key → index
 	KeyLog  []string                               `json:"key_log"`
 	Index   uint64                                 `json:"index"` // last applied raft index
+
+	// cells counts each app's stats cells (stats.go); derived from Stats,
+	// so not encoded, and rebuilt when nil (after a restore).
+	cells map[string]int
 }
 
 type tokenRec struct {
@@ -308,23 +312,4 @@ func (s *state) setOverride(p setOverrideCmd, now int64) error {
 	}
 	app.Overrides[p.Device] = &api.Override{Channel: p.Channel, SelfSet: p.SelfSet, Updated: now}
 	return nil
-}
-
-func (s *state) addStats(b api.StatsBatch) {
-	for _, c := range b.Counts {
-		if s.app(c.App) == nil || c.N <= 0 {
-			continue
-		}
-		byVer := s.Stats[c.App]
-		if byVer == nil {
-			byVer = map[string]map[string]int64{}
-			s.Stats[c.App] = byVer
-		}
-		byAct := byVer[c.Version]
-		if byAct == nil {
-			byAct = map[string]int64{}
-			byVer[c.Version] = byAct
-		}
-		byAct[c.Action] += c.N
-	}
 }

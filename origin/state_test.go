@@ -94,9 +94,10 @@ func TestState_Idempotency(t *testing.T) {
 	if r := s.apply(2, c); r.Err != nil || r.Index != 1 {
 		t.Fatalf("retry: %+v", r)
 	}
+	s.apply(3, cmd(t, cmdPutBundle, "", putBundleCmd{App: "com.example.app", Bundle: api.Bundle{Version: "1.0.0", Checksum: "x"}}))
 	stats := cmd(t, cmdAddStats, "stats-b1", addStatsCmd{Batch: api.StatsBatch{ID: "b1", Counts: []api.StatsCount{{App: "com.example.app", Version: "1.0.0", Action: "set", N: 3}}}})
-	s.apply(3, stats)
 	s.apply(4, stats)
+	s.apply(5, stats)
 	if n := s.Stats["com.example.app"]["1.0.0"]["set"]; n != 3 {
 		t.Fatalf("stats counted %d, want 3", n)
 	}

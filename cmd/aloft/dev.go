@@ -31,6 +31,7 @@ func runDev(ctx context.Context, args []string) int {
 	ec, oc := edge.DefaultConfig(), origin.DefaultConfig()
 	guards := edgeGuardFlags(fs, &ec)
 	originGuardFlags(fs, &oc, "api-")
+	edgeStatsFlags(fs, &ec)
 	pprofAddr := fs.String("pprof-addr", "", "serve net/http/pprof here for profiling (e.g. 127.0.0.1:6060; off when empty)")
 	readyFile := fs.String("ready-file", "", "write {\"edge\",\"api\",\"token\"} as JSON to this file once serving")
 	fs.Usage = func() {
@@ -48,6 +49,7 @@ func runDev(ctx context.Context, args []string) int {
 		e.AllowedHosts, e.TrustedProxies = ec.AllowedHosts, ec.TrustedProxies
 		e.MaxConns, e.MaxConnsPerIP = ec.MaxConns, ec.MaxConnsPerIP
 		e.ReadTimeout, e.WriteTimeout, e.IdleTimeout = ec.ReadTimeout, ec.WriteTimeout, ec.IdleTimeout
+		e.StatsFlushInterval, e.StatsDeviceLimit, e.StatsAppLimit = ec.StatsFlushInterval, ec.StatsDeviceLimit, ec.StatsAppLimit
 		o.APIMaxConns, o.APIMaxConnsPerIP = oc.APIMaxConns, oc.APIMaxConnsPerIP
 		o.ReadHeaderTimeout, o.BodyTimeout, o.IdleTimeout = oc.ReadHeaderTimeout, oc.BodyTimeout, oc.IdleTimeout
 	}

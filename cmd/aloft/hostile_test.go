@@ -100,9 +100,9 @@ func metric(t *testing.T, base, name string) float64 {
 	return v
 }
 
-// flood opens n connections to addr that never send a byte and keeps
+// connFlood opens n connections to addr that never send a byte and keeps
 // them until the test ends (or close is called).
-func flood(t *testing.T, addr string, n int) (closeAll func()) {
+func connFlood(t *testing.T, addr string, n int) (closeAll func()) {
 	t.Helper()
 	var mu sync.Mutex
 	var conns []net.Conn
@@ -173,8 +173,8 @@ func answered(t *testing.T, p *devProc, within time.Duration) time.Duration {
 func TestHostile_DescriptorFlood(t *testing.T) {
 	p := startDevLimited(t, 256)
 	edgeAddr, apiAddr := strings.TrimPrefix(p.edge, "http://"), strings.TrimPrefix(p.api, "http://")
-	flood(t, edgeAddr, 1000)
-	flood(t, apiAddr, 1000)
+	connFlood(t, edgeAddr, 1000)
+	connFlood(t, apiAddr, 1000)
 	// The flood is still open: the newest (well-behaved) connections
 	// displace the oldest idle ones.
 	took := answered(t, p, 10*time.Second)
@@ -197,8 +197,8 @@ func TestHostile_DescriptorFlood(t *testing.T) {
 func TestHostile_AcceptRetriesWhenOutOfDescriptors(t *testing.T) {
 	p := startDevLimited(t, 256, "--max-conns", "5000", "--api-max-conns", "5000", "--max-conns-per-ip", "0", "--api-max-conns-per-ip", "0")
 	edgeAddr, apiAddr := strings.TrimPrefix(p.edge, "http://"), strings.TrimPrefix(p.api, "http://")
-	stopEdge := flood(t, edgeAddr, 600)
-	stopAPI := flood(t, apiAddr, 600)
+	stopEdge := connFlood(t, edgeAddr, 600)
+	stopAPI := connFlood(t, apiAddr, 600)
 	if p.dead() {
 		t.Fatalf("aloft dev died in the flood:\n%s", p.out.String())
 	}

@@ -50,11 +50,11 @@ func TestMain(m *testing.M) {
 }
 
 // buildBinary builds the aloft binary once for all tests in this package.
-// ALOFT_TEST_BIN runs the tests against a binary built elsewhere instead
-// (an older commit's, to measure what a change fixed).
+// ALOFT_BIN runs the tests against a binary built elsewhere instead (an
+// older commit's, to measure what a change fixed).
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	if bin := os.Getenv("ALOFT_TEST_BIN"); bin != "" {
+	if bin := os.Getenv("ALOFT_BIN"); bin != "" {
 		return bin
 	}
 	buildOnce.Do(func() {

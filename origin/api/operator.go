@@ -164,6 +164,13 @@ type AppStats struct {
 	Versions []VersionStats `json:"versions"`
 }
 
+// MaxStatsCounts bounds the counts in one StatsBatch; the origin answers
+// a larger batch 413 too_large. An edge folds events into at most
+// (versions in the catalog + 3) × (actions + 1) cells per app, about 300
+// for an app with one live version, so a real batch is far smaller; edges
+// that gather more start another batch.
+const MaxStatsCounts = 10000
+
 // StatsBatch is what an edge ships to the origin: counts per app, version
 // and action since its last batch.
 type StatsBatch struct {
