@@ -189,8 +189,8 @@ type Node struct {
 	// fresh is true when raft had no state at start; needJoin when such a
 	// node must ask the cluster to add it.
 	fresh, needJoin bool
-	apiURL          string         // this node's advertised API base URL
-	proxy           *forwardProxy  // forwards writes to the leader
+	apiURL          string        // this node's advertised API base URL
+	proxy           *forwardProxy // forwards writes to the leader
 	leaderDone      chan struct{} // closed when the leadership loop ends
 }
 
