@@ -34,7 +34,7 @@ var allCommands = []string{
 	"app create", "app list", "blobs gc",
 	"bundle delete", "bundle list", "bundle upload",
 	"channel create", "channel list", "channel pause", "channel promote", "channel resume",
-	"channel rollback", "channel rollout", "channel set",
+	"channel rollback", "channel rollout", "channel set", "cluster remove", "cluster status",
 	"device list", "device set-channel", "device unset",
 	"key create", "profile list", "profile set", "stats",
 	"token create", "token list", "token revoke",
@@ -1077,4 +1077,22 @@ func (r *recEnv) okJSON(t testing.TB, v any, args ...string) {
 	if err := json.Unmarshal(out.Bytes(), v); err != nil {
 		t.Fatalf("--json output: %v\n%s", err, res)
 	}
+}
+
+// TestCluster_StatusAndRemove: a lone dev origin is a one-member cluster
+// that leads; removing a node that is not a member names the mistake.
+func TestCluster_StatusAndRemove(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	e := newEnv(t, s)
+	var st api.ClusterStatus
+	e.okJSON(t, &st, "cluster", "status", "--json")
+	if len(st.Nodes) != 1 || st.Nodes[0].State != "Leader" || st.LeaderID != st.Nodes[0].NodeID || !st.Nodes[0].Voter || st.Nodes[0].AppliedIndex == 0 {
+		t.Fatalf("status %+v", st)
+	}
+	if r := e.ok(t, "cluster", "status"); !strings.Contains(r.stdout, "(leader)") || !strings.Contains(r.stdout, st.LeaderID) {
+		t.Fatalf("table: %s", r.stdout)
+	}
+	e.fail(t, 1, []string{"cluster", "remove", "origin-9"}, "no cluster member", "origin-9")
+	e.fail(t, 1, []string{"cluster", "remove"}, "name the node")
 }

@@ -181,7 +181,7 @@ func TestNode_TCPAndBolt(t *testing.T) {
 	dir := t.TempDir()
 	start := func() (*Node, context.CancelFunc, chan error) {
 		cfg := LocalConfig(dir)
-		cfg.RaftAddr = "127.0.0.1:0"
+		cfg.RaftAddr, cfg.Bootstrap = "127.0.0.1:0", true
 		cfg.AdminToken = "test-admin-token-123456"
 		cfg.Blobs = NewMemStore()
 		n, err := New(cfg)
@@ -226,7 +226,7 @@ func TestNode_DataDirInUse(t *testing.T) {
 	boltLockTimeout = 200 * time.Millisecond
 	dir := t.TempDir()
 	cfg := LocalConfig(dir)
-	cfg.RaftAddr, cfg.Blobs = "127.0.0.1:0", NewMemStore()
+	cfg.RaftAddr, cfg.Blobs, cfg.Bootstrap = "127.0.0.1:0", NewMemStore(), true
 	first, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

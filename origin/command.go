@@ -30,6 +30,8 @@ const (
 	cmdDeleteToken
 	cmdAddStats
 	cmdInitCatalog
+	cmdSetMember
+	cmdDeleteMember
 	cmdMax
 )
 

@@ -26,4 +26,5 @@ var (
 	ErrNotLeader      = errors.New("origin: not the raft leader")
 	ErrClosed         = errors.New("origin: node is closed")
 	ErrBodyTimeout    = errors.New("origin: the request body stalled")
+	ErrNoLeader       = errors.New("origin: the cluster has no leader")
 )

@@ -32,6 +32,10 @@ func (n *Node) wrap(name string, fn handlerFunc, need scope) http.Handler {
 		if err != nil {
 			e := httpError(err)
 			status = e.Status
+			if status == http.StatusServiceUnavailable {
+				// Leader changes and elections pass within seconds.
+				w.Header().Set("Retry-After", "1")
+			}
 			if status >= 500 {
 				n.log.Error("api error", "method", r.Method, "path", r.URL.Path, "err", err)
 			}
@@ -52,7 +56,17 @@ func (n *Node) serve(w http.ResponseWriter, r *http.Request, fn handlerFunc, nee
 			return 0, nil, err
 		}
 	}
-	return fn(w, r)
+	switch err := n.routing(r); {
+	case errors.Is(err, errForward):
+		return 0, nil, n.proxy.forward(w, r)
+	case err != nil:
+		return 0, nil, err
+	}
+	status, v, err := fn(w, r)
+	if err == nil && status != 0 && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		n.setIndex(w)
+	}
+	return status, v, err
 }
 
 func bearer(r *http.Request) string {
@@ -94,6 +108,7 @@ func httpError(err error) *api.Error {
 		{ErrTooLarge, http.StatusRequestEntityTooLarge, api.CodeTooLarge},
 		{ErrInvalid, http.StatusBadRequest, api.CodeBadRequest},
 		{ErrNotLeader, http.StatusServiceUnavailable, api.CodeNotLeader},
+		{ErrNoLeader, http.StatusServiceUnavailable, api.CodeNoLeader},
 		{ErrBodyTimeout, http.StatusRequestTimeout, api.CodeTimeout},
 	}
 	for _, t := range table {

@@ -38,6 +38,22 @@ type Config struct {
 	// RaftAddr is the raft TCP bind address. Empty runs a single node on an
 	// in-memory transport (aloft dev): nothing listens, nothing to secure.
 	RaftAddr string
+	// RaftAdvertise is the raft address other nodes dial. Default the
+	// bound RaftAddr; required when that binds all interfaces.
+	RaftAdvertise string
+	// APIAdvertise is the base URL other nodes reach this node's API at
+	// (to forward writes to it when it leads, and to ask its status).
+	// Default "http://" + the bound APIAddr; required in a cluster when
+	// that binds all interfaces.
+	APIAdvertise string
+	// Bootstrap makes a fresh node the first voter of a new cluster: one
+	// node of a new cluster, once. A node with raft state ignores it.
+	Bootstrap bool
+	// Join lists existing nodes' API addresses (host:port or URLs) a fresh
+	// node asks to be added through, retried with backoff until one
+	// agrees; it authenticates with AdminToken. A node with raft state
+	// just starts. With RaftAddr set, a fresh node needs Bootstrap or Join.
+	Join []string
 	// APIAddr is the operator API listen address. Default "127.0.0.1:7070";
 	// port 0 picks a free port (see Node.APIAddr).
 	APIAddr string
@@ -144,6 +160,12 @@ func (c *Config) Validate() error {
 		return errors.New("origin: ReadHeaderTimeout, BodyTimeout and IdleTimeout must be positive")
 	case c.WriteTimeout <= c.LongPoll:
 		return errors.New("origin: WriteTimeout must be longer than LongPoll, or catalog long-polls are cut")
+	case c.Bootstrap && len(c.Join) > 0:
+		return errors.New("origin: Bootstrap starts a new cluster and Join enters an existing one; give one")
+	case len(c.Join) > 0 && c.AdminToken == "":
+		return errors.New("origin: Join authenticates with the admin token; set AdminToken")
+	case c.RaftAddr == "" && (c.Bootstrap || len(c.Join) > 0):
+		return errors.New("origin: a cluster needs RaftAddr (the raft TCP address); without it the node runs alone")
 	case c.AdminToken != "" && len(c.AdminToken) < 16:
 		return errors.New("origin: the admin token must be at least 16 characters")
 	}
@@ -164,6 +186,12 @@ type Node struct {
 	srv     *http.Server
 	metrics *originMetrics
 	uploads *uploads
+	// fresh is true when raft had no state at start; needJoin when such a
+	// node must ask the cluster to add it.
+	fresh, needJoin bool
+	apiURL          string        // this node's advertised API base URL
+	proxy           *forwardProxy // forwards writes to the leader
+	leaderDone      chan struct{} // closed when the leadership loop ends
 }
 
 // New opens (or creates) the node's data, starts raft and binds the API
@@ -193,7 +221,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("origin: uploads dir: %w", err)
 	}
 	if err := n.openRaft(); err != nil {
-		n.closeStores()
+		n.shutdownRaft()
 		return nil, err
 	}
 	ln, err := listenAPI(&cfg, n.log)
@@ -202,6 +230,12 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.ln = ln
+	if n.apiURL, err = advertisedAPI(&cfg, ln.Addr().String()); err != nil {
+		ln.Close()
+		n.shutdownRaft()
+		return nil, err
+	}
+	n.proxy = newForwardProxy(n)
 	n.metrics = newOriginMetrics(cfg.Registry, n)
 	n.srv = &http.Server{
 		Handler:           n.routes(),
@@ -254,15 +288,9 @@ func (n *Node) openRaft() error {
 	if err != nil {
 		return fmt.Errorf("origin: snapshot store: %w", err)
 	}
-	var addr raft.ServerAddress
-	if n.cfg.RaftAddr == "" {
-		addr, n.trans = raft.NewInmemTransport(raft.ServerAddress("inmem-" + n.cfg.NodeID))
-	} else {
-		t, err := raft.NewTCPTransportWithLogger(n.cfg.RaftAddr, nil, 3, 10*time.Second, n.hclog())
-		if err != nil {
-			return fmt.Errorf("origin: raft transport: %w", err)
-		}
-		addr, n.trans = t.LocalAddr(), t
+	addr, err := n.openTransport()
+	if err != nil {
+		return err
 	}
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(n.cfg.NodeID)
@@ -272,11 +300,18 @@ func (n *Node) openRaft() error {
 	if err != nil {
 		return fmt.Errorf("origin: inspect raft state: %w", err)
 	}
-	if !existing {
+	n.fresh = !existing
+	switch {
+	case existing:
+	case n.cfg.RaftAddr == "" || n.cfg.Bootstrap:
 		boot := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: addr}}}
 		if err := raft.BootstrapCluster(rc, store, store, snaps, n.trans, boot); err != nil {
 			return fmt.Errorf("origin: bootstrap raft: %w", err)
 		}
+	case len(n.cfg.Join) > 0:
+		n.needJoin = true // raft starts empty and waits for the leader
+	default:
+		return fmt.Errorf("origin: %s has no raft state: start the first node of a new cluster with --bootstrap, the others with --join ADDR", n.cfg.DataDir)
 	}
 	r, err := raft.NewRaft(rc, n.fsm, store, store, snaps, n.trans)
 	if err != nil {
@@ -324,27 +359,6 @@ func (n *Node) WaitLeader(ctx context.Context) error {
 	return nil
 }
 
-// Start waits for leadership and registers the admin token; call it before
-// serving writes.
-func (n *Node) Start(ctx context.Context) error {
-	if err := n.WaitLeader(ctx); err != nil {
-		return err
-	}
-	// A fresh leader first commits a no-op; a barrier makes the FSM current.
-	if err := n.raft.Barrier(n.cfg.ApplyTimeout).Error(); err != nil {
-		return fmt.Errorf("origin: barrier: %w", err)
-	}
-	if n.Catalog().Index == 0 {
-		if _, err := n.apply(ctx, cmdInitCatalog, "init-catalog", struct{}{}); err != nil {
-			return err
-		}
-	}
-	if n.cfg.AdminToken != "" {
-		return n.ensureToken(ctx, "admin", n.cfg.AdminToken)
-	}
-	return nil
-}
-
 // Run serves the operator API until ctx is cancelled, then shuts down raft
 // and closes the stores.
 func (n *Node) Run(ctx context.Context) error {
@@ -354,11 +368,13 @@ func (n *Node) Run(ctx context.Context) error {
 	if n.cfg.GCInterval > 0 {
 		wg.Go(func() { n.gcLoop(loops) })
 	}
+	wg.Go(func() { n.leaderLoop(loops) })
 	errc := make(chan error, 1)
 	go func() { errc <- n.srv.Serve(n.ln) }()
 	var err error
 	select {
 	case <-ctx.Done():
+		n.handOff()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = n.srv.Shutdown(sctx)
 		cancel()

@@ -50,6 +50,11 @@ func (n *Node) routes() http.Handler {
 	h("POST /api/v1/sync/stats", scopeSync, n.syncStats)
 	h("PUT /api/v1/sync/self-assign", scopeSync, n.syncSelfAssign)
 
+	h("POST /api/v1/cluster/join", scopeAdmin, n.postJoin)
+	h("GET /api/v1/cluster", scopeRead, n.getCluster)
+	h("GET /api/v1/cluster/self", scopeRead, n.getSelf)
+	h("DELETE /api/v1/cluster/nodes/{id}", scopeAdmin, n.deleteMember)
+
 	mux.Handle("GET /healthz", n.wrap("healthz", n.health, 0))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.cfg.Registry, promhttp.HandlerOpts{}))
 	mux.Handle("/", n.wrap("other", notFound, 0))

@@ -29,6 +29,9 @@ type state struct {
 	Keys    map[string]uint64                      `json:"keys"`   // idempotency key → index
 	KeyLog  []string                               `json:"key_log"`
 	Index   uint64                                 `json:"index"` // last applied raft index
+	// Members maps raft node ids to what raft's own configuration does
+	// not hold: each node's API URL, for forwarding writes to the leader.
+	Members map[string]memberRec `json:"members,omitempty"`
 
 	// cells counts each app's stats cells (stats.go); derived from Stats,
 	// so not encoded, and rebuilt when nil (after a restore).
@@ -57,6 +60,7 @@ func newState() *state {
 		Tokens:  map[string]tokenRec{},
 		Stats:   map[string]map[string]map[string]int64{},
 		Keys:    map[string]uint64{},
+		Members: map[string]memberRec{},
 	}
 }
 
@@ -193,6 +197,8 @@ func (s *state) dispatchPrivate(c Command) (any, bool, error) {
 		}
 		s.addStats(p.Batch)
 		return nil, false, nil
+	case cmdSetMember, cmdDeleteMember:
+		return nil, false, s.applyMember(c)
 	case cmdInitCatalog:
 		// Gives a new cluster's empty catalog a non-zero index, so edges
 		// can tell "empty" from "not received yet".

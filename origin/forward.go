@@ -1,0 +1,111 @@
+// Any node takes operator writes: a follower proxies a write (and a
+// consistent read) to the leader, whose answer goes back as is. Reads are
+// served locally unless ?consistent=true asks otherwise.
+
+package origin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/aloft/aloft/origin/api"
+)
+
+// forwardProxy proxies requests to the current leader.
+type forwardProxy struct {
+	n  *Node
+	rp *httputil.ReverseProxy
+}
+
+type leaderKey struct{}
+
+func newForwardProxy(n *Node) *forwardProxy {
+	tr := &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		ResponseHeaderTimeout: n.cfg.ApplyTimeout + n.cfg.LongPoll,
+		MaxIdleConnsPerHost:   32,
+		IdleConnTimeout:       time.Minute,
+	}
+	p := &forwardProxy{n: n}
+	p.rp = &httputil.ReverseProxy{
+		Transport: tr,
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			target := pr.In.Context().Value(leaderKey{}).(*url.URL)
+			pr.SetURL(target)
+			pr.Out.Host = target.Host
+			pr.Out.Header.Set(api.HeaderForwarded, n.cfg.NodeID)
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			n.log.Warn("forward to the leader failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			w.Header().Set("Retry-After", "1")
+			writeJSON(w, http.StatusServiceUnavailable, &api.Error{Code: api.CodeNotLeader,
+				Message: "this node is not the leader and could not reach it; retry"})
+		},
+	}
+	return p
+}
+
+// routing decides where a request is served: here (nil), or at the
+// leader (ErrForward), or nowhere for now (ErrNoLeader, ErrNotLeader).
+func (n *Node) routing(r *http.Request) error {
+	write := r.Method != http.MethodGet && r.Method != http.MethodHead
+	consistent := !write && r.URL.Query().Get("consistent") == "true"
+	if !write && !consistent {
+		return nil
+	}
+	if n.raft.State() == raft.Leader {
+		if consistent {
+			// A deposed leader must not answer from a stale state:
+			// confirm leadership with a quorum, then apply what is
+			// committed.
+			if err := n.raft.VerifyLeader().Error(); err != nil {
+				return raftErr("verify leader", err)
+			}
+			if err := n.raft.Barrier(n.cfg.ApplyTimeout).Error(); err != nil {
+				return raftErr("barrier", err)
+			}
+		}
+		return nil
+	}
+	if r.Header.Get(api.HeaderForwarded) != "" {
+		return fmt.Errorf("%w: forwarded here by %s, but this node is not the leader (any more)", ErrNotLeader, r.Header.Get(api.HeaderForwarded))
+	}
+	return errForward
+}
+
+// errForward is routing's verdict for a request the leader must serve.
+var errForward = errors.New("origin: forward to the leader")
+
+// forward proxies r to the leader. It answers itself, so the handler
+// adapter writes nothing more.
+func (p *forwardProxy) forward(w http.ResponseWriter, r *http.Request) error {
+	_, id := p.n.raft.LeaderWithID()
+	if id == "" {
+		return fmt.Errorf("%w: an election is under way", ErrNoLeader)
+	}
+	raw := p.n.memberURL(string(id))
+	if raw == "" {
+		return fmt.Errorf("%w: the leader %s has not announced its API address yet", ErrNoLeader, id)
+	}
+	target, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("origin: leader %s has a bad API address %q: %w", id, raw, err)
+	}
+	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), leaderKey{}, target)))
+	return nil
+}
+
+// setIndex tells a writer the raft index its write is visible at (the
+// node's applied index, at or after the write's own).
+func (n *Node) setIndex(w http.ResponseWriter) {
+	w.Header().Set(api.HeaderIndex, strconv.FormatUint(n.raft.AppliedIndex(), 10))
+}
