@@ -44,13 +44,15 @@ type command struct {
 
 // call carries one invocation's parsed state.
 type call struct {
-	env    Env
-	fs     *flag.FlagSet
-	args   []string // positional arguments
-	api    string
-	token  string
-	json   bool
-	values map[string]any
+	env   Env
+	fs    *flag.FlagSet
+	args  []string // positional arguments
+	api   string
+	token string
+	json  bool
+	// consistent makes reads go to the leader (--consistent).
+	consistent bool
+	values     map[string]any
 }
 
 func (c *call) str(name string) string   { return *(c.values[name].(*string)) }
@@ -66,7 +68,9 @@ func (c *call) client() *api.Client {
 	if hc == nil {
 		hc = &http.Client{Timeout: 10 * time.Minute}
 	}
-	return api.NewClient(c.api, c.token, hc)
+	cl := api.NewClient(c.api, c.token, hc)
+	cl.SetConsistentReads(c.consistent)
+	return cl
 }
 
 func commands() map[string]*command {
@@ -126,6 +130,7 @@ func parse(name string, cmd *command, args []string, env Env) (*call, int) {
 	fs.StringVar(&c.token, "token", env.Getenv("ALOFT_TOKEN"), "API token (env ALOFT_TOKEN, else the profile's token)")
 	profileName := fs.String("profile", env.Getenv("ALOFT_PROFILE"), "profile in ~/.config/aloft/config.toml (env ALOFT_PROFILE)")
 	fs.BoolVar(&c.json, "json", false, "print machine-readable JSON")
+	fs.BoolVar(&c.consistent, "consistent", false, "read from the origin cluster's leader, never from a follower's possibly older state")
 	if cmd.flags != nil {
 		cmd.flags(fs, c)
 	}

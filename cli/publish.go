@@ -300,7 +300,12 @@ func sendBlobs(ctx context.Context, c *call, cl *api.Client, blobs []blob) (int,
 // channelExists checks --channel before any work: pointing a channel that
 // does not exist would create a private one no device would ever resolve.
 func channelExists(ctx context.Context, cl *api.Client, app, name string) error {
-	chs, err := cl.Channels(ctx, app)
+	// A fresh client each time: the check must see the channel an earlier
+	// command created through another origin node, so it reads
+	// consistently.
+	strict := api.NewClient(cl.Base(), cl.Token(), cl.HTTP())
+	strict.SetConsistentReads(true)
+	chs, err := strict.Channels(ctx, app)
 	if err != nil {
 		return err
 	}

@@ -60,7 +60,10 @@ func (n *Node) routing(r *http.Request) error {
 	write := r.Method != http.MethodGet && r.Method != http.MethodHead
 	consistent := !write && r.URL.Query().Get("consistent") == "true"
 	if !write && !consistent {
-		return nil
+		if n.holds(r) {
+			return nil
+		}
+		consistent = true // behind the client's own writes: ask the leader
 	}
 	if n.raft.State() == raft.Leader {
 		if consistent {
@@ -82,6 +85,32 @@ func (n *Node) routing(r *http.Request) error {
 	return errForward
 }
 
+// afterWait bounds how long a follower waits to catch up with the index a
+// client has seen before it hands the read to the leader.
+const afterWait = 2 * time.Second
+
+// holds reports whether this node has applied the index the client says
+// it has seen (HeaderAfter), waiting up to afterWait for it.
+func (n *Node) holds(r *http.Request) bool {
+	want, err := strconv.ParseUint(r.Header.Get(api.HeaderAfter), 10, 64)
+	if err != nil || n.raft.AppliedIndex() >= want {
+		return true
+	}
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	deadline := time.After(afterWait)
+	for n.raft.AppliedIndex() < want {
+		select {
+		case <-r.Context().Done():
+			return false
+		case <-deadline:
+			return false
+		case <-t.C:
+		}
+	}
+	return true
+}
+
 // errForward is routing's verdict for a request the leader must serve.
 var errForward = errors.New("origin: forward to the leader")
 
@@ -100,6 +129,7 @@ func (p *forwardProxy) forward(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return fmt.Errorf("origin: leader %s has a bad API address %q: %w", id, raw, err)
 	}
+	w.Header().Del(api.HeaderNode) // the leader names itself
 	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), leaderKey{}, target)))
 	return nil
 }

@@ -27,6 +27,7 @@ func (n *Node) wrap(name string, fn handlerFunc, need scope) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		finish := guardRequest(w, r, n.cfg.BodyTimeout, n.cfg.WriteTimeout)
+		w.Header().Set(api.HeaderNode, n.cfg.NodeID)
 		defer finish()
 		status, v, err := n.serve(w, r, fn, need)
 		if err != nil {

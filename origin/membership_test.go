@@ -139,6 +139,28 @@ func TestCluster_JoinForwardAndFailover(t *testing.T) {
 		t.Fatalf("consistent read on a follower: %v", ids)
 	}
 
+	// Reads are local, unless the client has seen a newer index than the
+	// follower holds: then the leader answers.
+	servedBy := func(after string) string {
+		req, _ := http.NewRequest("GET", "http://"+nodes[2].n.APIAddr()+api.Prefix+"/apps", nil)
+		req.Header.Set("Authorization", "Bearer "+clusterToken)
+		if after != "" {
+			req.Header.Set(api.HeaderAfter, after)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Header.Get(api.HeaderNode)
+	}
+	if by := servedBy(""); by != "o3" {
+		t.Fatalf("a plain read on o3 was served by %q", by)
+	}
+	if by := servedBy("999999999"); by != "o1" {
+		t.Fatalf("a read after an index o3 lacks was served by %q, want the leader", by)
+	}
+
 	// The leader stops gracefully: it hands off, and writes go on.
 	nodes[0].halt()
 	var next *clusterNode

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 )
 
 // Prefix is the path prefix of the operator API.
@@ -29,7 +30,18 @@ type Client struct {
 	base  string
 	token string
 	http  *http.Client
+	// seen is the highest catalog index an answer named: sent with every
+	// request as HeaderAfter, so a follower serving a read waits until it
+	// holds this client's own writes (read-your-writes across nodes).
+	seen atomic.Uint64
+	// consistent adds consistent=true to reads (SetConsistentReads).
+	consistent bool
 }
+
+// SetConsistentReads makes every read ask for ?consistent=true: served by
+// the leader after it confirmed its leadership, never from a follower's
+// (or a deposed leader's) older state. Call it before sharing the client.
+func (c *Client) SetConsistentReads(on bool) { c.consistent = on }
 
 // NewClient returns a client for the origin at base (for example
 // "http://127.0.0.1:7070") authenticating with token. A nil hc uses a
@@ -43,6 +55,12 @@ func NewClient(base, token string, hc *http.Client) *Client {
 
 // Base returns the origin base URL the client talks to.
 func (c *Client) Base() string { return c.base }
+
+// Token returns the token the client authenticates with.
+func (c *Client) Token() string { return c.token }
+
+// HTTP returns the http.Client the client sends with.
+func (c *Client) HTTP() *http.Client { return c.http }
 
 // NewIdempotencyKey returns a random key for HeaderIdempotencyKey.
 func NewIdempotencyKey() string {
@@ -71,6 +89,13 @@ func (c *Client) Do(ctx context.Context, method, path string, body any, contentT
 		}
 		rd, length, contentType = bytes.NewReader(buf), int64(len(buf)), "application/json"
 	}
+	if c.consistent && (method == http.MethodGet || method == http.MethodHead) {
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		path += sep + "consistent=true"
+	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
 		return fmt.Errorf("api: %w", err)
@@ -87,11 +112,15 @@ func (c *Client) Do(ctx context.Context, method, path string, body any, contentT
 	if method != http.MethodGet && method != http.MethodHead {
 		req.Header.Set(HeaderIdempotencyKey, NewIdempotencyKey())
 	}
+	if seen := c.seen.Load(); seen > 0 {
+		req.Header.Set(HeaderAfter, strconv.FormatUint(seen, 10))
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("%w (%s %s: %w)", ErrUnreachable, method, path, errors.Unwrap(err))
 	}
 	defer resp.Body.Close()
+	c.noteIndex(resp.Header.Get(HeaderIndex))
 	if resp.StatusCode/100 != 2 {
 		return decodeError(resp)
 	}
@@ -103,6 +132,20 @@ func (c *Client) Do(ctx context.Context, method, path string, body any, contentT
 		return fmt.Errorf("api: decode %s %s answer: %w", method, path, err)
 	}
 	return nil
+}
+
+// noteIndex raises seen to the index an answer named.
+func (c *Client) noteIndex(h string) {
+	idx, err := strconv.ParseUint(h, 10, 64)
+	if err != nil {
+		return
+	}
+	for {
+		cur := c.seen.Load()
+		if idx <= cur || c.seen.CompareAndSwap(cur, idx) {
+			return
+		}
+	}
 }
 
 func jsonDecode(r io.Reader, out any) error { return json.NewDecoder(r).Decode(out) }

@@ -9,6 +9,13 @@ const (
 	HeaderIdempotencyKey = "Idempotency-Key"
 	// HeaderIndex carries the catalog index a write produced.
 	HeaderIndex = "X-Aloft-Index"
+	// HeaderAfter on a request asks the answering node to hold at least
+	// this index first (the client's own last write): a follower waits
+	// for it, briefly, or hands the request to the leader.
+	HeaderAfter = "X-Aloft-After"
+	// HeaderNode names the origin node that served an answer (the leader,
+	// for a forwarded request).
+	HeaderNode = "X-Aloft-Node"
 )
 
 // Error is the JSON body of every operator API error.

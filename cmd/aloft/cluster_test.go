@@ -1,0 +1,143 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aloft/aloft/origin/api"
+)
+
+const clusterToken = "binary-cluster-token-0123456789"
+
+// freeAddr reserves a loopback port and frees it for a child to bind: a
+// raft address is a member's identity and must survive its restarts.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// TestBinary_ThreeOriginCluster: three `aloft origin` processes formed
+// with --bootstrap and --join, written to through a follower with the
+// CLI, the leader killed with SIGKILL, written to again, the leader
+// restarted and caught up, an edge serving the last write.
+func TestBinary_ThreeOriginCluster(t *testing.T) {
+	bin := testBin(t)
+	dir := t.TempDir()
+	env := []string{"ALOFT_ADMIN_TOKEN=" + clusterToken}
+	raft := map[string]string{"o1": freeAddr(t), "o2": freeAddr(t), "o3": freeAddr(t)}
+	origin := func(id string, extra ...string) *proc {
+		args := append([]string{"origin", "--node-id", id, "--data", filepath.Join(dir, id),
+			"--raft-addr", raft[id], "--api-addr", "127.0.0.1:0", "--gc-interval", "0"}, extra...)
+		return startProc(t, bin, env, args...)
+	}
+	nodes := map[string]*proc{"o1": origin("o1", "--bootstrap")}
+	join := strings.TrimPrefix(nodes["o1"].url, "http://") // host:port, as an operator types it
+	nodes["o2"] = origin("o2", "--join", join)
+	nodes["o3"] = origin("o3", "--join", "127.0.0.1:1,"+join) // a dead address first: the join moves on
+	cli := func(node string, args ...string) ([]byte, error) {
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "ALOFT_API="+nodes[node].url, "ALOFT_TOKEN="+clusterToken, "HOME="+dir)
+		return cmd.CombinedOutput()
+	}
+	status := func(node string) api.ClusterStatus {
+		out, err := cli(node, "cluster", "status", "--json")
+		var st api.ClusterStatus
+		if err != nil || json.Unmarshal(out, &st) != nil {
+			return api.ClusterStatus{}
+		}
+		return st
+	}
+	if st := status("o3"); st.LeaderID != "o1" || len(st.Nodes) != 3 {
+		t.Fatalf("cluster status through o3: %+v", st)
+	}
+	web := filepath.Join(dir, "dist")
+	_ = os.MkdirAll(web, 0o755)
+	_ = os.WriteFile(filepath.Join(web, "index.html"), []byte("<html>cluster</html>"), 0o644)
+	for _, args := range [][]string{
+		{"app", "create", "com.example.app"},
+		{"channel", "create", "production", "--app", "com.example.app", "--public"},
+		{"bundle", "upload", web, "--app", "com.example.app", "--version", "1.0.1", "--channel", "production"},
+	} {
+		if out, err := cli("o2", args...); err != nil {
+			t.Fatalf("aloft %v through a follower: %v\n%s", args, err, out)
+		}
+	}
+
+	// SIGKILL the leader; the survivors elect one and take the next
+	// publish (retried by the test while the election runs: an attempt
+	// that errors may still have committed, so success is "listed").
+	if err := nodes["o1"].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-nodes["o1"].done
+	_ = os.WriteFile(filepath.Join(web, "index.html"), []byte("<html>cluster 2</html>"), 0o644)
+	listed := func() bool {
+		out, err := cli("o3", "bundle", "list", "--app", "com.example.app", "--json")
+		return err == nil && strings.Contains(string(out), `"1.0.2"`)
+	}
+	if !pollFor(60*time.Second, func() bool {
+		_, _ = cli("o2", "bundle", "upload", web, "--app", "com.example.app", "--version", "1.0.2", "--channel", "production")
+		return listed()
+	}) {
+		t.Fatalf("no publish after the leader's death; status %+v", status("o2"))
+	}
+
+	// The old leader comes back on its data and catches up.
+	nodes["o1"] = origin("o1")
+	if !pollFor(30*time.Second, func() bool {
+		st := status("o2")
+		i := slices.IndexFunc(st.Nodes, func(n api.NodeStatus) bool { return n.NodeID == "o1" })
+		if i < 0 || st.LeaderID == "" || st.Nodes[i].Error != "" {
+			return false
+		}
+		lead := slices.IndexFunc(st.Nodes, func(n api.NodeStatus) bool { return n.NodeID == st.LeaderID })
+		return lead >= 0 && st.Nodes[i].AppliedIndex >= st.Nodes[lead].CommitIndex
+	}) {
+		t.Fatalf("o1 did not catch up: %+v", status("o2"))
+	}
+	if out, err := cli("o1", "bundle", "list", "--app", "com.example.app"); err != nil || !strings.Contains(string(out), "1.0.2") {
+		t.Fatalf("o1 after restart: %v\n%s", err, out)
+	}
+
+	// An edge on the restarted node serves the publish made while it was dead.
+	edgeTok := func() string {
+		out, err := cli("o1", "token", "create", "edge", "--role", "edge", "--json")
+		var tok struct{ Token string }
+		if err != nil || json.Unmarshal(out, &tok) != nil {
+			t.Fatalf("token create: %v\n%s", err, out)
+		}
+		return tok.Token
+	}()
+	e := startProc(t, bin, []string{"ALOFT_TOKEN=" + edgeTok}, "edge", "--addr", "127.0.0.1:0", "--origin", nodes["o1"].url,
+		"--allowed-hosts", "127.0.0.1", "--spool", filepath.Join(dir, "spool"))
+	body := `{"platform":"ios","device_id":"2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a","app_id":"com.example.app","version_build":"1.0.0","version_name":"1.0.0","plugin_version":"8.51.23"}`
+	if !pollFor(15*time.Second, func() bool { return strings.Contains(postCheck(e.url, body), `"version":"1.0.2"`) }) {
+		t.Fatalf("edge on o1 never served 1.0.2: %s", postCheck(e.url, body))
+	}
+}
+
+// postCheck sends an update check and returns the answer's body.
+func postCheck(edge, body string) string {
+	resp, err := http.Post(edge+"/updates", "application/json", strings.NewReader(body))
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
