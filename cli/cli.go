@@ -31,6 +31,10 @@ type Env struct {
 // OSEnv is the real process environment.
 func OSEnv() Env { return Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv} }
 
+// cliRetry is how long a command retries a request through a leader
+// change or a dropped connection.
+const cliRetry = 30 * time.Second
+
 // command is one `aloft <group> <verb>`.
 type command struct {
 	usage   string // arguments after the command name
@@ -70,6 +74,9 @@ func (c *call) client() *api.Client {
 	}
 	cl := api.NewClient(c.api, c.token, hc)
 	cl.SetConsistentReads(c.consistent)
+	// Leader changes pass within seconds; writes keep one idempotency
+	// key across the retries, so none is applied twice.
+	cl.SetRetry(cliRetry)
 	return cl
 }
 

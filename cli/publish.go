@@ -305,6 +305,7 @@ func channelExists(ctx context.Context, cl *api.Client, app, name string) error 
 	// consistently.
 	strict := api.NewClient(cl.Base(), cl.Token(), cl.HTTP())
 	strict.SetConsistentReads(true)
+	strict.SetRetry(cliRetry)
 	chs, err := strict.Channels(ctx, app)
 	if err != nil {
 		return err

@@ -32,6 +32,10 @@ const handOffTimeout = 5 * time.Second
 // openTransport opens the raft transport and returns this node's raft
 // address as the others should dial it.
 func (n *Node) openTransport() (raft.ServerAddress, error) {
+	if n.cfg.Transport != nil {
+		n.trans = n.cfg.Transport
+		return n.trans.LocalAddr(), nil
+	}
 	if n.cfg.RaftAddr == "" {
 		addr, t := raft.NewInmemTransport(raft.ServerAddress("inmem-" + n.cfg.NodeID))
 		n.trans = t
@@ -59,7 +63,7 @@ func advertisedAPI(cfg *Config, bound string) (string, error) {
 		return normalizeURL(cfg.APIAdvertise), nil
 	}
 	host, _, _ := net.SplitHostPort(bound)
-	if ip := net.ParseIP(host); cfg.RaftAddr != "" && ip != nil && ip.IsUnspecified() {
+	if ip := net.ParseIP(host); (cfg.RaftAddr != "" || cfg.Transport != nil) && ip != nil && ip.IsUnspecified() {
 		return "", fmt.Errorf("origin: the API binds all interfaces (%s): set APIAdvertise (--api-advertise) to the URL other nodes reach it at", bound)
 	}
 	return "http://" + bound, nil

@@ -250,7 +250,7 @@ func (n *Node) postToken(w http.ResponseWriter, r *http.Request) (int, any, erro
 	if err := decodeBody(w, r, &req); err != nil {
 		return 0, nil, err
 	}
-	t, err := n.CreateToken(r.Context(), req.Name, req.Role, idemKey(r))
+	t, err := n.CreateToken(r.Context(), req, idemKey(r))
 	return http.StatusCreated, t, err
 }
 

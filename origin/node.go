@@ -38,6 +38,10 @@ type Config struct {
 	// RaftAddr is the raft TCP bind address. Empty runs a single node on an
 	// in-memory transport (aloft dev): nothing listens, nothing to secure.
 	RaftAddr string
+	// Transport, when set, carries raft instead of TCP: tests pass
+	// raft.NewInmemTransport ones, connected to each other, to cut and heal
+	// links at will. Bootstrap and Join work as with RaftAddr.
+	Transport raft.Transport
 	// RaftAdvertise is the raft address other nodes dial. Default the
 	// bound RaftAddr; required when that binds all interfaces.
 	RaftAdvertise string
@@ -164,7 +168,7 @@ func (c *Config) Validate() error {
 		return errors.New("origin: Bootstrap starts a new cluster and Join enters an existing one; give one")
 	case len(c.Join) > 0 && c.AdminToken == "":
 		return errors.New("origin: Join authenticates with the admin token; set AdminToken")
-	case c.RaftAddr == "" && (c.Bootstrap || len(c.Join) > 0):
+	case c.RaftAddr == "" && c.Transport == nil && (c.Bootstrap || len(c.Join) > 0):
 		return errors.New("origin: a cluster needs RaftAddr (the raft TCP address); without it the node runs alone")
 	case c.AdminToken != "" && len(c.AdminToken) < 16:
 		return errors.New("origin: the admin token must be at least 16 characters")
@@ -303,7 +307,7 @@ func (n *Node) openRaft() error {
 	n.fresh = !existing
 	switch {
 	case existing:
-	case n.cfg.RaftAddr == "" || n.cfg.Bootstrap:
+	case (n.cfg.RaftAddr == "" && n.cfg.Transport == nil) || n.cfg.Bootstrap:
 		boot := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: addr}}}
 		if err := raft.BootstrapCluster(rc, store, store, snaps, n.trans, boot); err != nil {
 			return fmt.Errorf("origin: bootstrap raft: %w", err)

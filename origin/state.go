@@ -69,6 +69,9 @@ type result struct {
 	Index uint64
 	Value any
 	Err   error
+	// Dup is true when the command's key was applied before: nothing
+	// happened now, Index is the first application's.
+	Dup bool
 }
 
 // apply executes one decoded command at raft index idx.
@@ -76,7 +79,7 @@ func (s *state) apply(idx uint64, c Command) result {
 	s.Index = idx
 	if c.Key != "" {
 		if prev, ok := s.Keys[c.Key]; ok {
-			return result{Index: prev}
+			return result{Index: prev, Dup: true}
 		}
 	}
 	before := s.Catalog

@@ -88,7 +88,8 @@ func (n *Node) authorize(secret string, need scope) error {
 
 // CreateToken makes a new token and returns its secret, once. An empty
 // role means api.RolePublish.
-func (n *Node) CreateToken(ctx context.Context, name, role, key string) (*api.Token, error) {
+func (n *Node) CreateToken(ctx context.Context, req api.CreateToken, key string) (*api.Token, error) {
+	name, role := req.Name, req.Role
 	if err := checkName("token name", name, namePattern, nameRule); err != nil {
 		return nil, err
 	}
@@ -98,9 +99,21 @@ func (n *Node) CreateToken(ctx context.Context, name, role, key string) (*api.To
 	if _, ok := roleScopes[role]; !ok {
 		return nil, invalid("role %q is not one of %s", role, strings.Join(api.Roles, ", "))
 	}
-	secret := newSecret()
-	if _, err := n.apply(ctx, cmdPutToken, key, putTokenCmd{Hash: hashToken(secret), Name: name, Prefix: secret[:10], Role: role}); err != nil {
+	secret := req.Secret
+	if secret == "" {
+		secret = newSecret()
+	} else if err := checkSecret(secret); err != nil {
 		return nil, err
+	}
+	r, err := n.apply(ctx, cmdPutToken, key, putTokenCmd{Hash: hashToken(secret), Name: name, Prefix: secret[:10], Role: role})
+	if err != nil {
+		return nil, err
+	}
+	if r.Dup && req.Secret == "" {
+		// A retry of a create whose answer was lost: the secret made now
+		// was never stored, and the stored one was only ever in the lost
+		// answer.
+		return nil, fmt.Errorf("%w: %q was created by an earlier attempt of this request whose answer was lost, and its secret cannot be shown again; revoke it and create it anew (clients that send their own secret are not affected)", ErrTokenExists, name)
 	}
 	return &api.Token{Name: name, Role: role, Prefix: secret[:10], Secret: secret, Created: time.Now().UnixMilli()}, nil
 }
@@ -122,6 +135,19 @@ func (n *Node) DeleteToken(ctx context.Context, name, key string) error {
 	_, err := n.apply(ctx, cmdDeleteToken, key, deleteTokenCmd{Name: name})
 	if err != nil {
 		return fmt.Errorf("revoke token %q: %w", name, err)
+	}
+	return nil
+}
+
+// checkSecret refuses a client-chosen secret too weak or odd to be one.
+func checkSecret(s string) error {
+	if len(s) < 32 || len(s) > 256 {
+		return invalid("secret must be 32 to 256 characters (api.NewSecret makes one)")
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] > '~' {
+			return invalid("secret must be printable ASCII without spaces")
+		}
 	}
 	return nil
 }

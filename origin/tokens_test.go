@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -114,5 +115,47 @@ func TestTokenRoles_LegacyTokensStayAdmins(t *testing.T) {
 	}
 	if err := n.authorize("not-a-token", scopeRead); !errors.Is(err, ErrUnauthorized) {
 		t.Fatalf("unknown token: %v", err)
+	}
+}
+
+// TestCreateToken_RetryNeverHandsOutAnUnstoredSecret: a token create
+// retried under the same key (its first answer lost) returns the stored
+// secret when the client chose it, and refuses, saying why, when the
+// origin chose it: the secret of the retry was never stored.
+func TestCreateToken_RetryNeverHandsOutAnUnstoredSecret(t *testing.T) {
+	n, _ := startGCNode(t, nil)
+	post := func(key, body string) (int, api.Token, string) {
+		req, _ := http.NewRequest("POST", "http://"+n.APIAddr()+api.Prefix+"/tokens", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+gcToken)
+		req.Header.Set(api.HeaderIdempotencyKey, key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		var tok api.Token
+		_ = json.Unmarshal(b, &tok)
+		return resp.StatusCode, tok, string(b)
+	}
+	secret := api.NewSecret()
+	body := `{"name":"ci","secret":"` + secret + `"}`
+	for range 2 {
+		if code, tok, raw := post("key-1", body); code != http.StatusCreated || tok.Secret != secret {
+			t.Fatalf("client-chosen secret: %d %s", code, raw)
+		}
+	}
+	if _, err := api.NewClient("http://"+n.APIAddr(), secret, nil).Apps(context.Background()); err != nil {
+		t.Fatalf("the returned secret does not work: %v", err)
+	}
+	code, first, _ := post("key-2", `{"name":"ops"}`)
+	if code != http.StatusCreated || first.Secret == "" {
+		t.Fatalf("origin-chosen secret: %d", code)
+	}
+	if code, _, raw := post("key-2", `{"name":"ops"}`); code != http.StatusConflict || !strings.Contains(raw, "revoke it") {
+		t.Fatalf("retried origin-chosen create: %d %s", code, raw)
+	}
+	if code, _, raw := post("key-3", `{"name":"weak","secret":"short"}`); code != http.StatusBadRequest {
+		t.Fatalf("weak secret: %d %s", code, raw)
 	}
 }

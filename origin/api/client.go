@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
+	"time"
 )
 
 // Prefix is the path prefix of the operator API.
@@ -36,6 +38,8 @@ type Client struct {
 	seen atomic.Uint64
 	// consistent adds consistent=true to reads (SetConsistentReads).
 	consistent bool
+	// retry is how long a failed request is retried in all (SetRetry).
+	retry time.Duration
 }
 
 // SetConsistentReads makes every read ask for ?consistent=true: served by
@@ -72,22 +76,25 @@ func NewIdempotencyKey() string {
 // Do sends one request. body may be nil, an io.Reader (sent as is with
 // contentType) or a value encoded as JSON. A non-2xx answer becomes *Error.
 // out, when non-nil, receives the decoded JSON answer.
+//
+// A write carries one idempotency key for the whole logical operation:
+// with SetRetry, a write whose answer was lost (connection error) or that
+// met a leader change (503) is sent again under the same key, so the
+// origin applies it once. Streamed bodies (an io.Reader) are not retried
+// here: the upload code resumes those itself.
 func (c *Client) Do(ctx context.Context, method, path string, body any, contentType string, out any) error {
-	var rd io.Reader
-	var length int64 = -1
+	var payload []byte
+	var stream io.Reader
 	switch b := body.(type) {
 	case nil:
 	case io.Reader:
-		rd = b
-		if s, ok := b.(interface{ Len() int }); ok {
-			length = int64(s.Len())
-		}
+		stream = b
 	default:
 		buf, err := json.Marshal(b)
 		if err != nil {
 			return fmt.Errorf("api: encode request: %w", err)
 		}
-		rd, length, contentType = bytes.NewReader(buf), int64(len(buf)), "application/json"
+		payload, contentType = buf, "application/json"
 	}
 	if c.consistent && (method == http.MethodGet || method == http.MethodHead) {
 		sep := "?"
@@ -96,12 +103,78 @@ func (c *Client) Do(ctx context.Context, method, path string, body any, contentT
 		}
 		path += sep + "consistent=true"
 	}
+	key := ""
+	if method != http.MethodGet && method != http.MethodHead {
+		key = NewIdempotencyKey()
+	}
+	var deadline time.Time
+	if c.retry > 0 && stream == nil {
+		deadline = time.Now().Add(c.retry)
+	}
+	backoff := retryMin
+	for attempt := 1; ; attempt++ {
+		rd := stream
+		if stream == nil && payload != nil {
+			rd = bytes.NewReader(payload)
+		}
+		wait, err := c.once(ctx, method, path, rd, contentType, key, out)
+		if err == nil || deadline.IsZero() || !retriable(err, attempt) {
+			return err
+		}
+		if wait == 0 {
+			wait = backoff
+			backoff = min(2*backoff, retryMax)
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return err
+		}
+		wait = min(wait, left) // one last attempt at the deadline
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+// Retry backoff when the answer names no Retry-After.
+const (
+	retryMin = 100 * time.Millisecond
+	retryMax = 2 * time.Second
+)
+
+// SetRetry makes the client resend failed requests (connection errors
+// after the first attempt, 503 answers: no leader, leadership moving,
+// connection caps) for up to d in all, honouring Retry-After. A first
+// attempt that cannot connect fails at once: an origin that is down
+// should say so, not hang. Call it before sharing the client.
+func (c *Client) SetRetry(d time.Duration) { c.retry = d }
+
+// retriable says whether a failed attempt is worth repeating.
+func retriable(err error, attempt int) bool {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Status == http.StatusServiceUnavailable
+	}
+	if !errors.Is(err, ErrUnreachable) {
+		return false
+	}
+	// Nothing listens: on a first attempt that is an origin that is
+	// down, not one that is failing over.
+	return attempt > 1 || !errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// once sends one attempt; wait is the answer's Retry-After, if any.
+func (c *Client) once(ctx context.Context, method, path string, rd io.Reader, contentType, key string, out any) (wait time.Duration, err error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
-		return fmt.Errorf("api: %w", err)
+		return 0, fmt.Errorf("api: %w", err)
 	}
-	if length >= 0 {
-		req.ContentLength = length
+	if s, ok := rd.(interface{ Len() int }); ok {
+		req.ContentLength = int64(s.Len())
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
@@ -109,29 +182,32 @@ func (c *Client) Do(ctx context.Context, method, path string, body any, contentT
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
-	if method != http.MethodGet && method != http.MethodHead {
-		req.Header.Set(HeaderIdempotencyKey, NewIdempotencyKey())
+	if key != "" {
+		req.Header.Set(HeaderIdempotencyKey, key)
 	}
 	if seen := c.seen.Load(); seen > 0 {
 		req.Header.Set(HeaderAfter, strconv.FormatUint(seen, 10))
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("%w (%s %s: %w)", ErrUnreachable, method, path, errors.Unwrap(err))
+		return 0, fmt.Errorf("%w (%s %s: %w)", ErrUnreachable, method, path, errors.Unwrap(err))
 	}
 	defer resp.Body.Close()
 	c.noteIndex(resp.Header.Get(HeaderIndex))
 	if resp.StatusCode/100 != 2 {
-		return decodeError(resp)
+		if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
+			wait = time.Duration(secs) * time.Second
+		}
+		return wait, decodeError(resp)
 	}
 	if out == nil || method == http.MethodHead {
 		_, _ = io.Copy(io.Discard, resp.Body)
-		return nil
+		return 0, nil
 	}
 	if err := jsonDecode(resp.Body, out); err != nil {
-		return fmt.Errorf("api: decode %s %s answer: %w", method, path, err)
+		return 0, fmt.Errorf("api: decode %s %s answer: %w", method, path, err)
 	}
-	return nil
+	return 0, nil
 }
 
 // noteIndex raises seen to the index an answer named.
@@ -310,7 +386,9 @@ func (c *Client) SelfAssign(ctx context.Context, app, device, channel string) er
 // CreateToken makes an API token; the answer carries the secret, once.
 func (c *Client) CreateToken(ctx context.Context, name, role string) (Token, error) {
 	var out Token
-	return out, c.Do(ctx, http.MethodPost, Prefix+"/tokens", CreateToken{Name: name, Role: role}, "", &out)
+	// The secret is made here so that a retried create returns the
+	// secret that was stored, whichever attempt stored it.
+	return out, c.Do(ctx, http.MethodPost, Prefix+"/tokens", CreateToken{Name: name, Role: role, Secret: NewSecret()}, "", &out)
 }
 
 // Tokens lists API tokens without their secrets.

@@ -2,6 +2,11 @@
 
 package api
 
+import (
+	"crypto/rand"
+	"encoding/hex"
+)
+
 // Header names used on the operator API.
 const (
 	// HeaderIdempotencyKey lets a client retry a write safely: the origin
@@ -217,6 +222,19 @@ type CreateToken struct {
 	Name string `json:"name"`
 	// Role is one of Roles; empty means RolePublish.
 	Role string `json:"role,omitempty"`
+	// Secret, when set, is the token's secret, chosen by the client (at
+	// least 32 printable characters, e.g. NewSecret()): a retry of a
+	// create whose answer was lost then still names the secret that was
+	// stored. Empty: the origin picks one, and a lost answer means the
+	// token must be revoked and made again.
+	Secret string `json:"secret,omitempty"`
+}
+
+// NewSecret returns a random token secret in the origin's own format.
+func NewSecret() string {
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	return "aloft_" + hex.EncodeToString(b[:])
 }
 
 // Token describes an API token; Secret is filled only once, on creation.
