@@ -3,7 +3,7 @@
 // increasing offsets to a partial file; when the connection breaks, the
 // client asks HEAD for the offset the origin holds and continues from
 // there. The finished file goes through BlobStore.Put, which verifies the
-// hash, exactly like a one-shot PUT.
+// hash and length, exactly like a one-shot PUT.
 
 package origin
 
@@ -135,7 +135,7 @@ func (n *Node) finishUpload(r *http.Request, sha string, total int64) (int, any,
 	}
 	defer f.Close()
 	defer os.Remove(p) // complete or corrupt, a finished partial is spent
-	size, err := n.blobs.Put(r.Context(), sha, f, total)
+	size, err := n.blobs.Put(r.Context(), sha, f, total, total)
 	if err != nil {
 		return 0, nil, err
 	}
