@@ -31,6 +31,7 @@ func runDev(ctx context.Context, args []string) int {
 	ec, oc := edge.DefaultConfig(), origin.DefaultConfig()
 	guards := edgeGuardFlags(fs, &ec)
 	originGuardFlags(fs, &oc, "api-")
+	s3 := s3Flags(fs)
 	pprofAddr := fs.String("pprof-addr", "", "serve net/http/pprof here for profiling (e.g. 127.0.0.1:6060; off when empty)")
 	readyFile := fs.String("ready-file", "", "write {\"edge\",\"api\",\"token\"} as JSON to this file once serving")
 	fs.Usage = func() {
@@ -44,12 +45,18 @@ func runDev(ctx context.Context, args []string) int {
 		fmt.Fprintln(os.Stderr, "aloft dev:", err)
 		return 2
 	}
+	s3cfg, err := s3()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "aloft dev:", err)
+		return 2
+	}
 	cfg.Tune = func(o *origin.Config, e *edge.Config) {
 		e.AllowedHosts, e.TrustedProxies = ec.AllowedHosts, ec.TrustedProxies
 		e.MaxConns, e.MaxConnsPerIP = ec.MaxConns, ec.MaxConnsPerIP
 		e.ReadTimeout, e.WriteTimeout, e.IdleTimeout = ec.ReadTimeout, ec.WriteTimeout, ec.IdleTimeout
 		o.APIMaxConns, o.APIMaxConnsPerIP = oc.APIMaxConns, oc.APIMaxConnsPerIP
 		o.ReadHeaderTimeout, o.BodyTimeout, o.IdleTimeout = oc.ReadHeaderTimeout, oc.BodyTimeout, oc.IdleTimeout
+		o.S3 = s3cfg
 	}
 	raiseFileLimit("dev")
 	generated := cfg.AdminToken == ""
