@@ -49,8 +49,8 @@ const (
 	CodeTimeout        = "request_timeout"
 	CodeServerBusy     = "server_busy"
 	// CodeBlobCorrupt: the blob store handed back an object whose length
-	// or SHA-256 is wrong; the message names the object. Upload the blob
-	// again (a Put replaces it) or restore it from a backup.
+	// or SHA-256 is wrong; the message names the object. PUT the blob
+	// again (a PUT replaces it) or restore it from a backup.
 	CodeBlobCorrupt = "blob_corrupt"
 )
 
