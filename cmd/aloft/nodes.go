@@ -30,7 +30,7 @@ func runOrigin(ctx context.Context, args []string) int {
 	fs.DurationVar(&cfg.GCInterval, "gc-interval", cfg.GCInterval, "how often to delete blobs no bundle references (0: only on request)")
 	fs.DurationVar(&cfg.GCMinAge, "gc-min-age", cfg.GCMinAge, "keep unreferenced blobs and partial uploads at least this long")
 	originGuardFlags(fs, &cfg, "")
-	s3 := s3Flags(fs)
+	s3 := s3Flags(fs, &cfg.S3)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: aloft origin [flags]\n\nRuns a single-node origin.\n\nExample:\n  aloft origin --data /var/lib/aloft --api-addr 0.0.0.0:7070 --admin-token $TOKEN\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -42,8 +42,7 @@ func runOrigin(ctx context.Context, args []string) int {
 		fmt.Fprintln(os.Stderr, "aloft origin: --admin-token or ALOFT_ADMIN_TOKEN is required")
 		return 2
 	}
-	var err error
-	if cfg.S3, err = s3(); err != nil {
+	if err := s3(); err != nil {
 		fmt.Fprintln(os.Stderr, "aloft origin:", err)
 		return 2
 	}

@@ -44,28 +44,7 @@ func TestBinary_OriginOnS3(t *testing.T) {
 	}
 
 	srv.Bucket(t, "bundles")
-	cmd := origin("bundles")
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGINT); _ = cmd.Wait() })
-	api := make(chan string, 1)
-	go func() {
-		line, _ := bufio.NewReader(stdout).ReadString('\n')
-		api <- line
-	}()
-	var base string
-	select {
-	case line := <-api:
-		i := strings.Index(line, "http://")
-		if i < 0 {
-			t.Fatalf("aloft origin printed %q", line)
-		}
-		base = strings.Fields(line[i:])[0]
-	case <-time.After(30 * time.Second):
-		t.Fatal("aloft origin on S3 did not start")
-	}
+	base := startPrinting(t, origin("bundles"))
 	web := filepath.Join(dir, "dist")
 	_ = os.MkdirAll(web, 0o755)
 	_ = os.WriteFile(filepath.Join(web, "index.html"), []byte("<html>on s3</html>"), 0o644)
@@ -89,4 +68,31 @@ func TestBinary_OriginOnS3(t *testing.T) {
 	if err != nil || blobs == 0 {
 		t.Fatalf("no blob under s3://bundles/prod/aloft/ after the upload: %v %v", fans, err)
 	}
+}
+
+// startPrinting starts a node that prints its URL on its first line,
+// stops it at cleanup, and returns the URL.
+func startPrinting(t *testing.T, cmd *exec.Cmd) string {
+	t.Helper()
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGINT); _ = cmd.Wait() })
+	first := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		first <- line
+	}()
+	select {
+	case line := <-first:
+		i := strings.Index(line, "http://")
+		if i < 0 {
+			t.Fatalf("%v printed %q", cmd.Args, line)
+		}
+		return strings.Fields(line[i:])[0]
+	case <-time.After(30 * time.Second):
+		t.Fatalf("%v did not start", cmd.Args)
+	}
+	return ""
 }

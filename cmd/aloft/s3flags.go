@@ -12,11 +12,12 @@ import (
 )
 
 // s3Flags registers the S3 store's flags on fs; the returned function,
-// called once fs is parsed, gives the store's configuration, or nil when
-// no --s3-endpoint was given (blobs stay in the data directory). The
-// credentials fall back to AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY
-// after parsing, so --help never prints a secret from the environment.
-func s3Flags(fs *flag.FlagSet) func() (*blobstore.S3Config, error) {
+// called once fs is parsed, sets *dst to the store's configuration, or
+// leaves it nil when no --s3-endpoint was given (blobs stay in the data
+// directory). The credentials fall back to AWS_ACCESS_KEY_ID and
+// AWS_SECRET_ACCESS_KEY after parsing, so --help never prints a secret
+// from the environment.
+func s3Flags(fs *flag.FlagSet, dst **blobstore.S3Config) func() error {
 	var c blobstore.S3Config
 	fs.StringVar(&c.Endpoint, "s3-endpoint", "", "keep blobs in this S3-compatible service, host[:port] (e.g. s3.eu-west-1.amazonaws.com); empty: in the data directory")
 	fs.StringVar(&c.Bucket, "s3-bucket", "", "S3 bucket for blobs; it must exist (aloft never creates it)")
@@ -26,12 +27,12 @@ func s3Flags(fs *flag.FlagSet) func() (*blobstore.S3Config, error) {
 	fs.StringVar(&c.SecretKey, "s3-secret-key", "", "S3 secret key (env AWS_SECRET_ACCESS_KEY)")
 	fs.BoolVar(&c.Insecure, "s3-insecure", false, "speak plain HTTP to the S3 service instead of HTTPS")
 	fs.StringVar(&c.CAFile, "s3-ca-file", "", "PEM file of CA certificates to trust for the S3 service, besides the system's")
-	return func() (*blobstore.S3Config, error) {
+	return func() error {
 		if c.Endpoint == "" {
 			if c.Bucket != "" || c.Prefix != "" {
-				return nil, errors.New("--s3-bucket and --s3-prefix need --s3-endpoint")
+				return errors.New("--s3-bucket and --s3-prefix need --s3-endpoint")
 			}
-			return nil, nil
+			return nil
 		}
 		if c.AccessKey == "" {
 			c.AccessKey = os.Getenv("AWS_ACCESS_KEY_ID")
@@ -40,8 +41,9 @@ func s3Flags(fs *flag.FlagSet) func() (*blobstore.S3Config, error) {
 			c.SecretKey = os.Getenv("AWS_SECRET_ACCESS_KEY")
 		}
 		if err := c.Validate(); err != nil {
-			return nil, err
+			return err
 		}
-		return &c, nil
+		*dst = &c
+		return nil
 	}
 }
