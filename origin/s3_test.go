@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/aloft/aloft/blobstore"
 	"github.com/aloft/aloft/blobstore/s3test"
@@ -152,6 +153,32 @@ func TestGetBlob_CorruptObject_TransferCut(t *testing.T) {
 				if _, err := cl.GetBlob(ctx, sha); !errors.As(err, &ae) || ae.Code != api.CodeBlobCorrupt {
 					t.Fatalf("GET of a truncated S3 object: %v, want %s", err, api.CodeBlobCorrupt)
 				}
+			}
+		})
+	}
+}
+
+// TestGC_CollectsThroughEachStore: on either store the collector lists
+// what is stored, keeps what a bundle names and deletes the rest once old
+// and unused. S3 cannot be told an object is old, so the minimum age is
+// overridden to zero and the use marks are cleared instead.
+func TestGC_CollectsThroughEachStore(t *testing.T) {
+	for _, be := range backends(t) {
+		t.Run(be.name, func(t *testing.T) {
+			n, cl, _ := be.start(t)
+			ctx := context.Background()
+			live, err := cl.PutBundleZip(ctx, "com.example.app", "1.0.0", zipOf(t, "live"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			orphan := putBlob(t, cl, []byte("a refused publish left this"))
+			n.blobs.forget(time.Now().Add(time.Hour)) // as if unused for long
+			rep := gc(t, cl, api.CollectGarbage{MinAgeSeconds: secs(0)})
+			if rep.Scanned != 2 || rep.Referenced != 1 || rep.Deleted != 1 || rep.FreedBytes != int64(len("a refused publish left this")) {
+				t.Fatalf("report %+v", rep)
+			}
+			if has(n, orphan) || !has(n, live.Zip) {
+				t.Fatalf("after collecting: orphan kept %v, live zip kept %v", has(n, orphan), has(n, live.Zip))
 			}
 		})
 	}
