@@ -179,14 +179,14 @@ func (n *Node) checkManifest(ctx context.Context, in []api.ManifestEntry, encryp
 	}
 	// Every payload is read back whole before the commit: a blob the store
 	// lost or damaged fails the publish instead of the devices.
-	sizes, err := n.readBackAll(ctx, shas)
-	if err != nil {
-		return nil, fmt.Errorf("manifest: %w", err)
-	}
+	sizes, errs := n.readBackAll(ctx, shas)
 	out := make([]api.ManifestEntry, len(in))
 	for i, m := range in {
 		name := names.Quote(m.FileName)
 		blob, size := shas[i], sizes[shas[i]]
+		if err := errs[blob]; err != nil {
+			return nil, fmt.Errorf("manifest entry %s: blob %s: %w", name, m.Blob, err)
+		}
 		switch total += size; {
 		case m.Size != 0 && m.Size != size:
 			return nil, invalid("manifest entry %s: size %d does not match the stored blob's %d bytes; leave size out, the origin fills it in", name, m.Size, size)

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"golang.org/x/sync/errgroup"
 )
@@ -31,35 +32,33 @@ func (n *Node) readBack(ctx context.Context, sha string, w io.Writer) (int64, er
 }
 
 // readBackAll reads back every distinct blob of shas, a few at a time (an
-// S3 round trip each), and returns their sizes by hash.
-func (n *Node) readBackAll(ctx context.Context, shas []string) (map[string]int64, error) {
-	sizes := make(map[string]int64, len(shas))
-	for _, sha := range shas {
-		sizes[sha] = -1
-	}
-	type result struct {
-		sha  string
-		size int64
-	}
-	out := make(chan result, len(sizes))
-	g, gctx := errgroup.WithContext(ctx)
+// S3 round trip each), and returns their sizes and the failures, by hash.
+// No read cancels another: each blob gets its own answer.
+func (n *Node) readBackAll(ctx context.Context, shas []string) (map[string]int64, map[string]error) {
+	var mu sync.Mutex
+	sizes, errs := make(map[string]int64, len(shas)), map[string]error{}
+	var g errgroup.Group
 	g.SetLimit(8)
-	for sha := range sizes {
+	for _, sha := range shas {
+		mu.Lock()
+		_, seen := sizes[sha]
+		sizes[sha] = -1
+		mu.Unlock()
+		if seen {
+			continue
+		}
 		g.Go(func() error {
-			size, err := n.readBack(gctx, sha, io.Discard)
-			if err != nil {
-				return fmt.Errorf("blob %s: %w", sha, err)
+			size, err := n.readBack(ctx, sha, io.Discard)
+			mu.Lock()
+			defer mu.Unlock()
+			if sizes[sha] = size; err != nil {
+				errs[sha] = err
 			}
-			out <- result{sha, size}
 			return nil
 		})
 	}
-	err := g.Wait()
-	close(out)
-	for r := range out {
-		sizes[r.sha] = r.size
-	}
-	return sizes, err
+	_ = g.Wait()
+	return sizes, errs
 }
 
 // spoolFrom copies r into a new file under the spool directory, writing
