@@ -230,7 +230,16 @@ func (n *Node) handOff() {
 	}
 }
 
+// errLocalBlobs refuses a cluster whose blobs would live apart: a bundle
+// uploaded while one node led would be missing on the others.
+var errLocalBlobs = fmt.Errorf("%w: a cluster needs a blob store every node shares: configure S3 on every node (--s3-endpoint, see docs/storage.md) or, if the blob directory is shared storage, --blobs-shared", ErrInvalid)
+
+func (n *Node) sharedBlobs() bool { return n.cfg.BlobsShared || n.blobs.Shared() }
+
 func (n *Node) postJoin(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	if !n.sharedBlobs() {
+		return 0, nil, errLocalBlobs
+	}
 	var req api.JoinRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		return 0, nil, err

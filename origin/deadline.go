@@ -76,19 +76,35 @@ func (b *stallBody) finish() {
 	_ = b.rc.SetReadDeadline(time.Time{})
 }
 
-// writeStalling writes data in chunks, each with a fresh write deadline, so
-// a large blob reaches a slow but steady reader while a reader that stops
-// is cut after d.
-func writeStalling(w http.ResponseWriter, data []byte, d time.Duration) error {
+// stallChunk is how much of a download must go out within one write
+// deadline.
+const stallChunk = 1 << 20
+
+// copyStalling streams r to w, giving each chunk of at most 1 MiB a
+// fresh write deadline, so a large blob reaches a slow but steady reader
+// while a reader that stops is cut after d. It tells the two failures
+// apart: rerr is r's (a blob that failed verification, a store that
+// broke), werr the client's.
+func copyStalling(w http.ResponseWriter, r io.Reader, d time.Duration) (rerr, werr error) {
 	rc := http.NewResponseController(w)
-	const chunk = 1 << 20
-	for len(data) > 0 {
-		k := min(chunk, len(data))
-		_ = rc.SetWriteDeadline(time.Now().Add(d))
-		if _, err := w.Write(data[:k]); err != nil {
-			return err
+	buf := make([]byte, 128<<10)
+	var since int64 = stallChunk // arm the deadline before the first write
+	for {
+		k, err := r.Read(buf)
+		if k > 0 {
+			if since += int64(k); since >= stallChunk {
+				_ = rc.SetWriteDeadline(time.Now().Add(d))
+				since = int64(k)
+			}
+			if _, werr := w.Write(buf[:k]); werr != nil {
+				return nil, werr
+			}
 		}
-		data = data[k:]
+		if err == io.EOF {
+			return nil, nil
+		}
+		if err != nil {
+			return err, nil
+		}
 	}
-	return nil
 }

@@ -8,6 +8,7 @@ package origin
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/aloft/aloft/origin/api"
 )
@@ -28,9 +29,30 @@ func (n *Node) WaitCatalog(ctx context.Context, after uint64) (*api.Catalog, err
 	}
 }
 
-// Blob returns a stored blob's verified bytes.
+// Blob returns a stored blob's verified bytes. The edge's Origin contract
+// hands out whole blobs (its cache holds them as bytes); the read is whole
+// before anything is returned, so a damaged blob is an error, never bytes.
 func (n *Node) Blob(ctx context.Context, sha string) ([]byte, error) {
-	return n.blobs.Get(ctx, sha)
+	rc, size, err := n.blobs.Open(ctx, sha)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	// The verifying reader hands out the last bytes only once the whole
+	// blob checked out; reading on to its io.EOF covers an empty blob too.
+	b := make([]byte, size)
+	if _, err := io.ReadFull(rc, b); err != nil {
+		return nil, err
+	}
+	var one [1]byte
+	k, err := rc.Read(one[:])
+	if err != nil && err != io.EOF {
+		return nil, err
+	}
+	if k != 0 {
+		return nil, fmt.Errorf("origin: blob %s goes on past its %d bytes", sha, size)
+	}
+	return b, nil
 }
 
 // HasBlob reports a stored blob's size.

@@ -3,7 +3,11 @@
 
 package origin
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/aloft/aloft/blobstore"
+)
 
 // Errors returned by the origin's operations; wrap with %w and test with
 // errors.Is.
@@ -19,8 +23,8 @@ var (
 	ErrChanNotFound   = errors.New("origin: channel not found")
 	ErrNotFound       = errors.New("origin: not found")
 	ErrTokenExists    = errors.New("origin: token name already exists")
-	ErrBlobNotFound   = errors.New("origin: blob not found")
-	ErrHashMismatch   = errors.New("origin: content does not match its sha256")
+	ErrBlobNotFound   = blobstore.ErrNotFound
+	ErrHashMismatch   = blobstore.ErrHashMismatch
 	ErrInvalidZip     = errors.New("origin: invalid bundle zip")
 	ErrTooLarge       = errors.New("origin: too large")
 	ErrNotLeader      = errors.New("origin: not the raft leader")

@@ -7,7 +7,7 @@
 // existed), was told it is there, and commits a bundle naming it moments
 // later. Every blob operation therefore marks the blob as used, before it
 // touches the store, and the collector checks that mark and deletes under
-// one mutex. A publish reads each blob (Get or Size) before committing, so
+// one mutex. A publish reads each blob whole before committing, so
 // either the collector saw its mark and kept the blob, or the delete came
 // first and the publish fails with "blob not found" instead of committing
 // a bundle whose bytes are gone. The marks live in memory; the minimum
@@ -57,15 +57,15 @@ func (t *trackedBlobs) mark(sha string) {
 }
 
 // Put implements BlobStore.
-func (t *trackedBlobs) Put(ctx context.Context, sha string, r io.Reader, max int64) (int64, error) {
+func (t *trackedBlobs) Put(ctx context.Context, sha string, r io.Reader, size, max int64) (int64, error) {
 	t.mark(sha)
-	return t.BlobStore.Put(ctx, sha, r, max)
+	return t.BlobStore.Put(ctx, sha, r, size, max)
 }
 
-// Get implements BlobStore.
-func (t *trackedBlobs) Get(ctx context.Context, sha string) ([]byte, error) {
+// Open implements BlobStore.
+func (t *trackedBlobs) Open(ctx context.Context, sha string) (io.ReadCloser, int64, error) {
 	t.mark(sha)
-	return t.BlobStore.Get(ctx, sha)
+	return t.BlobStore.Open(ctx, sha)
 }
 
 // Size implements BlobStore.
@@ -170,7 +170,7 @@ func (n *Node) CollectGarbage(ctx context.Context, req api.CollectGarbage) (api.
 			n.metrics.gcFreed.Add(float64(bi.Size))
 		}
 	}
-	parts, err := n.sweepPartials(storedBefore, req.DryRun)
+	parts, err := n.sweepPartials(ctx, storedBefore, req.DryRun)
 	rep.Partials = parts
 	if !req.DryRun {
 		n.blobs.forget(usedBefore)
@@ -179,9 +179,11 @@ func (n *Node) CollectGarbage(ctx context.Context, req api.CollectGarbage) (api.
 	return rep, err
 }
 
-// sweepPartials removes resumable uploads last written before cutoff and
-// the temporary files a crash can leave in a DirStore.
-func (n *Node) sweepPartials(cutoff time.Time, dry bool) (int, error) {
+// sweepPartials removes resumable uploads last written before cutoff, the
+// spool files of a publish a crash cut short, and what a crashed Put left
+// in a store that can leave something (a tempSweeper: the directory and
+// S3 stores).
+func (n *Node) sweepPartials(ctx context.Context, cutoff time.Time, dry bool) (int, error) {
 	var held []*sync.Mutex
 	parts, err := removeOld(n.uploads.dir, func(name string) bool {
 		sha, ok := strings.CutSuffix(name, ".part")
@@ -198,8 +200,11 @@ func (n *Node) sweepPartials(cutoff time.Time, dry bool) (int, error) {
 	for _, l := range held {
 		l.Unlock()
 	}
-	if ds, ok := n.blobs.BlobStore.(*DirStore); ok {
-		tmps, terr := ds.sweepTemp(cutoff, dry)
+	spooled, serr := removeOld(n.spool, func(string) bool { return true }, cutoff, dry)
+	parts += spooled
+	err = errors.Join(err, serr)
+	if ts, ok := n.blobs.BlobStore.(tempSweeper); ok {
+		tmps, terr := ts.SweepTemp(ctx, cutoff, dry)
 		parts += tmps
 		err = errors.Join(err, terr)
 	}

@@ -17,12 +17,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aloft/aloft/blobstore"
 	"github.com/aloft/aloft/origin/api"
 )
 
 const gcToken = "gc-test-admin-token-123456"
 
-// startGCNode runs a single origin on a DirStore and returns it with an
+// startGCNode runs a single origin on a directory store and returns it with an
 // API client.
 func startGCNode(t *testing.T, tweak func(*Config)) (*Node, *api.Client) {
 	t.Helper()
@@ -85,7 +86,7 @@ func putBlob(t *testing.T, cl *api.Client, b []byte) string {
 func age(t *testing.T, n *Node, sha string, d time.Duration) {
 	t.Helper()
 	then := time.Now().Add(-d)
-	if err := os.Chtimes(n.blobs.BlobStore.(*DirStore).path(sha), then, then); err != nil {
+	if err := os.Chtimes(n.blobs.BlobStore.(*blobstore.Dir).Path(sha), then, then); err != nil {
 		t.Fatal(err)
 	}
 	n.blobs.mu.Lock()

@@ -4,7 +4,6 @@
 package origin
 
 import (
-	"bytes"
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
@@ -27,7 +26,9 @@ func (n *Node) putBlob(_ http.ResponseWriter, r *http.Request) (int, any, error)
 	if r.ContentLength > n.cfg.MaxBlobBytes {
 		return 0, nil, ErrTooLarge
 	}
-	size, err := n.blobs.Put(r.Context(), sha, r.Body, n.cfg.MaxBlobBytes)
+	// ContentLength is -1 for a chunked body: the store then learns the
+	// size from the bytes (the S3 store spools them first).
+	size, err := n.blobs.Put(r.Context(), sha, r.Body, r.ContentLength, n.cfg.MaxBlobBytes)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -46,15 +47,26 @@ func (n *Node) postGC(w http.ResponseWriter, r *http.Request) (int, any, error) 
 	return http.StatusOK, rep, nil
 }
 
+// getBlob streams a blob from the store. The status line goes out before
+// the store's reader has verified anything, so a blob that fails on the
+// way (ErrCorrupt, a broken store) can only be reported by cutting the
+// answer short of its Content-Length; the verifying reader withholds the
+// last bytes of a bad object, so the client never holds a complete bad
+// body.
 func (n *Node) getBlob(w http.ResponseWriter, r *http.Request) (int, any, error) {
-	data, err := n.blobs.Get(r.Context(), strings.ToLower(r.PathValue("sha")))
+	sha := strings.ToLower(r.PathValue("sha"))
+	rc, size, err := n.blobs.Open(r.Context(), sha)
 	if err != nil {
 		return 0, nil, err
 	}
+	defer rc.Close()
 	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
+	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 	w.WriteHeader(http.StatusOK)
-	_ = writeStalling(w, data, n.cfg.WriteTimeout)
+	if rerr, _ := copyStalling(w, rc, n.cfg.WriteTimeout); rerr != nil {
+		n.log.Error("blob download cut short", "sha", sha, "err", rerr)
+		panic(http.ErrAbortHandler) // net/http closes the connection, quietly
+	}
 	return 0, nil, nil
 }
 
@@ -128,30 +140,32 @@ func (n *Node) putBundle(w http.ResponseWriter, r *http.Request) (int, any, erro
 	return http.StatusOK, b, err
 }
 
-// storeRawBundle reads a raw zip upload and its query metadata into req
-// and stores the zip, but only after every check that can be made on the
-// request alone and on the bytes has passed: a refused upload, plain or
-// encrypted, leaves no blob behind.
+// storeRawBundle spools a raw zip upload to a file (hashing it on the
+// way), reads its query metadata into req and stores the zip, but only
+// after every check that can be made on the request alone and on the
+// bytes has passed: a refused upload, plain or encrypted, leaves no blob
+// behind.
 func (n *Node) storeRawBundle(w http.ResponseWriter, r *http.Request, req *api.PutBundle) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, n.cfg.MaxBlobBytes))
+	h := sha256.New()
+	f, size, err := n.spoolFrom(http.MaxBytesReader(w, r.Body, n.cfg.MaxBlobBytes), h)
 	if err != nil {
 		return err
 	}
+	defer dropSpool(f)
 	q := r.URL.Query()
 	req.Checksum, req.SessionKey, req.KeyID = q.Get("checksum"), q.Get("session_key"), q.Get("key_id")
 	req.MinUpdateVersion, req.Link, req.Comment = q.Get("min_update_version"), q.Get("link"), q.Get("comment")
 	if _, err := n.App(r.PathValue("app")); err != nil {
 		return err
 	}
-	sum := sha256.Sum256(body)
-	req.Zip = hex.EncodeToString(sum[:])
+	req.Zip = hex.EncodeToString(h.Sum(nil))
 	if err := checkPutBundle(r.PathValue("version"), *req, n.cfg.ZipLimits); err != nil {
 		return err
 	}
-	if err := checkZipBytes(body, req.SessionKey != "", n.cfg.ZipLimits); err != nil {
+	if err := checkZipFile(f, size, req.SessionKey != "", n.cfg.ZipLimits); err != nil {
 		return err
 	}
-	_, err = n.blobs.Put(r.Context(), req.Zip, bytes.NewReader(body), n.cfg.MaxBlobBytes)
+	_, err = n.blobs.Put(r.Context(), req.Zip, io.NewSectionReader(f, 0, size), size, n.cfg.MaxBlobBytes)
 	return err
 }
 

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aloft/aloft/blobstore"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -106,7 +107,11 @@ func httpError(err error) *api.Error {
 		{ErrTokenExists, http.StatusConflict, api.CodeBadRequest},
 		{ErrInvalidZip, http.StatusUnprocessableEntity, api.CodeInvalidZip},
 		{ErrHashMismatch, http.StatusUnprocessableEntity, api.CodeHashMismatch},
+		{blobstore.ErrSizeMismatch, http.StatusBadRequest, api.CodeBadRequest},
+		{blobstore.ErrInvalidSHA, http.StatusBadRequest, api.CodeBadRequest},
+		{blobstore.ErrCorrupt, http.StatusInternalServerError, api.CodeBlobCorrupt},
 		{ErrTooLarge, http.StatusRequestEntityTooLarge, api.CodeTooLarge},
+		{blobstore.ErrTooLarge, http.StatusRequestEntityTooLarge, api.CodeTooLarge},
 		{ErrInvalid, http.StatusBadRequest, api.CodeBadRequest},
 		{ErrNotLeader, http.StatusServiceUnavailable, api.CodeNotLeader},
 		{ErrNoLeader, http.StatusServiceUnavailable, api.CodeNoLeader},
@@ -124,8 +129,11 @@ func httpError(err error) *api.Error {
 	return &api.Error{Code: api.CodeInternal, Message: "internal error; see the origin's log", Status: http.StatusInternalServerError}
 }
 
-// trimPrefix drops the "origin: " package prefix from messages shown to users.
-func trimPrefix(s string) string { return strings.ReplaceAll(s, "origin: ", "") }
+// trimPrefix drops the "origin: " and "blobstore: " package prefixes from
+// messages shown to users.
+func trimPrefix(s string) string {
+	return strings.NewReplacer("origin: ", "", "blobstore: ", "").Replace(s)
+}
 
 // decodeBody decodes a JSON request body strictly.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {

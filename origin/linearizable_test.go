@@ -25,6 +25,7 @@ import (
 	"github.com/anishathalye/porcupine"
 	"github.com/hashicorp/raft"
 
+	"github.com/aloft/aloft/blobstore"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -92,7 +93,7 @@ type linOp struct {
 
 func startLinCluster(t *testing.T) []*linNode {
 	t.Helper()
-	blobs := NewMemStore()
+	blobs := blobstore.NewSharedMem()
 	root := t.TempDir()
 	var nodes []*linNode
 	for i := range 3 {

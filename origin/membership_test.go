@@ -33,7 +33,7 @@ func startClusterNode(t *testing.T, id, dir string, tweak func(*Config)) *cluste
 	t.Helper()
 	cfg := LocalConfig(dir)
 	cfg.NodeID, cfg.AdminToken, cfg.RaftAddr = id, clusterToken, "127.0.0.1:0"
-	cfg.GCInterval = 0
+	cfg.GCInterval, cfg.BlobsShared = 0, true // these tests store no blobs
 	if tweak != nil {
 		tweak(&cfg)
 	}
@@ -267,5 +267,21 @@ func TestNode_FreshClusterNodeNeedsBootstrapOrJoin(t *testing.T) {
 	cfg.Bootstrap, cfg.Join = true, []string{"127.0.0.1:1"}
 	if err := cfg.Validate(); err == nil {
 		t.Fatal("Bootstrap and Join together were accepted")
+	}
+}
+
+// TestCluster_RefusesNodeLocalBlobs: a cluster on node-local blob
+// directories would lose bundles at the first failover: joining is
+// refused on both sides, saying what to configure.
+func TestCluster_RefusesNodeLocalBlobs(t *testing.T) {
+	cfg := LocalConfig(t.TempDir())
+	cfg.NodeID, cfg.AdminToken, cfg.RaftAddr, cfg.Join = "o9", clusterToken, "127.0.0.1:0", []string{"127.0.0.1:1"}
+	if _, err := New(cfg); err == nil || !strings.Contains(err.Error(), "--s3-endpoint") {
+		t.Fatalf("joining with a local directory: %v", err)
+	}
+	lone := startClusterNode(t, "o1", t.TempDir(), func(c *Config) { c.Bootstrap, c.BlobsShared = true, false })
+	err := lone.client().Join(context.Background(), api.JoinRequest{NodeID: "o2", RaftAddr: "127.0.0.1:1", APIURL: "http://127.0.0.1:1"})
+	if !isCode(err, api.CodeBadRequest) || !strings.Contains(err.Error(), "shares") {
+		t.Fatalf("admitting a node to a local-directory cluster: %v", err)
 	}
 }

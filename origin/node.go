@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/bbolt"
 
+	"github.com/aloft/aloft/blobstore"
 	"github.com/aloft/aloft/bundle"
 	"github.com/aloft/aloft/netguard"
 	"github.com/aloft/aloft/origin/api"
@@ -50,6 +51,10 @@ type Config struct {
 	// Default "http://" + the bound APIAddr; required in a cluster when
 	// that binds all interfaces.
 	APIAdvertise string
+	// BlobsShared says the local blob directory is one every node shares
+	// (NFS, say). A cluster needs a shared store: a node refuses to join,
+	// and a leader to admit one, unless the store is S3 or this is set.
+	BlobsShared bool
 	// Bootstrap makes a fresh node the first voter of a new cluster: one
 	// node of a new cluster, once. A node with raft state ignores it.
 	Bootstrap bool
@@ -63,8 +68,14 @@ type Config struct {
 	APIAddr string
 	// AdminToken, when set, is registered as an admin API token at start.
 	AdminToken string
-	// Blobs stores bundle bytes. Default a DirStore under DataDir/blobs.
+	// Blobs stores bundle bytes. Default: the S3 store S3 describes when
+	// set, else a blobstore.Dir under DataDir/blobs. Tests inject one
+	// (blobstore.NewMem).
 	Blobs BlobStore
+	// S3, when set and Blobs is not, keeps blobs in an S3-compatible
+	// bucket (which must exist) instead of DataDir/blobs: the store every
+	// node of a cluster can share. Its SpoolDir defaults to DataDir/spool.
+	S3 *blobstore.S3Config
 	// MaxBlobBytes caps one uploaded blob. Default 1 GiB.
 	MaxBlobBytes int64
 	// ZipLimits bound what a plain bundle zip may expand to.
@@ -173,6 +184,11 @@ func (c *Config) Validate() error {
 	case c.AdminToken != "" && len(c.AdminToken) < 16:
 		return errors.New("origin: the admin token must be at least 16 characters")
 	}
+	if c.S3 != nil && c.Blobs == nil {
+		if err := c.S3.Validate(); err != nil {
+			return fmt.Errorf("origin: %w", err)
+		}
+	}
 	return c.ZipLimits.Validate()
 }
 
@@ -185,6 +201,7 @@ type Node struct {
 	trans   raft.Transport
 	stores  []interface{ Close() error }
 	blobs   *trackedBlobs
+	spool   string // DataDir/spool: zips being checked, S3 uploads of unknown size
 	gcMu    sync.Mutex
 	ln      *netguard.Listener
 	srv     *http.Server
@@ -211,18 +228,20 @@ func New(cfg Config) (*Node, error) {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "origin", "node", cfg.NodeID), fsm: newFSM()}
-	store := cfg.Blobs
-	if store == nil {
-		ds, err := NewDirStore(filepath.Join(cfg.DataDir, "blobs"))
-		if err != nil {
-			return nil, err
+	n.uploads = &uploads{dir: filepath.Join(cfg.DataDir, "uploads")}
+	n.spool = filepath.Join(cfg.DataDir, "spool")
+	for _, dir := range []string{n.uploads.dir, n.spool} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("origin: %w", err)
 		}
-		store = ds
+	}
+	store, err := openBlobs(&cfg, n.spool)
+	if err != nil {
+		return nil, err
 	}
 	n.blobs = newTrackedBlobs(store)
-	n.uploads = &uploads{dir: filepath.Join(cfg.DataDir, "uploads")}
-	if err := os.MkdirAll(n.uploads.dir, 0o755); err != nil {
-		return nil, fmt.Errorf("origin: uploads dir: %w", err)
+	if len(cfg.Join) > 0 && !n.sharedBlobs() {
+		return nil, errLocalBlobs
 	}
 	if err := n.openRaft(); err != nil {
 		n.shutdownRaft()
@@ -252,6 +271,34 @@ func New(cfg Config) (*Node, error) {
 		ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
 	}
 	return n, nil
+}
+
+// openBlobs picks the blob store: the injected one, S3 when configured,
+// else a directory under DataDir.
+func openBlobs(cfg *Config, spool string) (BlobStore, error) {
+	switch {
+	case cfg.Blobs != nil:
+		return cfg.Blobs, nil
+	case cfg.S3 != nil:
+		sc := *cfg.S3
+		if sc.SpoolDir == "" {
+			sc.SpoolDir = spool
+		}
+		// Bounded: a start against an unreachable endpoint fails instead
+		// of hanging.
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		s, err := blobstore.NewS3(ctx, sc)
+		if err != nil {
+			return nil, fmt.Errorf("origin: %w", err)
+		}
+		return s, nil
+	}
+	d, err := blobstore.NewDir(filepath.Join(cfg.DataDir, "blobs"))
+	if err != nil {
+		return nil, fmt.Errorf("origin: %w", err)
+	}
+	return d, nil
 }
 
 // listenAPI binds the operator API behind a connection guard.

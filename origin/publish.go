@@ -1,5 +1,7 @@
 // Publishing a bundle: checking what the operator sent (names, shapes,
-// sizes, the zip itself when it is plain), then one raft command.
+// sizes, the zip itself when it is plain), then one raft command. Every
+// blob a bundle names is read back whole from the store before the
+// commit.
 //
 // The checks come in two layers. checkPutBundle is pure (no blob store, no
 // raft) so the raw-zip handler can run it before it stores anything and
@@ -9,12 +11,11 @@
 package origin
 
 import (
-	"bytes"
 	"context"
 	"crypto/aes"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
+	"hash/crc32"
+	"io"
 	"strings"
 
 	"github.com/aloft/aloft/bundle"
@@ -113,39 +114,45 @@ func checkManifestShape(in []api.ManifestEntry, lim bundle.Limits) error {
 	return nil
 }
 
+// checkZip reads the stored zip back whole (verified by the store's
+// reader), into a spool file that is checked there and removed: the
+// bundle is validated from the bytes the store returns, without holding
+// them in memory. The sha256 checksum is the zip's name, which the
+// read-back just confirmed; the CRC32 is computed on the way.
 func (n *Node) checkZip(ctx context.Context, b *api.Bundle) error {
 	if b.Zip == "" {
 		return nil
 	}
-	data, err := n.blobs.Get(ctx, b.Zip)
+	crc := crc32.NewIEEE()
+	f, size, err := n.spoolBlob(ctx, b.Zip, crc)
 	if err != nil {
 		return fmt.Errorf("zip %s: %w (upload it first with PUT /api/v1/blobs/%s)", b.Zip, err, b.Zip)
 	}
-	b.ZipSize = int64(len(data))
-	if err := checkZipBytes(data, b.Encrypted(), n.cfg.ZipLimits); err != nil {
+	defer dropSpool(f)
+	b.ZipSize = size
+	if err := checkZipFile(f, size, b.Encrypted(), n.cfg.ZipLimits); err != nil {
 		return err
 	}
 	if b.Encrypted() {
 		return nil // the device verifies what the server cannot open
 	}
-	sum := sha256.Sum256(data)
-	computed := hex.EncodeToString(sum[:])
-	if b.Checksum != "" && strings.ToLower(b.Checksum) != computed {
-		return invalid("checksum %s does not match the zip's sha256 %s", b.Checksum, computed)
+	if b.Checksum != "" && strings.ToLower(b.Checksum) != b.Zip {
+		return invalid("checksum %s does not match the zip's sha256 %s", b.Checksum, b.Zip)
 	}
-	b.Checksum = computed
-	b.ChecksumCRC32 = bundle.CRC32Hex(data)
+	b.Checksum = b.Zip
+	b.ChecksumCRC32 = fmt.Sprintf("%08x", crc.Sum32())
 	return nil
 }
 
-// checkZipBytes checks a zip: a plain one in full (bundle.Validate), an
-// encrypted one as far as a server can without the key (its size).
-func checkZipBytes(data []byte, encrypted bool, lim bundle.Limits) error {
+// checkZipFile checks a zip of size bytes: a plain one in full
+// (bundle.Validate), an encrypted one as far as a server can without the
+// key (its size).
+func checkZipFile(r io.ReaderAt, size int64, encrypted bool, lim bundle.Limits) error {
 	var err error
 	if encrypted {
-		err = bundle.CheckEncryptedSize(int64(len(data)), lim)
+		err = bundle.CheckEncryptedSize(size, lim)
 	} else {
-		_, err = bundle.Validate(bytes.NewReader(data), int64(len(data)), lim)
+		_, err = bundle.Validate(r, size, lim)
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidZip, err)
@@ -153,7 +160,7 @@ func checkZipBytes(data []byte, encrypted bool, lim bundle.Limits) error {
 	return nil
 }
 
-// checkManifest looks up each manifest payload (already checked by
+// checkManifest reads back each manifest payload (already checked by
 // checkManifestShape), records its size and holds it to the zip limits: a
 // payload is a file of the build, brotli-compressed only when smaller, and
 // encrypted ones gain at most one AES block of padding.
@@ -166,12 +173,18 @@ func (n *Node) checkManifest(ctx context.Context, in []api.ManifestEntry, encryp
 		pad = aes.BlockSize
 	}
 	lim := n.cfg.ZipLimits
+	shas := make([]string, len(in))
+	for i, m := range in {
+		shas[i] = strings.ToLower(m.Blob)
+	}
+	// Every payload is read back whole before the commit: a blob the store
+	// lost or damaged fails the publish instead of the devices.
+	sizes, errs := n.readBackAll(ctx, shas)
 	out := make([]api.ManifestEntry, len(in))
 	for i, m := range in {
 		name := names.Quote(m.FileName)
-		blob := strings.ToLower(m.Blob)
-		size, err := n.blobs.Size(ctx, blob)
-		if err != nil {
+		blob, size := shas[i], sizes[shas[i]]
+		if err := errs[blob]; err != nil {
 			return nil, fmt.Errorf("manifest entry %s: blob %s: %w", name, m.Blob, err)
 		}
 		switch total += size; {

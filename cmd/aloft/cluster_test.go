@@ -1,6 +1,8 @@
 package main
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net"
@@ -14,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aloft/aloft/blobstore/s3test"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -31,18 +34,23 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// TestBinary_ThreeOriginCluster: three `aloft origin` processes formed
-// with --bootstrap and --join, written to through a follower with the
-// CLI, the leader killed with SIGKILL, written to again, the leader
-// restarted and caught up, an edge serving the last write.
+// TestBinary_ThreeOriginCluster: three `aloft origin` processes on one
+// real S3 server (versitygw), formed with --bootstrap and --join, written
+// to through a follower with the CLI, the leader killed with SIGKILL,
+// written to again, the leader restarted and caught up; every bundle
+// downloads intact through an edge, and an object damaged inside the S3
+// server's directory is detected, not served.
 func TestBinary_ThreeOriginCluster(t *testing.T) {
 	bin := testBin(t)
 	dir := t.TempDir()
-	env := []string{"ALOFT_ADMIN_TOKEN=" + clusterToken}
+	s3 := s3test.Start(t)
+	s3.Bucket(t, "aloft")
+	env := []string{"ALOFT_ADMIN_TOKEN=" + clusterToken, "AWS_ACCESS_KEY_ID=" + s3.AccessKey, "AWS_SECRET_ACCESS_KEY=" + s3.SecretKey}
 	raft := map[string]string{"o1": freeAddr(t), "o2": freeAddr(t), "o3": freeAddr(t)}
 	origin := func(id string, extra ...string) *proc {
 		args := append([]string{"origin", "--node-id", id, "--data", filepath.Join(dir, id),
-			"--raft-addr", raft[id], "--api-addr", "127.0.0.1:0", "--gc-interval", "0"}, extra...)
+			"--raft-addr", raft[id], "--api-addr", "127.0.0.1:0", "--gc-interval", "0",
+			"--s3-endpoint", s3.Endpoint, "--s3-bucket", "aloft", "--s3-insecure"}, extra...)
 		return startProc(t, bin, env, args...)
 	}
 	nodes := map[string]*proc{"o1": origin("o1", "--bootstrap")}
@@ -123,12 +131,69 @@ func TestBinary_ThreeOriginCluster(t *testing.T) {
 		}
 		return tok.Token
 	}()
-	e := startProc(t, bin, []string{"ALOFT_TOKEN=" + edgeTok}, "edge", "--addr", "127.0.0.1:0", "--origin", nodes["o1"].url,
-		"--allowed-hosts", "127.0.0.1", "--spool", filepath.Join(dir, "spool"))
+	edgeOn := func(node string) *proc {
+		return startProc(t, bin, []string{"ALOFT_TOKEN=" + edgeTok}, "edge", "--addr", "127.0.0.1:0", "--origin", nodes[node].url,
+			"--allowed-hosts", "127.0.0.1", "--spool", filepath.Join(dir, "spool-"+node))
+	}
+	e := edgeOn("o1")
 	body := `{"platform":"ios","device_id":"2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a","app_id":"com.example.app","version_build":"1.0.0","version_name":"1.0.0","plugin_version":"8.51.23"}`
-	if !pollFor(15*time.Second, func() bool { return strings.Contains(postCheck(e.url, body), `"version":"1.0.2"`) }) {
+	var answer struct{ Version, URL, Checksum string }
+	if !pollFor(15*time.Second, func() bool {
+		return json.Unmarshal([]byte(postCheck(e.url, body)), &answer) == nil && answer.Version == "1.0.2"
+	}) {
 		t.Fatalf("edge on o1 never served 1.0.2: %s", postCheck(e.url, body))
 	}
+	// Both bundles, one uploaded while o1 led and one while it was dead,
+	// download intact through the edge.
+	bundles, err := api.NewClient(nodes["o2"].url, clusterToken, nil).Bundles(t.Context(), "com.example.app")
+	if err != nil || len(bundles) != 2 {
+		t.Fatalf("bundles: %v %v", bundles, err)
+	}
+	for _, b := range bundles {
+		got := download(t, e.url+"/b/"+b.Zip+"/x.zip")
+		if sum := sha256.Sum256(got); hex.EncodeToString(sum[:]) != b.Zip {
+			t.Fatalf("bundle %s downloaded damaged (%d bytes)", b.Version, len(got))
+		}
+	}
+	// Flip a byte of 1.0.2's zip inside versitygw's directory: a fresh
+	// edge (nothing cached) must refuse to serve it.
+	obj := s3.ObjectPath("aloft", answer.Checksum[:2]+"/"+answer.Checksum)
+	raw, err := os.ReadFile(obj)
+	if err != nil {
+		t.Fatalf("the zip's object in the S3 server: %v", err)
+	}
+	raw[len(raw)/2] ^= 0xff
+	if err := os.WriteFile(obj, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fresh := edgeOn("o3")
+	if !pollFor(15*time.Second, func() bool { return strings.Contains(postCheck(fresh.url, body), `"version":"1.0.2"`) }) {
+		t.Fatal("the fresh edge never got the catalog")
+	}
+	resp, err := http.Get(fresh.url + "/b/" + answer.Checksum + "/x.zip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if sum := sha256.Sum256(served); resp.StatusCode == http.StatusOK || hex.EncodeToString(sum[:]) == answer.Checksum {
+		t.Fatalf("a damaged object was served: %d, %d bytes", resp.StatusCode, len(served))
+	}
+}
+
+// download GETs url and fails the test unless it answers 200.
+func download(t *testing.T, url string) []byte {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	return b
 }
 
 // postCheck sends an update check and returns the answer's body.

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -32,6 +33,7 @@ func runDev(ctx context.Context, args []string) int {
 	guards := edgeGuardFlags(fs, &ec)
 	originGuardFlags(fs, &oc, "api-")
 	edgeStatsFlags(fs, &ec)
+	s3 := s3Flags(fs, &oc.S3)
 	pprofAddr := fs.String("pprof-addr", "", "serve net/http/pprof here for profiling (e.g. 127.0.0.1:6060; off when empty)")
 	readyFile := fs.String("ready-file", "", "write {\"edge\",\"api\",\"token\"} as JSON to this file once serving")
 	fs.Usage = func() {
@@ -41,7 +43,7 @@ func runDev(ctx context.Context, args []string) int {
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if err := guards(); err != nil {
+	if err := errors.Join(guards(), s3()); err != nil {
 		fmt.Fprintln(os.Stderr, "aloft dev:", err)
 		return 2
 	}
@@ -52,6 +54,7 @@ func runDev(ctx context.Context, args []string) int {
 		e.StatsFlushInterval, e.StatsDeviceLimit, e.StatsAppLimit = ec.StatsFlushInterval, ec.StatsDeviceLimit, ec.StatsAppLimit
 		o.APIMaxConns, o.APIMaxConnsPerIP = oc.APIMaxConns, oc.APIMaxConnsPerIP
 		o.ReadHeaderTimeout, o.BodyTimeout, o.IdleTimeout = oc.ReadHeaderTimeout, oc.BodyTimeout, oc.IdleTimeout
+		o.S3 = oc.S3
 	}
 	raiseFileLimit("dev")
 	generated := cfg.AdminToken == ""

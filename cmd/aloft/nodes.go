@@ -27,6 +27,7 @@ func runOrigin(ctx context.Context, args []string) int {
 	fs.StringVar(&cfg.RaftAddr, "raft-addr", "", "raft TCP bind address, e.g. 0.0.0.0:7000 (empty: a lone node on an in-memory transport)")
 	fs.StringVar(&cfg.RaftAdvertise, "raft-advertise", "", "raft address the other nodes dial (default: --raft-addr; required when it binds all interfaces)")
 	fs.StringVar(&cfg.APIAdvertise, "api-advertise", "", "API URL the other nodes reach this one at (default: http://<--api-addr>)")
+	fs.BoolVar(&cfg.BlobsShared, "blobs-shared", false, "the data directory's blobs folder is storage every node shares (a cluster otherwise needs --s3-endpoint)")
 	fs.BoolVar(&cfg.Bootstrap, "bootstrap", false, "start a new cluster with this node as its first voter (one node, once)")
 	join := fs.String("join", "", "comma-separated API addresses of existing nodes to join through (a fresh node; retried until one agrees)")
 	fs.StringVar(&cfg.NodeID, "node-id", cfg.NodeID, "raft node id")
@@ -34,6 +35,7 @@ func runOrigin(ctx context.Context, args []string) int {
 	fs.DurationVar(&cfg.GCInterval, "gc-interval", cfg.GCInterval, "how often to delete blobs no bundle references (0: only on request)")
 	fs.DurationVar(&cfg.GCMinAge, "gc-min-age", cfg.GCMinAge, "keep unreferenced blobs and partial uploads at least this long")
 	originGuardFlags(fs, &cfg, "")
+	s3 := s3Flags(fs, &cfg.S3)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: aloft origin [flags]\n\nRuns one origin node: alone, or one of a 3- or 5-node raft cluster.\n\nExamples:\n  aloft origin --data /var/lib/aloft --api-addr 0.0.0.0:7070 --admin-token $TOKEN\n  aloft origin --node-id o1 --raft-addr 10.0.0.1:7000 --api-addr 10.0.0.1:7070 --bootstrap\n  aloft origin --node-id o2 --raft-addr 10.0.0.2:7000 --api-addr 10.0.0.2:7070 --join 10.0.0.1:7070\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -46,6 +48,10 @@ func runOrigin(ctx context.Context, args []string) int {
 		return 2
 	}
 	cfg.Join = splitList(*join)
+	if err := s3(); err != nil {
+		fmt.Fprintln(os.Stderr, "aloft origin:", err)
+		return 2
+	}
 	raiseFileLimit("origin")
 	cfg.Logger = logger()
 	n, err := origin.New(cfg)

@@ -60,6 +60,10 @@ const (
 	CodeInternal       = "internal"
 	CodeTimeout        = "request_timeout"
 	CodeServerBusy     = "server_busy"
+	// CodeBlobCorrupt: the blob store handed back an object whose length
+	// or SHA-256 is wrong; the message names the object. PUT the blob
+	// again (a PUT replaces it) or restore it from a backup.
+	CodeBlobCorrupt = "blob_corrupt"
 )
 
 // CreateApp is the body of POST /api/v1/apps.

@@ -1,0 +1,218 @@
+// Package s3test runs a real S3 server for tests: versitygw with its
+// posix backend in a test's temporary directory, on a free 127.0.0.1
+// port, stopped at cleanup. scripts/deps.d/30-versitygw.sh installs the
+// pinned versitygw into $(go env GOPATH)/bin, where Start looks for it
+// (ALOFT_VERSITYGW names another binary). Without it a test fails with a
+// message saying how to install it, unless ALOFT_SKIP_EXTERNAL=1 asks for
+// a skip. Imported only by _test.go files.
+package s3test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"go/build"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/aloft/aloft/blobstore"
+)
+
+// SkipEnv, set to 1, turns a missing versitygw into a skip.
+const SkipEnv = "ALOFT_SKIP_EXTERNAL"
+
+// Timeout bounds the server's start and stop.
+const Timeout = 20 * time.Second
+
+// Server is a running versitygw.
+type Server struct {
+	// Endpoint is host:port, plain HTTP.
+	Endpoint string
+	// AccessKey and SecretKey are the root account's.
+	AccessKey, SecretKey string
+	// Root is the posix backend's directory: bucket b's object k is the
+	// file Root/b/k.
+	Root string
+}
+
+// Binary finds versitygw: $ALOFT_VERSITYGW, then $(go env GOPATH)/bin,
+// then PATH. It returns "" when there is none.
+func Binary() string {
+	if p := os.Getenv("ALOFT_VERSITYGW"); p != "" {
+		return p
+	}
+	gopath := os.Getenv("GOPATH")
+	if gopath == "" {
+		gopath = build.Default.GOPATH
+	}
+	if first, _, _ := strings.Cut(gopath, string(os.PathListSeparator)); first != "" {
+		if p := filepath.Join(first, "bin", "versitygw"); isExec(p) {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("versitygw"); err == nil {
+		return p
+	}
+	return ""
+}
+
+func isExec(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
+}
+
+// Start runs versitygw until the test ends.
+func Start(t testing.TB) *Server {
+	t.Helper()
+	bin := Binary()
+	if bin == "" {
+		if os.Getenv(SkipEnv) == "1" {
+			t.Skipf("versitygw is not installed and %s=1: skipping the real-S3 test (`make deps` installs it)", SkipEnv)
+		}
+		t.Fatalf("versitygw is not installed: run `make deps` (scripts/deps.d/30-versitygw.sh) or set %s=1 to skip the real-S3 tests", SkipEnv)
+	}
+	s := &Server{AccessKey: "aloft-test", SecretKey: "aloft-test-secret-key", Root: t.TempDir()}
+	var last error
+	// The free port is found by binding and releasing it; another process
+	// may take it in between, so a start that fails is retried on another.
+	for range 3 {
+		if last = s.start(t, bin); last == nil {
+			return s
+		}
+	}
+	t.Fatalf("versitygw: %v", last)
+	return nil
+}
+
+func (s *Server) start(t testing.TB, bin string) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	s.Endpoint = "127.0.0.1:" + strconv.Itoa(port)
+	var out syncBuffer
+	cmd := exec.Command(bin, "--port", s.Endpoint, "--access", s.AccessKey, "--secret", s.SecretKey,
+		"--quiet", "posix", s.Root)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s: %w", bin, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	if err := waitReady(s.Endpoint, exited); err != nil {
+		_ = cmd.Process.Kill()
+		<-exited
+		return fmt.Errorf("%w; its output:\n%s", err, out.String())
+	}
+	t.Cleanup(func() { stop(t, cmd, exited, &out) })
+	return nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// waitReady polls until the server answers HTTP (any status: an
+// unsigned request is refused, which is an answer).
+func waitReady(endpoint string, exited <-chan error) error {
+	hc := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(Timeout)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for time.Now().Before(deadline) {
+		if resp, err := hc.Get("http://" + endpoint + "/"); err == nil {
+			resp.Body.Close()
+			return nil
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("versitygw exited before answering: %v", err)
+		case <-tick.C:
+		}
+	}
+	return fmt.Errorf("versitygw did not answer on %s within %v", endpoint, Timeout)
+}
+
+func stop(t testing.TB, cmd *exec.Cmd, exited <-chan error, out *syncBuffer) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(Timeout):
+		_ = cmd.Process.Kill()
+		<-exited
+		t.Errorf("versitygw did not stop within %v; killed. Output:\n%s", Timeout, out.String())
+	}
+}
+
+// Client is a minio-go client for the server, for a test's own requests.
+func (s *Server) Client(t testing.TB) *minio.Client {
+	t.Helper()
+	c, err := minio.New(s.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(s.AccessKey, s.SecretKey, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// Bucket creates a bucket (the store never does).
+func (s *Server) Bucket(t testing.TB, name string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	if err := s.Client(t).MakeBucket(ctx, name, minio.MakeBucketOptions{}); err != nil {
+		t.Fatalf("make bucket %s: %v", name, err)
+	}
+}
+
+// Config creates bucket and returns a store configuration for it under
+// prefix, spooling into a temporary directory.
+func (s *Server) Config(t testing.TB, bucket, prefix string) blobstore.S3Config {
+	t.Helper()
+	s.Bucket(t, bucket)
+	return blobstore.S3Config{Endpoint: s.Endpoint, Bucket: bucket, Prefix: prefix, Insecure: true,
+		AccessKey: s.AccessKey, SecretKey: s.SecretKey, SpoolDir: t.TempDir()}
+}
+
+// ObjectPath is the backend file holding bucket's object key, for tests
+// that corrupt it behind the server's back.
+func (s *Server) ObjectPath(bucket, key string) string {
+	return filepath.Join(s.Root, bucket, filepath.FromSlash(key))
+}
+
+// syncBuffer collects the server's output for failure messages.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.b.Len() > 64<<10 {
+		return len(p), nil // enough to tell what went wrong
+	}
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
