@@ -139,6 +139,11 @@ func (n *Node) CollectGarbage(ctx context.Context, req api.CollectGarbage) (api.
 	start := time.Now()
 	storedBefore, usedBefore := start.Add(-minAge), start.Add(-max(minAge, minUsedWindow))
 	rep := api.GarbageReport{DryRun: req.DryRun, MinAgeSeconds: int64(minAge / time.Second)}
+	if g := n.gcGrace(start); g > 0 {
+		// Uploads another node took while it led carry marks this node
+		// never saw: keep everything until such marks would have expired.
+		storedBefore, rep.GraceSeconds = time.Time{}, int64(g/time.Second)+1
+	}
 	var listed []BlobInfo
 	if err := n.blobs.List(ctx, func(bi BlobInfo) error {
 		listed = append(listed, bi)
@@ -177,6 +182,21 @@ func (n *Node) CollectGarbage(ctx context.Context, req api.CollectGarbage) (api.
 	}
 	rep.DurationMS = time.Since(start).Milliseconds()
 	return rep, err
+}
+
+// gcGrace is how long this node must still keep every blob after winning
+// leadership of a multi-node cluster (0: none). A lone node has had no
+// predecessor whose marks it lacks.
+func (n *Node) gcGrace(now time.Time) time.Duration {
+	since := n.leaderSince.Load()
+	if since == 0 {
+		return 0
+	}
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil || len(f.Configuration().Servers) < 2 {
+		return 0
+	}
+	return max(0, minUsedWindow-now.Sub(time.Unix(0, since)))
 }
 
 // sweepPartials removes resumable uploads last written before cutoff, the

@@ -1,7 +1,10 @@
 package origin
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -13,6 +16,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/aloft/aloft/blobstore"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -283,5 +287,44 @@ func TestCluster_RefusesNodeLocalBlobs(t *testing.T) {
 	err := lone.client().Join(context.Background(), api.JoinRequest{NodeID: "o2", RaftAddr: "127.0.0.1:1", APIURL: "http://127.0.0.1:1"})
 	if !isCode(err, api.CodeBadRequest) || !strings.Contains(err.Error(), "shares") {
 		t.Fatalf("admitting a node to a local-directory cluster: %v", err)
+	}
+}
+
+// TestCluster_NewLeaderKeepsBlobsThroughGrace: marks of blobs in use live
+// in the leader's memory; a new leader has none of its predecessor's, so
+// for their lifetime it collects nothing, and says so.
+func TestCluster_NewLeaderKeepsBlobsThroughGrace(t *testing.T) {
+	shared := blobstore.NewSharedMem()
+	root := t.TempDir()
+	tweak := func(c *Config) { c.Blobs = shared }
+	first := startClusterNode(t, "o1", filepath.Join(root, "o1"), func(c *Config) { tweak(c); c.Bootstrap = true })
+	nodes := []*clusterNode{first}
+	for _, id := range []string{"o2", "o3"} {
+		nodes = append(nodes, startClusterNode(t, id, filepath.Join(root, id), func(c *Config) { tweak(c); c.Join = []string{first.n.APIAddr()} }))
+	}
+	ctx := context.Background()
+	orphan := []byte("an upload on its way to a publish")
+	sum := sha256.Sum256(orphan)
+	sha := hex.EncodeToString(sum[:])
+	if _, err := nodes[1].client().PutBlob(ctx, sha, bytes.NewReader(orphan), int64(len(orphan))); err != nil {
+		t.Fatal(err) // forwarded: o1 marks it
+	}
+	nodes[0].halt()
+	var next *clusterNode
+	poll(t, 10*time.Second, "a new leader", func() bool {
+		for _, c := range nodes[1:] {
+			if c.leads() {
+				next = c
+			}
+		}
+		return next != nil
+	})
+	zero := int64(0)
+	rep, err := next.n.CollectGarbage(ctx, api.CollectGarbage{MinAgeSeconds: &zero})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := shared.Size(ctx, sha); err != nil || rep.Deleted != 0 || rep.GraceSeconds <= 0 {
+		t.Fatalf("a new leader collected during its grace: %+v, blob: %v", rep, err)
 	}
 }

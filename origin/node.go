@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -212,6 +213,7 @@ type Node struct {
 	fresh, needJoin bool
 	apiURL          string        // this node's advertised API base URL
 	proxy           *forwardProxy // forwards writes to the leader
+	leaderSince     atomic.Int64  // when this node last won leadership, Unix ns
 	leaderDone      chan struct{} // closed when the leadership loop ends
 }
 

@@ -294,4 +294,8 @@ type GarbageReport struct {
 	// Partials counts abandoned partial uploads and crash leftovers removed.
 	Partials   int   `json:"partials"`
 	DurationMS int64 `json:"duration_ms"`
+	// GraceSeconds, when positive, says the answering node became leader
+	// of a multi-node cluster so recently that it kept every blob: the
+	// previous leader's "used lately" marks died with its leadership.
+	GraceSeconds int64 `json:"grace_seconds,omitempty"`
 }
