@@ -206,14 +206,20 @@ func (d *Dir) Delete(_ context.Context, sha string) error {
 // SweepTemp removes the put-* files a crash left in tmp/ that were last
 // written before cutoff, or only counts them when dry.
 func (d *Dir) SweepTemp(_ context.Context, cutoff time.Time, dry bool) (int, error) {
-	dir := filepath.Join(d.dir, "tmp")
+	return RemoveOld(filepath.Join(d.dir, "tmp"), func(name string) bool { return strings.HasPrefix(name, "put-") }, cutoff, dry)
+}
+
+// RemoveOld removes the files of dir (not folders) whose names match and
+// that were last written before cutoff, or only counts them when dry. The
+// origin sweeps its upload and spool folders with it too.
+func RemoveOld(dir string, match func(name string) bool, cutoff time.Time, dry bool) (int, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return 0, fmt.Errorf("blobstore: sweep %s: %w", dir, err)
 	}
 	removed := 0
 	for _, e := range entries {
-		if e.IsDir() || !strings.HasPrefix(e.Name(), "put-") {
+		if e.IsDir() || !match(e.Name()) {
 			continue
 		}
 		fi, err := e.Info()

@@ -20,14 +20,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
 
+	"github.com/aloft/aloft/blobstore"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -205,7 +204,7 @@ func (n *Node) gcGrace(now time.Time) time.Duration {
 // S3 stores).
 func (n *Node) sweepPartials(ctx context.Context, cutoff time.Time, dry bool) (int, error) {
 	var held []*sync.Mutex
-	parts, err := removeOld(n.uploads.dir, func(name string) bool {
+	parts, err := blobstore.RemoveOld(n.uploads.dir, func(name string) bool {
 		sha, ok := strings.CutSuffix(name, ".part")
 		if !ok {
 			return false
@@ -220,7 +219,7 @@ func (n *Node) sweepPartials(ctx context.Context, cutoff time.Time, dry bool) (i
 	for _, l := range held {
 		l.Unlock()
 	}
-	spooled, serr := removeOld(n.spool, func(string) bool { return true }, cutoff, dry)
+	spooled, serr := blobstore.RemoveOld(n.spool, func(string) bool { return true }, cutoff, dry)
 	parts += spooled
 	err = errors.Join(err, serr)
 	if ts, ok := n.blobs.BlobStore.(tempSweeper); ok {
@@ -258,25 +257,3 @@ func (n *Node) gcLoop(ctx context.Context) {
 	}
 }
 
-// removeOld removes the files in dir that match and were last written
-// before cutoff (or only counts them on a dry run).
-func removeOld(dir string, match func(string) bool, cutoff time.Time, dry bool) (int, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return 0, fmt.Errorf("origin: sweep %s: %w", dir, err)
-	}
-	removed := 0
-	for _, e := range entries {
-		if e.IsDir() || !match(e.Name()) {
-			continue
-		}
-		fi, err := e.Info()
-		if err != nil || !fi.ModTime().Before(cutoff) {
-			continue
-		}
-		if dry || os.Remove(filepath.Join(dir, e.Name())) == nil {
-			removed++
-		}
-	}
-	return removed, nil
-}
