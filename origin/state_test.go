@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/hashicorp/raft"
@@ -237,23 +239,69 @@ func TestFSM_SnapshotRestore_Property(t *testing.T) {
 // stateDiff names the first replicated field in which a and b differ;
 // empty and nil collections count as equal.
 func stateDiff(a, b *state) string {
-	same := func(x, y any) bool {
-		vx, vy := reflect.ValueOf(x), reflect.ValueOf(y)
-		if (vx.Kind() == reflect.Map || vx.Kind() == reflect.Slice) && vx.Len() == 0 && vy.Len() == 0 {
-			return true
-		}
-		return reflect.DeepEqual(x, y)
+	return firstDiff("state", reflect.ValueOf(*a), reflect.ValueOf(*b))
+}
+
+// firstDiff walks two values of one type field by field (exported fields
+// only), through pointers, maps and slices, and names the path of the
+// first difference; nil and empty collections count as equal.
+func firstDiff(path string, a, b reflect.Value) string {
+	differ := func() string {
+		return fmt.Sprintf("%s: %s, want %s", path, mustJSONState(b.Interface()), mustJSONState(a.Interface()))
 	}
-	for _, f := range []struct {
-		name string
-		x, y any
-	}{
-		{"catalog", a.Catalog, b.Catalog}, {"tokens", a.Tokens, b.Tokens}, {"stats", a.Stats, b.Stats},
-		{"keys", a.Keys, b.Keys}, {"key log", a.KeyLog, b.KeyLog}, {"index", a.Index, b.Index}, {"members", a.Members, b.Members},
-	} {
-		if !same(f.x, f.y) {
-			return fmt.Sprintf("%s differ:\n%s\n%s", f.name, mustJSONState(f.x), mustJSONState(f.y))
+	switch a.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if a.IsNil() || b.IsNil() {
+			if a.IsNil() && b.IsNil() {
+				return ""
+			}
+			return differ()
 		}
+		return firstDiff(path, a.Elem(), b.Elem())
+	case reflect.Struct:
+		for i := range a.NumField() {
+			if f := a.Type().Field(i); f.IsExported() {
+				if d := firstDiff(path+"."+f.Name, a.Field(i), b.Field(i)); d != "" {
+					return d
+				}
+			}
+		}
+		return ""
+	case reflect.Map:
+		keys := map[string]reflect.Value{}
+		for _, m := range []reflect.Value{a, b} {
+			for _, k := range m.MapKeys() {
+				keys[fmt.Sprint(k.Interface())] = k
+			}
+		}
+		for _, name := range slices.Sorted(maps.Keys(keys)) {
+			k := keys[name]
+			va, vb := a.MapIndex(k), b.MapIndex(k)
+			p := fmt.Sprintf("%s[%s]", path, name)
+			switch {
+			case !vb.IsValid():
+				return p + ": missing"
+			case !va.IsValid():
+				return p + ": unexpected " + mustJSONState(vb.Interface())
+			}
+			if d := firstDiff(p, va, vb); d != "" {
+				return d
+			}
+		}
+		return ""
+	case reflect.Slice:
+		if a.Len() != b.Len() {
+			return differ()
+		}
+		for i := range a.Len() {
+			if d := firstDiff(fmt.Sprintf("%s[%d]", path, i), a.Index(i), b.Index(i)); d != "" {
+				return d
+			}
+		}
+		return ""
+	}
+	if !reflect.DeepEqual(a.Interface(), b.Interface()) {
+		return differ()
 	}
 	return ""
 }
