@@ -9,8 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-
-	"github.com/aloft/aloft/origin/api"
 )
 
 // CommandType names a kind of log entry. Zero is reserved as invalid so a
@@ -48,57 +46,6 @@ type Command struct {
 	Key     string          `json:"k,omitempty"`
 	Time    int64           `json:"ts"` // leader's clock, Unix ms
 	Data    json.RawMessage `json:"d"`
-}
-
-type createAppCmd struct {
-	AppID string `json:"app_id"`
-	Name  string `json:"name"`
-}
-
-type putBundleCmd struct {
-	App    string     `json:"app"`
-	Bundle api.Bundle `json:"bundle"`
-}
-
-type deleteBundleCmd struct {
-	App     string `json:"app"`
-	Version string `json:"version"`
-}
-
-type putChannelCmd struct {
-	App  string         `json:"app"`
-	Name string         `json:"name"`
-	Spec api.PutChannel `json:"spec"`
-	// RolloutID is a fresh random id the FSM uses if this command starts
-	// a new rollout.
-	RolloutID string `json:"rollout_id"`
-}
-
-type deleteChannelCmd struct {
-	App  string `json:"app"`
-	Name string `json:"name"`
-}
-
-type setOverrideCmd struct {
-	App     string `json:"app"`
-	Device  string `json:"device"`
-	Channel string `json:"channel"` // "" removes the override
-	SelfSet bool   `json:"self_set"`
-}
-
-type putTokenCmd struct {
-	Hash   string `json:"hash"`
-	Name   string `json:"name"`
-	Prefix string `json:"prefix"`
-	Role   string `json:"role,omitempty"`
-}
-
-type deleteTokenCmd struct {
-	Name string `json:"name"`
-}
-
-type addStatsCmd struct {
-	Batch api.StatsBatch `json:"batch"`
 }
 
 // encodeCommand builds an envelope around payload.

@@ -94,15 +94,15 @@ func fixtureLog() []fixtureEntry {
 	const app, other = "com.example.app", "com.other.app"
 	const devA, devB, devC = "2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a", "7d1c0b52-8f6e-4a3b-9c2d-0e1f2a3b4c5d", "a0b1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c4d"
 	zip1, zip2 := fixtureSHA("zip 1.0.0"), fixtureSHA("zip 1.1.0")
-	manifest := []api.ManifestEntry{
+	manifest := []logManifestEntry{
 		{FileName: "index.html", FileHash: fixtureSHA("index"), Blob: fixtureSHA("index blob"), Size: 120},
 		{FileName: "assets/app.js.br", FileHash: fixtureSHA("app"), Blob: fixtureSHA("app blob"), Size: 4096},
 	}
 	ch := func(name string, spec api.PutChannel, rid string) fixtureEntry {
-		return fixtureEntry{cmdPutChannel, "", putChannelCmd{App: app, Name: name, Spec: spec, RolloutID: rid}}
+		return fixtureEntry{cmdPutChannel, "", putChannelCmd{App: app, Name: name, Spec: toLogChannelSpec(spec), RolloutID: rid}}
 	}
 	stats := func(id, a string, counts ...api.StatsCount) fixtureEntry {
-		return fixtureEntry{cmdAddStats, "stats-" + id, addStatsCmd{Batch: api.StatsBatch{ID: id, Counts: counts}}}
+		return fixtureEntry{cmdAddStats, "stats-" + id, addStatsCmd{Batch: toLogStatsBatch(api.StatsBatch{ID: id, Counts: counts})}}
 	}
 	return []fixtureEntry{
 		{cmdInitCatalog, "init-catalog", struct{}{}},
@@ -114,16 +114,16 @@ func fixtureLog() []fixtureEntry {
 		{cmdCreateApp, "app-1", createAppCmd{AppID: app, Name: "Example"}},
 		{cmdCreateApp, "", createAppCmd{AppID: app, Name: "Again"}}, // exists
 		{cmdCreateApp, "", createAppCmd{AppID: other}},
-		{cmdPutBundle, "b-1", putBundleCmd{App: app, Bundle: api.Bundle{Version: "1.0.0", Zip: zip1, ZipSize: 2048, Checksum: zip1,
+		{cmdPutBundle, "b-1", putBundleCmd{App: app, Bundle: logBundle{Version: "1.0.0", Zip: zip1, ZipSize: 2048, Checksum: zip1,
 			ChecksumCRC32: "0badf00d", MinUpdateVersion: "0.9.0", Link: "https://example.com/notes", Comment: "first", Manifest: manifest}}},
-		{cmdPutBundle, "", putBundleCmd{App: app, Bundle: api.Bundle{Version: "1.0.0", Zip: zip1, ZipSize: 2048, Checksum: zip1,
+		{cmdPutBundle, "", putBundleCmd{App: app, Bundle: logBundle{Version: "1.0.0", Zip: zip1, ZipSize: 2048, Checksum: zip1,
 			ChecksumCRC32: "0badf00d", Manifest: manifest}}}, // a retried publish of the same bytes
-		{cmdPutBundle, "", putBundleCmd{App: app, Bundle: api.Bundle{Version: "1.0.0", Zip: zip2, Checksum: zip2}}}, // immutable
-		{cmdPutBundle, "", putBundleCmd{App: app, Bundle: api.Bundle{Version: "1.1.0", Zip: zip2, ZipSize: 4000, Checksum: "encrypted-checksum",
+		{cmdPutBundle, "", putBundleCmd{App: app, Bundle: logBundle{Version: "1.0.0", Zip: zip2, Checksum: zip2}}}, // immutable
+		{cmdPutBundle, "", putBundleCmd{App: app, Bundle: logBundle{Version: "1.1.0", Zip: zip2, ZipSize: 4000, Checksum: "encrypted-checksum",
 			SessionKey: "aXZpdml2aXZpdml2aXZpdg==:c2Vzc2lvbmtleQ==", KeyID: "MIIBIjAN"}}},
-		{cmdPutBundle, "", putBundleCmd{App: app, Bundle: api.Bundle{Version: "1.2.0", Checksum: fixtureSHA("1.2.0"), Manifest: manifest[:1]}}},
-		{cmdPutBundle, "", putBundleCmd{App: app, Bundle: api.Bundle{Version: "2.0.0", Zip: fixtureSHA("zip 2"), Checksum: fixtureSHA("zip 2")}}},
-		{cmdPutBundle, "", putBundleCmd{App: "com.nope.app", Bundle: api.Bundle{Version: "1.0.0"}}}, // no such app
+		{cmdPutBundle, "", putBundleCmd{App: app, Bundle: logBundle{Version: "1.2.0", Checksum: fixtureSHA("1.2.0"), Manifest: manifest[:1]}}},
+		{cmdPutBundle, "", putBundleCmd{App: app, Bundle: logBundle{Version: "2.0.0", Zip: fixtureSHA("zip 2"), Checksum: fixtureSHA("zip 2")}}},
+		{cmdPutBundle, "", putBundleCmd{App: "com.nope.app", Bundle: logBundle{Version: "1.0.0"}}}, // no such app
 		ch("production", api.PutChannel{Bundle: strp("1.0.0"), Public: boolp(true), IOS: boolp(false),
 			DisableAutoUpdate: strp(api.DisableMajor), AllowEmulator: boolp(false)}, "rid-1"),
 		ch("production", api.PutChannel{Bundle: strp("1.1.0")}, "rid-2"),
@@ -175,16 +175,16 @@ func fixtureLog() []fixtureEntry {
 		{cmdInitCatalog, "init-catalog", struct{}{}},                     // retried
 		// What the snapshot then holds in full: bundles with every field,
 		// a channel with history and a live rollout, pinned devices.
-		{cmdPutBundle, "", putBundleCmd{App: app, Bundle: api.Bundle{Version: "3.0.0", Zip: fixtureSHA("zip 3"), ZipSize: 9000,
+		{cmdPutBundle, "", putBundleCmd{App: app, Bundle: logBundle{Version: "3.0.0", Zip: fixtureSHA("zip 3"), ZipSize: 9000,
 			Checksum: "enc-3", ChecksumCRC32: "cafebabe", SessionKey: "aXYzaXYzaXYzaXYzaXYzaQ==:a2V5Mw==", KeyID: "MIIBCgKC",
 			MinUpdateVersion: "2.0.0", Link: "https://example.com/3", Comment: "third", Manifest: manifest}}},
-		{cmdPutBundle, "", putBundleCmd{App: app, Bundle: api.Bundle{Version: "3.1.0", Zip: fixtureSHA("zip 3.1"), Checksum: fixtureSHA("zip 3.1")}}},
+		{cmdPutBundle, "", putBundleCmd{App: app, Bundle: logBundle{Version: "3.1.0", Zip: fixtureSHA("zip 3.1"), Checksum: fixtureSHA("zip 3.1")}}},
 		ch("production", api.PutChannel{Bundle: strp("3.0.0"), AllowDeviceSelfSet: boolp(true)}, "rid-16"),
 		ch("production", api.PutChannel{Rollout: &api.RolloutSpec{Bundle: "3.1.0", PercentBPS: 3000}}, "rid-17"),
 		{cmdSetOverride, "", setOverrideCmd{App: app, Device: devA, Channel: "production"}},
 		{cmdSetOverride, "", setOverrideCmd{App: app, Device: devB, Channel: "staging", SelfSet: true}},
-		{cmdPutBundle, "", putBundleCmd{App: other, Bundle: api.Bundle{Version: "0.1.0", Checksum: fixtureSHA("other 0.1.0"), Manifest: manifest[1:]}}},
-		{cmdPutChannel, "", putChannelCmd{App: other, Name: "production", Spec: api.PutChannel{Bundle: strp("0.1.0"), Public: boolp(true)}, RolloutID: "rid-18"}},
+		{cmdPutBundle, "", putBundleCmd{App: other, Bundle: logBundle{Version: "0.1.0", Checksum: fixtureSHA("other 0.1.0"), Manifest: manifest[1:]}}},
+		{cmdPutChannel, "", putChannelCmd{App: other, Name: "production", Spec: logChannelSpec{Bundle: strp("0.1.0"), Public: boolp(true)}, RolloutID: "rid-18"}},
 		stats("b4", other, api.StatsCount{App: other, Version: "0.1.0", Action: "set", N: 11}),
 	}
 }

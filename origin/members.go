@@ -10,15 +10,6 @@ type memberRec struct {
 	APIURL string `json:"api_url"`
 }
 
-type setMemberCmd struct {
-	ID     string `json:"id"`
-	APIURL string `json:"api_url"`
-}
-
-type deleteMemberCmd struct {
-	ID string `json:"id"`
-}
-
 func (s *state) applyMember(c Command) error {
 	if s.Members == nil {
 		// A snapshot from before members existed restores without them.

@@ -143,7 +143,7 @@ func (n *Node) PutChannel(ctx context.Context, appID, name string, spec api.PutC
 			return nil, invalid("rollout bundle is required")
 		}
 	}
-	r, err := n.apply(ctx, cmdPutChannel, key, putChannelCmd{App: app.ID, Name: name, Spec: spec, RolloutID: api.NewIdempotencyKey()})
+	r, err := n.apply(ctx, cmdPutChannel, key, putChannelCmd{App: app.ID, Name: name, Spec: toLogChannelSpec(spec), RolloutID: api.NewIdempotencyKey()})
 	if err != nil {
 		return nil, err
 	}

@@ -195,7 +195,7 @@ func (s *state) dispatchPrivate(c Command) (any, bool, error) {
 		if err := decodeInto(c, &p); err != nil {
 			return nil, false, err
 		}
-		s.addStats(p.Batch)
+		s.addStats(p.Batch.batch())
 		return nil, false, nil
 	case cmdSetMember, cmdDeleteMember:
 		return nil, false, s.applyMember(c)
@@ -240,20 +240,19 @@ func (s *state) createApp(p createAppCmd, now int64) (*api.App, error) {
 }
 
 func (s *state) putBundle(p putBundleCmd, now int64) (*api.Bundle, error) {
+	b := p.Bundle.bundle(now)
 	if cur := s.app(p.App); cur != nil {
-		if old, ok := cur.Bundles[p.Bundle.Version]; ok {
-			if sameBundle(old, &p.Bundle) {
+		if old, ok := cur.Bundles[b.Version]; ok {
+			if sameBundle(old, &b) {
 				return old, nil // a retried publish of the same bytes
 			}
-			return nil, fmt.Errorf("%w: %s %s (bundles are immutable; publish a new version)", ErrBundleExists, p.App, p.Bundle.Version)
+			return nil, fmt.Errorf("%w: %s %s (bundles are immutable; publish a new version)", ErrBundleExists, p.App, b.Version)
 		}
 	}
 	app, err := s.editApp(p.App)
 	if err != nil {
 		return nil, err
 	}
-	b := p.Bundle
-	b.Created = now
 	app.Bundles[b.Version] = &b
 	return &b, nil
 }

@@ -50,12 +50,12 @@ func TestState_Apply(t *testing.T) {
 	}{
 		{"create app", cmdCreateApp, createAppCmd{AppID: "com.example.app"}, nil},
 		{"duplicate app", cmdCreateApp, createAppCmd{AppID: "com.example.app"}, ErrAppExists},
-		{"bundle on unknown app", cmdPutBundle, putBundleCmd{App: "com.nope.app", Bundle: api.Bundle{Version: "1.0.0"}}, ErrAppNotFound},
-		{"bundle", cmdPutBundle, putBundleCmd{App: "com.example.app", Bundle: api.Bundle{Version: "1.0.0", Zip: "aa", Checksum: "aa"}}, nil},
-		{"same bundle again", cmdPutBundle, putBundleCmd{App: "com.example.app", Bundle: api.Bundle{Version: "1.0.0", Zip: "aa", Checksum: "aa"}}, nil},
-		{"different bytes same version", cmdPutBundle, putBundleCmd{App: "com.example.app", Bundle: api.Bundle{Version: "1.0.0", Zip: "bb", Checksum: "bb"}}, ErrBundleExists},
-		{"channel to missing bundle", cmdPutChannel, putChannelCmd{App: "com.example.app", Name: "production", Spec: api.PutChannel{Bundle: strp("9.9.9")}}, ErrBundleNotFound},
-		{"channel", cmdPutChannel, putChannelCmd{App: "com.example.app", Name: "production", Spec: api.PutChannel{Bundle: strp("1.0.0"), Public: boolp(true)}}, nil},
+		{"bundle on unknown app", cmdPutBundle, putBundleCmd{App: "com.nope.app", Bundle: logBundle{Version: "1.0.0"}}, ErrAppNotFound},
+		{"bundle", cmdPutBundle, putBundleCmd{App: "com.example.app", Bundle: logBundle{Version: "1.0.0", Zip: "aa", Checksum: "aa"}}, nil},
+		{"same bundle again", cmdPutBundle, putBundleCmd{App: "com.example.app", Bundle: logBundle{Version: "1.0.0", Zip: "aa", Checksum: "aa"}}, nil},
+		{"different bytes same version", cmdPutBundle, putBundleCmd{App: "com.example.app", Bundle: logBundle{Version: "1.0.0", Zip: "bb", Checksum: "bb"}}, ErrBundleExists},
+		{"channel to missing bundle", cmdPutChannel, putChannelCmd{App: "com.example.app", Name: "production", Spec: logChannelSpec{Bundle: strp("9.9.9")}}, ErrBundleNotFound},
+		{"channel", cmdPutChannel, putChannelCmd{App: "com.example.app", Name: "production", Spec: logChannelSpec{Bundle: strp("1.0.0"), Public: boolp(true)}}, nil},
 		{"delete used bundle", cmdDeleteBundle, deleteBundleCmd{App: "com.example.app", Version: "1.0.0"}, ErrBundleInUse},
 		{"override to missing channel", cmdSetOverride, setOverrideCmd{App: "com.example.app", Device: "d", Channel: "beta"}, ErrChanNotFound},
 		{"override", cmdSetOverride, setOverrideCmd{App: "com.example.app", Device: "d", Channel: "production"}, nil},
@@ -97,8 +97,8 @@ func TestState_Idempotency(t *testing.T) {
 	if r := s.apply(2, c); r.Err != nil || r.Index != 1 {
 		t.Fatalf("retry: %+v", r)
 	}
-	s.apply(3, cmd(t, cmdPutBundle, "", putBundleCmd{App: "com.example.app", Bundle: api.Bundle{Version: "1.0.0", Checksum: "x"}}))
-	stats := cmd(t, cmdAddStats, "stats-b1", addStatsCmd{Batch: api.StatsBatch{ID: "b1", Counts: []api.StatsCount{{App: "com.example.app", Version: "1.0.0", Action: "set", N: 3}}}})
+	s.apply(3, cmd(t, cmdPutBundle, "", putBundleCmd{App: "com.example.app", Bundle: logBundle{Version: "1.0.0", Checksum: "x"}}))
+	stats := cmd(t, cmdAddStats, "stats-b1", addStatsCmd{Batch: logStatsBatch{ID: "b1", Counts: []logStatsCount{{App: "com.example.app", Version: "1.0.0", Action: "set", N: 3}}}})
 	s.apply(4, stats)
 	s.apply(5, stats)
 	if n := s.Stats["com.example.app"]["1.0.0"]["set"]; n != 3 {
@@ -111,7 +111,7 @@ func TestState_CopyOnWrite(t *testing.T) {
 	s.apply(1, cmd(t, cmdCreateApp, "", createAppCmd{AppID: "com.example.app"}))
 	published := s.Catalog
 	before, _ := json.Marshal(published)
-	s.apply(2, cmd(t, cmdPutBundle, "", putBundleCmd{App: "com.example.app", Bundle: api.Bundle{Version: "1", Checksum: "x"}}))
+	s.apply(2, cmd(t, cmdPutBundle, "", putBundleCmd{App: "com.example.app", Bundle: logBundle{Version: "1", Checksum: "x"}}))
 	s.apply(3, cmd(t, cmdSetOverride, "", setOverrideCmd{App: "com.example.app", Device: "d"})) // no-op removal
 	after, _ := json.Marshal(published)
 	if !bytes.Equal(before, after) || published.Index != 1 {
@@ -126,10 +126,10 @@ func TestChannel_RolloutAndHistory(t *testing.T) {
 	s := newState()
 	s.apply(1, cmd(t, cmdCreateApp, "", createAppCmd{AppID: "com.example.app"}))
 	for i, v := range []string{"1.0.0", "1.1.0", "1.2.0"} {
-		s.apply(uint64(2+i), cmd(t, cmdPutBundle, "", putBundleCmd{App: "com.example.app", Bundle: api.Bundle{Version: v, Checksum: v}}))
+		s.apply(uint64(2+i), cmd(t, cmdPutBundle, "", putBundleCmd{App: "com.example.app", Bundle: logBundle{Version: v, Checksum: v}}))
 	}
 	put := func(idx uint64, spec api.PutChannel, rid string) *api.Channel {
-		r := s.apply(idx, cmd(t, cmdPutChannel, "", putChannelCmd{App: "com.example.app", Name: "production", Spec: spec, RolloutID: rid}))
+		r := s.apply(idx, cmd(t, cmdPutChannel, "", putChannelCmd{App: "com.example.app", Name: "production", Spec: toLogChannelSpec(spec), RolloutID: rid}))
 		if r.Err != nil {
 			t.Fatal(r.Err)
 		}
@@ -174,15 +174,15 @@ func randomCommands(t testing.TB, seed uint64, n int) []Command {
 		case 0:
 			c = cmd(t, cmdCreateApp, "", createAppCmd{AppID: app})
 		case 1:
-			c = cmd(t, cmdPutBundle, "", putBundleCmd{App: app, Bundle: api.Bundle{Version: ver, Checksum: ver}})
+			c = cmd(t, cmdPutBundle, "", putBundleCmd{App: app, Bundle: logBundle{Version: ver, Checksum: ver}})
 		case 2:
-			c = cmd(t, cmdPutChannel, "", putChannelCmd{App: app, Name: "production", Spec: api.PutChannel{Bundle: &ver, Public: boolp(r.IntN(2) == 0)}, RolloutID: fmt.Sprint(i)})
+			c = cmd(t, cmdPutChannel, "", putChannelCmd{App: app, Name: "production", Spec: logChannelSpec{Bundle: &ver, Public: boolp(r.IntN(2) == 0)}, RolloutID: fmt.Sprint(i)})
 		case 3:
 			c = cmd(t, cmdDeleteBundle, "", deleteBundleCmd{App: app, Version: ver})
 		case 4:
 			c = cmd(t, cmdSetOverride, "", setOverrideCmd{App: app, Device: fmt.Sprint("dev", r.IntN(3)), Channel: []string{"", "production"}[r.IntN(2)]})
 		case 5:
-			c = cmd(t, cmdAddStats, fmt.Sprint("s", r.IntN(n)), addStatsCmd{Batch: api.StatsBatch{Counts: []api.StatsCount{{App: app, Version: ver, Action: "set", N: 1}}}})
+			c = cmd(t, cmdAddStats, fmt.Sprint("s", r.IntN(n)), addStatsCmd{Batch: logStatsBatch{Counts: []logStatsCount{{App: app, Version: ver, Action: "set", N: 1}}}})
 		case 6:
 			c = cmd(t, cmdSetMember, "", setMemberCmd{ID: fmt.Sprint("o", r.IntN(3)), APIURL: fmt.Sprint("http://10.0.0.", r.IntN(9), ":7070")})
 		case 7:
