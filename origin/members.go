@@ -7,7 +7,7 @@ package origin
 import "fmt"
 
 type memberRec struct {
-	APIURL string `json:"api_url"`
+	APIURL string
 }
 
 func (s *state) applyMember(c Command) error {

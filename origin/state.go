@@ -21,17 +21,18 @@ const maxRemembered = 10000
 // maxHistory bounds a channel's bundle history kept for rollback.
 const maxHistory = 20
 
-// state is everything raft replicates.
+// state is everything raft replicates. It is never encoded as it is:
+// snapshots convert it to their own types (snapshot.go).
 type state struct {
-	Catalog *api.Catalog                           `json:"catalog"`
-	Tokens  map[string]tokenRec                    `json:"tokens"` // by sha256 of the secret
-	Stats   map[string]map[string]map[string]int64 `json:"stats"`  // app → version → action → n
-	Keys    map[string]uint64                      `json:"keys"`   // idempotency key → index
-	KeyLog  []string                               `json:"key_log"`
-	Index   uint64                                 `json:"index"` // last applied raft index
+	Catalog *api.Catalog
+	Tokens  map[string]tokenRec                    // by sha256 of the secret
+	Stats   map[string]map[string]map[string]int64 // app → version → action → n
+	Keys    map[string]uint64                      // idempotency key → index
+	KeyLog  []string
+	Index   uint64 // last applied raft index
 	// Members maps raft node ids to what raft's own configuration does
 	// not hold: each node's API URL, for forwarding writes to the leader.
-	Members map[string]memberRec `json:"members,omitempty"`
+	Members map[string]memberRec
 
 	// cells counts each app's stats cells (stats.go); derived from Stats,
 	// so not encoded, and rebuilt when nil (after a restore).
@@ -39,12 +40,12 @@ type state struct {
 }
 
 type tokenRec struct {
-	Name   string `json:"name"`
-	Prefix string `json:"prefix"`
+	Name   string
+	Prefix string
 	// Role is empty for tokens made before roles existed: they could do
 	// everything, so they stay admins.
-	Role    string `json:"role,omitempty"`
-	Created int64  `json:"created_ms"`
+	Role    string
+	Created int64 // Unix ms
 }
 
 func (t tokenRec) role() string {
