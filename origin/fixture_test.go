@@ -189,6 +189,19 @@ func fixtureLog() []fixtureEntry {
 	}
 }
 
+// fixtureActor names who the fixture log says asked for entry i.
+func fixtureActor(typ CommandType, i int) string {
+	switch typ {
+	case cmdInitCatalog, cmdSetMember, cmdDeleteMember:
+		return "origin:origin-1"
+	case cmdPutToken, cmdDeleteToken:
+		return "admin"
+	case cmdAddStats:
+		return "edge-eu"
+	}
+	return []string{"ci", "admin"}[i%2]
+}
+
 // TestFSM_WriteFixtures writes testdata/v<commandVersion> from this
 // build: the encoded log, the snapshot fsm.Snapshot persists after it, and
 // the state. It runs only with -update and never replaces a directory
@@ -205,7 +218,7 @@ func TestFSM_WriteFixtures(t *testing.T) {
 	f := newFSM()
 	var failed []uint64
 	for i, e := range fixtureLog() {
-		b, err := encodeCommand(e.typ, e.key, fixtureTime+int64(i)*1000, e.payload)
+		b, err := encodeCommand(e.typ, e.key, fixtureActor(e.typ, i), fixtureTime+int64(i)*1000, e.payload)
 		if err != nil {
 			t.Fatal(err)
 		}
