@@ -48,6 +48,8 @@ type fixtureState struct {
 	KeyLog  []string                               `json:"key_log"`
 	Index   uint64                                 `json:"index"`
 	Members map[string]string                      `json:"members"` // node id → API URL
+	// Audit is the audit log (format 2 on; none from a format 1 log).
+	Audit []api.AuditEntry `json:"audit,omitempty"`
 	// Failed lists the log indexes whose command was refused.
 	Failed []uint64 `json:"failed"`
 }
@@ -61,7 +63,7 @@ type fixtureToken struct {
 
 func toFixture(s *state, failed []uint64) fixtureState {
 	out := fixtureState{Catalog: s.Catalog, Tokens: map[string]fixtureToken{}, Stats: s.Stats, Keys: s.Keys,
-		KeyLog: s.KeyLog, Index: s.Index, Members: map[string]string{}, Failed: failed}
+		KeyLog: s.KeyLog, Index: s.Index, Members: map[string]string{}, Audit: s.Audit, Failed: failed}
 	for h, t := range s.Tokens {
 		out.Tokens[h] = fixtureToken{Name: t.Name, Prefix: t.Prefix, Role: t.Role, Created: t.Created}
 	}

@@ -8,7 +8,7 @@
 // Format 1 was the state struct's own JSON with the catalog as api types
 // and no version field; the types here carry the same JSON names, so a
 // format 1 snapshot decodes as it is (testdata/v1). Format 2 adds the
-// "format" field.
+// "format" field and the audit log.
 
 package origin
 
@@ -39,6 +39,8 @@ type snapState struct {
 	KeyLog  []string                               `json:"key_log"`
 	Index   uint64                                 `json:"index"`
 	Members map[string]snapMember                  `json:"members,omitempty"`
+	// Audit is new in format 2.
+	Audit []snapAudit `json:"audit,omitempty"`
 }
 
 type snapCatalog struct {
@@ -123,6 +125,20 @@ type snapMember struct {
 	APIURL string `json:"api_url"`
 }
 
+type snapAudit struct {
+	Seq    uint64 `json:"seq"`
+	Index  uint64 `json:"index"`
+	Time   int64  `json:"time_ms"`
+	Actor  string `json:"actor"`
+	Action string `json:"action"`
+	App    string `json:"app,omitempty"`
+	Object string `json:"object"`
+	Before string `json:"before,omitempty"`
+	After  string `json:"after,omitempty"`
+	Prev   string `json:"prev"`
+	Hash   string `json:"hash"`
+}
+
 // encodeSnapshot captures s in the current snapshot format.
 func encodeSnapshot(s *state) ([]byte, error) {
 	out := snapState{Format: snapshotVersion, Catalog: snapOfCatalog(s.Catalog), Tokens: make(map[string]snapToken, len(s.Tokens)),
@@ -132,6 +148,9 @@ func encodeSnapshot(s *state) ([]byte, error) {
 	}
 	for id, m := range s.Members {
 		out.Members[id] = snapMember(m)
+	}
+	for _, e := range s.Audit {
+		out.Audit = append(out.Audit, snapAudit(e))
 	}
 	b, err := json.Marshal(out)
 	if err != nil {
@@ -186,6 +205,9 @@ func (ss *snapState) state() *state {
 	s.KeyLog, s.Index = ss.KeyLog, ss.Index
 	for id, m := range ss.Members {
 		s.Members[id] = memberRec(m)
+	}
+	for _, e := range ss.Audit {
+		s.Audit = append(s.Audit, api.AuditEntry(e))
 	}
 	return s
 }

@@ -306,8 +306,12 @@ func firstDiff(path string, a, b reflect.Value) string {
 	return ""
 }
 
+// mustJSONState shows v in a failure message, cut at 400 bytes.
 func mustJSONState(v any) string {
 	b, _ := json.Marshal(v)
+	if len(b) > 400 {
+		return string(b[:400]) + "…"
+	}
 	return string(b)
 }
 
