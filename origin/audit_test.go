@@ -1,8 +1,10 @@
 package origin
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -168,5 +170,70 @@ func TestState_Audit_Bounded(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(after), &sum); err != nil || !sum.Truncated || sum.Bytes <= 2*maxAuditValue || len(sum.SHA256) != 64 {
 		t.Fatalf("a long value: %s", after)
+	}
+}
+
+// TestNode_Audit_HTTP: over the API, each write's entry names the token
+// that made it (its name, from the leader's own check), the node's own
+// duties name the node, read tokens may list, and pages, the app filter
+// and the head fit together into one chain.
+func TestNode_Audit_HTTP(t *testing.T) {
+	n, admin := startGCNode(t, nil)
+	ctx := context.Background()
+	ci, err := admin.CreateToken(ctx, "ci", api.RolePublish)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dash, err := admin.CreateToken(ctx, "dash", api.RoleRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cic := api.NewClient("http://"+n.APIAddr(), ci.Secret, nil)
+	if _, err := cic.CreateApp(ctx, api.CreateApp{AppID: "com.other.app"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cic.PutChannel(ctx, "com.example.app", "beta", api.PutChannel{Bundle: strp(api.BuiltinVersion)}); err != nil {
+		t.Fatal(err)
+	}
+	reader := api.NewClient("http://"+n.APIAddr(), dash.Secret, nil)
+	all, last, err := reader.AuditAll(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range all {
+		got = append(got, e.Actor+" "+e.Action+" "+e.App+" "+e.Object)
+	}
+	want := []string{
+		"origin:origin-1 init_catalog  catalog", "origin:origin-1 set_member  member origin-1", "origin:origin-1 put_token  token admin",
+		"admin create_app com.example.app app", "admin put_token  token ci", "admin put_token  token dash",
+		"ci create_app com.other.app app", "ci put_channel com.example.app channel beta",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("audit:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if err := api.VerifyAudit(all); err != nil {
+		t.Fatal(err)
+	}
+	if last.FirstSeq != 1 || last.HeadSeq != all[len(all)-1].Seq || last.HeadHash != all[len(all)-1].Hash || last.More {
+		t.Fatalf("head %+v", last)
+	}
+	p, err := reader.Audit(ctx, api.AuditQuery{After: 2, Limit: 3})
+	if err != nil || len(p.Entries) != 3 || p.Entries[0].Seq != 3 || !p.More {
+		t.Fatalf("page after 2, limit 3: %+v %v", p, err)
+	}
+	p, err = reader.Audit(ctx, api.AuditQuery{App: "COM.EXAMPLE.APP"})
+	if err != nil || len(p.Entries) != 2 || p.Entries[1].Object != "channel beta" || p.More {
+		t.Fatalf("app filter: %+v %v", p, err)
+	}
+	if p, err := reader.Audit(ctx, api.AuditQuery{After: 1 << 63}); err != nil || len(p.Entries) != 0 {
+		t.Fatalf("after the head: %+v %v", p, err)
+	}
+	var ae *api.Error
+	if err := reader.Do(ctx, "GET", api.PathAudit+"?after=x", nil, "", nil); !errors.As(err, &ae) || ae.Status != http.StatusBadRequest {
+		t.Fatalf("bad after: %v", err)
+	}
+	if err := reader.Do(ctx, "GET", api.PathAudit+"?limit=0", nil, "", nil); !errors.As(err, &ae) || ae.Status != http.StatusBadRequest {
+		t.Fatalf("bad limit: %v", err)
 	}
 }
