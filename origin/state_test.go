@@ -170,7 +170,7 @@ func randomCommands(t testing.TB, seed uint64, n int) []Command {
 		app := apps[r.IntN(len(apps))]
 		ver := fmt.Sprintf("1.0.%d", r.IntN(6))
 		var c Command
-		switch r.IntN(9) {
+		switch r.IntN(12) {
 		case 0:
 			c = cmd(t, cmdCreateApp, "", createAppCmd{AppID: app})
 		case 1:
@@ -187,6 +187,13 @@ func randomCommands(t testing.TB, seed uint64, n int) []Command {
 			c = cmd(t, cmdSetMember, "", setMemberCmd{ID: fmt.Sprint("o", r.IntN(3)), APIURL: fmt.Sprint("http://10.0.0.", r.IntN(9), ":7070")})
 		case 7:
 			c = cmd(t, cmdDeleteMember, "", deleteMemberCmd{ID: fmt.Sprint("o", r.IntN(3))})
+		case 8:
+			c = cmd(t, cmdPutChannel, "", putChannelCmd{App: app, Name: "beta", RolloutID: fmt.Sprint(i),
+				Spec: logChannelSpec{Rollout: &logRolloutSpec{Bundle: ver, PercentBPS: r.IntN(10001)}, Promote: r.IntN(4) == 0}})
+		case 9:
+			c = cmd(t, cmdDeleteChannel, "", deleteChannelCmd{App: app, Name: []string{"production", "beta"}[r.IntN(2)]})
+		case 10:
+			c = cmd(t, cmdDeleteToken, "", deleteTokenCmd{Name: fmt.Sprint("t", r.IntN(5))})
 		default:
 			c = cmd(t, cmdPutToken, "", putTokenCmd{Hash: fmt.Sprint(r.IntN(5)), Name: fmt.Sprint("t", r.IntN(5))})
 		}
