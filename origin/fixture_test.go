@@ -281,6 +281,9 @@ func TestFSM_Replay_Fixtures(t *testing.T) {
 			if diff := fixtureDiff(want, toFixture(f.s, want.Failed)); diff != "" {
 				t.Errorf("log replay differs from the old build's state: %s", diff)
 			}
+			if err := api.VerifyAudit(f.s.Audit); err != nil {
+				t.Errorf("the replayed audit chain: %v", err)
+			}
 
 			raw, err := os.ReadFile(filepath.Join(dir, "snapshot.json"))
 			if err != nil {
