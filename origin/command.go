@@ -86,9 +86,12 @@ func DecodeCommand(b []byte) (Command, error) {
 	if c.Type == cmdInvalid || c.Type >= cmdMax {
 		return Command{}, fmt.Errorf("%w: type %d", ErrBadCommand, c.Type)
 	}
-	if c.Version < 1 || c.Version > commandVersion {
+	switch {
+	case c.Version > commandVersion:
 		return Command{}, fmt.Errorf("%w: version %d (this build reads versions 1 to %d; a newer build wrote it: upgrade this node)",
 			ErrBadCommand, c.Version, commandVersion)
+	case c.Version < 1:
+		return Command{}, fmt.Errorf("%w: version %d (no build writes it)", ErrBadCommand, c.Version)
 	}
 	return upgradeCommand(c)
 }
