@@ -91,7 +91,8 @@ func fixtureSHA(s string) string {
 // fixtureLog is a representative history: every command type, accepted
 // and refused, retried keys, rollouts through their whole life, history
 // with deleted bundles, overrides dropped with their channel, and stats
-// folded against the catalog.
+// folded against the catalog. It is one table, longer than a function
+// should be, so the history reads in order.
 func fixtureLog() []fixtureEntry {
 	const app, other = "com.example.app", "com.other.app"
 	const devA, devB, devC = "2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a", "7d1c0b52-8f6e-4a3b-9c2d-0e1f2a3b4c5d", "a0b1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c4d"
