@@ -82,7 +82,7 @@ func (c *call) client() *api.Client {
 
 func commands() map[string]*command {
 	m := map[string]*command{}
-	for _, group := range []map[string]*command{appCommands(), bundleCommands(), channelCommands(), deviceCommands(), otherCommands(), profileCommands(), clusterCommands()} {
+	for _, group := range []map[string]*command{appCommands(), bundleCommands(), channelCommands(), deviceCommands(), otherCommands(), profileCommands(), clusterCommands(), auditCommands()} {
 		for k, v := range group {
 			m[k] = v
 		}

@@ -31,7 +31,7 @@ import (
 
 // allCommands is every operator command the CLI must offer (issue 3).
 var allCommands = []string{
-	"app create", "app list", "blobs gc",
+	"app create", "app list", "audit", "audit verify", "blobs gc",
 	"bundle delete", "bundle list", "bundle upload",
 	"channel create", "channel list", "channel pause", "channel promote", "channel resume",
 	"channel rollback", "channel rollout", "channel set", "cluster remove", "cluster status",

@@ -9,8 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-
-	"github.com/aloft/aloft/origin/api"
 )
 
 // CommandType names a kind of log entry. Zero is reserved as invalid so a
@@ -35,82 +33,51 @@ const (
 	cmdMax
 )
 
-// commandVersion is the envelope format version written by this build.
-const commandVersion = 1
+// commandVersion is the format version of the entries this build
+// writes. DecodeCommand reads every version from 1 up to it.
+//
+//   - 1: type, version, key, leader time, payload; payloads embedded api
+//     wire types.
+//   - 2: adds the actor (who asked); payloads are the log's own types
+//     (logtypes.go) with the JSON names version 1 wrote. Only version 2
+//     entries are audited: a version 1 entry names no actor, and snapshots
+//     of version 1 builds hold no audit log, so a replica that replays
+//     old entries and one that restored an old snapshot agree.
+const commandVersion = 2
 
 // ErrBadCommand means a log entry cannot be decoded.
 var ErrBadCommand = errors.New("origin: undecodable command")
 
 // Command is one raft log entry.
 type Command struct {
-	Type    CommandType     `json:"t"`
-	Version int             `json:"v"`
-	Key     string          `json:"k,omitempty"`
-	Time    int64           `json:"ts"` // leader's clock, Unix ms
-	Data    json.RawMessage `json:"d"`
-}
-
-type createAppCmd struct {
-	AppID string `json:"app_id"`
-	Name  string `json:"name"`
-}
-
-type putBundleCmd struct {
-	App    string     `json:"app"`
-	Bundle api.Bundle `json:"bundle"`
-}
-
-type deleteBundleCmd struct {
-	App     string `json:"app"`
-	Version string `json:"version"`
-}
-
-type putChannelCmd struct {
-	App  string         `json:"app"`
-	Name string         `json:"name"`
-	Spec api.PutChannel `json:"spec"`
-	// RolloutID is a fresh random id the FSM uses if this command starts
-	// a new rollout.
-	RolloutID string `json:"rollout_id"`
-}
-
-type deleteChannelCmd struct {
-	App  string `json:"app"`
-	Name string `json:"name"`
-}
-
-type setOverrideCmd struct {
-	App     string `json:"app"`
-	Device  string `json:"device"`
-	Channel string `json:"channel"` // "" removes the override
-	SelfSet bool   `json:"self_set"`
-}
-
-type putTokenCmd struct {
-	Hash   string `json:"hash"`
-	Name   string `json:"name"`
-	Prefix string `json:"prefix"`
-	Role   string `json:"role,omitempty"`
-}
-
-type deleteTokenCmd struct {
-	Name string `json:"name"`
-}
-
-type addStatsCmd struct {
-	Batch api.StatsBatch `json:"batch"`
+	Type CommandType `json:"t"`
+	// Version is the format the writer used; decoding upgrades older
+	// payloads but keeps it, since apply audits only version 2 on.
+	Version int    `json:"v"`
+	Key     string `json:"k,omitempty"`
+	Time    int64  `json:"ts"` // leader's clock, Unix ms
+	// Actor is who asked for the change: the name of the token the leader
+	// authenticated, or "origin:<node id>" for a node's own duties (no
+	// token name holds a colon). Version 2 on.
+	Actor string          `json:"a,omitempty"`
+	Data  json.RawMessage `json:"d"`
 }
 
 // encodeCommand builds an envelope around payload.
-func encodeCommand(t CommandType, key string, now int64, payload any) ([]byte, error) {
+func encodeCommand(t CommandType, key, actor string, now int64, payload any) ([]byte, error) {
 	d, err := json.Marshal(payload)
 	if err != nil {
 		return nil, fmt.Errorf("origin: encode command: %w", err)
 	}
-	return json.Marshal(Command{Type: t, Version: commandVersion, Key: key, Time: now, Data: d})
+	return json.Marshal(Command{Type: t, Version: commandVersion, Key: key, Time: now, Actor: actor, Data: d})
 }
 
-// DecodeCommand parses a log entry, refusing unknown types and versions.
+// DecodeCommand parses a log entry of any version up to commandVersion
+// and upgrades it to the current payload shapes. An unknown type or a
+// newer version is refused, never guessed at: a replica that skipped an
+// entry or read it differently from the others would hold another state
+// from then on, silently. fsm.Apply panics on the error instead, so the
+// node stops until it runs a build that reads the entry.
 func DecodeCommand(b []byte) (Command, error) {
 	var c Command
 	if err := json.Unmarshal(b, &c); err != nil {
@@ -119,8 +86,26 @@ func DecodeCommand(b []byte) (Command, error) {
 	if c.Type == cmdInvalid || c.Type >= cmdMax {
 		return Command{}, fmt.Errorf("%w: type %d", ErrBadCommand, c.Type)
 	}
-	if c.Version != commandVersion {
-		return Command{}, fmt.Errorf("%w: version %d", ErrBadCommand, c.Version)
+	switch {
+	case c.Version > commandVersion:
+		return Command{}, fmt.Errorf("%w: version %d (this build reads versions 1 to %d; a newer build wrote it: upgrade this node)",
+			ErrBadCommand, c.Version, commandVersion)
+	case c.Version < 1:
+		return Command{}, fmt.Errorf("%w: version %d (no build writes it)", ErrBadCommand, c.Version)
+	}
+	return upgradeCommand(c)
+}
+
+// upgradeCommand is the one place where older entries are brought to the
+// current shapes, one version step at a time.
+func upgradeCommand(c Command) (Command, error) {
+	if c.Version == 1 {
+		// Version 1 payloads decode into the log types as they are (same
+		// JSON names). It had no actor: an entry claiming one was not
+		// written by any build.
+		if c.Actor != "" {
+			return Command{}, fmt.Errorf("%w: a version 1 entry names an actor", ErrBadCommand)
+		}
 	}
 	return c, nil
 }

@@ -73,7 +73,7 @@ func (n *Node) PushStats(ctx context.Context, b api.StatsBatch) error {
 	if len(b.Counts) == 0 {
 		return nil // only unknown apps: nothing to count, nothing to dedup
 	}
-	_, err := n.apply(ctx, cmdAddStats, "stats-"+b.ID, addStatsCmd{Batch: b})
+	_, err := n.apply(ctx, cmdAddStats, "stats-"+b.ID, addStatsCmd{Batch: toLogStatsBatch(b)})
 	return err
 }
 

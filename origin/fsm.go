@@ -5,7 +5,6 @@
 package origin
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"sync"
@@ -68,14 +67,16 @@ func (f *fsm) read(fn func(s *state)) {
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	b, err := json.Marshal(f.s)
+	b, err := encodeSnapshot(f.s)
 	if err != nil {
-		return nil, fmt.Errorf("origin: snapshot: %w", err)
+		return nil, err
 	}
 	return snapshot(b), nil
 }
 
-// Restore implements raft.FSM.
+// Restore implements raft.FSM. It reads every snapshot format up to
+// snapshotVersion (snapshot.go) and fails on a newer one, which raft
+// reports at start: a node must not run on a state it half understands.
 func (f *fsm) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
 	s, err := decodeState(rc)
@@ -88,26 +89,6 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	close(f.changed)
 	f.changed = make(chan struct{})
 	return nil
-}
-
-func decodeState(r io.Reader) (*state, error) {
-	s := newState()
-	if err := json.NewDecoder(r).Decode(s); err != nil {
-		return nil, fmt.Errorf("origin: restore snapshot: %w", err)
-	}
-	if s.Catalog == nil || s.Catalog.Apps == nil {
-		s.Catalog = &api.Catalog{Protocol: api.ProtocolVersion, Apps: map[string]*api.App{}}
-	}
-	if s.Keys == nil {
-		s.Keys = map[string]uint64{}
-	}
-	if s.Tokens == nil {
-		s.Tokens = map[string]tokenRec{}
-	}
-	if s.Stats == nil {
-		s.Stats = map[string]map[string]map[string]int64{}
-	}
-	return s, nil
 }
 
 type snapshot []byte

@@ -259,6 +259,23 @@ func (n *Node) getStats(_ http.ResponseWriter, r *http.Request) (int, any, error
 	return http.StatusOK, s, err
 }
 
+func (n *Node) getAudit(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	q := r.URL.Query()
+	req := api.AuditQuery{App: q.Get("app")}
+	var err error
+	if s := q.Get("after"); s != "" {
+		if req.After, err = strconv.ParseUint(s, 10, 64); err != nil {
+			return 0, nil, invalid("after must be an audit seq (a whole number)")
+		}
+	}
+	if s := q.Get("limit"); s != "" {
+		if req.Limit, err = strconv.Atoi(s); err != nil || req.Limit < 1 {
+			return 0, nil, invalid("limit must be a whole number from 1 to %d", api.MaxAuditPage)
+		}
+	}
+	return http.StatusOK, n.Audit(req), nil
+}
+
 func (n *Node) postToken(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var req api.CreateToken
 	if err := decodeBody(w, r, &req); err != nil {

@@ -51,12 +51,16 @@ func (n *Node) wrap(name string, fn handlerFunc, need scope) http.Handler {
 
 func (n *Node) serve(w http.ResponseWriter, r *http.Request, fn handlerFunc, need scope) (int, any, error) {
 	if need != 0 {
-		if err := n.authorize(bearer(r), need); err != nil {
+		name, err := n.authorize(bearer(r), need)
+		if err != nil {
 			if errors.Is(err, ErrUnauthorized) {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="aloft"`)
 			}
 			return 0, nil, err
 		}
+		// The leader fills the actor from its own check of the token: a
+		// follower forwards the request with it, never a name.
+		r = r.WithContext(withActor(r.Context(), name))
 	}
 	switch err := n.routing(r); {
 	case errors.Is(err, errForward):

@@ -7,41 +7,22 @@ package origin
 import "fmt"
 
 type memberRec struct {
-	APIURL string `json:"api_url"`
+	APIURL string
 }
 
-type setMemberCmd struct {
-	ID     string `json:"id"`
-	APIURL string `json:"api_url"`
-}
-
-type deleteMemberCmd struct {
-	ID string `json:"id"`
-}
-
-func (s *state) applyMember(c Command) error {
-	if s.Members == nil {
-		// A snapshot from before members existed restores without them.
-		s.Members = map[string]memberRec{}
+func (p *setMemberCmd) target() target { return target{kind: "member", name: p.ID} }
+func (p *setMemberCmd) run(s *state, _ int64) (any, bool, error) {
+	if p.ID == "" {
+		return nil, false, fmt.Errorf("%w: a member needs an id", ErrInvalid)
 	}
-	switch c.Type {
-	case cmdSetMember:
-		var p setMemberCmd
-		if err := decodeInto(c, &p); err != nil {
-			return err
-		}
-		if p.ID == "" {
-			return fmt.Errorf("%w: a member needs an id", ErrInvalid)
-		}
-		s.Members[p.ID] = memberRec{APIURL: p.APIURL}
-	case cmdDeleteMember:
-		var p deleteMemberCmd
-		if err := decodeInto(c, &p); err != nil {
-			return err
-		}
-		delete(s.Members, p.ID)
-	}
-	return nil
+	s.Members[p.ID] = memberRec{APIURL: p.APIURL}
+	return nil, false, nil
+}
+
+func (p *deleteMemberCmd) target() target { return target{kind: "member", name: p.ID} }
+func (p *deleteMemberCmd) run(s *state, _ int64) (any, bool, error) {
+	delete(s.Members, p.ID)
+	return nil, false, nil
 }
 
 // memberURL returns the API URL of node id, "" when unknown.

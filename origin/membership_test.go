@@ -142,6 +142,13 @@ func TestCluster_JoinForwardAndFailover(t *testing.T) {
 	if ids := appIDs(t, nodes[2].client(), true); !slices.Contains(ids, "com.example.one") {
 		t.Fatalf("consistent read on a follower: %v", ids)
 	}
+	// The audit names the token the leader authenticated, not the
+	// follower that forwarded the write.
+	var page api.AuditPage
+	if err := nodes[2].client().Do(ctx, "GET", api.PathAudit+"?app=com.example.one&consistent=true", nil, "", &page); err != nil ||
+		len(page.Entries) != 1 || page.Entries[0].Actor != "admin" || page.Entries[0].Action != "create_app" {
+		t.Fatalf("audit of the forwarded write: %+v %v", page, err)
+	}
 
 	// Reads are local, unless the client has seen a newer index than the
 	// follower holds: then the leader answers.

@@ -461,12 +461,17 @@ func (n *Node) closeStores() {
 }
 
 // apply commits one command through raft and returns the FSM's result.
-// key makes retries safe; an empty key gets a fresh one.
+// key makes retries safe; an empty key gets a fresh one. The actor is the
+// token ctx was authenticated with (withActor), else this node itself.
 func (n *Node) apply(ctx context.Context, t CommandType, key string, payload any) (result, error) {
 	if key == "" {
 		key = api.NewIdempotencyKey()
 	}
-	b, err := encodeCommand(t, key, time.Now().UnixMilli(), payload)
+	actor := actorOf(ctx)
+	if actor == "" {
+		actor = "origin:" + n.cfg.NodeID
+	}
+	b, err := encodeCommand(t, key, actor, time.Now().UnixMilli(), payload)
 	if err != nil {
 		return result{}, err
 	}

@@ -143,7 +143,7 @@ func (n *Node) PutChannel(ctx context.Context, appID, name string, spec api.PutC
 			return nil, invalid("rollout bundle is required")
 		}
 	}
-	r, err := n.apply(ctx, cmdPutChannel, key, putChannelCmd{App: app.ID, Name: name, Spec: spec, RolloutID: api.NewIdempotencyKey()})
+	r, err := n.apply(ctx, cmdPutChannel, key, putChannelCmd{App: app.ID, Name: name, Spec: toLogChannelSpec(spec), RolloutID: api.NewIdempotencyKey()})
 	if err != nil {
 		return nil, err
 	}
@@ -217,6 +217,43 @@ func (n *Node) Stats(appID string) (*api.AppStats, error) {
 	})
 	slices.SortFunc(out.Versions, func(a, b api.VersionStats) int { return compareVersions(b.Version, a.Version) })
 	return out, nil
+}
+
+// Audit returns one page of the audit log, oldest first: the entries
+// after q.After (of app q.App only, when set), at most q.Limit of them.
+func (n *Node) Audit(q api.AuditQuery) api.AuditPage {
+	limit := q.Limit
+	if limit <= 0 || limit > api.MaxAuditPage {
+		limit = api.MaxAuditPage
+	}
+	app := strings.ToLower(q.App)
+	out := api.AuditPage{Entries: []api.AuditEntry{}}
+	n.fsm.read(func(s *state) {
+		a := s.Audit
+		if len(a) == 0 {
+			return
+		}
+		out.FirstSeq, out.HeadSeq, out.HeadHash = a[0].Seq, a[len(a)-1].Seq, a[len(a)-1].Hash
+		// Kept seqs are consecutive: the first entry after q.After is
+		// found by arithmetic.
+		i := len(a)
+		if q.After < a[0].Seq {
+			i = 0
+		} else if d := q.After - a[0].Seq + 1; d < uint64(len(a)) {
+			i = int(d)
+		}
+		for ; i < len(a); i++ {
+			if app != "" && a[i].App != app {
+				continue
+			}
+			if len(out.Entries) == limit {
+				out.More = true
+				return
+			}
+			out.Entries = append(out.Entries, a[i])
+		}
+	})
+	return out
 }
 
 // compareVersions orders semantic versions as versions ("1.0.10" after

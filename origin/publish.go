@@ -44,7 +44,7 @@ func (n *Node) PublishBundle(ctx context.Context, appID, version string, req api
 	if b.Manifest, err = n.checkManifest(ctx, req.Manifest, b.Encrypted()); err != nil {
 		return nil, err
 	}
-	r, err := n.apply(ctx, cmdPutBundle, key, putBundleCmd{App: app.ID, Bundle: b})
+	r, err := n.apply(ctx, cmdPutBundle, key, putBundleCmd{App: app.ID, Bundle: toLogBundle(b)})
 	if err != nil {
 		return nil, err
 	}

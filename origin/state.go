@@ -21,17 +21,21 @@ const maxRemembered = 10000
 // maxHistory bounds a channel's bundle history kept for rollback.
 const maxHistory = 20
 
-// state is everything raft replicates.
+// state is everything raft replicates. It is never encoded as it is:
+// snapshots convert it to their own types (snapshot.go).
 type state struct {
-	Catalog *api.Catalog                           `json:"catalog"`
-	Tokens  map[string]tokenRec                    `json:"tokens"` // by sha256 of the secret
-	Stats   map[string]map[string]map[string]int64 `json:"stats"`  // app → version → action → n
-	Keys    map[string]uint64                      `json:"keys"`   // idempotency key → index
-	KeyLog  []string                               `json:"key_log"`
-	Index   uint64                                 `json:"index"` // last applied raft index
+	Catalog *api.Catalog
+	Tokens  map[string]tokenRec                    // by sha256 of the secret
+	Stats   map[string]map[string]map[string]int64 // app → version → action → n
+	Keys    map[string]uint64                      // idempotency key → index
+	KeyLog  []string
+	Index   uint64 // last applied raft index
 	// Members maps raft node ids to what raft's own configuration does
 	// not hold: each node's API URL, for forwarding writes to the leader.
-	Members map[string]memberRec `json:"members,omitempty"`
+	Members map[string]memberRec
+	// Audit holds the newest maxAudit audit entries, oldest first
+	// (audit.go).
+	Audit []api.AuditEntry
 
 	// cells counts each app's stats cells (stats.go); derived from Stats,
 	// so not encoded, and rebuilt when nil (after a restore).
@@ -39,12 +43,12 @@ type state struct {
 }
 
 type tokenRec struct {
-	Name   string `json:"name"`
-	Prefix string `json:"prefix"`
+	Name   string
+	Prefix string
 	// Role is empty for tokens made before roles existed: they could do
 	// everything, so they stay admins.
-	Role    string `json:"role,omitempty"`
-	Created int64  `json:"created_ms"`
+	Role    string
+	Created int64 // Unix ms
 }
 
 func (t tokenRec) role() string {
@@ -82,8 +86,18 @@ func (s *state) apply(idx uint64, c Command) result {
 			return result{Index: prev, Dup: true}
 		}
 	}
+	o, err := decodeOp(c)
+	if err != nil {
+		return result{Index: idx, Err: err}
+	}
+	t := o.target()
+	audited := c.Version >= auditSince && t.kind != ""
+	var was []byte
+	if audited {
+		was = s.view(t)
+	}
 	before := s.Catalog
-	v, catalogChanged, err := s.dispatch(c)
+	v, catalogChanged, err := o.run(s, c.Time)
 	if err != nil {
 		return result{Index: idx, Err: err}
 	}
@@ -94,6 +108,9 @@ func (s *state) apply(idx uint64, c Command) result {
 			s.Catalog = &cat
 		}
 		s.Catalog.Index = idx
+	}
+	if audited {
+		s.record(idx, c, t, was)
 	}
 	s.remember(c.Key, idx)
 	return result{Index: idx, Value: v}
@@ -111,103 +128,134 @@ func (s *state) remember(key string, idx uint64) {
 	}
 }
 
-func decodeInto(c Command, v any) error {
-	if err := json.Unmarshal(c.Data, v); err != nil {
-		return fmt.Errorf("%w: %w", ErrBadCommand, err)
-	}
-	return nil
+// op is a decoded command payload: what it changes and how.
+type op interface {
+	// target names the object the command changes, for the audit log;
+	// a zero target is not audited (stats).
+	target() target
+	// run applies the command at leader time now; changed reports a new
+	// device catalog.
+	run(s *state, now int64) (v any, changed bool, err error)
 }
 
-func (s *state) dispatch(c Command) (any, bool, error) {
+// decodeOp reads c's payload into its log type (logtypes.go).
+func decodeOp(c Command) (op, error) {
+	var o op
 	switch c.Type {
 	case cmdCreateApp:
-		var p createAppCmd
-		if err := decodeInto(c, &p); err != nil {
-			return nil, false, err
-		}
-		v, err := s.createApp(p, c.Time)
-		return v, err == nil, err
+		o = &createAppCmd{}
 	case cmdPutBundle:
-		var p putBundleCmd
-		if err := decodeInto(c, &p); err != nil {
-			return nil, false, err
-		}
-		v, err := s.putBundle(p, c.Time)
-		return v, err == nil, err
+		o = &putBundleCmd{}
 	case cmdDeleteBundle:
-		var p deleteBundleCmd
-		if err := decodeInto(c, &p); err != nil {
-			return nil, false, err
-		}
-		err := s.deleteBundle(p)
-		return nil, err == nil, err
+		o = &deleteBundleCmd{}
 	case cmdPutChannel:
-		var p putChannelCmd
-		if err := decodeInto(c, &p); err != nil {
-			return nil, false, err
-		}
-		v, err := s.putChannel(p, c.Time)
-		return v, err == nil, err
+		o = &putChannelCmd{}
 	case cmdDeleteChannel:
-		var p deleteChannelCmd
-		if err := decodeInto(c, &p); err != nil {
-			return nil, false, err
-		}
-		err := s.deleteChannel(p)
-		return nil, err == nil, err
+		o = &deleteChannelCmd{}
 	case cmdSetOverride:
-		var p setOverrideCmd
-		if err := decodeInto(c, &p); err != nil {
-			return nil, false, err
-		}
-		err := s.setOverride(p, c.Time)
-		return nil, err == nil, err
+		o = &setOverrideCmd{}
+	case cmdPutToken:
+		o = &putTokenCmd{}
+	case cmdDeleteToken:
+		o = &deleteTokenCmd{}
+	case cmdAddStats:
+		o = &addStatsCmd{}
+	case cmdSetMember:
+		o = &setMemberCmd{}
+	case cmdDeleteMember:
+		o = &deleteMemberCmd{}
+	case cmdInitCatalog:
+		// No payload: no build ever read one, so none is required.
+		return initCatalogCmd{}, nil
+	default:
+		return nil, fmt.Errorf("%w: type %d", ErrBadCommand, c.Type)
 	}
-	return s.dispatchPrivate(c)
+	if err := json.Unmarshal(c.Data, o); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadCommand, err)
+	}
+	return o, nil
 }
 
-// dispatchPrivate handles commands that do not change the device catalog.
-func (s *state) dispatchPrivate(c Command) (any, bool, error) {
-	switch c.Type {
-	case cmdPutToken:
-		var p putTokenCmd
-		if err := decodeInto(c, &p); err != nil {
-			return nil, false, err
-		}
-		for _, t := range s.Tokens {
-			if t.Name == p.Name {
-				return nil, false, fmt.Errorf("%w: %q", ErrTokenExists, p.Name)
-			}
-		}
-		s.Tokens[p.Hash] = tokenRec{Name: p.Name, Prefix: p.Prefix, Role: p.Role, Created: c.Time}
-		return nil, false, nil
-	case cmdDeleteToken:
-		var p deleteTokenCmd
-		if err := decodeInto(c, &p); err != nil {
-			return nil, false, err
-		}
-		for h, t := range s.Tokens {
-			if t.Name == p.Name {
-				delete(s.Tokens, h)
-				return nil, false, nil
-			}
-		}
-		return nil, false, fmt.Errorf("%w: token %q", ErrNotFound, p.Name)
-	case cmdAddStats:
-		var p addStatsCmd
-		if err := decodeInto(c, &p); err != nil {
-			return nil, false, err
-		}
-		s.addStats(p.Batch)
-		return nil, false, nil
-	case cmdSetMember, cmdDeleteMember:
-		return nil, false, s.applyMember(c)
-	case cmdInitCatalog:
-		// Gives a new cluster's empty catalog a non-zero index, so edges
-		// can tell "empty" from "not received yet".
-		return nil, s.Catalog.Index == 0, nil
+func (p *createAppCmd) target() target { return target{kind: "app", app: p.AppID} }
+func (p *createAppCmd) run(s *state, now int64) (any, bool, error) {
+	v, err := s.createApp(*p, now)
+	return v, err == nil, err
+}
+
+func (p *putBundleCmd) target() target {
+	return target{kind: "bundle", app: p.App, name: p.Bundle.Version}
+}
+func (p *putBundleCmd) run(s *state, now int64) (any, bool, error) {
+	v, err := s.putBundle(*p, now)
+	return v, err == nil, err
+}
+
+func (p *deleteBundleCmd) target() target { return target{kind: "bundle", app: p.App, name: p.Version} }
+func (p *deleteBundleCmd) run(s *state, _ int64) (any, bool, error) {
+	err := s.deleteBundle(*p)
+	return nil, err == nil, err
+}
+
+func (p *putChannelCmd) target() target { return target{kind: "channel", app: p.App, name: p.Name} }
+func (p *putChannelCmd) run(s *state, now int64) (any, bool, error) {
+	v, err := s.putChannel(*p, now)
+	return v, err == nil, err
+}
+
+func (p *deleteChannelCmd) target() target { return target{kind: "channel", app: p.App, name: p.Name} }
+func (p *deleteChannelCmd) run(s *state, _ int64) (any, bool, error) {
+	err := s.deleteChannel(*p)
+	return nil, err == nil, err
+}
+
+func (p *setOverrideCmd) target() target { return target{kind: "device", app: p.App, name: p.Device} }
+func (p *setOverrideCmd) run(s *state, now int64) (any, bool, error) {
+	err := s.setOverride(*p, now)
+	return nil, err == nil, err
+}
+
+func (p *putTokenCmd) target() target { return target{kind: "token", name: p.Name} }
+func (p *putTokenCmd) run(s *state, now int64) (any, bool, error) {
+	if _, ok := s.tokenNamed(p.Name); ok {
+		return nil, false, fmt.Errorf("%w: %q", ErrTokenExists, p.Name)
 	}
-	return nil, false, fmt.Errorf("%w: type %d", ErrBadCommand, c.Type)
+	s.Tokens[p.Hash] = tokenRec{Name: p.Name, Prefix: p.Prefix, Role: p.Role, Created: now}
+	return nil, false, nil
+}
+
+func (p *deleteTokenCmd) target() target { return target{kind: "token", name: p.Name} }
+func (p *deleteTokenCmd) run(s *state, _ int64) (any, bool, error) {
+	h, ok := s.tokenNamed(p.Name)
+	if !ok {
+		return nil, false, fmt.Errorf("%w: token %q", ErrNotFound, p.Name)
+	}
+	delete(s.Tokens, h)
+	return nil, false, nil
+}
+
+// tokenNamed finds a token's hash by its name.
+func (s *state) tokenNamed(name string) (string, bool) {
+	for h, t := range s.Tokens {
+		if t.Name == name {
+			return h, true
+		}
+	}
+	return "", false
+}
+
+func (p *addStatsCmd) target() target { return target{} }
+func (p *addStatsCmd) run(s *state, _ int64) (any, bool, error) {
+	s.addStats(p.Batch.batch())
+	return nil, false, nil
+}
+
+// initCatalogCmd gives a new cluster's empty catalog a non-zero index, so
+// edges can tell "empty" from "not received yet".
+type initCatalogCmd struct{}
+
+func (initCatalogCmd) target() target { return target{kind: "catalog"} }
+func (initCatalogCmd) run(s *state, _ int64) (any, bool, error) {
+	return nil, s.Catalog.Index == 0, nil
 }
 
 // editApp returns a copy of app id (with copied maps) installed in a copy
@@ -243,20 +291,19 @@ func (s *state) createApp(p createAppCmd, now int64) (*api.App, error) {
 }
 
 func (s *state) putBundle(p putBundleCmd, now int64) (*api.Bundle, error) {
+	b := p.Bundle.bundle(now)
 	if cur := s.app(p.App); cur != nil {
-		if old, ok := cur.Bundles[p.Bundle.Version]; ok {
-			if sameBundle(old, &p.Bundle) {
+		if old, ok := cur.Bundles[b.Version]; ok {
+			if sameBundle(old, &b) {
 				return old, nil // a retried publish of the same bytes
 			}
-			return nil, fmt.Errorf("%w: %s %s (bundles are immutable; publish a new version)", ErrBundleExists, p.App, p.Bundle.Version)
+			return nil, fmt.Errorf("%w: %s %s (bundles are immutable; publish a new version)", ErrBundleExists, p.App, b.Version)
 		}
 	}
 	app, err := s.editApp(p.App)
 	if err != nil {
 		return nil, err
 	}
-	b := p.Bundle
-	b.Created = now
 	app.Bundles[b.Version] = &b
 	return &b, nil
 }

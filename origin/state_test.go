@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/hashicorp/raft"
@@ -19,7 +21,7 @@ import (
 // cmd builds a decoded command as the leader would.
 func cmd(t testing.TB, typ CommandType, key string, payload any) Command {
 	t.Helper()
-	b, err := encodeCommand(typ, key, 1700000000000, payload)
+	b, err := encodeCommand(typ, key, "test", 1700000000000, payload)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,12 +50,12 @@ func TestState_Apply(t *testing.T) {
 	}{
 		{"create app", cmdCreateApp, createAppCmd{AppID: "com.example.app"}, nil},
 		{"duplicate app", cmdCreateApp, createAppCmd{AppID: "com.example.app"}, ErrAppExists},
-		{"bundle on unknown app", cmdPutBundle, putBundleCmd{App: "com.nope.app", Bundle: api.Bundle{Version: "1.0.0"}}, ErrAppNotFound},
-		{"bundle", cmdPutBundle, putBundleCmd{App: "com.example.app", Bundle: api.Bundle{Version: "1.0.0", Zip: "aa", Checksum: "aa"}}, nil},
-		{"same bundle again", cmdPutBundle, putBundleCmd{App: "com.example.app", Bundle: api.Bundle{Version: "1.0.0", Zip: "aa", Checksum: "aa"}}, nil},
-		{"different bytes same version", cmdPutBundle, putBundleCmd{App: "com.example.app", Bundle: api.Bundle{Version: "1.0.0", Zip: "bb", Checksum: "bb"}}, ErrBundleExists},
-		{"channel to missing bundle", cmdPutChannel, putChannelCmd{App: "com.example.app", Name: "production", Spec: api.PutChannel{Bundle: strp("9.9.9")}}, ErrBundleNotFound},
-		{"channel", cmdPutChannel, putChannelCmd{App: "com.example.app", Name: "production", Spec: api.PutChannel{Bundle: strp("1.0.0"), Public: boolp(true)}}, nil},
+		{"bundle on unknown app", cmdPutBundle, putBundleCmd{App: "com.nope.app", Bundle: logBundle{Version: "1.0.0"}}, ErrAppNotFound},
+		{"bundle", cmdPutBundle, putBundleCmd{App: "com.example.app", Bundle: logBundle{Version: "1.0.0", Zip: "aa", Checksum: "aa"}}, nil},
+		{"same bundle again", cmdPutBundle, putBundleCmd{App: "com.example.app", Bundle: logBundle{Version: "1.0.0", Zip: "aa", Checksum: "aa"}}, nil},
+		{"different bytes same version", cmdPutBundle, putBundleCmd{App: "com.example.app", Bundle: logBundle{Version: "1.0.0", Zip: "bb", Checksum: "bb"}}, ErrBundleExists},
+		{"channel to missing bundle", cmdPutChannel, putChannelCmd{App: "com.example.app", Name: "production", Spec: logChannelSpec{Bundle: strp("9.9.9")}}, ErrBundleNotFound},
+		{"channel", cmdPutChannel, putChannelCmd{App: "com.example.app", Name: "production", Spec: logChannelSpec{Bundle: strp("1.0.0"), Public: boolp(true)}}, nil},
 		{"delete used bundle", cmdDeleteBundle, deleteBundleCmd{App: "com.example.app", Version: "1.0.0"}, ErrBundleInUse},
 		{"override to missing channel", cmdSetOverride, setOverrideCmd{App: "com.example.app", Device: "d", Channel: "beta"}, ErrChanNotFound},
 		{"override", cmdSetOverride, setOverrideCmd{App: "com.example.app", Device: "d", Channel: "production"}, nil},
@@ -95,8 +97,8 @@ func TestState_Idempotency(t *testing.T) {
 	if r := s.apply(2, c); r.Err != nil || r.Index != 1 {
 		t.Fatalf("retry: %+v", r)
 	}
-	s.apply(3, cmd(t, cmdPutBundle, "", putBundleCmd{App: "com.example.app", Bundle: api.Bundle{Version: "1.0.0", Checksum: "x"}}))
-	stats := cmd(t, cmdAddStats, "stats-b1", addStatsCmd{Batch: api.StatsBatch{ID: "b1", Counts: []api.StatsCount{{App: "com.example.app", Version: "1.0.0", Action: "set", N: 3}}}})
+	s.apply(3, cmd(t, cmdPutBundle, "", putBundleCmd{App: "com.example.app", Bundle: logBundle{Version: "1.0.0", Checksum: "x"}}))
+	stats := cmd(t, cmdAddStats, "stats-b1", addStatsCmd{Batch: logStatsBatch{ID: "b1", Counts: []logStatsCount{{App: "com.example.app", Version: "1.0.0", Action: "set", N: 3}}}})
 	s.apply(4, stats)
 	s.apply(5, stats)
 	if n := s.Stats["com.example.app"]["1.0.0"]["set"]; n != 3 {
@@ -109,7 +111,7 @@ func TestState_CopyOnWrite(t *testing.T) {
 	s.apply(1, cmd(t, cmdCreateApp, "", createAppCmd{AppID: "com.example.app"}))
 	published := s.Catalog
 	before, _ := json.Marshal(published)
-	s.apply(2, cmd(t, cmdPutBundle, "", putBundleCmd{App: "com.example.app", Bundle: api.Bundle{Version: "1", Checksum: "x"}}))
+	s.apply(2, cmd(t, cmdPutBundle, "", putBundleCmd{App: "com.example.app", Bundle: logBundle{Version: "1", Checksum: "x"}}))
 	s.apply(3, cmd(t, cmdSetOverride, "", setOverrideCmd{App: "com.example.app", Device: "d"})) // no-op removal
 	after, _ := json.Marshal(published)
 	if !bytes.Equal(before, after) || published.Index != 1 {
@@ -124,10 +126,10 @@ func TestChannel_RolloutAndHistory(t *testing.T) {
 	s := newState()
 	s.apply(1, cmd(t, cmdCreateApp, "", createAppCmd{AppID: "com.example.app"}))
 	for i, v := range []string{"1.0.0", "1.1.0", "1.2.0"} {
-		s.apply(uint64(2+i), cmd(t, cmdPutBundle, "", putBundleCmd{App: "com.example.app", Bundle: api.Bundle{Version: v, Checksum: v}}))
+		s.apply(uint64(2+i), cmd(t, cmdPutBundle, "", putBundleCmd{App: "com.example.app", Bundle: logBundle{Version: v, Checksum: v}}))
 	}
 	put := func(idx uint64, spec api.PutChannel, rid string) *api.Channel {
-		r := s.apply(idx, cmd(t, cmdPutChannel, "", putChannelCmd{App: "com.example.app", Name: "production", Spec: spec, RolloutID: rid}))
+		r := s.apply(idx, cmd(t, cmdPutChannel, "", putChannelCmd{App: "com.example.app", Name: "production", Spec: toLogChannelSpec(spec), RolloutID: rid}))
 		if r.Err != nil {
 			t.Fatal(r.Err)
 		}
@@ -168,23 +170,30 @@ func randomCommands(t testing.TB, seed uint64, n int) []Command {
 		app := apps[r.IntN(len(apps))]
 		ver := fmt.Sprintf("1.0.%d", r.IntN(6))
 		var c Command
-		switch r.IntN(9) {
+		switch r.IntN(12) {
 		case 0:
 			c = cmd(t, cmdCreateApp, "", createAppCmd{AppID: app})
 		case 1:
-			c = cmd(t, cmdPutBundle, "", putBundleCmd{App: app, Bundle: api.Bundle{Version: ver, Checksum: ver}})
+			c = cmd(t, cmdPutBundle, "", putBundleCmd{App: app, Bundle: logBundle{Version: ver, Checksum: ver}})
 		case 2:
-			c = cmd(t, cmdPutChannel, "", putChannelCmd{App: app, Name: "production", Spec: api.PutChannel{Bundle: &ver, Public: boolp(r.IntN(2) == 0)}, RolloutID: fmt.Sprint(i)})
+			c = cmd(t, cmdPutChannel, "", putChannelCmd{App: app, Name: "production", Spec: logChannelSpec{Bundle: &ver, Public: boolp(r.IntN(2) == 0)}, RolloutID: fmt.Sprint(i)})
 		case 3:
 			c = cmd(t, cmdDeleteBundle, "", deleteBundleCmd{App: app, Version: ver})
 		case 4:
 			c = cmd(t, cmdSetOverride, "", setOverrideCmd{App: app, Device: fmt.Sprint("dev", r.IntN(3)), Channel: []string{"", "production"}[r.IntN(2)]})
 		case 5:
-			c = cmd(t, cmdAddStats, fmt.Sprint("s", r.IntN(n)), addStatsCmd{Batch: api.StatsBatch{Counts: []api.StatsCount{{App: app, Version: ver, Action: "set", N: 1}}}})
+			c = cmd(t, cmdAddStats, fmt.Sprint("s", r.IntN(n)), addStatsCmd{Batch: logStatsBatch{Counts: []logStatsCount{{App: app, Version: ver, Action: "set", N: 1}}}})
 		case 6:
 			c = cmd(t, cmdSetMember, "", setMemberCmd{ID: fmt.Sprint("o", r.IntN(3)), APIURL: fmt.Sprint("http://10.0.0.", r.IntN(9), ":7070")})
 		case 7:
 			c = cmd(t, cmdDeleteMember, "", deleteMemberCmd{ID: fmt.Sprint("o", r.IntN(3))})
+		case 8:
+			c = cmd(t, cmdPutChannel, "", putChannelCmd{App: app, Name: "beta", RolloutID: fmt.Sprint(i),
+				Spec: logChannelSpec{Rollout: &logRolloutSpec{Bundle: ver, PercentBPS: r.IntN(10001)}, Promote: r.IntN(4) == 0}})
+		case 9:
+			c = cmd(t, cmdDeleteChannel, "", deleteChannelCmd{App: app, Name: []string{"production", "beta"}[r.IntN(2)]})
+		case 10:
+			c = cmd(t, cmdDeleteToken, "", deleteTokenCmd{Name: fmt.Sprint("t", r.IntN(5))})
 		default:
 			c = cmd(t, cmdPutToken, "", putTokenCmd{Hash: fmt.Sprint(r.IntN(5)), Name: fmt.Sprint("t", r.IntN(5))})
 		}
@@ -237,29 +246,79 @@ func TestFSM_SnapshotRestore_Property(t *testing.T) {
 // stateDiff names the first replicated field in which a and b differ;
 // empty and nil collections count as equal.
 func stateDiff(a, b *state) string {
-	same := func(x, y any) bool {
-		vx, vy := reflect.ValueOf(x), reflect.ValueOf(y)
-		if (vx.Kind() == reflect.Map || vx.Kind() == reflect.Slice) && vx.Len() == 0 && vy.Len() == 0 {
-			return true
-		}
-		return reflect.DeepEqual(x, y)
+	return firstDiff("state", reflect.ValueOf(*a), reflect.ValueOf(*b))
+}
+
+// firstDiff walks two values of one type field by field (exported fields
+// only), through pointers, maps and slices, and names the path of the
+// first difference; nil and empty collections count as equal.
+func firstDiff(path string, a, b reflect.Value) string {
+	differ := func() string {
+		return fmt.Sprintf("%s: %s, want %s", path, mustJSONState(b.Interface()), mustJSONState(a.Interface()))
 	}
-	for _, f := range []struct {
-		name string
-		x, y any
-	}{
-		{"catalog", a.Catalog, b.Catalog}, {"tokens", a.Tokens, b.Tokens}, {"stats", a.Stats, b.Stats},
-		{"keys", a.Keys, b.Keys}, {"key log", a.KeyLog, b.KeyLog}, {"index", a.Index, b.Index}, {"members", a.Members, b.Members},
-	} {
-		if !same(f.x, f.y) {
-			return fmt.Sprintf("%s differ:\n%s\n%s", f.name, mustJSONState(f.x), mustJSONState(f.y))
+	switch a.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if a.IsNil() || b.IsNil() {
+			if a.IsNil() && b.IsNil() {
+				return ""
+			}
+			return differ()
 		}
+		return firstDiff(path, a.Elem(), b.Elem())
+	case reflect.Struct:
+		for i := range a.NumField() {
+			if f := a.Type().Field(i); f.IsExported() {
+				if d := firstDiff(path+"."+f.Name, a.Field(i), b.Field(i)); d != "" {
+					return d
+				}
+			}
+		}
+		return ""
+	case reflect.Map:
+		keys := map[string]reflect.Value{}
+		for _, m := range []reflect.Value{a, b} {
+			for _, k := range m.MapKeys() {
+				keys[fmt.Sprint(k.Interface())] = k
+			}
+		}
+		for _, name := range slices.Sorted(maps.Keys(keys)) {
+			k := keys[name]
+			va, vb := a.MapIndex(k), b.MapIndex(k)
+			p := fmt.Sprintf("%s[%s]", path, name)
+			switch {
+			case !vb.IsValid():
+				return p + ": missing"
+			case !va.IsValid():
+				return p + ": unexpected " + mustJSONState(vb.Interface())
+			}
+			if d := firstDiff(p, va, vb); d != "" {
+				return d
+			}
+		}
+		return ""
+	case reflect.Slice:
+		if a.Len() != b.Len() {
+			return differ()
+		}
+		for i := range a.Len() {
+			if d := firstDiff(fmt.Sprintf("%s[%d]", path, i), a.Index(i), b.Index(i)); d != "" {
+				return d
+			}
+		}
+		return ""
+	}
+	if !reflect.DeepEqual(a.Interface(), b.Interface()) {
+		return differ()
 	}
 	return ""
 }
 
+// mustJSONState shows v in a failure message, cut at 400 bytes.
 func mustJSONState(v any) string {
 	b, _ := json.Marshal(v)
+	if len(b) > 400 {
+		return string(b[:400]) + "…"
+	}
 	return string(b)
 }
 
@@ -269,22 +328,48 @@ func (m *memSink) ID() string    { return "mem" }
 func (m *memSink) Cancel() error { return nil }
 func (m *memSink) Close() error  { return nil }
 
+// FuzzDecodeCommand: whatever the bytes, an accepted entry has a known
+// type and a version from 1 to commandVersion (a version 1 entry names no
+// actor), decodes again to the same command, and applies without a panic.
 func FuzzDecodeCommand(f *testing.F) {
-	seed, _ := encodeCommand(cmdCreateApp, "k", 1, createAppCmd{AppID: "com.example.app"})
+	seed, _ := encodeCommand(cmdCreateApp, "k", "ci", 1, createAppCmd{AppID: "com.example.app"})
 	f.Add(seed)
-	f.Add([]byte(`{"t":0,"v":1}`))
-	f.Add([]byte(`{"t":99,"v":1}`))
+	for _, s := range []string{
+		`{"t":1,"v":1,"k":"k","ts":1,"d":{"app_id":"com.example.app"}}`,
+		`{"t":2,"v":1,"ts":1,"d":{"app":"com.example.app","bundle":{"version":"1.0.0","checksum":"x","created_ms":0}}}`,
+		`{"t":4,"v":2,"ts":1,"a":"ci","d":{"app":"com.example.app","name":"p","spec":{"rollout":{"bundle":"1","percent_bps":5}}}}`,
+		`{"t":9,"v":2,"ts":1,"a":"edge","d":{"batch":{"id":"b","counts":[{"app":"com.example.app","version":"1","action":"set","n":1}]}}}`,
+		`{"t":1,"v":1,"a":"ci","d":{}}`, `{"t":1,"v":3,"d":{}}`, `{"t":1,"v":0,"d":{}}`, `{"t":0,"v":1}`, `{"t":99,"v":1}`,
+	} {
+		f.Add([]byte(s))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := DecodeCommand(b)
 		if err != nil {
+			if !errors.Is(err, ErrBadCommand) {
+				t.Fatalf("refusal %v is not ErrBadCommand", err)
+			}
 			return
 		}
-		if c.Type == cmdInvalid || c.Type >= cmdMax || c.Version != commandVersion {
+		if c.Type == cmdInvalid || c.Type >= cmdMax || c.Version < 1 || c.Version > commandVersion || c.Version == 1 && c.Actor != "" {
 			t.Fatalf("accepted %+v", c)
+		}
+		again, _ := json.Marshal(c)
+		if c2, err := DecodeCommand(again); err != nil || !reflect.DeepEqual(compactCommand(c2), compactCommand(c)) {
+			t.Fatalf("re-encoded %s decodes to %+v, %v; want %+v", again, c2, err, c)
 		}
 		// Applying any decodable command must not panic.
 		newState().apply(1, c)
 	})
+}
+
+// compactCommand replaces the payload by its decoded value: encoding a
+// json.RawMessage compacts and escapes it, and an absent one is null.
+func compactCommand(c Command) any {
+	var data any
+	_ = json.Unmarshal(c.Data, &data)
+	c.Data = nil
+	return []any{c, data}
 }
 
 func TestCompareVersions(t *testing.T) {

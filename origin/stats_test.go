@@ -43,7 +43,7 @@ func newStatsState(t *testing.T, versions ...string) (*state, uint64) {
 	s.apply(idx, cmd(t, cmdCreateApp, "", createAppCmd{AppID: "com.example.app"}))
 	for _, v := range versions {
 		idx++
-		if r := s.apply(idx, cmd(t, cmdPutBundle, "", putBundleCmd{App: "com.example.app", Bundle: api.Bundle{Version: v, Checksum: v}})); r.Err != nil {
+		if r := s.apply(idx, cmd(t, cmdPutBundle, "", putBundleCmd{App: "com.example.app", Bundle: logBundle{Version: v, Checksum: v}})); r.Err != nil {
 			t.Fatal(r.Err)
 		}
 	}
@@ -75,7 +75,7 @@ func TestState_AddStats_FoldsJunk(t *testing.T) {
 			batch.Counts = append(batch.Counts, c)
 		}
 		idx++
-		s.apply(idx, cmd(t, cmdAddStats, "stats-"+batch.ID, addStatsCmd{Batch: batch}))
+		s.apply(idx, cmd(t, cmdAddStats, "stats-"+batch.ID, addStatsCmd{Batch: toLogStatsBatch(batch)}))
 	}
 	bound := (1 + 3) * (capgo.StatsActionCount + 1)
 	if c := statsCells(s, "com.example.app"); c > bound || c == 0 {
@@ -129,7 +129,7 @@ func TestState_AddStats_CellCap(t *testing.T) {
 		for len(cs) > 0 {
 			n := min(len(cs), api.MaxStatsCounts)
 			idx++
-			s.apply(idx, cmd(t, cmdAddStats, id+fmt.Sprint(idx), addStatsCmd{Batch: api.StatsBatch{ID: id, Counts: cs[:n]}}))
+			s.apply(idx, cmd(t, cmdAddStats, id+fmt.Sprint(idx), addStatsCmd{Batch: toLogStatsBatch(api.StatsBatch{ID: id, Counts: cs[:n]})}))
 			cs = cs[n:]
 		}
 	}

@@ -74,16 +74,31 @@ func (n *Node) tokenFor(secret string) (tokenRec, bool) {
 	return t, ok
 }
 
-// authorize checks that secret is a token whose role holds need.
-func (n *Node) authorize(secret string, need scope) error {
+// authorize checks that secret is a token whose role holds need and
+// returns the token's name.
+func (n *Node) authorize(secret string, need scope) (string, error) {
 	t, ok := n.tokenFor(secret)
 	if !ok {
-		return ErrUnauthorized
+		return "", ErrUnauthorized
 	}
 	if roleScopes[t.role()]&need == 0 {
-		return fmt.Errorf("%w: token %q has role %s, which may not do this (see docs/api.md#tokens)", ErrForbidden, t.Name, t.role())
+		return "", fmt.Errorf("%w: token %q has role %s, which may not do this (see docs/api.md#tokens)", ErrForbidden, t.Name, t.role())
 	}
-	return nil
+	return t.Name, nil
+}
+
+type actorKey struct{}
+
+// withActor marks ctx as acting for the token named name: the writes made
+// under it name that token in the log and the audit log.
+func withActor(ctx context.Context, name string) context.Context {
+	return context.WithValue(ctx, actorKey{}, name)
+}
+
+// actorOf is the token name withActor put in ctx, "" when none.
+func actorOf(ctx context.Context) string {
+	name, _ := ctx.Value(actorKey{}).(string)
+	return name
 }
 
 // CreateToken makes a new token and returns its secret, once. An empty

@@ -1,0 +1,336 @@
+// Format fixtures: a raft log and a snapshot written by each released
+// format, with the state the build of that format produced from them, kept
+// under testdata/v<N>/. TestFSM_Replay_Fixtures replays every one of them
+// into today's FSM and compares the result, field by field, with the state
+// the old build recorded: a format change that loses or alters anything an
+// old log or snapshot holds fails here.
+//
+// When a change bumps commandVersion or snapshotVersion, run
+//
+//	go test ./origin -run TestFSM_WriteFixtures -update
+//
+// to add testdata/v<new>; the directories of released formats are never
+// rewritten (the generator refuses), since they are what old builds wrote.
+
+package origin
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/aloft/aloft/origin/api"
+)
+
+var update = flag.Bool("update", false, "write this build's FSM format fixtures under origin/testdata (TestFSM_WriteFixtures)")
+
+// fixtureState is the replicated state in a form the fixtures own: the
+// catalog in the edge wire format (api.Catalog, whose compatibility edges
+// rely on anyway), everything else in plain types declared here. It is
+// what the build that wrote a fixture produced; a later build's state is
+// converted to it and compared field by field.
+type fixtureState struct {
+	Catalog *api.Catalog                           `json:"catalog"`
+	Tokens  map[string]fixtureToken                `json:"tokens"`
+	Stats   map[string]map[string]map[string]int64 `json:"stats"`
+	Keys    map[string]uint64                      `json:"keys"`
+	KeyLog  []string                               `json:"key_log"`
+	Index   uint64                                 `json:"index"`
+	Members map[string]string                      `json:"members"` // node id → API URL
+	// Audit is the audit log (format 2 on; none from a format 1 log).
+	Audit []api.AuditEntry `json:"audit,omitempty"`
+	// Failed lists the log indexes whose command was refused.
+	Failed []uint64 `json:"failed"`
+}
+
+type fixtureToken struct {
+	Name    string `json:"name"`
+	Prefix  string `json:"prefix"`
+	Role    string `json:"role"`
+	Created int64  `json:"created_ms"`
+}
+
+func toFixture(s *state, failed []uint64) fixtureState {
+	out := fixtureState{Catalog: s.Catalog, Tokens: map[string]fixtureToken{}, Stats: s.Stats, Keys: s.Keys,
+		KeyLog: s.KeyLog, Index: s.Index, Members: map[string]string{}, Audit: s.Audit, Failed: failed}
+	for h, t := range s.Tokens {
+		out.Tokens[h] = fixtureToken{Name: t.Name, Prefix: t.Prefix, Role: t.Role, Created: t.Created}
+	}
+	for id, m := range s.Members {
+		out.Members[id] = m.APIURL
+	}
+	return out
+}
+
+// fixtureTime is the leader time of the fixture log's first entry.
+const fixtureTime = 1700000000000
+
+// fixtureEntry is one command of the fixture log, before encoding.
+type fixtureEntry struct {
+	typ     CommandType
+	key     string
+	payload any
+}
+
+func fixtureSHA(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:])
+}
+
+// fixtureLog is a representative history: every command type, accepted
+// and refused, retried keys, rollouts through their whole life, history
+// with deleted bundles, overrides dropped with their channel, and stats
+// folded against the catalog. It is one table, longer than a function
+// should be, so the history reads in order.
+func fixtureLog() []fixtureEntry {
+	const app, other = "com.example.app", "com.other.app"
+	const devA, devB, devC = "2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a", "7d1c0b52-8f6e-4a3b-9c2d-0e1f2a3b4c5d", "a0b1c2d3-e4f5-4a6b-8c7d-9e0f1a2b3c4d"
+	zip1, zip2 := fixtureSHA("zip 1.0.0"), fixtureSHA("zip 1.1.0")
+	manifest := []logManifestEntry{
+		{FileName: "index.html", FileHash: fixtureSHA("index"), Blob: fixtureSHA("index blob"), Size: 120},
+		{FileName: "assets/app.js.br", FileHash: fixtureSHA("app"), Blob: fixtureSHA("app blob"), Size: 4096},
+	}
+	ch := func(name string, spec api.PutChannel, rid string) fixtureEntry {
+		return fixtureEntry{cmdPutChannel, "", putChannelCmd{App: app, Name: name, Spec: toLogChannelSpec(spec), RolloutID: rid}}
+	}
+	stats := func(id, a string, counts ...api.StatsCount) fixtureEntry {
+		return fixtureEntry{cmdAddStats, "stats-" + id, addStatsCmd{Batch: toLogStatsBatch(api.StatsBatch{ID: id, Counts: counts})}}
+	}
+	return []fixtureEntry{
+		{cmdInitCatalog, "init-catalog", struct{}{}},
+		{cmdSetMember, "", setMemberCmd{ID: "origin-1", APIURL: "http://10.0.0.1:7070"}},
+		{cmdPutToken, "", putTokenCmd{Hash: fixtureSHA("admin secret"), Name: "admin", Prefix: "aloft_0a1b", Role: api.RoleAdmin}},
+		{cmdPutToken, "tok-legacy", putTokenCmd{Hash: fixtureSHA("legacy secret"), Name: "legacy", Prefix: "aloft_2c3d"}}, // made before roles
+		{cmdPutToken, "tok-ci", putTokenCmd{Hash: fixtureSHA("ci secret"), Name: "ci", Prefix: "aloft_4e5f", Role: api.RolePublish}},
+		{cmdPutToken, "", putTokenCmd{Hash: fixtureSHA("ci again"), Name: "ci", Prefix: "aloft_6a7b", Role: api.RoleRead}}, // name taken
+		{cmdCreateApp, "app-1", createAppCmd{AppID: app, Name: "Example"}},
+		{cmdCreateApp, "", createAppCmd{AppID: app, Name: "Again"}}, // exists
+		{cmdCreateApp, "", createAppCmd{AppID: other}},
+		{cmdPutBundle, "b-1", putBundleCmd{App: app, Bundle: logBundle{Version: "1.0.0", Zip: zip1, ZipSize: 2048, Checksum: zip1,
+			ChecksumCRC32: "0badf00d", MinUpdateVersion: "0.9.0", Link: "https://example.com/notes", Comment: "first", Manifest: manifest}}},
+		{cmdPutBundle, "", putBundleCmd{App: app, Bundle: logBundle{Version: "1.0.0", Zip: zip1, ZipSize: 2048, Checksum: zip1,
+			ChecksumCRC32: "0badf00d", Manifest: manifest}}}, // a retried publish of the same bytes
+		{cmdPutBundle, "", putBundleCmd{App: app, Bundle: logBundle{Version: "1.0.0", Zip: zip2, Checksum: zip2}}}, // immutable
+		{cmdPutBundle, "", putBundleCmd{App: app, Bundle: logBundle{Version: "1.1.0", Zip: zip2, ZipSize: 4000, Checksum: "encrypted-checksum",
+			SessionKey: "aXZpdml2aXZpdml2aXZpdg==:c2Vzc2lvbmtleQ==", KeyID: "MIIBIjAN"}}},
+		{cmdPutBundle, "", putBundleCmd{App: app, Bundle: logBundle{Version: "1.2.0", Checksum: fixtureSHA("1.2.0"), Manifest: manifest[:1]}}},
+		{cmdPutBundle, "", putBundleCmd{App: app, Bundle: logBundle{Version: "2.0.0", Zip: fixtureSHA("zip 2"), Checksum: fixtureSHA("zip 2")}}},
+		{cmdPutBundle, "", putBundleCmd{App: "com.nope.app", Bundle: logBundle{Version: "1.0.0"}}}, // no such app
+		ch("production", api.PutChannel{Bundle: strp("1.0.0"), Public: boolp(true), IOS: boolp(false),
+			DisableAutoUpdate: strp(api.DisableMajor), AllowEmulator: boolp(false)}, "rid-1"),
+		ch("production", api.PutChannel{Bundle: strp("1.1.0")}, "rid-2"),
+		ch("production", api.PutChannel{Rollout: &api.RolloutSpec{Bundle: "1.2.0", PercentBPS: 1000}}, "rid-3"),
+		ch("production", api.PutChannel{Rollout: &api.RolloutSpec{Bundle: "1.2.0", PercentBPS: 5000}}, "rid-4"), // keeps rid-3
+		ch("production", api.PutChannel{RolloutPaused: boolp(true)}, "rid-5"),
+		ch("production", api.PutChannel{RolloutPaused: boolp(false)}, "rid-6"),
+		ch("production", api.PutChannel{Promote: true}, "rid-7"),
+		ch("production", api.PutChannel{Rollback: true}, "rid-8"),
+		ch("beta", api.PutChannel{Bundle: strp("2.0.0"), AllowDeviceSelfSet: boolp(true), Electron: boolp(false),
+			DisableAutoUpdateUnderNative: boolp(true), AllowDev: boolp(false), AllowProd: boolp(false), AllowDevice: boolp(false), Android: boolp(false)}, "rid-9"),
+		ch("beta", api.PutChannel{Rollout: &api.RolloutSpec{Bundle: "1.2.0", PercentBPS: 2500, Paused: true}}, "rid-10"),
+		ch("beta", api.PutChannel{ClearRollout: true, DisableAutoUpdate: strp(api.DisableVersionNumber)}, "rid-11"),
+		ch("beta", api.PutChannel{Bundle: strp("9.9.9")}, "rid-12"), // no such bundle
+		ch("beta", api.PutChannel{Promote: true}, "rid-13"),         // no rollout
+		ch("staging", api.PutChannel{Bundle: strp(api.BuiltinVersion)}, "rid-14"),
+		{cmdSetOverride, "", setOverrideCmd{App: app, Device: devA, Channel: "production"}},
+		{cmdSetOverride, "", setOverrideCmd{App: app, Device: devB, Channel: "beta", SelfSet: true}},
+		{cmdSetOverride, "", setOverrideCmd{App: app, Device: devC, Channel: "beta"}},
+		{cmdSetOverride, "", setOverrideCmd{App: app, Device: devA, Channel: "staging"}},
+		{cmdSetOverride, "", setOverrideCmd{App: app, Device: devA}},                  // unpin
+		{cmdSetOverride, "", setOverrideCmd{App: app, Device: devA}},                  // unpin again: no-op
+		{cmdSetOverride, "", setOverrideCmd{App: app, Device: devA, Channel: "nope"}}, // no such channel
+		{cmdDeleteBundle, "", deleteBundleCmd{App: app, Version: "1.1.0"}},            // production serves it
+		{cmdDeleteBundle, "", deleteBundleCmd{App: app, Version: "1.0.0"}},            // only in history
+		{cmdDeleteBundle, "", deleteBundleCmd{App: app, Version: "7.7.7"}},            // no such bundle
+		{cmdDeleteChannel, "", deleteChannelCmd{App: app, Name: "beta"}},              // drops devB, devC
+		{cmdDeleteChannel, "", deleteChannelCmd{App: app, Name: "beta"}},              // gone
+		{cmdDeleteBundle, "", deleteBundleCmd{App: app, Version: "2.0.0"}},
+		stats("b1", app, api.StatsCount{App: app, Version: "1.1.0", Action: "set", N: 5},
+			api.StatsCount{App: app, Version: "1.2.0", Action: "download_complete", N: 3},
+			api.StatsCount{App: app, Version: "9.9.9-junk", Action: "set", N: 2},
+			api.StatsCount{App: app, Version: "1.1.0", Action: "made_up_action", N: 4},
+			api.StatsCount{App: app, Version: api.BuiltinVersion, Action: "update_fail", N: 1},
+			api.StatsCount{App: "com.nope.app", Version: "1.0.0", Action: "set", N: 9}),
+		stats("b1", app, api.StatsCount{App: app, Version: "1.1.0", Action: "set", N: 5}), // a retried batch
+		stats("b2", other, api.StatsCount{App: other, Version: "unknown", Action: "get", N: 7}),
+		ch("production", api.PutChannel{Rollback: true}, "rid-15"), // history's 1.0.0 is gone: builtin
+		{cmdDeleteBundle, "", deleteBundleCmd{App: app, Version: "1.1.0"}},
+		stats("b3", app, api.StatsCount{App: app, Version: "1.1.0", Action: "set", N: 1}), // deleted version: folded
+		{cmdDeleteToken, "", deleteTokenCmd{Name: "legacy"}},
+		{cmdDeleteToken, "", deleteTokenCmd{Name: "legacy"}}, // gone
+		{cmdSetMember, "", setMemberCmd{ID: "origin-2", APIURL: "http://10.0.0.2:7070"}},
+		{cmdSetMember, "", setMemberCmd{ID: "origin-3", APIURL: "http://10.0.0.3:7070"}},
+		{cmdSetMember, "", setMemberCmd{ID: "origin-2", APIURL: "http://10.0.0.22:7070"}},
+		{cmdDeleteMember, "", deleteMemberCmd{ID: "origin-3"}},
+		{cmdSetMember, "", setMemberCmd{APIURL: "http://10.0.0.9:7070"}}, // no id
+		{cmdCreateApp, "app-1", createAppCmd{AppID: "com.retried.app"}},  // key of entry 7: deduplicated
+		{cmdInitCatalog, "init-catalog", struct{}{}},                     // retried
+		// What the snapshot then holds in full: bundles with every field,
+		// a channel with history and a live rollout, pinned devices.
+		{cmdPutBundle, "", putBundleCmd{App: app, Bundle: logBundle{Version: "3.0.0", Zip: fixtureSHA("zip 3"), ZipSize: 9000,
+			Checksum: "enc-3", ChecksumCRC32: "cafebabe", SessionKey: "aXYzaXYzaXYzaXYzaXYzaQ==:a2V5Mw==", KeyID: "MIIBCgKC",
+			MinUpdateVersion: "2.0.0", Link: "https://example.com/3", Comment: "third", Manifest: manifest}}},
+		{cmdPutBundle, "", putBundleCmd{App: app, Bundle: logBundle{Version: "3.1.0", Zip: fixtureSHA("zip 3.1"), Checksum: fixtureSHA("zip 3.1")}}},
+		ch("production", api.PutChannel{Bundle: strp("3.0.0"), AllowDeviceSelfSet: boolp(true)}, "rid-16"),
+		ch("production", api.PutChannel{Rollout: &api.RolloutSpec{Bundle: "3.1.0", PercentBPS: 3000}}, "rid-17"),
+		{cmdSetOverride, "", setOverrideCmd{App: app, Device: devA, Channel: "production"}},
+		{cmdSetOverride, "", setOverrideCmd{App: app, Device: devB, Channel: "staging", SelfSet: true}},
+		{cmdPutBundle, "", putBundleCmd{App: other, Bundle: logBundle{Version: "0.1.0", Checksum: fixtureSHA("other 0.1.0"), Manifest: manifest[1:]}}},
+		{cmdPutChannel, "", putChannelCmd{App: other, Name: "production", Spec: logChannelSpec{Bundle: strp("0.1.0"), Public: boolp(true)}, RolloutID: "rid-18"}},
+		stats("b4", other, api.StatsCount{App: other, Version: "0.1.0", Action: "set", N: 11}),
+	}
+}
+
+// fixtureActor names who the fixture log says asked for entry i.
+func fixtureActor(typ CommandType, i int) string {
+	switch typ {
+	case cmdInitCatalog, cmdSetMember, cmdDeleteMember:
+		return "origin:origin-1"
+	case cmdPutToken, cmdDeleteToken:
+		return "admin"
+	case cmdAddStats:
+		return "edge-eu"
+	}
+	return []string{"ci", "admin"}[i%2]
+}
+
+// TestFSM_WriteFixtures writes testdata/v<commandVersion> from this
+// build: the encoded log, the snapshot fsm.Snapshot persists after it, and
+// the state. It runs only with -update and never replaces a directory
+// that exists: released formats' fixtures are what old builds wrote.
+func TestFSM_WriteFixtures(t *testing.T) {
+	if !*update {
+		t.Skip("writes fixtures only with -update (go test ./origin -run TestFSM_WriteFixtures -update)")
+	}
+	dir := filepath.Join("testdata", fmt.Sprintf("v%d", commandVersion))
+	if _, err := os.Stat(dir); err == nil {
+		t.Fatalf("%s exists: the fixtures of a released format are frozen; delete it by hand only if this format never shipped", dir)
+	}
+	var log bytes.Buffer
+	f := newFSM()
+	var failed []uint64
+	for i, e := range fixtureLog() {
+		b, err := encodeCommand(e.typ, e.key, fixtureActor(e.typ, i), fixtureTime+int64(i)*1000, e.payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		log.Write(b)
+		log.WriteByte('\n')
+		idx := uint64(i + 1)
+		if r := f.Apply(&raft.Log{Index: idx, Type: raft.LogCommand, Data: b}).(result); r.Err != nil {
+			failed = append(failed, idx)
+		}
+	}
+	snap, err := f.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &memSink{}
+	if err := snap.Persist(sink); err != nil {
+		t.Fatal(err)
+	}
+	st, err := json.MarshalIndent(toFixture(f.s, failed), "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{"log.jsonl": log.Bytes(), "snapshot.json": sink.Bytes(), "state.json": append(st, '\n')} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("wrote %s: %d log entries, %d refused", dir, len(fixtureLog()), len(failed))
+}
+
+// TestFSM_Replay_Fixtures replays every committed format's log into
+// today's FSM, and restores its snapshot, and compares both with the state
+// that format's build recorded.
+func TestFSM_Replay_Fixtures(t *testing.T) {
+	dirs, err := filepath.Glob(filepath.Join("testdata", "v*"))
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no fixtures under testdata (%v)", err)
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			var want fixtureState
+			readJSONFile(t, filepath.Join(dir, "state.json"), &want)
+
+			f := newFSM()
+			var failed []uint64
+			for i, line := range readLines(t, filepath.Join(dir, "log.jsonl")) {
+				idx := uint64(i + 1)
+				if r := f.Apply(&raft.Log{Index: idx, Type: raft.LogCommand, Data: line}).(result); r.Err != nil {
+					failed = append(failed, idx)
+				}
+			}
+			if !slices.Equal(failed, want.Failed) {
+				t.Errorf("log: refused entries %v, the old build refused %v", failed, want.Failed)
+			}
+			if diff := fixtureDiff(want, toFixture(f.s, want.Failed)); diff != "" {
+				t.Errorf("log replay differs from the old build's state: %s", diff)
+			}
+			if err := api.VerifyAudit(f.s.Audit); err != nil {
+				t.Errorf("the replayed audit chain: %v", err)
+			}
+
+			raw, err := os.ReadFile(filepath.Join(dir, "snapshot.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			g := newFSM()
+			if err := g.Restore(&memSink{Buffer: *bytes.NewBuffer(raw)}); err != nil {
+				t.Fatalf("restore: %v", err)
+			}
+			if diff := fixtureDiff(want, toFixture(g.s, want.Failed)); diff != "" {
+				t.Errorf("snapshot restore differs from the old build's state: %s", diff)
+			}
+		})
+	}
+}
+
+// fixtureDiff names the first field in which two fixture states differ.
+func fixtureDiff(want, got fixtureState) string {
+	return firstDiff("state", reflect.ValueOf(want), reflect.ValueOf(got))
+}
+
+func readJSONFile(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}
+
+func readLines(t *testing.T, path string) [][]byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(nil, 16<<20)
+	for sc.Scan() {
+		out = append(out, slices.Clone(sc.Bytes()))
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}

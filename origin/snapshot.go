@@ -1,0 +1,299 @@
+// The snapshot format: the replicated state in types of its own, with a
+// format version, converted from and to the in-memory state at the FSM's
+// edge (Snapshot and Restore). Like the log's payload types, these are
+// the persisted shape, kept apart from the api types the state holds in
+// memory, so the operator API can change without changing how old
+// snapshots restore.
+//
+// Format 1 was the state struct's own JSON with the catalog as api types
+// and no version field; the types here carry the same JSON names, so a
+// format 1 snapshot decodes as it is (testdata/v1). Format 2 adds the
+// "format" field and the audit log.
+
+package origin
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/aloft/aloft/origin/api"
+)
+
+// snapshotVersion is the snapshot format this build writes. Restore reads
+// every format up to it and refuses newer ones: a newer build may store
+// what this one would silently drop.
+const snapshotVersion = 2
+
+// ErrSnapshotFormat means a snapshot's format is unknown to this build.
+var ErrSnapshotFormat = errors.New("origin: unknown snapshot format")
+
+type snapState struct {
+	// Format is snapshotVersion of the writer; absent (0) in format 1.
+	Format  int                                    `json:"format"`
+	Catalog *snapCatalog                           `json:"catalog"`
+	Tokens  map[string]snapToken                   `json:"tokens"` // by sha256 of the secret
+	Stats   map[string]map[string]map[string]int64 `json:"stats"`  // app → version → action → n
+	Keys    map[string]uint64                      `json:"keys"`   // idempotency key → index
+	KeyLog  []string                               `json:"key_log"`
+	Index   uint64                                 `json:"index"`
+	Members map[string]snapMember                  `json:"members,omitempty"`
+	// Audit is new in format 2.
+	Audit []snapAudit `json:"audit,omitempty"`
+}
+
+type snapCatalog struct {
+	Protocol int                 `json:"protocol"`
+	Index    uint64              `json:"index"`
+	Apps     map[string]*snapApp `json:"apps"`
+}
+
+type snapApp struct {
+	ID            string                   `json:"app_id"`
+	Name          string                   `json:"name"`
+	Created       int64                    `json:"created_ms"`
+	Bundles       map[string]*snapBundle   `json:"bundles"`
+	Channels      map[string]*snapChannel  `json:"channels"`
+	Overrides     map[string]*snapOverride `json:"overrides"`
+	NextChannelID int64                    `json:"next_channel_id"`
+}
+
+type snapBundle struct {
+	Version          string              `json:"version"`
+	Zip              string              `json:"zip,omitempty"`
+	ZipSize          int64               `json:"zip_size,omitempty"`
+	Checksum         string              `json:"checksum"`
+	ChecksumCRC32    string              `json:"checksum_crc32,omitempty"`
+	SessionKey       string              `json:"session_key,omitempty"`
+	KeyID            string              `json:"key_id,omitempty"`
+	MinUpdateVersion string              `json:"min_update_version,omitempty"`
+	Link             string              `json:"link,omitempty"`
+	Comment          string              `json:"comment,omitempty"`
+	Manifest         []snapManifestEntry `json:"manifest,omitempty"`
+	Created          int64               `json:"created_ms"`
+}
+
+type snapManifestEntry struct {
+	FileName string `json:"file_name"`
+	FileHash string `json:"file_hash"`
+	Blob     string `json:"blob"`
+	Size     int64  `json:"size,omitempty"`
+}
+
+type snapChannel struct {
+	ID                           int64        `json:"id"`
+	Name                         string       `json:"name"`
+	Bundle                       string       `json:"bundle"`
+	History                      []string     `json:"history,omitempty"`
+	IOS                          bool         `json:"ios"`
+	Android                      bool         `json:"android"`
+	Electron                     bool         `json:"electron"`
+	AllowEmulator                bool         `json:"allow_emulator"`
+	AllowDevice                  bool         `json:"allow_device"`
+	AllowDev                     bool         `json:"allow_dev"`
+	AllowProd                    bool         `json:"allow_prod"`
+	Public                       bool         `json:"public"`
+	AllowDeviceSelfSet           bool         `json:"allow_device_self_set"`
+	DisableAutoUpdate            string       `json:"disable_auto_update"`
+	DisableAutoUpdateUnderNative bool         `json:"disable_auto_update_under_native"`
+	Rollout                      *snapRollout `json:"rollout,omitempty"`
+	Updated                      int64        `json:"updated_ms"`
+}
+
+type snapRollout struct {
+	Bundle     string `json:"bundle"`
+	PercentBPS int    `json:"percent_bps"`
+	Paused     bool   `json:"paused"`
+	ID         string `json:"id"`
+}
+
+type snapOverride struct {
+	Channel string `json:"channel"`
+	SelfSet bool   `json:"self_set,omitempty"`
+	Updated int64  `json:"updated_ms"`
+}
+
+type snapToken struct {
+	Name    string `json:"name"`
+	Prefix  string `json:"prefix"`
+	Role    string `json:"role,omitempty"`
+	Created int64  `json:"created_ms"`
+}
+
+type snapMember struct {
+	APIURL string `json:"api_url"`
+}
+
+type snapAudit struct {
+	Seq    uint64 `json:"seq"`
+	Index  uint64 `json:"index"`
+	Time   int64  `json:"time_ms"`
+	Actor  string `json:"actor"`
+	Action string `json:"action"`
+	App    string `json:"app,omitempty"`
+	Object string `json:"object"`
+	Before string `json:"before,omitempty"`
+	After  string `json:"after,omitempty"`
+	Prev   string `json:"prev"`
+	Hash   string `json:"hash"`
+}
+
+// encodeSnapshot captures s in the current snapshot format.
+func encodeSnapshot(s *state) ([]byte, error) {
+	out := snapState{Format: snapshotVersion, Catalog: snapOfCatalog(s.Catalog), Tokens: make(map[string]snapToken, len(s.Tokens)),
+		Stats: s.Stats, Keys: s.Keys, KeyLog: s.KeyLog, Index: s.Index, Members: make(map[string]snapMember, len(s.Members))}
+	for h, t := range s.Tokens {
+		out.Tokens[h] = snapToken(t)
+	}
+	for id, m := range s.Members {
+		out.Members[id] = snapMember(m)
+	}
+	for _, e := range s.Audit {
+		out.Audit = append(out.Audit, snapAudit(e))
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return nil, fmt.Errorf("origin: snapshot: %w", err)
+	}
+	return b, nil
+}
+
+// decodeState reads a snapshot of any format up to snapshotVersion.
+func decodeState(r io.Reader) (*state, error) {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("origin: restore snapshot: %w", err)
+	}
+	// The format first, on its own: a newer format may not decode into
+	// these types at all, and must be named as what it is.
+	var head struct {
+		Format int `json:"format"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil {
+		return nil, fmt.Errorf("origin: restore snapshot: %w", err)
+	}
+	if head.Format < 0 || head.Format > snapshotVersion {
+		return nil, fmt.Errorf("%w: the snapshot is format %d, this build reads formats 1 to %d; run a newer aloft on this node",
+			ErrSnapshotFormat, head.Format, snapshotVersion)
+	}
+	var ss snapState
+	if err := json.Unmarshal(raw, &ss); err != nil {
+		return nil, fmt.Errorf("origin: restore snapshot (format %d): %w", max(head.Format, 1), err)
+	}
+	// Formats 1 and 2 share these JSON names: nothing to upgrade. A
+	// format 3 that changes a shape upgrades ss here, in one place.
+	return ss.state(), nil
+}
+
+// state builds the in-memory state, with empty collections where the
+// snapshot had none.
+func (ss *snapState) state() *state {
+	s := newState()
+	if ss.Catalog != nil {
+		s.Catalog = ss.Catalog.catalog()
+	}
+	for h, t := range ss.Tokens {
+		s.Tokens[h] = tokenRec(t)
+	}
+	if ss.Stats != nil {
+		s.Stats = ss.Stats
+	}
+	if ss.Keys != nil {
+		s.Keys = ss.Keys
+	}
+	s.KeyLog, s.Index = ss.KeyLog, ss.Index
+	for id, m := range ss.Members {
+		s.Members[id] = memberRec(m)
+	}
+	for _, e := range ss.Audit {
+		s.Audit = append(s.Audit, api.AuditEntry(e))
+	}
+	return s
+}
+
+func snapOfCatalog(c *api.Catalog) *snapCatalog {
+	out := &snapCatalog{Protocol: c.Protocol, Index: c.Index, Apps: make(map[string]*snapApp, len(c.Apps))}
+	for id, a := range c.Apps {
+		sa := &snapApp{ID: a.ID, Name: a.Name, Created: a.Created, NextChannelID: a.NextChannelID,
+			Bundles:   make(map[string]*snapBundle, len(a.Bundles)),
+			Channels:  make(map[string]*snapChannel, len(a.Channels)),
+			Overrides: make(map[string]*snapOverride, len(a.Overrides))}
+		for v, b := range a.Bundles {
+			sa.Bundles[v] = snapOfBundle(b)
+		}
+		for n, ch := range a.Channels {
+			sa.Channels[n] = snapOfChannel(ch)
+		}
+		for d, o := range a.Overrides {
+			so := snapOverride(*o)
+			sa.Overrides[d] = &so
+		}
+		out.Apps[id] = sa
+	}
+	return out
+}
+
+func (c *snapCatalog) catalog() *api.Catalog {
+	out := &api.Catalog{Protocol: c.Protocol, Index: c.Index, Apps: make(map[string]*api.App, len(c.Apps))}
+	for id, sa := range c.Apps {
+		a := &api.App{ID: sa.ID, Name: sa.Name, Created: sa.Created, NextChannelID: sa.NextChannelID,
+			Bundles:   make(map[string]*api.Bundle, len(sa.Bundles)),
+			Channels:  make(map[string]*api.Channel, len(sa.Channels)),
+			Overrides: make(map[string]*api.Override, len(sa.Overrides))}
+		for v, b := range sa.Bundles {
+			a.Bundles[v] = b.bundle()
+		}
+		for n, ch := range sa.Channels {
+			a.Channels[n] = ch.channel()
+		}
+		for d, o := range sa.Overrides {
+			ao := api.Override(*o)
+			a.Overrides[d] = &ao
+		}
+		out.Apps[id] = a
+	}
+	return out
+}
+
+func snapOfBundle(b *api.Bundle) *snapBundle {
+	out := &snapBundle{Version: b.Version, Zip: b.Zip, ZipSize: b.ZipSize, Checksum: b.Checksum, ChecksumCRC32: b.ChecksumCRC32,
+		SessionKey: b.SessionKey, KeyID: b.KeyID, MinUpdateVersion: b.MinUpdateVersion, Link: b.Link, Comment: b.Comment, Created: b.Created}
+	for _, m := range b.Manifest {
+		out.Manifest = append(out.Manifest, snapManifestEntry(m))
+	}
+	return out
+}
+
+func (b *snapBundle) bundle() *api.Bundle {
+	out := &api.Bundle{Version: b.Version, Zip: b.Zip, ZipSize: b.ZipSize, Checksum: b.Checksum, ChecksumCRC32: b.ChecksumCRC32,
+		SessionKey: b.SessionKey, KeyID: b.KeyID, MinUpdateVersion: b.MinUpdateVersion, Link: b.Link, Comment: b.Comment, Created: b.Created}
+	for _, m := range b.Manifest {
+		out.Manifest = append(out.Manifest, api.ManifestEntry(m))
+	}
+	return out
+}
+
+func snapOfChannel(c *api.Channel) *snapChannel {
+	out := &snapChannel{ID: c.ID, Name: c.Name, Bundle: c.Bundle, History: c.History, IOS: c.IOS, Android: c.Android,
+		Electron: c.Electron, AllowEmulator: c.AllowEmulator, AllowDevice: c.AllowDevice, AllowDev: c.AllowDev,
+		AllowProd: c.AllowProd, Public: c.Public, AllowDeviceSelfSet: c.AllowDeviceSelfSet,
+		DisableAutoUpdate: c.DisableAutoUpdate, DisableAutoUpdateUnderNative: c.DisableAutoUpdateUnderNative, Updated: c.Updated}
+	if r := c.Rollout; r != nil {
+		sr := snapRollout(*r)
+		out.Rollout = &sr
+	}
+	return out
+}
+
+func (c *snapChannel) channel() *api.Channel {
+	out := &api.Channel{ID: c.ID, Name: c.Name, Bundle: c.Bundle, History: c.History, IOS: c.IOS, Android: c.Android,
+		Electron: c.Electron, AllowEmulator: c.AllowEmulator, AllowDevice: c.AllowDevice, AllowDev: c.AllowDev,
+		AllowProd: c.AllowProd, Public: c.Public, AllowDeviceSelfSet: c.AllowDeviceSelfSet,
+		DisableAutoUpdate: c.DisableAutoUpdate, DisableAutoUpdateUnderNative: c.DisableAutoUpdateUnderNative, Updated: c.Updated}
+	if r := c.Rollout; r != nil {
+		ar := api.Rollout(*r)
+		out.Rollout = &ar
+	}
+	return out
+}
