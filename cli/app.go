@@ -38,6 +38,7 @@ func appCommands() map[string]*command {
 				return nil
 			},
 		},
+		"app retention": retentionCommand(),
 		"app list": {
 			usage: "", summary: "list apps", example: "aloft app list",
 			run: func(ctx context.Context, c *call) error {

@@ -31,7 +31,7 @@ import (
 
 // allCommands is every operator command the CLI must offer (issue 3).
 var allCommands = []string{
-	"app create", "app list", "audit", "audit verify", "blobs gc",
+	"app create", "app list", "app retention", "audit", "audit verify", "blobs gc",
 	"bundle delete", "bundle list", "bundle upload",
 	"channel create", "channel list", "channel pause", "channel promote", "channel resume",
 	"channel rollback", "channel rollout", "channel set", "cluster remove", "cluster status",
@@ -1095,4 +1095,30 @@ func TestCluster_StatusAndRemove(t *testing.T) {
 	}
 	e.fail(t, 1, []string{"cluster", "remove", "origin-9"}, "no cluster member", "origin-9")
 	e.fail(t, 1, []string{"cluster", "remove"}, "name the node")
+}
+
+// TestApp_Retention: the policy round-trips, the next collection applies
+// it, and bad input is refused before anything is sent.
+func TestApp_Retention(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	e := newEnv(t, s)
+	const app = "com.example.retain"
+	e.ok(t, "app", "create", app)
+	for _, v := range []string{"1.0.0", "1.0.1", "1.0.2"} {
+		e.ok(t, "bundle", "upload", webBuild(t, v, nil), "--app", app, "--version", v)
+	}
+	if r := e.ok(t, "app", "retention", app); !strings.Contains(r.stdout, "keeps every bundle") {
+		t.Fatalf("default: %s", r.stdout)
+	}
+	if r := e.ok(t, "app", "retention", app, "--keep-last", "1"); !strings.Contains(r.stdout, "newest 1 bundles") {
+		t.Fatalf("set: %s", r.stdout)
+	}
+	var rep api.GarbageReport
+	e.okJSON(t, &rep, "blobs", "gc", "--json")
+	if len(rep.Retired) != 2 {
+		t.Fatalf("gc retired %v", rep.Retired)
+	}
+	e.fail(t, 1, []string{"app", "retention", app, "--off", "--keep-last", "3"}, "--off")
+	e.ok(t, "app", "retention", app, "--off")
 }

@@ -105,6 +105,10 @@ func (s *state) privateView(t target) any {
 		if m, ok := s.Members[t.name]; ok {
 			return snapMember(m)
 		}
+	case "retention":
+		if r, ok := s.Retain[t.app]; ok {
+			return snapRetention(r)
+		}
 	case "catalog":
 		return struct {
 			Index uint64 `json:"index"`

@@ -30,6 +30,7 @@ const (
 	cmdInitCatalog
 	cmdSetMember
 	cmdDeleteMember
+	cmdSetRetention
 	cmdMax
 )
 

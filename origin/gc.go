@@ -138,6 +138,11 @@ func (n *Node) CollectGarbage(ctx context.Context, req api.CollectGarbage) (api.
 	start := time.Now()
 	storedBefore, usedBefore := start.Add(-minAge), start.Add(-max(minAge, minUsedWindow))
 	rep := api.GarbageReport{DryRun: req.DryRun, MinAgeSeconds: int64(minAge / time.Second)}
+	retired, err := n.retire(ctx, start, req.DryRun)
+	rep.Retired = retired
+	if err != nil {
+		return rep, err
+	}
 	if g := n.gcGrace(start); g > 0 {
 		// Uploads another node took while it led carry marks this node
 		// never saw: keep everything until such marks would have expired.

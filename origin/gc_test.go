@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -160,7 +161,7 @@ func TestGC_DeletesOnlyWhatNothingNeeds(t *testing.T) {
 		Scanned: 6, Referenced: 2, Young: 2, Deleted: 2, FreedBytes: old.ZipSize + int64(len("uploaded, then the publish was refused")), Partials: 1}
 	dry := gc(t, cl, api.CollectGarbage{DryRun: true})
 	dry.DurationMS = 0
-	if dry != want {
+	if !reflect.DeepEqual(dry, want) {
 		t.Fatalf("dry run\n got %+v\nwant %+v", dry, want)
 	}
 	if !has(n, old.Zip) || !has(n, orphan) {
@@ -173,7 +174,7 @@ func TestGC_DeletesOnlyWhatNothingNeeds(t *testing.T) {
 	got := gc(t, cl, api.CollectGarbage{})
 	got.DurationMS = 0
 	want.DryRun = false
-	if got != want {
+	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("collection\n got %+v\nwant %+v", got, want)
 	}
 	for sha, keep := range map[string]bool{old.Zip: false, orphan: false, live.Zip: true, file: true, young: true, asked: true} {

@@ -41,6 +41,8 @@ func (n *Node) routes() http.Handler {
 	h("DELETE /api/v1/apps/{app}/devices/{device}", scopePublish, n.deleteDevice)
 
 	h("GET /api/v1/apps/{app}/stats", scopeRead, n.getStats)
+	h("GET /api/v1/apps/{app}/retention", scopeRead, n.getRetention)
+	h("PUT /api/v1/apps/{app}/retention", scopePublish, n.putRetention)
 	h("GET /api/v1/audit", scopeRead, n.getAudit)
 
 	h("POST /api/v1/tokens", scopeAdmin, n.postToken)

@@ -39,6 +39,9 @@ type snapState struct {
 	KeyLog  []string                               `json:"key_log"`
 	Index   uint64                                 `json:"index"`
 	Members map[string]snapMember                  `json:"members,omitempty"`
+	// Retain joined format 2 after its fixtures were made: absent is no
+	// retention, which is what every older state had.
+	Retain map[string]snapRetention `json:"retain,omitempty"`
 	// Audit is new in format 2.
 	Audit []snapAudit `json:"audit,omitempty"`
 }
@@ -149,6 +152,12 @@ func encodeSnapshot(s *state) ([]byte, error) {
 	for id, m := range s.Members {
 		out.Members[id] = snapMember(m)
 	}
+	if len(s.Retain) > 0 {
+		out.Retain = make(map[string]snapRetention, len(s.Retain))
+		for app, r := range s.Retain {
+			out.Retain[app] = snapRetention(r)
+		}
+	}
 	for _, e := range s.Audit {
 		out.Audit = append(out.Audit, snapAudit(e))
 	}
@@ -205,6 +214,9 @@ func (ss *snapState) state() *state {
 	s.KeyLog, s.Index = ss.KeyLog, ss.Index
 	for id, m := range ss.Members {
 		s.Members[id] = memberRec(m)
+	}
+	for app, r := range ss.Retain {
+		s.Retain[app] = retentionRec(r)
 	}
 	for _, e := range ss.Audit {
 		s.Audit = append(s.Audit, api.AuditEntry(e))

@@ -33,6 +33,9 @@ type state struct {
 	// Members maps raft node ids to what raft's own configuration does
 	// not hold: each node's API URL, for forwarding writes to the leader.
 	Members map[string]memberRec
+	// Retain is each app's bundle retention policy (retention.go); apps
+	// without one keep every bundle.
+	Retain map[string]retentionRec
 	// Audit holds the newest maxAudit audit entries, oldest first
 	// (audit.go).
 	Audit []api.AuditEntry
@@ -65,6 +68,7 @@ func newState() *state {
 		Stats:   map[string]map[string]map[string]int64{},
 		Keys:    map[string]uint64{},
 		Members: map[string]memberRec{},
+		Retain:  map[string]retentionRec{},
 	}
 }
 
@@ -164,6 +168,8 @@ func decodeOp(c Command) (op, error) {
 		o = &setMemberCmd{}
 	case cmdDeleteMember:
 		o = &deleteMemberCmd{}
+	case cmdSetRetention:
+		o = &setRetentionCmd{}
 	case cmdInitCatalog:
 		// No payload: no build ever read one, so none is required.
 		return initCatalogCmd{}, nil

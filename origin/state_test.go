@@ -170,7 +170,7 @@ func randomCommands(t testing.TB, seed uint64, n int) []Command {
 		app := apps[r.IntN(len(apps))]
 		ver := fmt.Sprintf("1.0.%d", r.IntN(6))
 		var c Command
-		switch r.IntN(12) {
+		switch r.IntN(13) {
 		case 0:
 			c = cmd(t, cmdCreateApp, "", createAppCmd{AppID: app})
 		case 1:
@@ -194,6 +194,8 @@ func randomCommands(t testing.TB, seed uint64, n int) []Command {
 			c = cmd(t, cmdDeleteChannel, "", deleteChannelCmd{App: app, Name: []string{"production", "beta"}[r.IntN(2)]})
 		case 10:
 			c = cmd(t, cmdDeleteToken, "", deleteTokenCmd{Name: fmt.Sprint("t", r.IntN(5))})
+		case 11:
+			c = cmd(t, cmdSetRetention, "", setRetentionCmd{App: app, KeepLast: r.IntN(3), KeepSeconds: int64(r.IntN(2) * 3600)})
 		default:
 			c = cmd(t, cmdPutToken, "", putTokenCmd{Hash: fmt.Sprint(r.IntN(5)), Name: fmt.Sprint("t", r.IntN(5))})
 		}

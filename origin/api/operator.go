@@ -298,4 +298,7 @@ type GarbageReport struct {
 	// of a multi-node cluster so recently that it kept every blob: the
 	// previous leader's "used lately" marks died with its leadership.
 	GraceSeconds int64 `json:"grace_seconds,omitempty"`
+	// Retired lists the bundles (app@version) apps' retention policies let
+	// go before the sweep; their blobs go once unreferenced and old enough.
+	Retired []string `json:"retired,omitempty"`
 }
