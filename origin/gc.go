@@ -261,4 +261,3 @@ func (n *Node) gcLoop(ctx context.Context) {
 		}
 	}
 }
-
