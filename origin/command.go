@@ -44,7 +44,9 @@ const (
 //     entries are audited: a version 1 entry names no actor, and snapshots
 //     of version 1 builds hold no audit log, so a replica that replays
 //     old entries and one that restored an old snapshot agree.
-const commandVersion = 2
+//   - 3: adds cmdSetRetention (per-app bundle retention); no payload of
+//     an earlier type changed, so older entries decode as they are.
+const commandVersion = 3
 
 // ErrBadCommand means a log entry cannot be decoded.
 var ErrBadCommand = errors.New("origin: undecodable command")
@@ -100,6 +102,10 @@ func DecodeCommand(b []byte) (Command, error) {
 // upgradeCommand is the one place where older entries are brought to the
 // current shapes, one version step at a time.
 func upgradeCommand(c Command) (Command, error) {
+	if c.Type == cmdSetRetention && c.Version < 3 {
+		// No build wrote one: version 2 builds did not know the type.
+		return Command{}, fmt.Errorf("%w: retention entries start at version 3, this one says %d", ErrBadCommand, c.Version)
+	}
 	if c.Version == 1 {
 		// Version 1 payloads decode into the log types as they are (same
 		// JSON names). It had no actor: an entry claiming one was not

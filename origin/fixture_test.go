@@ -50,6 +50,8 @@ type fixtureState struct {
 	Members map[string]string                      `json:"members"` // node id → API URL
 	// Audit is the audit log (format 2 on; none from a format 1 log).
 	Audit []api.AuditEntry `json:"audit,omitempty"`
+	// Retain is per-app retention (format 3 on).
+	Retain map[string]retentionRec `json:"retain,omitempty"`
 	// Failed lists the log indexes whose command was refused.
 	Failed []uint64 `json:"failed"`
 }
@@ -63,7 +65,7 @@ type fixtureToken struct {
 
 func toFixture(s *state, failed []uint64) fixtureState {
 	out := fixtureState{Catalog: s.Catalog, Tokens: map[string]fixtureToken{}, Stats: s.Stats, Keys: s.Keys,
-		KeyLog: s.KeyLog, Index: s.Index, Members: map[string]string{}, Audit: s.Audit, Failed: failed}
+		KeyLog: s.KeyLog, Index: s.Index, Members: map[string]string{}, Audit: s.Audit, Retain: s.Retain, Failed: failed}
 	for h, t := range s.Tokens {
 		out.Tokens[h] = fixtureToken{Name: t.Name, Prefix: t.Prefix, Role: t.Role, Created: t.Created}
 	}
@@ -189,6 +191,11 @@ func fixtureLog() []fixtureEntry {
 		{cmdPutBundle, "", putBundleCmd{App: other, Bundle: logBundle{Version: "0.1.0", Checksum: fixtureSHA("other 0.1.0"), Manifest: manifest[1:]}}},
 		{cmdPutChannel, "", putChannelCmd{App: other, Name: "production", Spec: logChannelSpec{Bundle: strp("0.1.0"), Public: boolp(true)}, RolloutID: "rid-18"}},
 		stats("b4", other, api.StatsCount{App: other, Version: "0.1.0", Action: "set", N: 11}),
+		// Format 3: retention, set, changed, removed, and refused.
+		{cmdSetRetention, "", setRetentionCmd{App: app, KeepLast: 5}},
+		{cmdSetRetention, "", setRetentionCmd{App: other, KeepLast: 2, KeepSeconds: 86400}},
+		{cmdSetRetention, "", setRetentionCmd{App: other}},
+		{cmdSetRetention, "", setRetentionCmd{App: "com.missing.app", KeepLast: 1}},
 	}
 }
 
