@@ -44,6 +44,10 @@ type clusterResult struct {
 	Writes   *writesResult   `json:"writes,omitempty"`
 	Memory   *memoryResult   `json:"memory,omitempty"`
 	Failover *failoverResult `json:"failover,omitempty"`
+	// OtherCPUCores is, per phase, what the rest of the machine used
+	// meanwhile (everything but this harness and its children, killed
+	// ones included): the noise each phase's figures carry.
+	OtherCPUCores map[string]float64 `json:"other_cpu_cores"`
 }
 
 // originProc is one `aloft origin` child and how to start it again.
@@ -76,7 +80,8 @@ func runCluster(ctx context.Context, h *harness) (*clusterResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &clusterResult{S3: "versitygw " + r.s3.version + " (posix backend, 127.0.0.1)", SetupS: round3(time.Since(t0).Seconds())}
+	res := &clusterResult{S3: "versitygw " + r.s3.version + " (posix backend, 127.0.0.1)", SetupS: round3(time.Since(t0).Seconds()),
+		OtherCPUCores: map[string]float64{}}
 	for _, n := range r.nodes {
 		res.Nodes = append(res.Nodes, n.id)
 	}
@@ -92,13 +97,31 @@ func runCluster(ctx context.Context, h *harness) (*clusterResult, error) {
 		{"failover", func() (err error) { res.Failover, err = r.failoverPhase(ctx); return }},
 	}
 	for _, p := range phases {
-		t := time.Now()
-		if err := p.run(); err != nil {
+		t, sys, own := time.Now(), sysCPU(), h.ownCPU()
+		err := p.run()
+		if wall := time.Since(t).Seconds(); wall > 0 {
+			res.OtherCPUCores[p.name] = round3(max(0, (sysCPU()-sys-(h.ownCPU()-own)).Seconds()/wall))
+		}
+		if err != nil {
 			return res, fmt.Errorf("cluster %s: %w", p.name, err)
 		}
 		h.logf("cluster %s done in %s", p.name, time.Since(t).Round(time.Millisecond))
 	}
 	return res, nil
+}
+
+// ownCPU is the CPU time so far of the harness and of every child the
+// cluster scenario started, exited ones included (from their rusage).
+func (h *harness) ownCPU() time.Duration {
+	d := readProc(os.Getpid(), false).cpu
+	for _, c := range h.others {
+		if !c.exited() {
+			d += readProc(c.pid(), false).cpu
+		} else if ps := c.cmd.ProcessState; ps != nil {
+			d += ps.UserTime() + ps.SystemTime()
+		}
+	}
+	return d
 }
 
 // startRig starts versitygw, the two single nodes and the 3-node cluster,

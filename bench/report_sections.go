@@ -105,6 +105,15 @@ func writeCluster(b *strings.Builder, c *clusterResult) {
 	fmt.Fprintf(b, "## cluster\n\nA 3-node origin (%s, raft over loopback TCP) beside single-node origins, all on %s, in the same run; "+
 		"the cluster was up %.1f s after versitygw's start. Ratios are the cluster's figure over the single S3 node's.\n\n",
 		strings.Join(c.Nodes, ", "), c.S3, c.SetupS)
+	var noise []string
+	for _, p := range []string{"memory", "publish", "writes", "failover"} {
+		if v, ok := c.OtherCPUCores[p]; ok {
+			noise = append(noise, fmt.Sprintf("%s %.2f", p, v))
+		}
+	}
+	if len(noise) > 0 {
+		fmt.Fprintf(b, "Other CPU (cores the rest of the machine used) per phase: %s.\n\n", strings.Join(noise, ", "))
+	}
 	if m := c.Memory; m != nil {
 		fmt.Fprintf(b, "**Resident memory** while a %.1f MB zip (stored, incompressible) is uploaded in resumable chunks and published, "+
 			"then downloaded; growth is peak minus the phase's starting VmRSS. Largest growth: **%.1f%%** of the bundle.\n\n",
