@@ -66,6 +66,7 @@ func tinyOptions(t *testing.T, scenario string) options {
 	o.relDevices, o.relRate, o.relPre, o.relMax, o.relDLConns = 20, 100, 200*time.Millisecond, 20*time.Second, 4
 	o.statsDur, o.statsBatchMax = 500*time.Millisecond, 5
 	o.propChanges, o.propTimeout, o.turns, o.spawnEdges = 4, 20*time.Second, 2, 2
+	o.clusterPublishes, o.clusterWriters, o.clusterWriteDur, o.killTrials, o.largeMB = 2, 2, 600*time.Millisecond, 1, 4
 	return o
 }
 
@@ -110,8 +111,8 @@ func checkReportFiles(t *testing.T, dir, scenario string) map[string]any {
 		}
 	}
 	goals := doc["goals"].([]any)
-	if len(goals) != 7 {
-		t.Errorf("%d goals, want the issue's 6 plus the stats reading", len(goals))
+	if len(goals) != 8 {
+		t.Errorf("%d goals, want issue 4's 6, the stats reading and the cluster's memory reading", len(goals))
 	}
 	for _, g := range goals {
 		g := g.(map[string]any)
@@ -120,7 +121,7 @@ func checkReportFiles(t *testing.T, dir, scenario string) map[string]any {
 		}
 	}
 	plots := doc["plots"].([]any)
-	if len(plots) == 0 {
+	if len(plots) == 0 && scenario != "cluster" { // the cluster scenario draws none
 		t.Error("no plots")
 	}
 	for _, p := range plots {
@@ -247,5 +248,48 @@ func TestRun_Propagation(t *testing.T) {
 		if s.Action != want || len(s.PerEdgeMS) != len(p.Edges) {
 			t.Errorf("sample %d: %+v", i, s)
 		}
+	}
+}
+
+// TestRun_Cluster: versitygw, two single nodes and a 3-node cluster; every
+// phase must measure every target, and the leader's kill must be
+// survived by a write acknowledged by another node.
+func TestRun_Cluster(t *testing.T) {
+	requireVersitygw(t)
+	rep, _ := runTiny(t, "cluster")
+	c := rep.Cluster
+	if len(c.Nodes) != 3 || c.Publish == nil || c.Writes == nil || c.Memory == nil || c.Failover == nil {
+		t.Fatalf("cluster result incomplete: %+v", c)
+	}
+	for _, r := range c.Publish.Runs {
+		if r.Latency.N != 2 || r.Errors != 0 || r.Latency.P50MS <= 0 {
+			t.Errorf("publish %s: %+v, errors %d (%s)", r.Target, r.Latency, r.Errors, r.LastError)
+		}
+	}
+	if len(c.Publish.Runs) != 4 || c.Publish.P50Ratio <= 0 {
+		t.Errorf("%d publish targets, p50 ratio %v", len(c.Publish.Runs), c.Publish.P50Ratio)
+	}
+	for _, r := range c.Writes.Runs {
+		if r.Acked == 0 || r.Errors != 0 || r.Turns != 2 || r.Latency.Count != r.Acked {
+			t.Errorf("writes %s: %d acked, %d errors (%s), %d turns, %d latencies", r.Target, r.Acked, r.Errors, r.LastError, r.Turns, r.Latency.Count)
+		}
+	}
+	if len(c.Memory.Runs) != 4 {
+		t.Errorf("%d memory runs, want upload and download on the single node and the cluster", len(c.Memory.Runs))
+	}
+	for _, m := range c.Memory.Runs {
+		if m.PID == 0 || m.BaselineMB <= 0 || m.PeakMB < m.BaselineMB || m.PolledPeakMB > m.PeakMB {
+			t.Errorf("memory %s %s: %+v", m.Origin, m.Phase, m)
+		}
+	}
+	f := c.Failover
+	if len(f.Cluster) != 1 || len(f.Single) != 1 {
+		t.Fatalf("%d cluster and %d single trials, want 1 each", len(f.Cluster), len(f.Single))
+	}
+	if tr := f.Cluster[0]; tr.NewLeader == "" || tr.NewLeader == tr.Killed || tr.GapMS <= 0 || tr.AckedBefore == 0 || tr.AckedAfter == 0 {
+		t.Errorf("cluster trial %+v", tr)
+	}
+	if tr := f.Single[0]; tr.GapMS <= 0 || tr.RestartMS <= 0 || tr.AckedAfter == 0 {
+		t.Errorf("single trial %+v", tr)
 	}
 }

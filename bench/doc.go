@@ -13,6 +13,9 @@
 //	release      a bundle published mid-run, with full zips, then with deltas
 //	stats        a flood of stats events beside check-ins
 //	propagation  time from a publish/rollback ack until every edge answers it
+//	cluster      a 3-node origin on versitygw vs single nodes: publish latency,
+//	             catalog writes/s, the write gap after kill -9 of the leader,
+//	             origin RSS around a 200 MB bundle (its own origins; no aloft dev)
 //
 // Load is open-loop: request i is due at start+i/rate, and its latency is
 // measured from that intended time, so a slow server cannot hide its

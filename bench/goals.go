@@ -54,7 +54,28 @@ func evaluateGoals(r *report) []goal {
 	} else {
 		out = append(out, unmeasured("stats_check_p99", statsText, why(r, "stats", "")))
 	}
-	return out
+	return append(out, memoryGoal(r))
+}
+
+// memoryGoal reads "must stay well under the bundle's size" as: no origin
+// process grows by a quarter of the bundle while handling it.
+func memoryGoal(r *report) goal {
+	const text = "cluster: an origin's RSS while a large bundle is uploaded and downloaded stays well under the bundle's size (read as: peak minus baseline under 25% of it)"
+	c := r.Cluster
+	if c == nil || c.Memory == nil || len(c.Memory.Runs) == 0 {
+		return unmeasured("origin_rss_large_bundle", text, why(r, "cluster", "the memory phase did not finish"))
+	}
+	m := c.Memory
+	worst := m.Runs[0]
+	for _, x := range m.Runs {
+		if x.GrowthShare > worst.GrowthShare {
+			worst = x
+		}
+	}
+	v := m.MaxGrowthShare * 100
+	return judged("origin_rss_large_bundle", text, v, v < 25,
+		fmt.Sprintf("%.1f%%: %s grew %.1f MB (%.1f → %.1f MB) during the %s of a %.1f MB zip", v, worst.Origin, worst.GrowthMB,
+			worst.BaselineMB, worst.PeakMB, worst.Phase, float64(m.BundleBytes)/1e6))
 }
 
 func checkGoals(r *report) []goal {

@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,6 +41,9 @@ type harness struct {
 	// edges are extra `aloft edge` processes replicating from the dev
 	// server's origin, for propagation.
 	edges []*child
+	// others are the cluster scenario's children (versitygw, origins,
+	// restarts included), stopped in reverse order of their start.
+	others []*child
 
 	bare     *child
 	bareAddr string
@@ -67,7 +71,9 @@ func newHarness(ctx context.Context, opts options, logw io.Writer) (*harness, er
 	}
 	h := &harness{opts: opts, root: root, tmp: tmp, logw: logw, placement: "unpinned: servers and generator share every CPU"}
 	err = h.build(ctx)
-	if err == nil {
+	// The cluster scenario starts its own origins; every other one
+	// measures aloft dev.
+	if err == nil && slices.ContainsFunc(opts.scenarios, func(s string) bool { return s != "cluster" }) {
 		err = h.startAloft()
 	}
 	if err != nil {
@@ -108,8 +114,13 @@ func (h *harness) build(ctx context.Context) error {
 
 // start starts a server under test on the servers' CPUs.
 func (h *harness) start(name, bin string, args ...string) (*child, error) {
+	return h.startEnv(name, nil, bin, args...)
+}
+
+// startEnv is start with env added to the child's environment.
+func (h *harness) startEnv(name string, env []string, bin string, args ...string) (*child, error) {
 	bin, args = tasksetArgs(h.split.server, bin, args)
-	return startChild(name, bin, filepath.Join(h.tmp, name+".log"), args...)
+	return startChildEnv(name, env, bin, filepath.Join(h.tmp, name+".log"), args...)
 }
 
 func (h *harness) logf(format string, args ...any) {
@@ -123,6 +134,9 @@ func (h *harness) close() {
 	for _, e := range h.edges {
 		e.stop()
 	}
+	for i := len(h.others) - 1; i >= 0; i-- {
+		h.others[i].stop()
+	}
 	h.aloft.stop()
 	_ = os.RemoveAll(h.tmp)
 }
@@ -132,7 +146,7 @@ func (h *harness) saveLogs(dir string) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return
 	}
-	for _, c := range append([]*child{h.aloft, h.bare, h.nginx}, h.edges...) {
+	for _, c := range append(append([]*child{h.aloft, h.bare, h.nginx}, h.edges...), h.others...) {
 		if c == nil {
 			continue
 		}

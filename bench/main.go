@@ -80,7 +80,7 @@ func runBench(ctx context.Context, opts options, command string, logw io.Writer)
 		h.logf("%s done in %s", s, time.Since(t0).Round(time.Millisecond))
 	}
 	h.saveLogs(filepath.Join(opts.out, "logs"))
-	if h.aloft.exited() {
+	if h.aloft != nil && h.aloft.exited() {
 		rep.Errors["aloft"] = fmt.Sprintf("aloft dev exited during the run: %v\n%s", h.aloft.err, h.aloft.tail())
 	}
 	rep.Goals = evaluateGoals(rep)
@@ -108,6 +108,8 @@ func (r *report) run(ctx context.Context, h *harness, scenario string) error {
 		r.Stats, err = runStatsFlood(ctx, h)
 	case "propagation":
 		r.Propagation, err = runPropagation(ctx, h)
+	case "cluster":
+		r.Cluster, err = runCluster(ctx, h)
 	default:
 		err = fmt.Errorf("unknown scenario %q", scenario)
 	}

@@ -14,7 +14,7 @@ import (
 
 // allScenarios in the order they run.
 func allScenarios() []string {
-	return []string{"checkins", "downloads", "release", "stats", "propagation"}
+	return []string{"checkins", "downloads", "release", "stats", "propagation", "cluster"}
 }
 
 // options sizes a run. Every count and duration is bounded, so a run stops
@@ -56,6 +56,15 @@ type options struct {
 
 	propChanges int
 	propTimeout time.Duration
+
+	// cluster: publishes per target, concurrent catalog writers and the
+	// length of each target's write run (split into turns), leader-kill
+	// trials, and the zip size of the memory figure's bundle (MB, 10^6).
+	clusterPublishes int
+	clusterWriters   int
+	clusterWriteDur  time.Duration
+	killTrials       int
+	largeMB          float64
 }
 
 // quickOptions: under five minutes on 2 cores, build included.
@@ -67,6 +76,7 @@ func quickOptions() options {
 		relDevices: 400, relRate: 400, relPre: 2 * time.Second, relMax: 30 * time.Second, relDLConns: 32,
 		statsDur: 8 * time.Second, statsBatchMax: 50, statsPerCheck: 4,
 		propChanges: 20, propTimeout: 10 * time.Second, spawnEdges: 3,
+		clusterPublishes: 8, clusterWriters: 8, clusterWriteDur: 2 * time.Second, killTrials: 3, largeMB: 200,
 	}
 }
 
@@ -78,6 +88,7 @@ func fullOptions() options {
 	o.dlDur = 15 * time.Second
 	o.relDevices, o.relRate, o.relMax = 2000, 1000, 120*time.Second
 	o.statsDur, o.turns = 30*time.Second, 10
+	o.clusterPublishes, o.clusterWriters, o.clusterWriteDur, o.killTrials = 30, 16, 10*time.Second, 5
 	return o
 }
 
@@ -99,6 +110,11 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	bundleMB := fs.Float64("bundle-mb", 0, "zip size of the download/release bundle in MB")
 	pin := fs.Bool("pin", true, "run the servers and the load generator on separate halves of the CPUs")
 	perCheck := fs.Float64("stats-per-check", 0, "stats events per update check in the stats flood (default 4)")
+	publishes := fs.Int("publishes", 0, "cluster: publishes of the bundle per target (default 8, 30 in the full run)")
+	writers := fs.Int("cluster-writers", 0, "cluster: concurrent catalog writers (default 8, 16 in the full run)")
+	writeDur := fs.Duration("cluster-writes", 0, "cluster: length of each target's catalog write run, split into turns (default 2s, 10s in the full run)")
+	kills := fs.Int("kill-trials", 0, "cluster: leader kill -9 trials (default 3, 5 in the full run)")
+	largeMB := fs.Float64("large-mb", 0, "cluster: zip size in MB of the bundle whose upload and download the RSS figure watches (default 200)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: go run ./bench [flags]\n\nLoad-tests aloft dev against baselines measured in the same run.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -135,6 +151,21 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	}
 	if *bundleMB > 0 {
 		o.bundleMB = *bundleMB
+	}
+	if *publishes > 0 {
+		o.clusterPublishes = *publishes
+	}
+	if *writers > 0 {
+		o.clusterWriters = *writers
+	}
+	if *writeDur > 0 {
+		o.clusterWriteDur = *writeDur
+	}
+	if *kills > 0 {
+		o.killTrials = *kills
+	}
+	if *largeMB > 0 {
+		o.largeMB = *largeMB
 	}
 	if o.out == "" {
 		o.out = filepath.Join("bench", "out", time.Now().UTC().Format("20060102-150405"))

@@ -26,7 +26,7 @@ type series struct {
 // writePlots draws every plot the report has data for and returns the file
 // names (relative to dir).
 func writePlots(dir string, r *report) ([]string, error) {
-	var out []string
+	out := []string{} // a list in report.json even when no scenario draws one
 	draw := func(name string, p *plot.Plot) error {
 		if p == nil {
 			return nil

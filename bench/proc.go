@@ -57,11 +57,20 @@ type child struct {
 // dies with the harness (Pdeathsig), so an interrupted run leaves nothing
 // listening.
 func startChild(name, bin, logPath string, args ...string) (*child, error) {
+	return startChildEnv(name, nil, bin, logPath, args...)
+}
+
+// startChildEnv is startChild with env added to the harness's own
+// environment.
+func startChildEnv(name string, env []string, bin, logPath string, args ...string) (*child, error) {
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, args...)
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
@@ -180,16 +189,30 @@ func readOne(pid int) procSample {
 	if err != nil {
 		return s
 	}
-	for _, line := range strings.Split(string(status), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(rest)
-			if len(f) > 0 {
-				kb, _ := strconv.ParseInt(f[0], 10, 64)
-				s.rss = kb << 10
-			}
-		}
-	}
+	s.rss, _ = statusBytes(status, "VmRSS")
 	return s
+}
+
+// statusBytes reads one "Field:   N kB" line of /proc/<pid>/status
+// (VmRSS, VmHWM, …) in bytes; ok is false when the field is missing or
+// malformed (a kernel thread has no Vm lines).
+func statusBytes(status []byte, field string) (n int64, ok bool) {
+	for _, line := range strings.Split(string(status), "\n") {
+		rest, found := strings.CutPrefix(line, field+":")
+		if !found {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) != 2 || f[1] != "kB" {
+			return 0, false
+		}
+		kb, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil || kb < 0 {
+			return 0, false
+		}
+		return kb << 10, true
+	}
+	return 0, false
 }
 
 // childPIDs lists the direct children of pid's main thread, which for a

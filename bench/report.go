@@ -23,6 +23,7 @@ type report struct {
 	Release     *releaseResult     `json:"release,omitempty"`
 	Stats       *statsResult       `json:"stats,omitempty"`
 	Propagation *propagationResult `json:"propagation,omitempty"`
+	Cluster     *clusterResult     `json:"cluster,omitempty"`
 	// Errors maps a scenario that failed to its error.
 	Errors map[string]string `json:"errors"`
 	Plots  []string          `json:"plots"`
@@ -129,6 +130,7 @@ func writeMarkdown(dir string, r *report) error {
 	writeRelease(&b, r.Release)
 	writeStats(&b, r.Stats)
 	writePropagation(&b, r.Propagation)
+	writeCluster(&b, r.Cluster)
 	if len(r.Errors) > 0 {
 		b.WriteString("## Errors\n\n")
 		for s, e := range r.Errors {

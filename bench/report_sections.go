@@ -97,3 +97,67 @@ func writePropagation(b *strings.Builder, p *propagationResult) {
 	}
 	b.WriteString("\n")
 }
+
+func writeCluster(b *strings.Builder, c *clusterResult) {
+	if c == nil {
+		return
+	}
+	fmt.Fprintf(b, "## cluster\n\nA 3-node origin (%s, raft over loopback TCP) beside single-node origins, all on %s, in the same run; "+
+		"the cluster was up %.1f s after versitygw's start. Ratios are the cluster's figure over the single S3 node's.\n\n",
+		strings.Join(c.Nodes, ", "), c.S3, c.SetupS)
+	var noise []string
+	for _, p := range []string{"memory", "publish", "writes", "failover"} {
+		if v, ok := c.OtherCPUCores[p]; ok {
+			noise = append(noise, fmt.Sprintf("%s %.2f", p, v))
+		}
+	}
+	if len(noise) > 0 {
+		fmt.Fprintf(b, "Other CPU (cores the rest of the machine used) per phase: %s.\n\n", strings.Join(noise, ", "))
+	}
+	if m := c.Memory; m != nil {
+		fmt.Fprintf(b, "**Resident memory** while a %.1f MB zip (stored, incompressible) is uploaded in resumable chunks and published, "+
+			"then downloaded; growth is peak minus the phase's starting VmRSS. Largest growth: **%.1f%%** of the bundle.\n\n",
+			float64(m.BundleBytes)/1e6, m.MaxGrowthShare*100)
+		b.WriteString("| origin | phase | baseline MB | peak MB | growth MB | growth / bundle | s | MB/s | peak from |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+		for _, r := range m.Runs {
+			fmt.Fprintf(b, "| %s | %s | %.1f | %.1f | %.1f | %.1f%% | %.2f | %.0f | %s |\n",
+				r.Origin, r.Phase, r.BaselineMB, r.PeakMB, r.GrowthMB, r.GrowthShare*100, r.DurationS, r.MBps, r.Source)
+		}
+		b.WriteString("\n")
+	}
+	if p := c.Publish; p != nil {
+		fmt.Fprintf(b, "**Publish latency** of a %d-byte zip (missing blobs → chunked upload → PUT bundle, acknowledged after the raft commit), "+
+			"%d publishes per target in rotating order. Through the leader: p50 **%.3f×**, p99 **%.3f×** the single S3 node; through a follower p50 %.3f×.\n\n",
+			p.BundleBytes, p.Publishes, p.P50Ratio, p.P99Ratio, p.FollowerP50Ratio)
+		b.WriteString("| target | via | publishes | p50 ms | p99 ms | min ms | max ms | errors |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+		for _, r := range p.Runs {
+			fmt.Fprintf(b, "| %s | %s | %d | %.1f | %.1f | %.1f | %.1f | %d |\n", r.Target, r.Via, r.Latency.N, r.Latency.P50MS, r.Latency.P99MS, r.Latency.MinMS, r.Latency.MaxMS, r.Errors)
+		}
+		b.WriteString("\n")
+	}
+	if w := c.Writes; w != nil {
+		fmt.Fprintf(b, "**Catalog writes** (channel updates through the typed client, %d closed-loop writers, interleaved turns). "+
+			"Through the leader the cluster takes **%.3f×** the single node's writes/s; through a follower %.3f×.\n\n", w.Writers, w.Ratio, w.FollowerRatio)
+		b.WriteString("| target | via | s | acked | writes/s | p50 ms | p99 ms | max ms | errors | origin CPU cores |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+		for _, r := range w.Runs {
+			fmt.Fprintf(b, "| %s | %s | %.1f | %d | %.0f | %.2f | %.2f | %.2f | %d | %.2f |\n",
+				r.Target, r.Via, r.DurationS, r.Acked, r.PerSec, r.Latency.P50, r.Latency.P99, r.Latency.Max, r.Errors, r.ServerCPUCores)
+		}
+		b.WriteString("\n")
+	}
+	if f := c.Failover; f != nil {
+		fmt.Fprintf(b, "**Write gap after kill -9**: %d writers retry each write for up to %.0f s (SetRetry); the gap runs from the kill to the first "+
+			"acknowledged write sent after the victim was gone. Cluster: the leader is killed, writers go through a follower, the victim is restarted "+
+			"and caught up after each trial. Single node: killed and restarted at once by the harness. Median gap: cluster **%.0f ms**, single node %.0f ms (%.3f×).\n\n",
+			f.Writers, f.RetryS, f.ClusterMedianMS, f.SingleMedianMS, f.Ratio)
+		b.WriteString("| trial | killed | through | acked by | gap ms | acked before / after | gave up | restart ms | caught up ms |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+		for i, t := range f.Cluster {
+			fmt.Fprintf(b, "| cluster %d | %s | %s | %s | %.0f | %d / %d | %d | %.0f | %.0f |\n", i+1, t.Killed, t.Through, t.NewLeader, t.GapMS, t.AckedBefore, t.AckedAfter, t.Errors, t.RestartMS, t.RejoinMS)
+		}
+		for i, t := range f.Single {
+			fmt.Fprintf(b, "| single %d | %s | %s | %s | %.0f | %d / %d | %d | %.0f | |\n", i+1, t.Killed, t.Through, t.NewLeader, t.GapMS, t.AckedBefore, t.AckedAfter, t.Errors, t.RestartMS)
+		}
+		b.WriteString("\n\"gave up\" counts writes the client stopped retrying; against a single node that nothing listens on, a fresh write's first " +
+			"refused connection fails at once by design, and the writer tries again 10 ms later.\n\n")
+	}
+}
