@@ -94,7 +94,7 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	if n.raft.State() == raft.Leader {
-		n.leaderSince.Store(time.Now().UnixNano())
+		n.leadership(time.Now())
 		return n.leaderDuties(ctx)
 	}
 	if n.memberURL(n.cfg.NodeID) != n.apiURL {
@@ -200,7 +200,7 @@ func (n *Node) leaderLoop(ctx context.Context) {
 			if !lead {
 				continue
 			}
-			n.leaderSince.Store(time.Now().UnixNano())
+			n.leadership(time.Now())
 			dctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
 			if err := n.raft.Barrier(n.cfg.ApplyTimeout).Error(); err == nil {
 				err = n.leaderDuties(dctx)

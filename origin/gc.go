@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -192,15 +193,27 @@ func (n *Node) CollectGarbage(ctx context.Context, req api.CollectGarbage) (api.
 // leadership of a multi-node cluster (0: none). A lone node has had no
 // predecessor whose marks it lacks.
 func (n *Node) gcGrace(now time.Time) time.Duration {
-	since := n.leaderSince.Load()
-	if since == 0 {
-		return 0
-	}
+	since := n.leadership(now)
 	f := n.raft.GetConfiguration()
 	if f.Error() != nil || len(f.Configuration().Servers) < 2 {
 		return 0
 	}
-	return max(0, minUsedWindow-now.Sub(time.Unix(0, since)))
+	return max(0, minUsedWindow-now.Sub(since))
+}
+
+// leadership returns when this node began leading in the current raft
+// term, recording now if this is the first it hears of that term. Called
+// by the leadership loop and by the collector, whichever runs first: the
+// loop hears of an election asynchronously, and a later start only
+// lengthens the grace, which is the safe side.
+func (n *Node) leadership(now time.Time) time.Time {
+	term, _ := strconv.ParseUint(n.raft.Stats()["term"], 10, 64)
+	n.leadMu.Lock()
+	defer n.leadMu.Unlock()
+	if term != n.leadTerm || n.leadSince.IsZero() {
+		n.leadTerm, n.leadSince = term, now
+	}
+	return n.leadSince
 }
 
 // sweepPartials removes resumable uploads last written before cutoff, the

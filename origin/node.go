@@ -16,7 +16,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -213,7 +212,9 @@ type Node struct {
 	fresh, needJoin bool
 	apiURL          string        // this node's advertised API base URL
 	proxy           *forwardProxy // forwards writes to the leader
-	leaderSince     atomic.Int64  // when this node last won leadership, Unix ns
+	leadMu          sync.Mutex    // guards leadTerm and leadSince
+	leadTerm        uint64        // the raft term leadSince belongs to
+	leadSince       time.Time     // when this node was first seen leading in leadTerm
 	leaderDone      chan struct{} // closed when the leadership loop ends
 }
 
