@@ -91,6 +91,10 @@ type putTokenCmd struct {
 	Name   string `json:"name"`
 	Prefix string `json:"prefix"`
 	Role   string `json:"role,omitempty"`
+	// Apps is the app scope, lower-case and sorted; empty: every app.
+	Apps []string `json:"apps,omitempty"`
+	// Expires is the leader's absolute expiry, Unix ms; 0: never.
+	Expires int64 `json:"expires_ms,omitempty"`
 }
 
 type deleteTokenCmd struct {

@@ -51,7 +51,8 @@ func (n *Node) wrap(name string, fn handlerFunc, need scope) http.Handler {
 
 func (n *Node) serve(w http.ResponseWriter, r *http.Request, fn handlerFunc, need scope) (int, any, error) {
 	if need != 0 {
-		if err := n.authorize(bearer(r), need); err != nil {
+		var err error
+		if r, err = n.authorizeRequest(r, need); err != nil {
 			if errors.Is(err, ErrUnauthorized) {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="aloft"`)
 			}

@@ -68,6 +68,9 @@ type Config struct {
 	APIAddr string
 	// AdminToken, when set, is registered as an admin API token at start.
 	AdminToken string
+	// Clock is the time token expiry and last-used read. Default
+	// time.Now; tests pass one they can move forward.
+	Clock func() time.Time
 	// Blobs stores bundle bytes. Default: the S3 store S3 describes when
 	// set, else a blobstore.Dir under DataDir/blobs. Tests inject one
 	// (blobstore.NewMem).
@@ -211,6 +214,7 @@ type Node struct {
 	// node must ask the cluster to add it.
 	fresh, needJoin bool
 	apiURL          string        // this node's advertised API base URL
+	used            *tokenUse     // when each token last authenticated here
 	proxy           *forwardProxy // forwards writes to the leader
 	leaderDone      chan struct{} // closed when the leadership loop ends
 }
@@ -227,7 +231,10 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "origin", "node", cfg.NodeID), fsm: newFSM()}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "origin", "node", cfg.NodeID), fsm: newFSM(), used: newTokenUse()}
 	n.uploads = &uploads{dir: filepath.Join(cfg.DataDir, "uploads")}
 	n.spool = filepath.Join(cfg.DataDir, "spool")
 	for _, dir := range []string{n.uploads.dir, n.spool} {

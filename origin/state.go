@@ -45,6 +45,16 @@ type tokenRec struct {
 	// everything, so they stay admins.
 	Role    string `json:"role,omitempty"`
 	Created int64  `json:"created_ms"`
+	// Apps is the app scope (lower-case, sorted); empty: every app.
+	// Never mutated once stored, so readers may keep it.
+	Apps []string `json:"apps,omitempty"`
+	// Expires is when the token stops working, Unix ms (the leader's
+	// clock at creation plus the asked duration); 0: never.
+	Expires int64 `json:"expires_ms,omitempty"`
+	// Revoked is when the token was revoked, Unix ms; 0: live. A revoked
+	// token is kept (up to maxRevoked of them) so that its refusal can
+	// say why, and its name can be used again.
+	Revoked int64 `json:"revoked_ms,omitempty"`
 }
 
 func (t tokenRec) role() string {
@@ -175,24 +185,18 @@ func (s *state) dispatchPrivate(c Command) (any, bool, error) {
 			return nil, false, err
 		}
 		for _, t := range s.Tokens {
-			if t.Name == p.Name {
+			if t.Name == p.Name && t.Revoked == 0 {
 				return nil, false, fmt.Errorf("%w: %q", ErrTokenExists, p.Name)
 			}
 		}
-		s.Tokens[p.Hash] = tokenRec{Name: p.Name, Prefix: p.Prefix, Role: p.Role, Created: c.Time}
+		s.Tokens[p.Hash] = tokenRec{Name: p.Name, Prefix: p.Prefix, Role: p.Role, Created: c.Time, Apps: p.Apps, Expires: p.Expires}
 		return nil, false, nil
 	case cmdDeleteToken:
 		var p deleteTokenCmd
 		if err := decodeInto(c, &p); err != nil {
 			return nil, false, err
 		}
-		for h, t := range s.Tokens {
-			if t.Name == p.Name {
-				delete(s.Tokens, h)
-				return nil, false, nil
-			}
-		}
-		return nil, false, fmt.Errorf("%w: token %q", ErrNotFound, p.Name)
+		return nil, false, s.revokeToken(p.Name, c.Time)
 	case cmdAddStats:
 		var p addStatsCmd
 		if err := decodeInto(c, &p); err != nil {
@@ -208,6 +212,40 @@ func (s *state) dispatchPrivate(c Command) (any, bool, error) {
 		return nil, s.Catalog.Index == 0, nil
 	}
 	return nil, false, fmt.Errorf("%w: type %d", ErrBadCommand, c.Type)
+}
+
+// maxRevoked bounds the revoked tokens kept to explain refusals.
+const maxRevoked = 1000
+
+// revokeToken marks the live token name revoked at now, and forgets the
+// longest-revoked one when more than maxRevoked are kept.
+func (s *state) revokeToken(name string, now int64) error {
+	found, revoked := false, 0
+	var oldest string
+	var oldestAt int64
+	for h, t := range s.Tokens {
+		if t.Name == name && t.Revoked == 0 {
+			t.Revoked = now
+			s.Tokens[h] = t
+			found = true
+		}
+		if t.Revoked == 0 {
+			continue
+		}
+		revoked++
+		// Map order is random: break ties on the hash so that every
+		// node forgets the same one.
+		if oldest == "" || t.Revoked < oldestAt || t.Revoked == oldestAt && h < oldest {
+			oldest, oldestAt = h, t.Revoked
+		}
+	}
+	if !found {
+		return fmt.Errorf("%w: token %q", ErrNotFound, name)
+	}
+	if revoked > maxRevoked {
+		delete(s.Tokens, oldest)
+	}
+	return nil
 }
 
 // editApp returns a copy of app id (with copied maps) installed in a copy

@@ -110,10 +110,10 @@ func TestTokenRoles_LegacyTokensStayAdmins(t *testing.T) {
 	if _, err := n.apply(context.Background(), cmdPutToken, "", putTokenCmd{Hash: hashToken(legacy), Name: "old", Prefix: legacy[:10]}); err != nil {
 		t.Fatal(err)
 	}
-	if err := n.authorize(legacy, scopeAdmin); err != nil {
+	if _, err := n.authorize(legacy, scopeAdmin); err != nil {
 		t.Fatalf("legacy token lost admin: %v", err)
 	}
-	if err := n.authorize("not-a-token", scopeRead); !errors.Is(err, ErrUnauthorized) {
+	if _, err := n.authorize("not-a-token", scopeRead); !errors.Is(err, ErrUnauthorized) {
 		t.Fatalf("unknown token: %v", err)
 	}
 }
