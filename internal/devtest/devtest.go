@@ -1,6 +1,7 @@
 // Package devtest starts in-process `aloft dev` servers for tests: the same
 // dev.New the binary uses, on a temp directory with kernel-chosen loopback
-// ports, stopped at cleanup. It is imported only by _test.go files.
+// ports, stopped at cleanup; and self-signed certificates for the ones
+// that serve HTTPS. It is imported only by _test.go files.
 package devtest
 
 import (
