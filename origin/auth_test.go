@@ -249,3 +249,35 @@ func BenchmarkLookupToken(b *testing.B) {
 		}
 	}
 }
+
+// TestTokenLastUsed_MergedAcrossMembers: a token used only on one member
+// shows that use in the listing of another (which asks the members), and
+// not in that node's own ?node=local view.
+func TestTokenLastUsed_MergedAcrossMembers(t *testing.T) {
+	nodes := startThree(t)
+	ctx := context.Background()
+	admin := nodes[0].client()
+	tok, err := admin.CreateToken(ctx, "dash", api.RoleRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if lu := tokenNamed(t, admin, "dash").LastUsed; lu != 0 {
+		t.Fatalf("unused token last used %d", lu)
+	}
+	before := time.Now().UnixMilli()
+	user := api.NewClient("http://"+nodes[2].n.APIAddr(), tok.Secret, nil)
+	poll(t, 10*time.Second, "o3 to know the token", func() bool { _, err := user.Apps(ctx); return err == nil })
+	lu := tokenNamed(t, admin, "dash").LastUsed
+	if lu < before {
+		t.Fatalf("merged last used %d, want ≥ %d (the use on o3)", lu, before)
+	}
+	var local []api.Token
+	if err := admin.Do(ctx, "GET", api.Prefix+"/tokens?node=local", nil, "", &local); err != nil {
+		t.Fatal(err)
+	}
+	for _, tk := range local {
+		if tk.Name == "dash" && tk.LastUsed != 0 {
+			t.Fatalf("o1's own view has a use it never saw: %d", tk.LastUsed)
+		}
+	}
+}

@@ -277,8 +277,14 @@ func (n *Node) postToken(w http.ResponseWriter, r *http.Request) (int, any, erro
 	return http.StatusCreated, t, err
 }
 
-func (n *Node) listTokens(_ http.ResponseWriter, _ *http.Request) (int, any, error) {
-	return http.StatusOK, n.Tokens(), nil
+// listTokens answers ?node=local with this node's view alone (what the
+// members answer when a listing asks them), else with last use merged
+// across the cluster.
+func (n *Node) listTokens(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	if r.URL.Query().Get("node") == "local" {
+		return http.StatusOK, n.Tokens(), nil
+	}
+	return http.StatusOK, n.clusterTokens(r.Context(), bearer(r)), nil
 }
 
 func (n *Node) deleteToken(_ http.ResponseWriter, r *http.Request) (int, any, error) {

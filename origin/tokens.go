@@ -10,8 +10,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aloft/aloft/origin/api"
@@ -215,4 +217,53 @@ func checkSecret(s string) error {
 		}
 	}
 	return nil
+}
+
+// memberAskTimeout bounds asking one member for its last-used times.
+const memberAskTimeout = 2 * time.Second
+
+// clusterTokens is Tokens with each token's last use merged across the
+// cluster: every other member is asked for its own (node-local) list with
+// the caller's token, and the latest use wins. A member that does not
+// answer in time adds nothing; the listing is still right about
+// everything but last use.
+func (n *Node) clusterTokens(ctx context.Context, secret string) []api.Token {
+	out := n.Tokens()
+	var urls []string
+	n.fsm.read(func(s *state) {
+		for id, m := range s.Members {
+			if id != n.cfg.NodeID && m.APIURL != "" {
+				urls = append(urls, m.APIURL)
+			}
+		}
+	})
+	if len(urls) == 0 {
+		return out
+	}
+	hc := n.memberClient(memberAskTimeout)
+	lists := make([][]api.Token, len(urls))
+	var wg sync.WaitGroup
+	for i, u := range urls {
+		wg.Go(func() {
+			var l []api.Token
+			if err := api.NewClient(u, secret, hc).Do(ctx, http.MethodGet, api.Prefix+"/tokens?node=local", nil, "", &l); err != nil {
+				n.log.Debug("token last-use from a member", "member", u, "err", err)
+				return
+			}
+			lists[i] = l
+		})
+	}
+	wg.Wait()
+	type id struct{ name, prefix string }
+	last := map[id]int64{}
+	for _, l := range lists {
+		for _, t := range l {
+			k := id{t.Name, t.Prefix}
+			last[k] = max(last[k], t.LastUsed)
+		}
+	}
+	for i, t := range out {
+		out[i].LastUsed = max(t.LastUsed, last[id{t.Name, t.Prefix}])
+	}
+	return out
 }
