@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -160,6 +161,13 @@ func retriable(err error, attempt int) bool {
 		return e.Status == http.StatusServiceUnavailable
 	}
 	if !errors.Is(err, ErrUnreachable) {
+		return false
+	}
+	// A certificate the client does not trust, or TLS spoken to a plain
+	// HTTP port, will be the same on every attempt.
+	var cve *tls.CertificateVerificationError
+	var rhe tls.RecordHeaderError
+	if errors.As(err, &cve) || errors.As(err, &rhe) {
 		return false
 	}
 	// Nothing listens: on a first attempt that is an origin that is
