@@ -121,7 +121,7 @@ func (n *Node) CreateToken(ctx context.Context, req api.CreateToken, key string)
 	// Answer with what was stored: a retry's own expiry was not.
 	var t tokenRec
 	n.fsm.read(func(s *state) { t = s.Tokens[h] })
-	out := t.api()
+	out := t.listed()
 	out.Secret = secret
 	return &out, nil
 }
@@ -174,8 +174,8 @@ func tokenExpiry(req api.CreateToken, now time.Time) (int64, error) {
 	return req.ExpiresMS, nil
 }
 
-// api is the token as listed, without its secret or last use.
-func (t tokenRec) api() api.Token {
+// listed is the token as listed, without its secret or last use.
+func (t tokenRec) listed() api.Token {
 	return api.Token{Name: t.Name, Role: t.role(), Prefix: t.Prefix, Apps: t.Apps, Created: t.Created, Expires: t.Expires}
 }
 
@@ -188,7 +188,7 @@ func (n *Node) Tokens() []api.Token {
 			if t.Revoked != 0 {
 				continue
 			}
-			a := t.api()
+			a := t.listed()
 			a.LastUsed = n.used.at(h)
 			out = append(out, a)
 		}
