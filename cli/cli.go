@@ -6,6 +6,8 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -25,6 +27,8 @@ type Env struct {
 	Stdout, Stderr io.Writer
 	Getenv         func(string) string
 	// HTTP is the client for API calls; nil uses a default with timeouts.
+	// --ca-file (ALOFT_CA_FILE) makes a copy of it that also trusts the
+	// file's CA certificates.
 	HTTP *http.Client
 }
 
@@ -54,6 +58,10 @@ type call struct {
 	api   string
 	token string
 	json  bool
+	// caFile is a PEM file of CA certificates to trust beside the
+	// system's (--ca-file), and hc the HTTP client that does.
+	caFile string
+	hc     *http.Client
 	// consistent makes reads go to the leader (--consistent).
 	consistent bool
 	values     map[string]any
@@ -68,11 +76,7 @@ func (c *call) set(name string) bool {
 }
 
 func (c *call) client() *api.Client {
-	hc := c.env.HTTP
-	if hc == nil {
-		hc = &http.Client{Timeout: 10 * time.Minute}
-	}
-	cl := api.NewClient(c.api, c.token, hc)
+	cl := api.NewClient(c.api, c.token, c.hc)
 	cl.SetConsistentReads(c.consistent)
 	// Leader changes pass within seconds; writes keep one idempotency
 	// key across the retries, so none is applied twice.
@@ -138,6 +142,7 @@ func parse(name string, cmd *command, args []string, env Env) (*call, int) {
 	profileName := fs.String("profile", env.Getenv("ALOFT_PROFILE"), "profile in ~/.config/aloft/config.toml (env ALOFT_PROFILE)")
 	fs.BoolVar(&c.json, "json", false, "print machine-readable JSON")
 	fs.BoolVar(&c.consistent, "consistent", false, "read from the origin cluster's leader, never from a follower's possibly older state")
+	fs.StringVar(&c.caFile, "ca-file", env.Getenv("ALOFT_CA_FILE"), "PEM file of CA certificates to trust for an https:// origin, beside the system's (env ALOFT_CA_FILE, else the profile's ca_file)")
 	if cmd.flags != nil {
 		cmd.flags(fs, c)
 	}
@@ -170,11 +175,48 @@ func parse(name string, cmd *command, args []string, env Env) (*call, int) {
 		if c.token == "" {
 			c.token = pr.Token
 		}
+		if c.caFile == "" {
+			c.caFile = pr.CAFile
+		}
 	}
 	if c.api == "" {
 		c.api = "http://127.0.0.1:7070"
 	}
+	hc, err := httpClient(env.HTTP, c.caFile)
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "aloft %s: --ca-file: %v\n", name, err)
+		return nil, 2
+	}
+	c.hc = hc
 	return c, 0
+}
+
+// httpClient is hc (nil: a default with a timeout), trusting caFile's
+// certificates beside the system's when caFile is set.
+func httpClient(hc *http.Client, caFile string) (*http.Client, error) {
+	if hc == nil {
+		hc = &http.Client{Timeout: 10 * time.Minute}
+	}
+	if caFile == "" {
+		return hc, nil
+	}
+	tc, err := api.TLSConfig(caFile)
+	if err != nil {
+		return nil, err
+	}
+	rt := hc.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	tr, ok := rt.(*http.Transport)
+	if !ok {
+		return nil, fmt.Errorf("the HTTP client's transport is a %T, which takes no CA", rt)
+	}
+	tr = tr.Clone()
+	tr.TLSClientConfig = tc
+	cp := *hc
+	cp.Transport = tr
+	return &cp, nil
 }
 
 func usage(w io.Writer, cmds map[string]*command) {
@@ -187,7 +229,8 @@ func usage(w io.Writer, cmds map[string]*command) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  aloft %-22s %s\n", n, cmds[n].summary)
 	}
-	fmt.Fprint(w, "\nEvery command takes --api (ALOFT_API), --token (ALOFT_TOKEN), --profile (ALOFT_PROFILE) and --json;\n"+
+	fmt.Fprint(w, "\nEvery command takes --api (ALOFT_API), --token (ALOFT_TOKEN), --profile (ALOFT_PROFILE),\n"+
+		"--ca-file (ALOFT_CA_FILE, for an https:// origin with a private CA) and --json;\n"+
 		"add --help for an example. Profiles live in ~/.config/aloft/config.toml:\n\n"+
 		"  profile = \"prod\"\n  [profiles.prod]\n  api = \"https://origin.example.com\"\n  token = \"aloft_…\"\n\n")
 }
@@ -196,10 +239,12 @@ func usage(w io.Writer, cmds map[string]*command) {
 func explain(err error, c *call) string {
 	var ae *api.Error
 	switch {
+	case errors.As(err, new(x509.UnknownAuthorityError)), errors.As(err, new(*tls.CertificateVerificationError)):
+		return fmt.Sprintf("cannot trust the origin's certificate at %s: %v. If it comes from a private CA (or is self-signed), pass that CA's PEM file with --ca-file or ALOFT_CA_FILE.", c.api, err)
 	case errors.Is(err, api.ErrUnreachable):
 		return fmt.Sprintf("cannot reach the origin at %s: %v. Is `aloft dev` running? Set ALOFT_API or --api.", c.api, err)
 	case errors.As(err, &ae) && ae.Status == http.StatusUnauthorized:
-		return "the origin refused the token. Set ALOFT_TOKEN (or --token) to the admin token `aloft dev` printed."
+		return fmt.Sprintf("the origin refused the token: %s. Set ALOFT_TOKEN (or --token) to a live token (`aloft dev` prints its admin token).", ae.Message)
 	case errors.As(err, &ae):
 		return fmt.Sprintf("%s (%s)", ae.Message, ae.Code)
 	}

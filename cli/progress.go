@@ -58,14 +58,16 @@ func (p *progress) done() {
 //	[profiles.prod]
 //	api = "https://origin.example.com"
 //	token = "aloft_…"
+//	ca_file = "/etc/aloft/ca.pem"   # optional: a private CA to trust
 type profileFile struct {
 	Profile  string             `toml:"profile"`
 	Profiles map[string]profile `toml:"profiles"`
 }
 
 type profile struct {
-	API   string `toml:"api"`
-	Token string `toml:"token"`
+	API    string `toml:"api"`
+	Token  string `toml:"token"`
+	CAFile string `toml:"ca_file,omitempty"`
 }
 
 // configPath follows XDG: $XDG_CONFIG_HOME/aloft/config.toml, else

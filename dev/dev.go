@@ -49,8 +49,8 @@ type Server struct {
 // EdgeURL is the device-facing base URL.
 func (s *Server) EdgeURL() string { return "http://" + s.Edge.Addr() }
 
-// APIURL is the operator API base URL.
-func (s *Server) APIURL() string { return "http://" + s.Origin.APIAddr() }
+// APIURL is the operator API base URL (https:// when it serves TLS).
+func (s *Server) APIURL() string { return s.Origin.URL() }
 
 // New builds the origin and the edge and waits for the origin to lead.
 func New(ctx context.Context, cfg Config) (*Server, error) {

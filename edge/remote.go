@@ -20,7 +20,15 @@ var _ Origin = (*RemoteOrigin)(nil)
 
 // NewRemoteOrigin talks to the origin at base with an API token.
 func NewRemoteOrigin(base, token string) *RemoteOrigin {
-	return &RemoteOrigin{c: api.NewClient(base, token, &http.Client{})}
+	return NewRemoteOriginHTTP(base, token, &http.Client{})
+}
+
+// NewRemoteOriginHTTP is NewRemoteOrigin sending with hc, for example one
+// that trusts the private CA of an origin serving HTTPS
+// (api.NewHTTPClient). hc must have no overall timeout: the catalog
+// long-poll holds a request open.
+func NewRemoteOriginHTTP(base, token string, hc *http.Client) *RemoteOrigin {
+	return &RemoteOrigin{c: api.NewClient(base, token, hc)}
 }
 
 // WaitCatalog implements Origin with the origin's long-poll.

@@ -57,24 +57,26 @@ func (n *Node) openTransport() (raft.ServerAddress, error) {
 	return t.LocalAddr(), nil
 }
 
-// advertisedAPI is the API base URL other nodes use for this one.
-func advertisedAPI(cfg *Config, bound string) (string, error) {
+// advertisedAPI is the API base URL other nodes use for this one;
+// scheme is this node's own ("https" when it serves TLS).
+func advertisedAPI(cfg *Config, scheme, bound string) (string, error) {
 	if cfg.APIAdvertise != "" {
-		return normalizeURL(cfg.APIAdvertise), nil
+		return normalizeURL(cfg.APIAdvertise, scheme), nil
 	}
 	host, _, _ := net.SplitHostPort(bound)
 	if ip := net.ParseIP(host); (cfg.RaftAddr != "" || cfg.Transport != nil) && ip != nil && ip.IsUnspecified() {
 		return "", fmt.Errorf("origin: the API binds all interfaces (%s): set APIAdvertise (--api-advertise) to the URL other nodes reach it at", bound)
 	}
-	return "http://" + bound, nil
+	return scheme + "://" + bound, nil
 }
 
-// normalizeURL turns host:port into http://host:port and drops a
-// trailing slash.
-func normalizeURL(s string) string {
+// normalizeURL turns host:port into scheme://host:port and drops a
+// trailing slash. A bare address takes this node's scheme: a cluster
+// serves its API over TLS on every node or on none.
+func normalizeURL(s, scheme string) string {
 	s = strings.TrimRight(strings.TrimSpace(s), "/")
 	if !strings.Contains(s, "://") {
-		s = "http://" + s
+		s = scheme + "://" + s
 	}
 	return s
 }
@@ -120,12 +122,12 @@ func (n *Node) join(ctx context.Context) error {
 			}
 		})
 	}
-	hc := &http.Client{Timeout: 10 * time.Second}
+	hc := n.memberClient(10 * time.Second)
 	backoff := joinBackoffMin
 	for attempt := 1; ; attempt++ {
 		var errs []error
 		for _, t := range targets {
-			err := api.NewClient(normalizeURL(t), n.cfg.AdminToken, hc).Join(ctx, req)
+			err := api.NewClient(normalizeURL(t, n.scheme()), n.cfg.AdminToken, hc).Join(ctx, req)
 			if err == nil {
 				n.log.Info("joined the cluster", "via", t, "attempt", attempt)
 				return nil
@@ -253,7 +255,7 @@ func (n *Node) postJoin(w http.ResponseWriter, r *http.Request) (int, any, error
 	if err := f.Error(); err != nil {
 		return 0, nil, raftErr("add voter", err)
 	}
-	if _, err := n.apply(r.Context(), cmdSetMember, idemKey(r), setMemberCmd{ID: req.NodeID, APIURL: normalizeURL(req.APIURL)}); err != nil {
+	if _, err := n.apply(r.Context(), cmdSetMember, idemKey(r), setMemberCmd{ID: req.NodeID, APIURL: normalizeURL(req.APIURL, n.scheme())}); err != nil {
 		return 0, nil, err
 	}
 	n.log.Info("node joined", "id", req.NodeID, "raft", req.RaftAddr, "api", req.APIURL)
@@ -323,7 +325,7 @@ func (n *Node) getCluster(_ http.ResponseWriter, r *http.Request) (int, any, err
 	_, leader := n.raft.LeaderWithID()
 	servers := f.Configuration().Servers
 	out := api.ClusterStatus{LeaderID: string(leader), Nodes: make([]api.NodeStatus, len(servers))}
-	hc := &http.Client{Timeout: 2 * time.Second}
+	hc := n.memberClient(2 * time.Second)
 	var wg sync.WaitGroup
 	for i, srv := range servers {
 		id := string(srv.ID)

@@ -13,7 +13,7 @@ import (
 // errors.Is.
 var (
 	ErrInvalid        = errors.New("origin: invalid request")
-	ErrUnauthorized   = errors.New("origin: missing or unknown token")
+	ErrUnauthorized   = errors.New("origin: unauthorized")
 	ErrForbidden      = errors.New("origin: forbidden")
 	ErrAppNotFound    = errors.New("origin: app not found")
 	ErrAppExists      = errors.New("origin: app already exists")

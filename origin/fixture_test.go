@@ -61,13 +61,17 @@ type fixtureToken struct {
 	Prefix  string `json:"prefix"`
 	Role    string `json:"role"`
 	Created int64  `json:"created_ms"`
+	// Format 3 on.
+	Apps    []string `json:"apps,omitempty"`
+	Expires int64    `json:"expires_ms,omitempty"`
+	Revoked int64    `json:"revoked_ms,omitempty"`
 }
 
 func toFixture(s *state, failed []uint64) fixtureState {
 	out := fixtureState{Catalog: s.Catalog, Tokens: map[string]fixtureToken{}, Stats: s.Stats, Keys: s.Keys,
 		KeyLog: s.KeyLog, Index: s.Index, Members: map[string]string{}, Audit: s.Audit, Retain: s.Retain, Failed: failed}
 	for h, t := range s.Tokens {
-		out.Tokens[h] = fixtureToken{Name: t.Name, Prefix: t.Prefix, Role: t.Role, Created: t.Created}
+		out.Tokens[h] = fixtureToken{Name: t.Name, Prefix: t.Prefix, Role: t.Role, Created: t.Created, Apps: t.Apps, Expires: t.Expires, Revoked: t.Revoked}
 	}
 	for id, m := range s.Members {
 		out.Members[id] = m.APIURL
@@ -196,6 +200,12 @@ func fixtureLog() []fixtureEntry {
 		{cmdSetRetention, "", setRetentionCmd{App: other, KeepLast: 2, KeepSeconds: 86400}},
 		{cmdSetRetention, "", setRetentionCmd{App: other}},
 		{cmdSetRetention, "", setRetentionCmd{App: "com.missing.app", KeepLast: 1}},
+		// Format 3: tokens scoped to apps, expiring, revoked and kept.
+		{cmdPutToken, "", putTokenCmd{Hash: fixtureSHA("scoped secret"), Name: "scoped", Prefix: "aloft_8c9d", Role: api.RolePublish,
+			Apps: []string{app, other}, Expires: fixtureTime + 86400_000}},
+		{cmdDeleteToken, "", deleteTokenCmd{Name: "scoped"}},
+		{cmdDeleteToken, "", deleteTokenCmd{Name: "scoped"}}, // revoked: no live token of that name
+		{cmdPutToken, "", putTokenCmd{Hash: fixtureSHA("scoped again"), Name: "scoped", Prefix: "aloft_0e1f", Role: api.RoleRead}}, // the name is free again
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
@@ -29,15 +28,10 @@ type forwardProxy struct {
 type leaderKey struct{}
 
 func newForwardProxy(n *Node) *forwardProxy {
-	tr := &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
-		ResponseHeaderTimeout: n.cfg.ApplyTimeout + n.cfg.LongPoll,
-		MaxIdleConnsPerHost:   32,
-		IdleConnTimeout:       time.Minute,
-	}
 	p := &forwardProxy{n: n}
 	p.rp = &httputil.ReverseProxy{
-		Transport: tr,
+		// Over HTTPS when the leader serves it, trusting TLSCAFile.
+		Transport: n.members,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			target := pr.In.Context().Value(leaderKey{}).(*url.URL)
 			pr.SetURL(target)

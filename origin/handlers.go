@@ -75,6 +75,11 @@ func (n *Node) postApp(w http.ResponseWriter, r *http.Request) (int, any, error)
 	if err := decodeBody(w, r, &req); err != nil {
 		return 0, nil, err
 	}
+	// A scoped token may create only the apps in its scope: an operator
+	// can hand CI a token for an app that does not exist yet.
+	if err := callerOf(r).mayUse(strings.TrimSpace(req.AppID)); err != nil {
+		return 0, nil, err
+	}
 	app, err := n.CreateApp(r.Context(), req, idemKey(r))
 	return http.StatusCreated, summary(app), err
 }
@@ -87,11 +92,15 @@ func summary(a *api.App) *api.App {
 	return &api.App{ID: a.ID, Name: a.Name, Created: a.Created}
 }
 
-func (n *Node) listApps(_ http.ResponseWriter, _ *http.Request) (int, any, error) {
+// listApps lists the apps in the caller's scope.
+func (n *Node) listApps(_ http.ResponseWriter, r *http.Request) (int, any, error) {
 	cat := n.Catalog()
+	who := callerOf(r)
 	out := make([]*api.App, 0, len(cat.Apps))
 	for _, a := range cat.Apps {
-		out = append(out, summary(a))
+		if who.allows(a.ID) {
+			out = append(out, summary(a))
+		}
 	}
 	slices.SortFunc(out, func(a, b *api.App) int { return strings.Compare(a.ID, b.ID) })
 	return http.StatusOK, out, nil
@@ -285,8 +294,14 @@ func (n *Node) postToken(w http.ResponseWriter, r *http.Request) (int, any, erro
 	return http.StatusCreated, t, err
 }
 
-func (n *Node) listTokens(_ http.ResponseWriter, _ *http.Request) (int, any, error) {
-	return http.StatusOK, n.Tokens(), nil
+// listTokens answers ?node=local with this node's view alone (what the
+// members answer when a listing asks them), else with last use merged
+// across the cluster.
+func (n *Node) listTokens(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	if r.URL.Query().Get("node") == "local" {
+		return http.StatusOK, n.Tokens(), nil
+	}
+	return http.StatusOK, n.clusterTokens(r.Context(), bearer(r)), nil
 }
 
 func (n *Node) deleteToken(_ http.ResponseWriter, r *http.Request) (int, any, error) {

@@ -51,8 +51,8 @@ func (n *Node) wrap(name string, fn handlerFunc, need scope) http.Handler {
 
 func (n *Node) serve(w http.ResponseWriter, r *http.Request, fn handlerFunc, need scope) (int, any, error) {
 	if need != 0 {
-		name, err := n.authorize(bearer(r), need)
-		if err != nil {
+		var err error
+		if r, err = n.authorizeRequest(r, need); err != nil {
 			if errors.Is(err, ErrUnauthorized) {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="aloft"`)
 			}
@@ -60,7 +60,7 @@ func (n *Node) serve(w http.ResponseWriter, r *http.Request, fn handlerFunc, nee
 		}
 		// The leader fills the actor from its own check of the token: a
 		// follower forwards the request with it, never a name.
-		r = r.WithContext(withActor(r.Context(), name))
+		r = r.WithContext(withActor(r.Context(), callerOf(r).Name))
 	}
 	switch err := n.routing(r); {
 	case errors.Is(err, errForward):

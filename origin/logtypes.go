@@ -102,11 +102,23 @@ type putTokenCmd struct {
 	Name   string `json:"name"`
 	Prefix string `json:"prefix"`
 	Role   string `json:"role,omitempty"`
+	// Apps is the app scope, lower-case and sorted; empty: every app.
+	// Format 3 on (absent before, which is what "every app" encodes).
+	Apps []string `json:"apps,omitempty"`
+	// Expires is the leader's absolute expiry, Unix ms; 0: never.
+	Expires int64 `json:"expires_ms,omitempty"`
 }
 
 type deleteTokenCmd struct {
 	Name string `json:"name"`
+	// revoke keeps the token as revoked rather than forgetting it: set
+	// by decodeOp from the entry's version, not carried in the payload.
+	revoke bool
 }
+
+// revokeKeepsSince is the first command version whose token deletes keep
+// the token, revoked (its refusal then says when).
+const revokeKeepsSince = 3
 
 type addStatsCmd struct {
 	Batch logStatsBatch `json:"batch"`

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -68,6 +67,18 @@ type Config struct {
 	APIAddr string
 	// AdminToken, when set, is registered as an admin API token at start.
 	AdminToken string
+	// TLSCertFile and TLSKeyFile (PEM), when set, make the operator API
+	// serve HTTPS only; set both or neither. They are read once, at New.
+	// Raft traffic stays unencrypted: keep RaftAddr on a private network.
+	TLSCertFile, TLSKeyFile string
+	// TLSCAFile is a PEM file of CA certificates this node trusts, beside
+	// the system's roots, when it calls other members' APIs (forwarding
+	// writes to the leader, joining, cluster status): needed when the
+	// cluster's certificates come from a private CA or are self-signed.
+	TLSCAFile string
+	// Clock is the time token expiry and last-used read. Default
+	// time.Now; tests pass one they can move forward.
+	Clock func() time.Time
 	// Blobs stores bundle bytes. Default: the S3 store S3 describes when
 	// set, else a blobstore.Dir under DataDir/blobs. Tests inject one
 	// (blobstore.NewMem).
@@ -183,6 +194,8 @@ func (c *Config) Validate() error {
 		return errors.New("origin: a cluster needs RaftAddr (the raft TCP address); without it the node runs alone")
 	case c.AdminToken != "" && len(c.AdminToken) < 16:
 		return errors.New("origin: the admin token must be at least 16 characters")
+	case (c.TLSCertFile == "") != (c.TLSKeyFile == ""):
+		return errors.New("origin: TLSCertFile and TLSKeyFile go together: set both to serve HTTPS, or neither")
 	}
 	if c.S3 != nil && c.Blobs == nil {
 		if err := c.S3.Validate(); err != nil {
@@ -210,12 +223,14 @@ type Node struct {
 	// fresh is true when raft had no state at start; needJoin when such a
 	// node must ask the cluster to add it.
 	fresh, needJoin bool
-	apiURL          string        // this node's advertised API base URL
-	proxy           *forwardProxy // forwards writes to the leader
-	leadMu          sync.Mutex    // guards leadTerm and leadSince
-	leadTerm        uint64        // the raft term leadSince belongs to
-	leadSince       time.Time     // when this node was first seen leading in leadTerm
-	leaderDone      chan struct{} // closed when the leadership loop ends
+	apiURL          string          // this node's advertised API base URL
+	members         *http.Transport // to other members' APIs (listen.go)
+	used            *tokenUse       // when each token last authenticated here
+	proxy           *forwardProxy   // forwards writes to the leader
+	leadMu          sync.Mutex      // guards leadTerm and leadSince
+	leadTerm        uint64          // the raft term leadSince belongs to
+	leadSince       time.Time       // when this node was first seen leading in leadTerm
+	leaderDone      chan struct{}   // closed when the leadership loop ends
 }
 
 // New opens (or creates) the node's data, starts raft and binds the API
@@ -230,7 +245,14 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "origin", "node", cfg.NodeID), fsm: newFSM()}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "origin", "node", cfg.NodeID), fsm: newFSM(), used: newTokenUse()}
+	serverTLS, err := n.loadTLS()
+	if err != nil {
+		return nil, err
+	}
 	n.uploads = &uploads{dir: filepath.Join(cfg.DataDir, "uploads")}
 	n.spool = filepath.Join(cfg.DataDir, "spool")
 	for _, dir := range []string{n.uploads.dir, n.spool} {
@@ -256,23 +278,14 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n.ln = ln
-	if n.apiURL, err = advertisedAPI(&cfg, ln.Addr().String()); err != nil {
+	if n.apiURL, err = advertisedAPI(&cfg, n.scheme(), ln.Addr().String()); err != nil {
 		ln.Close()
 		n.shutdownRaft()
 		return nil, err
 	}
 	n.proxy = newForwardProxy(n)
 	n.metrics = newOriginMetrics(cfg.Registry, n)
-	n.srv = &http.Server{
-		Handler:           n.routes(),
-		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
-		IdleTimeout:       cfg.IdleTimeout,
-		MaxHeaderBytes:    64 << 10,
-		ConnState: func(c net.Conn, s http.ConnState) {
-			n.ln.Track(c, s == http.StateNew || s == http.StateIdle)
-		},
-		ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
-	}
+	n.srv = n.newServer(serverTLS)
 	return n, nil
 }
 
@@ -302,25 +315,6 @@ func openBlobs(cfg *Config, spool string) (BlobStore, error) {
 		return nil, fmt.Errorf("origin: %w", err)
 	}
 	return d, nil
-}
-
-// listenAPI binds the operator API behind a connection guard.
-func listenAPI(cfg *Config, log *slog.Logger) (*netguard.Listener, error) {
-	raw, err := net.Listen("tcp", cfg.APIAddr)
-	if err != nil {
-		return nil, fmt.Errorf("origin: listen %s: %w", cfg.APIAddr, err)
-	}
-	gc := netguard.Config{Name: "api", MaxConns: cfg.APIMaxConns, MaxConnsPerIP: cfg.APIMaxConnsPerIP, Logger: log,
-		ShedBody: []byte(`{"error":"` + api.CodeServerBusy + `","message":"the operator API is at its connection limit; retry later"}`)}
-	if gc.MaxConns == 0 {
-		gc.MaxConns = netguard.AutoMaxConns(0.2, 10000)
-	}
-	gl, err := netguard.Wrap(raw, gc)
-	if err != nil {
-		raw.Close()
-		return nil, fmt.Errorf("origin: %w", err)
-	}
-	return gl, nil
 }
 
 // boltLockTimeout bounds waiting for another process's lock on the raft log.
@@ -424,7 +418,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	wg.Go(func() { n.leaderLoop(loops) })
 	errc := make(chan error, 1)
-	go func() { errc <- n.srv.Serve(n.ln) }()
+	go func() { errc <- n.serveAPI() }()
 	var err error
 	select {
 	case <-ctx.Done():

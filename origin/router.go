@@ -1,6 +1,9 @@
 // The origin's one route table: the operator API under /api/v1, the sync
 // routes remote edges use, health and metrics. Each route names the scope
-// a token needs (tokens.go maps roles to scopes).
+// a token needs (tokens.go maps roles to scopes); routes under
+// /api/v1/apps/{app} are limited to the token's apps as well (auth.go).
+// Blob routes are not app-scoped: docs/api.md#tokens says why that is
+// safe.
 
 package origin
 
@@ -11,8 +14,27 @@ import (
 )
 
 func (n *Node) routes() http.Handler {
+	mux, _ := n.routeTable()
+	return mux
+}
+
+// route is one authenticated route: its pattern and the scope a token
+// needs for it. A pattern with {app} is also checked against the token's
+// app scope (authorizeRequest), by the pattern alone.
+type route struct {
+	pattern string
+	need    scope
+}
+
+// routeTable registers every route on a new mux and lists the
+// authenticated ones (the scope tests walk the list).
+func (n *Node) routeTable() (*http.ServeMux, []route) {
 	mux := http.NewServeMux()
-	h := func(pattern string, need scope, fn handlerFunc) { mux.Handle(pattern, n.wrap(pattern, fn, need)) }
+	var table []route
+	h := func(pattern string, need scope, fn handlerFunc) {
+		table = append(table, route{pattern, need})
+		mux.Handle(pattern, n.wrap(pattern, fn, need))
+	}
 
 	h("PUT /api/v1/blobs/{sha}", scopePublish, n.putBlob)
 	h("HEAD /api/v1/blobs/{sha}", scopeBlobRead, n.headBlobOrPartial)
@@ -61,5 +83,5 @@ func (n *Node) routes() http.Handler {
 	mux.Handle("GET /healthz", n.wrap("healthz", n.health, 0))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(n.cfg.Registry, promhttp.HandlerOpts{}))
 	mux.Handle("/", n.wrap("other", notFound, 0))
-	return mux
+	return mux, table
 }

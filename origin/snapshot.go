@@ -122,6 +122,11 @@ type snapToken struct {
 	Prefix  string `json:"prefix"`
 	Role    string `json:"role,omitempty"`
 	Created int64  `json:"created_ms"`
+	// Apps, Expires and Revoked joined format 2 with command format 3;
+	// absent means every app, no expiry, live.
+	Apps    []string `json:"apps,omitempty"`
+	Expires int64    `json:"expires_ms,omitempty"`
+	Revoked int64    `json:"revoked_ms,omitempty"`
 }
 
 type snapMember struct {

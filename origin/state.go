@@ -52,6 +52,16 @@ type tokenRec struct {
 	// everything, so they stay admins.
 	Role    string
 	Created int64 // Unix ms
+	// Apps is the app scope (lower-case, sorted); empty: every app.
+	// Never mutated once stored, so readers may keep it.
+	Apps []string
+	// Expires is when the token stops working, Unix ms (the leader's
+	// clock at creation plus the asked duration); 0: never.
+	Expires int64
+	// Revoked is when the token was revoked, Unix ms; 0: live. From
+	// command format 3 a revoked token is kept (up to maxRevoked of them)
+	// so that its refusal can say why, and its name can be used again.
+	Revoked int64
 }
 
 func (t tokenRec) role() string {
@@ -179,6 +189,9 @@ func decodeOp(c Command) (op, error) {
 	if err := json.Unmarshal(c.Data, o); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadCommand, err)
 	}
+	if d, ok := o.(*deleteTokenCmd); ok {
+		d.revoke = c.Version >= revokeKeepsSince
+	}
 	return o, nil
 }
 
@@ -225,12 +238,17 @@ func (p *putTokenCmd) run(s *state, now int64) (any, bool, error) {
 	if _, ok := s.tokenNamed(p.Name); ok {
 		return nil, false, fmt.Errorf("%w: %q", ErrTokenExists, p.Name)
 	}
-	s.Tokens[p.Hash] = tokenRec{Name: p.Name, Prefix: p.Prefix, Role: p.Role, Created: now}
+	s.Tokens[p.Hash] = tokenRec{Name: p.Name, Prefix: p.Prefix, Role: p.Role, Created: now, Apps: p.Apps, Expires: p.Expires}
 	return nil, false, nil
 }
 
 func (p *deleteTokenCmd) target() target { return target{kind: "token", name: p.Name} }
-func (p *deleteTokenCmd) run(s *state, _ int64) (any, bool, error) {
+func (p *deleteTokenCmd) run(s *state, now int64) (any, bool, error) {
+	if p.revoke {
+		return nil, false, s.revokeToken(p.Name, now)
+	}
+	// Formats 1 and 2 forgot a revoked token at once; their entries
+	// replay as they applied then.
 	h, ok := s.tokenNamed(p.Name)
 	if !ok {
 		return nil, false, fmt.Errorf("%w: token %q", ErrNotFound, p.Name)
@@ -239,10 +257,10 @@ func (p *deleteTokenCmd) run(s *state, _ int64) (any, bool, error) {
 	return nil, false, nil
 }
 
-// tokenNamed finds a token's hash by its name.
+// tokenNamed finds the live token named name.
 func (s *state) tokenNamed(name string) (string, bool) {
 	for h, t := range s.Tokens {
-		if t.Name == name {
+		if t.Name == name && t.Revoked == 0 {
 			return h, true
 		}
 	}
@@ -262,6 +280,40 @@ type initCatalogCmd struct{}
 func (initCatalogCmd) target() target { return target{kind: "catalog"} }
 func (initCatalogCmd) run(s *state, _ int64) (any, bool, error) {
 	return nil, s.Catalog.Index == 0, nil
+}
+
+// maxRevoked bounds the revoked tokens kept to explain refusals.
+const maxRevoked = 1000
+
+// revokeToken marks the live token name revoked at now, and forgets the
+// longest-revoked one when more than maxRevoked are kept.
+func (s *state) revokeToken(name string, now int64) error {
+	found, revoked := false, 0
+	var oldest string
+	var oldestAt int64
+	for h, t := range s.Tokens {
+		if t.Name == name && t.Revoked == 0 {
+			t.Revoked = now
+			s.Tokens[h] = t
+			found = true
+		}
+		if t.Revoked == 0 {
+			continue
+		}
+		revoked++
+		// Map order is random: break ties on the hash so that every
+		// node forgets the same one.
+		if oldest == "" || t.Revoked < oldestAt || t.Revoked == oldestAt && h < oldest {
+			oldest, oldestAt = h, t.Revoked
+		}
+	}
+	if !found {
+		return fmt.Errorf("%w: token %q", ErrNotFound, name)
+	}
+	if revoked > maxRevoked {
+		delete(s.Tokens, oldest)
+	}
+	return nil
 }
 
 // editApp returns a copy of app id (with copied maps) installed in a copy
@@ -328,8 +380,10 @@ func (s *state) deleteBundle(p deleteBundleCmd) error {
 	if _, ok := cur.Bundles[p.Version]; !ok {
 		return fmt.Errorf("%w: %s %s", ErrBundleNotFound, p.App, p.Version)
 	}
-	for _, ch := range cur.Channels {
-		if ch.Bundle == p.Version || ch.Rollout != nil && ch.Rollout.Bundle == p.Version {
+	// In name order: which channel the refusal names must not depend on
+	// map order, or replicas would answer the same command differently.
+	for _, name := range slices.Sorted(maps.Keys(cur.Channels)) {
+		if ch := cur.Channels[name]; ch.Bundle == p.Version || ch.Rollout != nil && ch.Rollout.Bundle == p.Version {
 			return fmt.Errorf("%w: channel %q serves %s; point it elsewhere first", ErrBundleInUse, ch.Name, p.Version)
 		}
 	}

@@ -1,6 +1,8 @@
 // API tokens: stored as SHA-256 hashes in the raft state; the secret is
 // shown once, on creation. Each token has a role, and each route names
 // the scope it needs (router.go); roleScopes says which roles hold which.
+// A publish or read token may also be limited to some apps, and any
+// token may expire; auth.go checks both on every request.
 
 package origin
 
@@ -8,8 +10,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aloft/aloft/origin/api"
@@ -36,12 +40,24 @@ var roleScopes = map[string]scope{
 	api.RoleEdge:    scopeSync | scopeBlobRead,
 }
 
+// Token scope and expiry limits.
+const (
+	// maxTokenApps bounds a token's app scope.
+	maxTokenApps = 256
+	// maxTokenLife bounds an expiry: far enough for any real use, near
+	// enough that Unix ms cannot overflow.
+	maxTokenLife = 100 * 365 * 24 * time.Hour
+)
+
 // ensureToken registers secret as an admin token under name unless it is
-// registered already.
+// registered already (and live).
 func (n *Node) ensureToken(ctx context.Context, name, secret string) error {
 	h := hashToken(secret)
 	var have bool
-	n.fsm.read(func(s *state) { _, have = s.Tokens[h] })
+	n.fsm.read(func(s *state) {
+		t, ok := s.Tokens[h]
+		have = ok && t.Revoked == 0
+	})
 	if have {
 		return nil
 	}
@@ -56,35 +72,11 @@ func (n *Node) ensureToken(ctx context.Context, name, secret string) error {
 	return err
 }
 
-// Authenticate reports whether secret is a registered token.
+// Authenticate reports whether secret is a live (known, not revoked, not
+// expired) token.
 func (n *Node) Authenticate(secret string) bool {
-	_, ok := n.tokenFor(secret)
-	return ok
-}
-
-// tokenFor finds the token whose secret this is.
-func (n *Node) tokenFor(secret string) (tokenRec, bool) {
-	if secret == "" {
-		return tokenRec{}, false
-	}
-	h := hashToken(secret)
-	var t tokenRec
-	var ok bool
-	n.fsm.read(func(s *state) { t, ok = s.Tokens[h] })
-	return t, ok
-}
-
-// authorize checks that secret is a token whose role holds need and
-// returns the token's name.
-func (n *Node) authorize(secret string, need scope) (string, error) {
-	t, ok := n.tokenFor(secret)
-	if !ok {
-		return "", ErrUnauthorized
-	}
-	if roleScopes[t.role()]&need == 0 {
-		return "", fmt.Errorf("%w: token %q has role %s, which may not do this (see docs/api.md#tokens)", ErrForbidden, t.Name, t.role())
-	}
-	return t.Name, nil
+	_, err := n.authenticate(secret)
+	return err == nil
 }
 
 type actorKey struct{}
@@ -102,7 +94,8 @@ func actorOf(ctx context.Context) string {
 }
 
 // CreateToken makes a new token and returns its secret, once. An empty
-// role means api.RolePublish.
+// role means api.RolePublish. The expiry is computed here, by this
+// node's clock: writes reach the leader, so it is the leader's.
 func (n *Node) CreateToken(ctx context.Context, req api.CreateToken, key string) (*api.Token, error) {
 	name, role := req.Name, req.Role
 	if err := checkName("token name", name, namePattern, nameRule); err != nil {
@@ -114,13 +107,22 @@ func (n *Node) CreateToken(ctx context.Context, req api.CreateToken, key string)
 	if _, ok := roleScopes[role]; !ok {
 		return nil, invalid("role %q is not one of %s", role, strings.Join(api.Roles, ", "))
 	}
+	apps, err := tokenApps(role, req.Apps)
+	if err != nil {
+		return nil, err
+	}
+	expires, err := tokenExpiry(req, n.cfg.Clock())
+	if err != nil {
+		return nil, err
+	}
 	secret := req.Secret
 	if secret == "" {
 		secret = newSecret()
 	} else if err := checkSecret(secret); err != nil {
 		return nil, err
 	}
-	r, err := n.apply(ctx, cmdPutToken, key, putTokenCmd{Hash: hashToken(secret), Name: name, Prefix: secret[:10], Role: role})
+	h := hashToken(secret)
+	r, err := n.apply(ctx, cmdPutToken, key, putTokenCmd{Hash: h, Name: name, Prefix: secret[:10], Role: role, Apps: apps, Expires: expires})
 	if err != nil {
 		return nil, err
 	}
@@ -130,15 +132,79 @@ func (n *Node) CreateToken(ctx context.Context, req api.CreateToken, key string)
 		// answer.
 		return nil, fmt.Errorf("%w: %q was created by an earlier attempt of this request whose answer was lost, and its secret cannot be shown again; revoke it and create it anew (clients that send their own secret are not affected)", ErrTokenExists, name)
 	}
-	return &api.Token{Name: name, Role: role, Prefix: secret[:10], Secret: secret, Created: time.Now().UnixMilli()}, nil
+	// Answer with what was stored: a retry's own expiry was not.
+	var t tokenRec
+	n.fsm.read(func(s *state) { t = s.Tokens[h] })
+	out := t.listed()
+	out.Secret = secret
+	return &out, nil
 }
 
-// Tokens lists tokens without their secrets.
+// tokenApps checks and normalizes an app scope: lower-case, sorted, no
+// duplicates. Admin and edge tokens are global: an admin can make itself
+// a global token and an edge replicates the whole catalog, so a scope on
+// either would be a promise the origin does not keep.
+func tokenApps(role string, in []string) ([]string, error) {
+	if len(in) == 0 {
+		return nil, nil
+	}
+	if role == api.RoleAdmin || role == api.RoleEdge {
+		return nil, invalid("%s tokens are global and take no app scope (an admin can make any token; an edge replicates every app); scope publish and read tokens", role)
+	}
+	if len(in) > maxTokenApps {
+		return nil, invalid("a token may be scoped to at most %d apps", maxTokenApps)
+	}
+	apps := make([]string, 0, len(in))
+	for _, a := range in {
+		id := strings.ToLower(strings.TrimSpace(a))
+		if err := checkName("app id in apps", id, appIDPattern, appRule); err != nil {
+			return nil, err
+		}
+		apps = append(apps, id)
+	}
+	slices.Sort(apps)
+	return slices.Compact(apps), nil
+}
+
+// tokenExpiry turns the request's expiry into an absolute Unix ms (0:
+// never), by now.
+func tokenExpiry(req api.CreateToken, now time.Time) (int64, error) {
+	switch {
+	case req.ExpiresInSeconds != 0 && req.ExpiresMS != 0:
+		return 0, invalid("give expires_in_seconds or expires_ms, not both")
+	case req.ExpiresInSeconds < 0 || req.ExpiresMS < 0:
+		return 0, invalid("an expiry must be positive")
+	case req.ExpiresInSeconds > int64(maxTokenLife/time.Second):
+		return 0, invalid("expires_in_seconds is over 100 years")
+	case req.ExpiresInSeconds > 0:
+		return now.Add(time.Duration(req.ExpiresInSeconds) * time.Second).UnixMilli(), nil
+	case req.ExpiresMS == 0:
+		return 0, nil
+	case req.ExpiresMS <= now.UnixMilli():
+		return 0, invalid("expires_ms %s is not in the future (the origin's clock says %s)", stamp(req.ExpiresMS), stamp(now.UnixMilli()))
+	case req.ExpiresMS > now.Add(maxTokenLife).UnixMilli():
+		return 0, invalid("expires_ms is over 100 years away")
+	}
+	return req.ExpiresMS, nil
+}
+
+// listed is the token as listed, without its secret or last use.
+func (t tokenRec) listed() api.Token {
+	return api.Token{Name: t.Name, Role: t.role(), Prefix: t.Prefix, Apps: t.Apps, Created: t.Created, Expires: t.Expires}
+}
+
+// Tokens lists live tokens (expired ones included, until revoked) without
+// their secrets, with when this node last saw each used.
 func (n *Node) Tokens() []api.Token {
 	var out []api.Token
 	n.fsm.read(func(s *state) {
-		for _, t := range s.Tokens {
-			out = append(out, api.Token{Name: t.Name, Role: t.role(), Prefix: t.Prefix, Created: t.Created})
+		for h, t := range s.Tokens {
+			if t.Revoked != 0 {
+				continue
+			}
+			a := t.listed()
+			a.LastUsed = n.used.at(h)
+			out = append(out, a)
 		}
 	})
 	slices.SortFunc(out, func(a, b api.Token) int { return strings.Compare(a.Name, b.Name) })
@@ -165,4 +231,53 @@ func checkSecret(s string) error {
 		}
 	}
 	return nil
+}
+
+// memberAskTimeout bounds asking one member for its last-used times.
+const memberAskTimeout = 2 * time.Second
+
+// clusterTokens is Tokens with each token's last use merged across the
+// cluster: every other member is asked for its own (node-local) list with
+// the caller's token, and the latest use wins. A member that does not
+// answer in time adds nothing; the listing is still right about
+// everything but last use.
+func (n *Node) clusterTokens(ctx context.Context, secret string) []api.Token {
+	out := n.Tokens()
+	var urls []string
+	n.fsm.read(func(s *state) {
+		for id, m := range s.Members {
+			if id != n.cfg.NodeID && m.APIURL != "" {
+				urls = append(urls, m.APIURL)
+			}
+		}
+	})
+	if len(urls) == 0 {
+		return out
+	}
+	hc := n.memberClient(memberAskTimeout)
+	lists := make([][]api.Token, len(urls))
+	var wg sync.WaitGroup
+	for i, u := range urls {
+		wg.Go(func() {
+			var l []api.Token
+			if err := api.NewClient(u, secret, hc).Do(ctx, http.MethodGet, api.Prefix+"/tokens?node=local", nil, "", &l); err != nil {
+				n.log.Debug("token last-use from a member", "member", u, "err", err)
+				return
+			}
+			lists[i] = l
+		})
+	}
+	wg.Wait()
+	type id struct{ name, prefix string }
+	last := map[id]int64{}
+	for _, l := range lists {
+		for _, t := range l {
+			k := id{t.Name, t.Prefix}
+			last[k] = max(last[k], t.LastUsed)
+		}
+	}
+	for i, t := range out {
+		out[i].LastUsed = max(t.LastUsed, last[id{t.Name, t.Prefix}])
+	}
+	return out
 }

@@ -32,6 +32,7 @@ func runDev(ctx context.Context, args []string) int {
 	ec, oc := edge.DefaultConfig(), origin.DefaultConfig()
 	guards := edgeGuardFlags(fs, &ec)
 	originGuardFlags(fs, &oc, "api-")
+	originTLSFlags(fs, &oc, "api-")
 	edgeStatsFlags(fs, &ec)
 	s3 := s3Flags(fs, &oc.S3)
 	pprofAddr := fs.String("pprof-addr", "", "serve net/http/pprof here for profiling (e.g. 127.0.0.1:6060; off when empty)")
@@ -55,6 +56,7 @@ func runDev(ctx context.Context, args []string) int {
 		o.APIMaxConns, o.APIMaxConnsPerIP = oc.APIMaxConns, oc.APIMaxConnsPerIP
 		o.ReadHeaderTimeout, o.BodyTimeout, o.IdleTimeout = oc.ReadHeaderTimeout, oc.BodyTimeout, oc.IdleTimeout
 		o.S3 = oc.S3
+		o.TLSCertFile, o.TLSKeyFile = oc.TLSCertFile, oc.TLSKeyFile
 	}
 	raiseFileLimit("dev")
 	generated := cfg.AdminToken == ""

@@ -13,7 +13,15 @@ import (
 
 	"github.com/aloft/aloft/edge"
 	"github.com/aloft/aloft/origin"
+	"github.com/aloft/aloft/origin/api"
 )
+
+// originTLSFlags registers the operator API's certificate flags
+// (prefix "api-" for aloft dev, where the edge has its own port).
+func originTLSFlags(fs *flag.FlagSet, c *origin.Config, prefix string) {
+	fs.StringVar(&c.TLSCertFile, prefix+"tls-cert", "", "PEM certificate: serve the operator API over HTTPS (with --"+prefix+"tls-key)")
+	fs.StringVar(&c.TLSKeyFile, prefix+"tls-key", "", "PEM private key of --"+prefix+"tls-cert")
+}
 
 func logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -32,6 +40,8 @@ func runOrigin(ctx context.Context, args []string) int {
 	join := fs.String("join", "", "comma-separated API addresses of existing nodes to join through (a fresh node; retried until one agrees)")
 	fs.StringVar(&cfg.NodeID, "node-id", cfg.NodeID, "raft node id")
 	fs.StringVar(&cfg.AdminToken, "admin-token", os.Getenv("ALOFT_ADMIN_TOKEN"), "admin API token (env ALOFT_ADMIN_TOKEN; required)")
+	originTLSFlags(fs, &cfg, "")
+	fs.StringVar(&cfg.TLSCAFile, "tls-ca", "", "PEM file of CA certificates to trust, beside the system's, when calling the other nodes' APIs (a private CA)")
 	fs.DurationVar(&cfg.GCInterval, "gc-interval", cfg.GCInterval, "how often to delete blobs no bundle references (0: only on request)")
 	fs.DurationVar(&cfg.GCMinAge, "gc-min-age", cfg.GCMinAge, "keep unreferenced blobs and partial uploads at least this long")
 	originGuardFlags(fs, &cfg, "")
@@ -62,7 +72,7 @@ func runOrigin(ctx context.Context, args []string) int {
 		fmt.Fprintln(os.Stderr, "aloft origin:", err)
 		return 1
 	}
-	fmt.Printf("origin serving the operator API on http://%s\n", n.APIAddr())
+	fmt.Printf("origin serving the operator API on %s\n", n.URL())
 	if err := n.Run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "aloft origin:", err)
 		return 1
@@ -82,6 +92,7 @@ func runEdge(ctx context.Context, args []string) int {
 	pprofAddr := fs.String("pprof-addr", "", "serve net/http/pprof here for profiling (e.g. 127.0.0.1:6060; off when empty)")
 	originURL := fs.String("origin", os.Getenv("ALOFT_API"), "origin API base URL (env ALOFT_API)")
 	token := fs.String("token", os.Getenv("ALOFT_TOKEN"), "API token, best of role edge: aloft token create NAME --role edge (env ALOFT_TOKEN)")
+	caFile := fs.String("ca-file", os.Getenv("ALOFT_CA_FILE"), "PEM file of CA certificates to trust for an https:// origin, beside the system's (env ALOFT_CA_FILE)")
 	readyFile := fs.String("ready-file", "", "write {\"edge\"} as JSON to this file once serving")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: aloft edge [flags]\n\nRuns an edge that replicates the origin's catalog.\n\nExample:\n  aloft edge --addr 0.0.0.0:7080 --origin http://origin:7070 --token $TOKEN\n\nFlags:\n")
@@ -106,7 +117,12 @@ func runEdge(ctx context.Context, args []string) int {
 	}
 	raiseFileLimit("edge")
 	servePprof(*pprofAddr)
-	cfg.Origin, cfg.Logger = edge.NewRemoteOrigin(*originURL, *token), logger()
+	hc, err := api.NewHTTPClient(*caFile, 0) // no timeout: the catalog long-polls
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "aloft edge: --ca-file:", err)
+		return 2
+	}
+	cfg.Origin, cfg.Logger = edge.NewRemoteOriginHTTP(*originURL, *token, hc), logger()
 	n, err := edge.New(cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "aloft edge:", err)

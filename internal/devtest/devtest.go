@@ -1,6 +1,7 @@
 // Package devtest starts in-process `aloft dev` servers for tests: the same
 // dev.New the binary uses, on a temp directory with kernel-chosen loopback
-// ports, stopped at cleanup. It is imported only by _test.go files.
+// ports, stopped at cleanup; and self-signed certificates for the ones
+// that serve HTTPS. It is imported only by _test.go files.
 package devtest
 
 import (
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/aloft/aloft/dev"
+	"github.com/aloft/aloft/edge"
+	"github.com/aloft/aloft/origin"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -35,6 +38,13 @@ type Server struct {
 // with the given admin token, and waits until its edge is ready.
 func StartAt(t testing.TB, dir, token string) *Server {
 	t.Helper()
+	return StartTuned(t, dir, token, nil)
+}
+
+// StartTuned is StartAt with tune adjusting the origin's and the edge's
+// configurations (dev.Config.Tune): TLS, timers, limits.
+func StartTuned(t testing.TB, dir, token string, tune func(*origin.Config, *edge.Config)) *Server {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	// A start that hangs (raft never electing, a locked data directory)
 	// fails here instead of at the package's test timeout.
@@ -42,7 +52,7 @@ func StartAt(t testing.TB, dir, token string) *Server {
 	defer startup.Stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	srv, err := dev.New(ctx, dev.Config{DataDir: dir, AdminToken: token, Local: true,
-		EdgeAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", Logger: log})
+		EdgeAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", Logger: log, Tune: tune})
 	if err != nil {
 		cancel()
 		t.Fatalf("dev.New: %v", err)

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -160,6 +161,13 @@ func retriable(err error, attempt int) bool {
 		return e.Status == http.StatusServiceUnavailable
 	}
 	if !errors.Is(err, ErrUnreachable) {
+		return false
+	}
+	// A certificate the client does not trust, or TLS spoken to a plain
+	// HTTP port, will be the same on every attempt.
+	var cve *tls.CertificateVerificationError
+	var rhe tls.RecordHeaderError
+	if errors.As(err, &cve) || errors.As(err, &rhe) {
 		return false
 	}
 	// Nothing listens: on a first attempt that is an origin that is
@@ -383,12 +391,23 @@ func (c *Client) SelfAssign(ctx context.Context, app, device, channel string) er
 	return c.Do(ctx, http.MethodPut, Prefix+"/sync/self-assign", SelfAssign{App: app, Device: device, Channel: channel}, "", nil)
 }
 
-// CreateToken makes an API token; the answer carries the secret, once.
+// CreateToken makes a global API token that never expires; the answer
+// carries the secret, once.
 func (c *Client) CreateToken(ctx context.Context, name, role string) (Token, error) {
+	return c.CreateTokenWith(ctx, CreateToken{Name: name, Role: role})
+}
+
+// CreateTokenWith makes an API token as req describes (app scope,
+// expiry); the answer carries the secret, once. An empty req.Secret is
+// filled with NewSecret().
+func (c *Client) CreateTokenWith(ctx context.Context, req CreateToken) (Token, error) {
 	var out Token
 	// The secret is made here so that a retried create returns the
 	// secret that was stored, whichever attempt stored it.
-	return out, c.Do(ctx, http.MethodPost, Prefix+"/tokens", CreateToken{Name: name, Role: role, Secret: NewSecret()}, "", &out)
+	if req.Secret == "" {
+		req.Secret = NewSecret()
+	}
+	return out, c.Do(ctx, http.MethodPost, Prefix+"/tokens", req, "", &out)
 }
 
 // Tokens lists API tokens without their secrets.

@@ -226,6 +226,18 @@ type CreateToken struct {
 	Name string `json:"name"`
 	// Role is one of Roles; empty means RolePublish.
 	Role string `json:"role,omitempty"`
+	// Apps limits the token to these app ids: routes under
+	// /api/v1/apps/{app} for any other app answer 403, and the app list
+	// shows only these. Empty: every app. Only publish and read tokens
+	// may be scoped; admin and edge tokens are global.
+	Apps []string `json:"apps,omitempty"`
+	// ExpiresInSeconds makes the token expire this long after the origin
+	// stores it, by the leader's clock. Give at most one of it and
+	// ExpiresMS; neither means the token never expires.
+	ExpiresInSeconds int64 `json:"expires_in_seconds,omitempty"`
+	// ExpiresMS is an absolute expiry, Unix milliseconds; it must be in
+	// the future.
+	ExpiresMS int64 `json:"expires_ms,omitempty"`
 	// Secret, when set, is the token's secret, chosen by the client (at
 	// least 32 printable characters, e.g. NewSecret()): a retry of a
 	// create whose answer was lost then still names the secret that was
@@ -243,11 +255,20 @@ func NewSecret() string {
 
 // Token describes an API token; Secret is filled only once, on creation.
 type Token struct {
-	Name    string `json:"name"`
-	Role    string `json:"role"`
-	Prefix  string `json:"prefix"`
-	Secret  string `json:"token,omitempty"`
-	Created int64  `json:"created_ms"`
+	Name   string `json:"name"`
+	Role   string `json:"role"`
+	Prefix string `json:"prefix"`
+	Secret string `json:"token,omitempty"`
+	// Apps is the token's app scope; empty: every app.
+	Apps    []string `json:"apps,omitempty"`
+	Created int64    `json:"created_ms"`
+	// Expires is when the token stops working, Unix ms; 0: never.
+	Expires int64 `json:"expires_ms,omitempty"`
+	// LastUsed is the last time the token authenticated a request, Unix
+	// ms; 0: not since the answering nodes started. It is kept in each
+	// node's memory, not replicated: the listing merges what the
+	// cluster's members report (see docs/api.md#tokens).
+	LastUsed int64 `json:"last_used_ms,omitempty"`
 }
 
 // BlobInfo answers a blob upload.
