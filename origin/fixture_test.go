@@ -204,7 +204,7 @@ func fixtureLog() []fixtureEntry {
 		{cmdPutToken, "", putTokenCmd{Hash: fixtureSHA("scoped secret"), Name: "scoped", Prefix: "aloft_8c9d", Role: api.RolePublish,
 			Apps: []string{app, other}, Expires: fixtureTime + 86400_000}},
 		{cmdDeleteToken, "", deleteTokenCmd{Name: "scoped"}},
-		{cmdDeleteToken, "", deleteTokenCmd{Name: "scoped"}}, // revoked: no live token of that name
+		{cmdDeleteToken, "", deleteTokenCmd{Name: "scoped"}},                                                                       // revoked: no live token of that name
 		{cmdPutToken, "", putTokenCmd{Hash: fixtureSHA("scoped again"), Name: "scoped", Prefix: "aloft_0e1f", Role: api.RoleRead}}, // the name is free again
 	}
 }
