@@ -44,8 +44,10 @@ const (
 //     entries are audited: a version 1 entry names no actor, and snapshots
 //     of version 1 builds hold no audit log, so a replica that replays
 //     old entries and one that restored an old snapshot agree.
-//   - 3: adds cmdSetRetention (per-app bundle retention); no payload of
-//     an earlier type changed, so older entries decode as they are.
+//   - 3: adds cmdSetRetention (per-app bundle retention), token scopes
+//     and expiry (optional fields), keeps revoked tokens (revokeKeepsSince)
+//     and remembers stats batches in their own window (statsWindowSince);
+//     older entries decode as they are and apply as they did.
 const commandVersion = 3
 
 // ErrBadCommand means a log entry cannot be decoded.

@@ -50,8 +50,11 @@ type fixtureState struct {
 	Members map[string]string                      `json:"members"` // node id → API URL
 	// Audit is the audit log (format 2 on; none from a format 1 log).
 	Audit []api.AuditEntry `json:"audit,omitempty"`
-	// Retain is per-app retention (format 3 on).
-	Retain map[string]retentionRec `json:"retain,omitempty"`
+	// Retain is per-app retention, StatsKeys and StatsKeyLog the stats
+	// batches' own idempotency window (format 3 on).
+	Retain      map[string]retentionRec `json:"retain,omitempty"`
+	StatsKeys   map[string]uint64       `json:"stats_keys,omitempty"`
+	StatsKeyLog []string                `json:"stats_key_log,omitempty"`
 	// Failed lists the log indexes whose command was refused.
 	Failed []uint64 `json:"failed"`
 }
@@ -69,7 +72,8 @@ type fixtureToken struct {
 
 func toFixture(s *state, failed []uint64) fixtureState {
 	out := fixtureState{Catalog: s.Catalog, Tokens: map[string]fixtureToken{}, Stats: s.Stats, Keys: s.Keys,
-		KeyLog: s.KeyLog, Index: s.Index, Members: map[string]string{}, Audit: s.Audit, Retain: s.Retain, Failed: failed}
+		KeyLog: s.KeyLog, Index: s.Index, Members: map[string]string{}, Audit: s.Audit, Retain: s.Retain,
+		StatsKeys: s.StatsKeys, StatsKeyLog: s.StatsKeyLog, Failed: failed}
 	for h, t := range s.Tokens {
 		out.Tokens[h] = fixtureToken{Name: t.Name, Prefix: t.Prefix, Role: t.Role, Created: t.Created, Apps: t.Apps, Expires: t.Expires, Revoked: t.Revoked}
 	}
@@ -206,6 +210,9 @@ func fixtureLog() []fixtureEntry {
 		{cmdDeleteToken, "", deleteTokenCmd{Name: "scoped"}},
 		{cmdDeleteToken, "", deleteTokenCmd{Name: "scoped"}},                                                                       // revoked: no live token of that name
 		{cmdPutToken, "", putTokenCmd{Hash: fixtureSHA("scoped again"), Name: "scoped", Prefix: "aloft_0e1f", Role: api.RoleRead}}, // the name is free again
+		// Format 3: stats batches in their own idempotency window.
+		stats("b5", other, api.StatsCount{App: other, Version: "0.1.0", Action: "set", N: 2}),
+		stats("b5", other, api.StatsCount{App: other, Version: "0.1.0", Action: "set", N: 2}), // retried: once
 	}
 }
 

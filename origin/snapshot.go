@@ -42,6 +42,10 @@ type snapState struct {
 	// Retain joined format 2 after its fixtures were made: absent is no
 	// retention, which is what every older state had.
 	Retain map[string]snapRetention `json:"retain,omitempty"`
+	// StatsKeys and StatsKeyLog likewise (command format 3): the stats
+	// batches' own idempotency window.
+	StatsKeys   map[string]uint64 `json:"stats_keys,omitempty"`
+	StatsKeyLog []string          `json:"stats_key_log,omitempty"`
 	// Audit is new in format 2.
 	Audit []snapAudit `json:"audit,omitempty"`
 }
@@ -157,6 +161,7 @@ func encodeSnapshot(s *state) ([]byte, error) {
 	for id, m := range s.Members {
 		out.Members[id] = snapMember(m)
 	}
+	out.StatsKeys, out.StatsKeyLog = s.StatsKeys, s.StatsKeyLog
 	if len(s.Retain) > 0 {
 		out.Retain = make(map[string]snapRetention, len(s.Retain))
 		for app, r := range s.Retain {
@@ -223,6 +228,7 @@ func (ss *snapState) state() *state {
 	for app, r := range ss.Retain {
 		s.Retain[app] = retentionRec(r)
 	}
+	s.StatsKeys, s.StatsKeyLog = ss.StatsKeys, ss.StatsKeyLog
 	for _, e := range ss.Audit {
 		s.Audit = append(s.Audit, api.AuditEntry(e))
 	}

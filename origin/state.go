@@ -29,7 +29,11 @@ type state struct {
 	Stats   map[string]map[string]map[string]int64 // app → version → action → n
 	Keys    map[string]uint64                      // idempotency key → index
 	KeyLog  []string
-	Index   uint64 // last applied raft index
+	// StatsKeys and StatsKeyLog are the stats batches' own idempotency
+	// window (command format 3 on).
+	StatsKeys   map[string]uint64
+	StatsKeyLog []string
+	Index       uint64 // last applied raft index
 	// Members maps raft node ids to what raft's own configuration does
 	// not hold: each node's API URL, for forwarding writes to the leader.
 	Members map[string]memberRec
@@ -99,6 +103,9 @@ func (s *state) apply(idx uint64, c Command) result {
 		if prev, ok := s.Keys[c.Key]; ok {
 			return result{Index: prev, Dup: true}
 		}
+		if prev, ok := s.StatsKeys[c.Key]; ok && c.Type == cmdAddStats {
+			return result{Index: prev, Dup: true}
+		}
 	}
 	o, err := decodeOp(c)
 	if err != nil {
@@ -126,8 +133,36 @@ func (s *state) apply(idx uint64, c Command) result {
 	if audited {
 		s.record(idx, c, t, was)
 	}
-	s.remember(c.Key, idx)
+	if c.Type == cmdAddStats && c.Version >= statsWindowSince {
+		s.rememberStats(c.Key, idx)
+	} else {
+		s.remember(c.Key, idx)
+	}
 	return result{Index: idx, Value: v}
+}
+
+// statsWindowSince is the first command version whose stats batches are
+// remembered in their own window: edges send one a second each, and in
+// the operators' window they pushed operator keys out within minutes.
+const statsWindowSince = 3
+
+// maxStatsRemembered bounds the stats batch ids the state remembers: a
+// batch an edge retries after this many other batches counts twice.
+const maxStatsRemembered = 100000
+
+func (s *state) rememberStats(key string, idx uint64) {
+	if key == "" {
+		return
+	}
+	if s.StatsKeys == nil {
+		s.StatsKeys = map[string]uint64{}
+	}
+	s.StatsKeys[key] = idx
+	s.StatsKeyLog = append(s.StatsKeyLog, key)
+	if len(s.StatsKeyLog) > maxStatsRemembered {
+		delete(s.StatsKeys, s.StatsKeyLog[0])
+		s.StatsKeyLog = slices.Delete(s.StatsKeyLog, 0, 1)
+	}
 }
 
 func (s *state) remember(key string, idx uint64) {

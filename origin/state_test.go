@@ -391,3 +391,26 @@ func TestCompareVersions(t *testing.T) {
 		}
 	}
 }
+
+// TestState_StatsKeepTheirOwnWindow: a flood of stats batches, each with
+// its id as key, does not push an operator's key out of its window, so a
+// late retry of that write is still applied once.
+func TestState_StatsKeepTheirOwnWindow(t *testing.T) {
+	s := newState()
+	s.apply(1, cmd(t, cmdInitCatalog, "init", struct{}{}))
+	if r := s.apply(2, cmd(t, cmdCreateApp, "op-1", createAppCmd{AppID: "com.example.app"})); r.Err != nil {
+		t.Fatal(r.Err)
+	}
+	idx := uint64(3)
+	for i := range maxRemembered + 10 {
+		batch := logStatsBatch{ID: fmt.Sprint("b", i), Counts: []logStatsCount{{App: "com.example.app", Version: "builtin", Action: "set", N: 1}}}
+		s.apply(idx, cmd(t, cmdAddStats, "stats-"+batch.ID, addStatsCmd{Batch: batch}))
+		idx++
+	}
+	if r := s.apply(idx, cmd(t, cmdCreateApp, "op-1", createAppCmd{AppID: "com.example.app"})); !r.Dup || r.Err != nil {
+		t.Fatalf("the operator's retry after a stats flood: %+v", r)
+	}
+	if r := s.apply(idx+1, cmd(t, cmdAddStats, "stats-b0", addStatsCmd{})); !r.Dup {
+		t.Fatalf("a retried stats batch: %+v", r)
+	}
+}
