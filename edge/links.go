@@ -21,18 +21,19 @@ import (
 
 // links decides the base URL of a request's download links.
 type links struct {
-	public   string          // the configured PublicURL; wins when set
-	allowed  map[string]bool // lower-case host or host:port values links may name
-	fallback string          // host[:port] used when the request names no allowed host
-	trusted  []netip.Prefix  // peers whose X-Forwarded-Proto/Host are believed
-	refused  atomic.Uint64   // requests whose host was not allowed
-	lastWarn atomic.Int64
-	log      *slog.Logger
+	public       string                // the configured PublicURL; wins when set
+	allowed      map[string]*[2]string // lower-case host[:port] links may name → its http and https bases
+	fallback     string                // host[:port] used when the request names no allowed host
+	fallbackBase [2]string             // its http and https bases
+	trusted      []netip.Prefix        // peers whose X-Forwarded-Proto/Host are believed
+	refused      atomic.Uint64         // requests whose host was not allowed
+	lastWarn     atomic.Int64
+	log          *slog.Logger
 }
 
 // newLinks builds the policy for an edge listening on addr.
 func newLinks(cfg *Config, addr string, log *slog.Logger) *links {
-	l := &links{public: cfg.PublicURL, allowed: map[string]bool{}, trusted: cfg.TrustedProxies, log: log}
+	l := &links{public: cfg.PublicURL, allowed: map[string]*[2]string{}, trusted: cfg.TrustedProxies, log: log}
 	_, port, _ := net.SplitHostPort(addr)
 	hosts := cfg.AllowedHosts
 	if len(hosts) == 0 {
@@ -44,15 +45,15 @@ func newLinks(cfg *Config, addr string, log *slog.Logger) *links {
 			continue
 		}
 		if _, _, err := net.SplitHostPort(h); err == nil {
-			l.allowed[h] = true
+			l.allow(h)
 			continue
 		}
 		// A name without a port matches the port-less form (a proxy on
 		// the scheme's default port) and the edge's own port, not every
 		// port: each distinct base is another cached answer.
 		bare := strings.Trim(h, "[]")
-		l.allowed[hostPort(bare, "")] = true
-		l.allowed[hostPort(bare, port)] = true
+		l.allow(hostPort(bare, ""))
+		l.allow(hostPort(bare, port))
 	}
 	if len(cfg.AllowedHosts) > 0 {
 		l.fallback = strings.ToLower(strings.TrimSpace(cfg.AllowedHosts[0]))
@@ -63,8 +64,13 @@ func newLinks(cfg *Config, addr string, log *slog.Logger) *links {
 		}
 		l.fallback = hostPort(host, port)
 	}
+	l.fallbackBase = [2]string{"http://" + l.fallback, "https://" + l.fallback}
 	return l
 }
+
+// allow admits h, with its two bases built once: the check path then
+// hands out a shared string instead of building one per request.
+func (l *links) allow(h string) { l.allowed[h] = &[2]string{"http://" + h, "https://" + h} }
 
 func hostPort(host, port string) string {
 	if strings.Contains(host, ":") {
@@ -100,16 +106,13 @@ func (l *links) base(ctx *fasthttp.RequestCtx) string {
 	if l.public != "" {
 		return l.public
 	}
-	scheme := "http"
-	if ctx.IsTLS() {
-		scheme = "https"
-	}
+	tls := ctx.IsTLS()
 	// ctx.Host is the request URI's host for an absolute-form request,
 	// else the Host header: both are checked below.
 	host := ctx.Host()
 	if l.isTrusted(ctx.RemoteIP()) {
 		if p := ctx.Request.Header.Peek("X-Forwarded-Proto"); string(p) == "https" || string(p) == "http" {
-			scheme = string(p)
+			tls = string(p) == "https"
 		}
 		if fh := ctx.Request.Header.Peek("X-Forwarded-Host"); len(fh) > 0 {
 			if i := bytes.IndexByte(fh, ','); i >= 0 {
@@ -118,18 +121,23 @@ func (l *links) base(ctx *fasthttp.RequestCtx) string {
 			host = bytes.TrimSpace(fh)
 		}
 	}
-	if l.allows(host) {
-		return scheme + "://" + strings.ToLower(string(host))
+	scheme := 0
+	if tls {
+		scheme = 1
+	}
+	if b := l.lookup(host); b != nil {
+		return b[scheme]
 	}
 	l.refused.Add(1)
 	l.warnRefused()
-	return scheme + "://" + l.fallback
+	return l.fallbackBase[scheme]
 }
 
-// allows looks host up without allocating for the common, allowed case.
-func (l *links) allows(host []byte) bool {
+// lookup finds host's bases, nil when it is not allowed, without
+// allocating.
+func (l *links) lookup(host []byte) *[2]string {
 	if len(host) == 0 || len(host) > 300 {
-		return false
+		return nil
 	}
 	var buf [300]byte
 	low := buf[:len(host)]
