@@ -204,10 +204,16 @@ func (n *Node) leaderLoop(ctx context.Context) {
 			}
 			n.leadership(time.Now())
 			dctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
-			if err := n.raft.Barrier(n.cfg.ApplyTimeout).Error(); err == nil {
+			err := n.raft.Barrier(n.cfg.ApplyTimeout).Error()
+			if err == nil {
 				err = n.leaderDuties(dctx)
 			}
 			cancel()
+			if err != nil && ctx.Err() == nil {
+				// The next election retries; until then followers may not
+				// know where to forward (they answer no_leader).
+				n.log.Warn("leader duties failed", "err", err)
+			}
 		}
 	}
 }

@@ -75,7 +75,7 @@ func toFixture(s *state, failed []uint64) fixtureState {
 		KeyLog: s.KeyLog, Index: s.Index, Members: map[string]string{}, Audit: s.Audit, Retain: s.Retain,
 		StatsKeys: s.StatsKeys, StatsKeyLog: s.StatsKeyLog, Failed: failed}
 	for h, t := range s.Tokens {
-		out.Tokens[h] = fixtureToken{Name: t.Name, Prefix: t.Prefix, Role: t.Role, Created: t.Created, Apps: t.Apps, Expires: t.Expires, Revoked: t.Revoked}
+		out.Tokens[h] = fixtureToken(t) // a compile error when tokenRec gains a field the fixtures lack
 	}
 	for id, m := range s.Members {
 		out.Members[id] = m.APIURL

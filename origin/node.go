@@ -230,7 +230,6 @@ type Node struct {
 	leadMu          sync.Mutex      // guards leadTerm and leadSince
 	leadTerm        uint64          // the raft term leadSince belongs to
 	leadSince       time.Time       // when this node was first seen leading in leadTerm
-	leaderDone      chan struct{}   // closed when the leadership loop ends
 }
 
 // New opens (or creates) the node's data, starts raft and binds the API
