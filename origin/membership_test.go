@@ -335,3 +335,18 @@ func TestCluster_NewLeaderKeepsBlobsThroughGrace(t *testing.T) {
 		t.Fatalf("a new leader collected during its grace: %+v, blob: %v", rep, err)
 	}
 }
+
+// TestConfig_Validate_RaftTimers: raft refuses a lease longer than the
+// heartbeat at start; Validate says so first, in words.
+func TestConfig_Validate_RaftTimers(t *testing.T) {
+	cfg := LocalConfig(t.TempDir())
+	cfg.LeaderLeaseTimeout = 2 * cfg.HeartbeatTimeout
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "lease") {
+		t.Fatalf("a lease over the heartbeat: %v", err)
+	}
+	cfg = LocalConfig(t.TempDir())
+	cfg.ElectionTimeout = time.Millisecond
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "5ms") {
+		t.Fatalf("a 1ms election timeout: %v", err)
+	}
+}

@@ -176,6 +176,10 @@ func (c *Config) Validate() error {
 		return errors.New("origin: Config.NodeID is required")
 	case c.APIAddr == "":
 		return errors.New("origin: Config.APIAddr is required")
+	case c.HeartbeatTimeout < 5*time.Millisecond || c.ElectionTimeout < 5*time.Millisecond:
+		return errors.New("origin: raft's heartbeat and election timeouts must be at least 5ms")
+	case c.LeaderLeaseTimeout <= 0 || c.LeaderLeaseTimeout > c.HeartbeatTimeout:
+		return errors.New("origin: raft's leader lease must be positive and no longer than its heartbeat timeout")
 	case c.MaxBlobBytes <= 0 || c.ApplyTimeout <= 0 || c.LongPoll <= 0:
 		return errors.New("origin: MaxBlobBytes, ApplyTimeout and LongPoll must be positive")
 	case c.GCInterval < 0 || c.GCMinAge < 0:

@@ -50,7 +50,9 @@ func TestBinary_ThreeOriginCluster(t *testing.T) {
 	origin := func(id string, extra ...string) *proc {
 		args := append([]string{"origin", "--node-id", id, "--data", filepath.Join(dir, id),
 			"--raft-addr", raft[id], "--api-addr", "127.0.0.1:0", "--gc-interval", "0",
-			"--s3-endpoint", s3.Endpoint, "--s3-bucket", "aloft", "--s3-insecure"}, extra...)
+			"--s3-endpoint", s3.Endpoint, "--s3-bucket", "aloft", "--s3-insecure",
+			// Short raft timers: a dead leader is replaced in well under a second.
+			"--raft-heartbeat", "200ms", "--raft-election", "200ms"}, extra...)
 		return startProc(t, bin, env, args...)
 	}
 	nodes := map[string]*proc{"o1": origin("o1", "--bootstrap")}

@@ -45,6 +45,8 @@ func runOrigin(ctx context.Context, args []string) int {
 	fs.DurationVar(&cfg.GCInterval, "gc-interval", cfg.GCInterval, "how often to delete blobs no bundle references (0: only on request)")
 	fs.DurationVar(&cfg.GCMinAge, "gc-min-age", cfg.GCMinAge, "keep unreferenced blobs and partial uploads at least this long")
 	originGuardFlags(fs, &cfg, "")
+	fs.DurationVar(&cfg.HeartbeatTimeout, "raft-heartbeat", cfg.HeartbeatTimeout, "raft heartbeat timeout: how long a follower waits for the leader before it stands for election (with --raft-election, how fast a dead leader is replaced)")
+	fs.DurationVar(&cfg.ElectionTimeout, "raft-election", cfg.ElectionTimeout, "raft election timeout")
 	s3 := s3Flags(fs, &cfg.S3)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: aloft origin [flags]\n\nRuns one origin node: alone, or one of a 3- or 5-node raft cluster.\n\nExamples:\n  aloft origin --data /var/lib/aloft --api-addr 0.0.0.0:7070 --admin-token $TOKEN\n  aloft origin --node-id o1 --raft-addr 10.0.0.1:7000 --api-addr 10.0.0.1:7070 --bootstrap\n  aloft origin --node-id o2 --raft-addr 10.0.0.2:7000 --api-addr 10.0.0.2:7070 --join 10.0.0.1:7070\n\nFlags:\n")
@@ -58,6 +60,9 @@ func runOrigin(ctx context.Context, args []string) int {
 		return 2
 	}
 	cfg.Join = splitList(*join)
+	// raft refuses a lease longer than the heartbeat; shortening the one
+	// shortens the other.
+	cfg.LeaderLeaseTimeout = min(cfg.LeaderLeaseTimeout, cfg.HeartbeatTimeout)
 	if err := s3(); err != nil {
 		fmt.Fprintln(os.Stderr, "aloft origin:", err)
 		return 2
