@@ -7,7 +7,7 @@
 //
 // When a change bumps commandVersion or snapshotVersion, run
 //
-//	go test ./origin -run TestFSM_WriteFixtures -update
+//	go test ./origin -run TestFSM_Fixtures_CurrentFormat -update
 //
 // to add testdata/v<new>; the directories of released formats are never
 // rewritten (the generator refuses), since they are what old builds wrote.
@@ -20,8 +20,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -33,7 +35,7 @@ import (
 	"github.com/aloft/aloft/origin/api"
 )
 
-var update = flag.Bool("update", false, "write this build's FSM format fixtures under origin/testdata (TestFSM_WriteFixtures)")
+var update = flag.Bool("update", false, "write this build's FSM format fixtures under origin/testdata (TestFSM_Fixtures_CurrentFormat)")
 
 // fixtureState is the replicated state in a form the fixtures own: the
 // catalog in the edge wire format (api.Catalog, whose compatibility edges
@@ -229,18 +231,47 @@ func fixtureActor(typ CommandType, i int) string {
 	return []string{"ci", "admin"}[i%2]
 }
 
-// TestFSM_WriteFixtures writes testdata/v<commandVersion> from this
-// build: the encoded log, the snapshot fsm.Snapshot persists after it, and
-// the state. It runs only with -update and never replaces a directory
-// that exists: released formats' fixtures are what old builds wrote.
-func TestFSM_WriteFixtures(t *testing.T) {
-	if !*update {
-		t.Skip("writes fixtures only with -update (go test ./origin -run TestFSM_WriteFixtures -update)")
-	}
+// TestFSM_Fixtures_CurrentFormat builds testdata/v<commandVersion> in
+// memory from this build (the encoded log, the snapshot fsm.Snapshot
+// persists after it, and the state) and holds it to the committed files:
+// a build that writes its own format differently from what that format's
+// fixtures recorded changed the format without a new version. With
+// -update, a format that has no fixtures yet gets them written; a
+// directory that exists is never replaced (released formats' fixtures are
+// what old builds wrote).
+func TestFSM_Fixtures_CurrentFormat(t *testing.T) {
 	dir := filepath.Join("testdata", fmt.Sprintf("v%d", commandVersion))
-	if _, err := os.Stat(dir); err == nil {
-		t.Fatalf("%s exists: the fixtures of a released format are frozen; delete it by hand only if this format never shipped", dir)
+	files, entries, failed := buildFixtures(t)
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		if !*update {
+			t.Fatalf("format %d has no fixtures: write them with go test ./origin -run TestFSM_Fixtures_CurrentFormat -update", commandVersion)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name, data := range files {
+			if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Logf("wrote %s: %d log entries, %d refused", dir, entries, failed)
+		return
 	}
+	for name, data := range files {
+		committed, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(committed, data) {
+			t.Errorf("%s: this build writes format %d differently from its committed fixture; a format change needs a new commandVersion (and snapshotVersion) and new fixtures", filepath.Join(dir, name), commandVersion)
+		}
+	}
+}
+
+// buildFixtures encodes fixtureLog, applies it, and returns the files of
+// a fixture directory, with the number of entries and of refused ones.
+func buildFixtures(t *testing.T) (map[string][]byte, int, int) {
+	t.Helper()
 	var log bytes.Buffer
 	f := newFSM()
 	var failed []uint64
@@ -268,15 +299,8 @@ func TestFSM_WriteFixtures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for name, data := range map[string][]byte{"log.jsonl": log.Bytes(), "snapshot.json": sink.Bytes(), "state.json": append(st, '\n')} {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Logf("wrote %s: %d log entries, %d refused", dir, len(fixtureLog()), len(failed))
+	files := map[string][]byte{"log.jsonl": log.Bytes(), "snapshot.json": sink.Bytes(), "state.json": append(st, '\n')}
+	return files, len(fixtureLog()), len(failed)
 }
 
 // TestFSM_Replay_Fixtures replays every committed format's log into
