@@ -195,6 +195,8 @@ func (t CommandType) String() string {
 		return "set_member"
 	case cmdDeleteMember:
 		return "delete_member"
+	case cmdSetRetention:
+		return "set_retention"
 	}
 	return fmt.Sprintf("type_%d", uint8(t))
 }

@@ -29,7 +29,7 @@ func guardRequest(w http.ResponseWriter, r *http.Request, body, write time.Durat
 		return func() {}
 	}
 	w.Header().Set("Connection", "close")
-	sb := &stallBody{body: r.Body, rc: rc, hdr: w.Header(), d: body}
+	sb := &stallBody{body: r.Body, rc: rc, hdr: w.Header(), d: body, write: write}
 	r.Body = sb
 	return sb.finish
 }
@@ -40,7 +40,10 @@ type stallBody struct {
 	rc   *http.ResponseController
 	hdr  http.Header
 	d    time.Duration
-	done bool
+	// write is the answer's deadline, armed again once the body ends: an
+	// upload that took longer than it to arrive still gets its answer.
+	write time.Duration
+	done  bool
 }
 
 func (b *stallBody) Read(p []byte) (int, error) {
@@ -52,6 +55,7 @@ func (b *stallBody) Read(p []byte) (int, error) {
 	_ = b.rc.SetReadDeadline(time.Time{})
 	if err == io.EOF && !b.done {
 		b.done = true
+		_ = b.rc.SetWriteDeadline(time.Now().Add(b.write))
 		b.hdr.Del("Connection")
 	}
 	var ne net.Error

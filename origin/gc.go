@@ -65,13 +65,28 @@ func (t *trackedBlobs) Put(ctx context.Context, sha string, r io.Reader, size, m
 // Open implements BlobStore.
 func (t *trackedBlobs) Open(ctx context.Context, sha string) (io.ReadCloser, int64, error) {
 	t.mark(sha)
-	return t.BlobStore.Open(ctx, sha)
+	rc, n, err := t.BlobStore.Open(ctx, sha)
+	t.unmarkAbsent(sha, err)
+	return rc, n, err
 }
 
 // Size implements BlobStore.
 func (t *trackedBlobs) Size(ctx context.Context, sha string) (int64, error) {
 	t.mark(sha)
-	return t.BlobStore.Size(ctx, sha)
+	n, err := t.BlobStore.Size(ctx, sha)
+	t.unmarkAbsent(sha, err)
+	return n, err
+}
+
+// unmarkAbsent drops the mark of a blob the store does not hold: anyone
+// with a blob-read token can ask for random hashes, and a mark only
+// protects bytes that exist (an upload marks again as it stores them).
+func (t *trackedBlobs) unmarkAbsent(sha string, err error) {
+	if errors.Is(err, ErrBlobNotFound) {
+		t.mu.Lock()
+		delete(t.used, sha)
+		t.mu.Unlock()
+	}
 }
 
 // deleteIfIdle deletes an unreferenced blob stored before storedBefore and

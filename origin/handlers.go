@@ -282,7 +282,19 @@ func (n *Node) getAudit(_ http.ResponseWriter, r *http.Request) (int, any, error
 			return 0, nil, invalid("limit must be a whole number from 1 to %d", api.MaxAuditPage)
 		}
 	}
-	return http.StatusOK, n.Audit(req), nil
+	page := n.Audit(req)
+	if c := callerOf(r); len(c.Apps) > 0 {
+		// A token scoped to apps sees their history only: not other
+		// apps', nor token and member changes, which name no app.
+		kept := page.Entries[:0]
+		for _, e := range page.Entries {
+			if e.App != "" && c.allows(e.App) {
+				kept = append(kept, e)
+			}
+		}
+		page.Entries = kept
+	}
+	return http.StatusOK, page, nil
 }
 
 func (n *Node) postToken(w http.ResponseWriter, r *http.Request) (int, any, error) {

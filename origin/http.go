@@ -61,12 +61,14 @@ func (n *Node) serve(w http.ResponseWriter, r *http.Request, fn handlerFunc, nee
 		// The leader fills the actor from its own check of the token: a
 		// follower forwards the request with it, never a name.
 		r = r.WithContext(withActor(r.Context(), callerOf(r).Name))
-	}
-	switch err := n.routing(r); {
-	case errors.Is(err, errForward):
-		return 0, nil, n.proxy.forward(w, r)
-	case err != nil:
-		return 0, nil, err
+		// Only authenticated requests are forwarded or made consistent: a
+		// consistent read costs the leader a barrier, a log entry.
+		switch err := n.routing(r); {
+		case errors.Is(err, errForward):
+			return 0, nil, n.proxy.forward(w, r)
+		case err != nil:
+			return 0, nil, err
+		}
 	}
 	status, v, err := fn(w, r)
 	if err == nil && status != 0 && r.Method != http.MethodGet && r.Method != http.MethodHead {

@@ -4,7 +4,6 @@ package origin
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -494,8 +493,4 @@ func hashToken(secret string) string {
 	return hex.EncodeToString(s[:])
 }
 
-func newSecret() string {
-	var b [24]byte
-	_, _ = rand.Read(b[:])
-	return "aloft_" + hex.EncodeToString(b[:])
-}
+func newSecret() string { return api.NewSecret() }

@@ -122,12 +122,13 @@ func retireVictims(cat *api.Catalog, retain map[string]retentionRec, now time.Ti
 // listing them when dry), and returns them as app@version.
 func (n *Node) retire(ctx context.Context, now time.Time, dry bool) ([]string, error) {
 	var victims map[string][]string
-	n.fsm.read(func(s *state) { victims = retireVictims(s.Catalog, s.Retain, now) })
+	var at uint64
+	n.fsm.read(func(s *state) { victims, at = retireVictims(s.Catalog, s.Retain, now), s.Catalog.Index })
 	var out []string
 	for app, versions := range victims {
 		for _, v := range versions {
 			if !dry {
-				if err := n.DeleteBundle(ctx, app, v, "retire-"+app+"-"+v); err != nil {
+				if err := n.DeleteBundle(ctx, app, v, fmt.Sprintf("retire-%s-%s-%d", app, v, at)); err != nil {
 					return out, fmt.Errorf("retire %s %s: %w", app, v, err)
 				}
 			}

@@ -161,7 +161,7 @@ func (s *state) rememberStats(key string, idx uint64) {
 	s.StatsKeyLog = append(s.StatsKeyLog, key)
 	if len(s.StatsKeyLog) > maxStatsRemembered {
 		delete(s.StatsKeys, s.StatsKeyLog[0])
-		s.StatsKeyLog = slices.Delete(s.StatsKeyLog, 0, 1)
+		s.StatsKeyLog = s.StatsKeyLog[1:]
 	}
 }
 
@@ -172,8 +172,10 @@ func (s *state) remember(key string, idx uint64) {
 	s.Keys[key] = idx
 	s.KeyLog = append(s.KeyLog, key)
 	if len(s.KeyLog) > maxRemembered {
+		// Reslicing is O(1); append moves the kept keys to a new array
+		// whenever the old one fills.
 		delete(s.Keys, s.KeyLog[0])
-		s.KeyLog = slices.Delete(s.KeyLog, 0, 1)
+		s.KeyLog = s.KeyLog[1:]
 	}
 }
 
@@ -272,6 +274,11 @@ func (p *putTokenCmd) target() target { return target{kind: "token", name: p.Nam
 func (p *putTokenCmd) run(s *state, now int64) (any, bool, error) {
 	if _, ok := s.tokenNamed(p.Name); ok {
 		return nil, false, fmt.Errorf("%w: %q", ErrTokenExists, p.Name)
+	}
+	if _, taken := s.Tokens[p.Hash]; taken {
+		// A client-chosen secret equal to another token's (live or
+		// revoked) must not replace that token.
+		return nil, false, fmt.Errorf("%w: that secret belongs to another token; choose another", ErrTokenExists)
 	}
 	s.Tokens[p.Hash] = tokenRec{Name: p.Name, Prefix: p.Prefix, Role: p.Role, Created: now, Apps: p.Apps, Expires: p.Expires}
 	return nil, false, nil
