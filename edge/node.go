@@ -124,7 +124,11 @@ func New(cfg Config) (*Node, error) {
 		// turns away itself: fasthttp's own refusal has no Retry-After.
 		Concurrency: ln.cfg.MaxConns + 64,
 		ConnState: func(c net.Conn, s fasthttp.ConnState) {
-			ln.Track(c, s == fasthttp.StateNew || s == fasthttp.StateIdle)
+			// New is already idle (admitted so); closed ones release
+			// themselves. Only the request boundaries take the lock.
+			if s == fasthttp.StateActive || s == fasthttp.StateIdle {
+				ln.Track(c, s == fasthttp.StateIdle)
+			}
 		},
 	}
 	return n, nil

@@ -211,20 +211,19 @@ func (l *Listener) isClosed() bool {
 func (l *Listener) admit(raw net.Conn) net.Conn {
 	ip := remoteIP(raw)
 	l.mu.Lock()
+	// The per-IP cap first: a client at its cap with nothing idle is shed
+	// without costing any other client its idle connection.
 	var victims []*conn
-	if l.open >= l.high {
-		victims = l.popIdleLocked(nil)
-	}
 	ipc := l.perIP[ip]
 	if l.cfg.MaxConnsPerIP > 0 && ipc != nil && ipc.n >= l.cfg.MaxConnsPerIP {
-		more := l.popIdleLocked(ipc)
-		victims = append(victims, more...)
-		if len(more) == 0 {
+		if victims = l.popIdleLocked(ipc); len(victims) == 0 {
 			l.mu.Unlock()
-			l.closeAll(victims)
 			l.shedConn(raw, "per-IP connection cap reached", ip)
 			return nil
 		}
+	}
+	if len(victims) == 0 && l.open >= l.high {
+		victims = l.popIdleLocked(nil)
 	}
 	if l.open >= l.cfg.MaxConns {
 		l.mu.Unlock()

@@ -271,3 +271,22 @@ func TestAutoMaxConns_Bounds(t *testing.T) {
 		t.Fatalf("AutoMaxConns(0.5, 1<<20) = %d, want %d (limit %d)", got, want, limit)
 	}
 }
+
+// TestListener_Accept_ShedPerIPEvictsNoOne: a client at its per-IP cap
+// with nothing idle is shed without closing another client's idle
+// connection, even at the listener's high-water mark.
+func TestListener_Accept_ShedPerIPEvictsNoOne(t *testing.T) {
+	l := guarded(t, Config{MaxConns: 4, MaxConnsPerIP: 2, RetryAfter: 7 * time.Second, ShedBody: []byte(`{}`)}) // high water 3
+	accepted := serve(t, l)
+	other := dial(t, l, "127.0.0.1")
+	next(t, accepted) // idle, another client's
+	for range 2 {
+		dial(t, l, "127.0.0.2")
+		l.Track(next(t, accepted), false)
+	}
+	wantShed(t, dial(t, l, "127.0.0.2"), `{}`)
+	wantOpen(t, other)
+	if s := l.Stats(); s.Evicted != 0 || s.Shed != 1 {
+		t.Fatalf("stats = %+v", s)
+	}
+}
