@@ -1120,5 +1120,6 @@ func TestApp_Retention(t *testing.T) {
 		t.Fatalf("gc retired %v", rep.Retired)
 	}
 	e.fail(t, 1, []string{"app", "retention", app, "--off", "--keep-last", "3"}, "--off")
+	e.fail(t, 1, []string{"app", "retention", app, "--keep-for", "500ms"}, "under a second")
 	e.ok(t, "app", "retention", app, "--off")
 }

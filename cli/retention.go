@@ -33,19 +33,22 @@ func runRetention(ctx context.Context, c *call) error {
 	}
 	app, cl := c.args[0], c.client()
 	keepLast, keepFor := *(c.values["keep-last"].(*int)), *(c.values["keep-for"].(*time.Duration))
+	// Usage first, before anything is sent.
+	switch {
+	case c.boolean("off") && (c.set("keep-last") || c.set("keep-for")):
+		return errors.New("--off removes the policy: give it alone")
+	case keepLast < 0 || keepFor < 0:
+		return errors.New("--keep-last and --keep-for must not be negative")
+	case keepFor > 0 && keepFor < time.Second:
+		return fmt.Errorf("--keep-for %v is under a second; bundle ages count in seconds (e.g. 720h)", keepFor)
+	}
 	r, err := cl.Retention(ctx, app)
 	switch {
 	case err != nil:
 		return err
 	case c.boolean("off"):
-		if c.set("keep-last") || c.set("keep-for") {
-			return errors.New("--off removes the policy: give it alone")
-		}
 		r, err = cl.SetRetention(ctx, app, api.Retention{})
 	case c.set("keep-last") || c.set("keep-for"):
-		if keepLast < 0 || keepFor < 0 {
-			return errors.New("--keep-last and --keep-for must not be negative")
-		}
 		if c.set("keep-last") {
 			r.KeepLast = keepLast
 		}

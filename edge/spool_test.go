@@ -397,3 +397,17 @@ func TestNode_RefusedBatchIsDropped(t *testing.T) {
 	request(n, "POST", "/stats", statsEv(devStats, "1.1.0", "delete"))
 	poll(t, "the next batch shipped", func() bool { b, _ := n.queue.pending(); return counterValue(n.metrics.statsShipped) == 1 && b == 0 })
 }
+
+// TestBackoff: each failure doubles the pause up to the limit, and the
+// jitter keeps it within [d/2, d].
+func TestBackoff(t *testing.T) {
+	base, limit := 40*time.Millisecond, time.Second
+	for fails, want := range map[int]time.Duration{1: 40 * time.Millisecond, 2: 80 * time.Millisecond, 3: 160 * time.Millisecond,
+		5: 640 * time.Millisecond, 6: time.Second, 40: time.Second} {
+		for range 50 {
+			if got := backoff(base, limit, fails); got < want/2 || got > want {
+				t.Fatalf("backoff after %d failures = %v, want within [%v, %v]", fails, got, want/2, want)
+			}
+		}
+	}
+}

@@ -31,11 +31,12 @@ func stalledRequest(t *testing.T, addr, head string) (*http.Response, string, ti
 		t.Fatalf("no answer: %v", err)
 	}
 	b, _ := io.ReadAll(resp.Body)
-	// The server must then close: a read sees EOF, not our deadline.
+	// The server must then close: a read sees EOF (or a reset), not our
+	// deadline, and no further bytes.
 	_, err = br.ReadByte()
 	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		t.Fatalf("the connection stayed open after %v %s", resp.Header, b)
+	if err == nil || errors.As(err, &ne) && ne.Timeout() {
+		t.Fatalf("the connection stayed open after %v %s (read: %v)", resp.Header, b, err)
 	}
 	return resp, string(b), time.Since(start)
 }
