@@ -379,16 +379,23 @@ func (l *Listener) warn(msg string, args ...any) {
 	l.log.Warn(msg, args...)
 }
 
+// remoteIP is the client a connection counts against: its IPv4 address,
+// or its IPv6 /64, since one IPv6 host owns a whole /64 and could
+// otherwise pick a fresh address per connection.
 func remoteIP(c net.Conn) netip.Addr {
+	var a netip.Addr
 	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		if a, ok := netip.AddrFromSlice(ta.IP); ok {
-			return a.Unmap()
+		a, _ = netip.AddrFromSlice(ta.IP)
+	} else if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
+		a = ap.Addr()
+	}
+	a = a.Unmap()
+	if a.Is6() {
+		if p, err := a.Prefix(64); err == nil {
+			return p.Addr()
 		}
 	}
-	if ap, err := netip.ParseAddrPort(c.RemoteAddr().String()); err == nil {
-		return ap.Addr().Unmap()
-	}
-	return netip.Addr{}
+	return a
 }
 
 // Close releases the connection's place in its listener's caps.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"syscall"
 	"testing"
@@ -290,3 +291,31 @@ func TestListener_Accept_ShedPerIPEvictsNoOne(t *testing.T) {
 		t.Fatalf("stats = %+v", s)
 	}
 }
+
+// TestRemoteIP_IPv6CountsBySlash64: addresses of one IPv6 /64 are one
+// client; IPv4 (mapped or not) is counted by address.
+func TestRemoteIP_IPv6CountsBySlash64(t *testing.T) {
+	of := func(s string) netip.Addr {
+		c1, c2 := net.Pipe()
+		defer c1.Close()
+		defer c2.Close()
+		return remoteIP(addrConn{c1, &net.TCPAddr{IP: net.ParseIP(s), Port: 1}})
+	}
+	if a, b := of("2001:db8:1:2::1"), of("2001:db8:1:2:ffff::9"); a != b {
+		t.Errorf("one /64 counted as %v and %v", a, b)
+	}
+	if a, b := of("2001:db8:1:2::1"), of("2001:db8:1:3::1"); a == b {
+		t.Errorf("two /64s counted as one: %v", a)
+	}
+	if a, b := of("::ffff:10.0.0.1"), of("10.0.0.1"); a != b || a != netip.MustParseAddr("10.0.0.1") {
+		t.Errorf("IPv4: %v and %v", a, b)
+	}
+}
+
+// addrConn is a net.Conn with a chosen remote address.
+type addrConn struct {
+	net.Conn
+	remote net.Addr
+}
+
+func (c addrConn) RemoteAddr() net.Addr { return c.remote }

@@ -121,6 +121,10 @@ func newMemberTransport(ct *tls.Config, responseHeader time.Duration) *http.Tran
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: responseHeader,
 		MaxIdleConnsPerHost:   32,
-		IdleConnTimeout:       time.Minute,
+		// Below the members' per-IP cap (APIMaxConnsPerIP, 256 by
+		// default): a follower forwarding under load must not be shed by
+		// the leader as one greedy client.
+		MaxConnsPerHost: 128,
+		IdleConnTimeout: time.Minute,
 	}
 }
