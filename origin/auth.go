@@ -53,13 +53,13 @@ func callerOf(r *http.Request) caller {
 // 1000 on a busy 2-core machine, a few µs for tens). What does differ by
 // outcome (the found branch, the revoked, expiry and scope checks) runs
 // only for the right secret.
-func (n *Node) lookupToken(secret string) (caller, bool) {
+func (svc *service) lookupToken(secret string) (caller, bool) {
 	sum := sha256.Sum256([]byte(secret))
 	var want [2 * sha256.Size]byte
 	hex.Encode(want[:], sum[:])
 	var c caller
 	found := 0
-	n.fsm.read(func(s *state) {
+	svc.fsm.read(func(s *state) {
 		for h := range s.Tokens {
 			if eqHex(h, &want) == 1 {
 				c, found = caller{hash: h, tokenRec: s.Tokens[h]}, 1
@@ -86,12 +86,12 @@ func eqHex(h string, want *[2 * sha256.Size]byte) int {
 // authenticate returns the live token whose secret this is, or
 // ErrUnauthorized saying why not (no token, unknown, revoked, expired),
 // and records the use.
-func (n *Node) authenticate(secret string) (caller, error) {
+func (svc *service) authenticate(secret string) (caller, error) {
 	if secret == "" {
 		return caller{}, fmt.Errorf("%w: no token; send Authorization: Bearer <token>", ErrUnauthorized)
 	}
-	c, ok := n.lookupToken(secret)
-	now := n.cfg.Clock().UnixMilli()
+	c, ok := svc.lookupToken(secret)
+	now := svc.cfg.Clock().UnixMilli()
 	switch {
 	case !ok:
 		return caller{}, fmt.Errorf("%w: the token is not one this origin knows (mistyped, or from another cluster)", ErrUnauthorized)
@@ -100,13 +100,13 @@ func (n *Node) authenticate(secret string) (caller, error) {
 	case c.Expires != 0 && now >= c.Expires:
 		return caller{}, fmt.Errorf("%w: token %q expired at %s; make a new one (aloft token create)", ErrUnauthorized, c.Name, stamp(c.Expires))
 	}
-	n.used.touch(c.hash, now)
+	svc.used.touch(c.hash, now)
 	return c, nil
 }
 
 // authorize checks that secret is a live token whose role holds need.
-func (n *Node) authorize(secret string, need scope) (caller, error) {
-	c, err := n.authenticate(secret)
+func (svc *service) authorize(secret string, need scope) (caller, error) {
+	c, err := svc.authenticate(secret)
 	if err != nil {
 		return caller{}, err
 	}
@@ -119,8 +119,8 @@ func (n *Node) authorize(secret string, need scope) (caller, error) {
 // authorizeRequest authenticates r for need and, on a route under
 // /api/v1/apps/{app}, checks {app} against the token's scope: every such
 // route is scoped by its pattern alone, so a new one cannot forget.
-func (n *Node) authorizeRequest(r *http.Request, need scope) (*http.Request, error) {
-	c, err := n.authorize(bearer(r), need)
+func (hs *httpAPI) authorizeRequest(r *http.Request, need scope) (*http.Request, error) {
+	c, err := hs.svc.authorize(bearer(r), need)
 	if err != nil {
 		return r, err
 	}

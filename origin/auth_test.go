@@ -117,7 +117,7 @@ func TestToken_RevokedSaysSo(t *testing.T) {
 	if err := admin.RevokeToken(ctx, "never"); !errors.As(err, &ae) || ae.Status != http.StatusNotFound {
 		t.Fatalf("revoke unknown: %v", err)
 	}
-	for _, tk := range n.Tokens() {
+	for _, tk := range n.svc.Tokens() {
 		if tk.Prefix == old.Prefix {
 			t.Fatalf("revoked token listed: %+v", tk)
 		}
@@ -160,7 +160,7 @@ func TestTokenLastUsed_MovesAfterUse(t *testing.T) {
 	if lu := tokenNamed(t, admin, "dash").LastUsed; lu != 0 {
 		t.Fatalf("unused token last used %d", lu)
 	}
-	idx := n.raft.LastIndex()
+	idx := n.rn.raft.LastIndex()
 	first := clk.now().UnixMilli()
 	if code, _ := call(t, n, tok.Secret, "GET", "/api/v1/apps", ""); code != http.StatusOK {
 		t.Fatal(code)
@@ -183,7 +183,7 @@ func TestTokenLastUsed_MovesAfterUse(t *testing.T) {
 	if lu := tokenNamed(t, admin, "dash").LastUsed; lu != first+time.Minute.Milliseconds() {
 		t.Fatalf("a refused secret moved last used to %d", lu)
 	}
-	if got := n.raft.LastIndex(); got != idx {
+	if got := n.rn.raft.LastIndex(); got != idx {
 		t.Fatalf("uses wrote to raft: index %d → %d", idx, got)
 	}
 }
@@ -237,14 +237,14 @@ func TestEqHex(t *testing.T) {
 // BenchmarkLookupToken: the constant-time scan over 1000 tokens, for a
 // secret that is not one of them (the worst case is every case).
 func BenchmarkLookupToken(b *testing.B) {
-	n := &Node{fsm: newFSM()}
+	svc := &service{fsm: newFSM()}
 	for i := range 1000 {
-		n.fsm.s.Tokens[hashToken(fmt.Sprint("secret-", i))] = tokenRec{Name: fmt.Sprint("t", i)}
+		svc.fsm.s.Tokens[hashToken(fmt.Sprint("secret-", i))] = tokenRec{Name: fmt.Sprint("t", i)}
 	}
 	secret := api.NewSecret()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, ok := n.lookupToken(secret); ok {
+		if _, ok := svc.lookupToken(secret); ok {
 			b.Fatal("found")
 		}
 	}

@@ -1,7 +1,8 @@
 // What edges need from the origin (the edge.Origin contract): catalog
 // long-polls, verified blobs, stats batches and old plugins' self-assigned
-// channels. In `aloft dev` the edge calls these directly; remote edges
-// reach them through the sync routes of the operator API.
+// channels. In `aloft dev` the edge calls the Node's methods directly;
+// remote edges reach the same service calls through the sync routes of
+// the operator API.
 
 package origin
 
@@ -15,9 +16,9 @@ import (
 
 // WaitCatalog returns the catalog once its index exceeds after, waiting
 // until ctx ends. Callers that want a bounded wait pass a deadline.
-func (n *Node) WaitCatalog(ctx context.Context, after uint64) (*api.Catalog, error) {
+func (svc *service) WaitCatalog(ctx context.Context, after uint64) (*api.Catalog, error) {
 	for {
-		cat, changed := n.fsm.catalog()
+		cat, changed := svc.fsm.catalog()
 		if cat.Index > after {
 			return cat, nil
 		}
@@ -32,8 +33,8 @@ func (n *Node) WaitCatalog(ctx context.Context, after uint64) (*api.Catalog, err
 // Blob returns a stored blob's verified bytes. The edge's Origin contract
 // hands out whole blobs (its cache holds them as bytes); the read is whole
 // before anything is returned, so a damaged blob is an error, never bytes.
-func (n *Node) Blob(ctx context.Context, sha string) ([]byte, error) {
-	rc, size, err := n.blobs.Open(ctx, sha)
+func (bl *blobService) Blob(ctx context.Context, sha string) ([]byte, error) {
+	rc, size, err := bl.store.Open(ctx, sha)
 	if err != nil {
 		return nil, err
 	}
@@ -56,8 +57,8 @@ func (n *Node) Blob(ctx context.Context, sha string) ([]byte, error) {
 }
 
 // HasBlob reports a stored blob's size.
-func (n *Node) HasBlob(ctx context.Context, sha string) (int64, error) {
-	return n.blobs.Size(ctx, sha)
+func (bl *blobService) HasBlob(ctx context.Context, sha string) (int64, error) {
+	return bl.store.Size(ctx, sha)
 }
 
 // PushStats adds a batch of counters. The batch id is the idempotency key,
@@ -65,35 +66,59 @@ func (n *Node) HasBlob(ctx context.Context, sha string) (int64, error) {
 // of more than api.MaxStatsCounts counts is refused with ErrTooLarge; the
 // rest is folded against the catalog before it reaches the log, so junk
 // names cost the log nothing.
-func (n *Node) PushStats(ctx context.Context, b api.StatsBatch) error {
+func (svc *service) PushStats(ctx context.Context, b api.StatsBatch) error {
 	if err := checkStatsBatch(b); err != nil {
 		return err
 	}
-	n.fsm.read(func(s *state) { b = foldBatch(s, b) })
+	svc.fsm.read(func(s *state) { b = foldBatch(s, b) })
 	if len(b.Counts) == 0 {
 		return nil // only unknown apps: nothing to count, nothing to dedup
 	}
-	_, err := n.apply(ctx, cmdAddStats, "stats-"+b.ID, addStatsCmd{Batch: toLogStatsBatch(b)})
+	_, err := svc.rn.apply(ctx, cmdAddStats, "stats-"+b.ID, addStatsCmd{Batch: toLogStatsBatch(b)})
 	return err
 }
 
 // SelfAssign stores or clears a device's own channel choice (plugins
 // before x.34).
-func (n *Node) SelfAssign(ctx context.Context, app, device, channel string) error {
-	return n.SetDevice(ctx, app, device, channel, true, "")
+func (svc *service) SelfAssign(ctx context.Context, app, device, channel string) error {
+	return svc.SetDevice(ctx, app, device, channel, true, "")
 }
 
 // waitCatalogFor is WaitCatalog bounded by the configured long-poll: it
 // answers the current catalog when nothing changes in time.
-func (n *Node) waitCatalogFor(ctx context.Context, after uint64) (*api.Catalog, error) {
-	c, cancel := context.WithTimeout(ctx, n.cfg.LongPoll)
+func (svc *service) waitCatalogFor(ctx context.Context, after uint64) (*api.Catalog, error) {
+	c, cancel := context.WithTimeout(ctx, svc.cfg.LongPoll)
 	defer cancel()
-	cat, err := n.WaitCatalog(c, after)
+	cat, err := svc.WaitCatalog(c, after)
 	if err != nil && ctx.Err() == nil {
-		return n.Catalog(), nil
+		return svc.Catalog(), nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("origin: catalog wait: %w", err)
 	}
 	return cat, nil
+}
+
+// WaitCatalog returns the catalog once its index exceeds after, waiting
+// until ctx ends.
+func (n *Node) WaitCatalog(ctx context.Context, after uint64) (*api.Catalog, error) {
+	return n.svc.WaitCatalog(ctx, after)
+}
+
+// Blob returns a stored blob's verified bytes, whole.
+func (n *Node) Blob(ctx context.Context, sha string) ([]byte, error) { return n.bl.Blob(ctx, sha) }
+
+// HasBlob reports a stored blob's size.
+func (n *Node) HasBlob(ctx context.Context, sha string) (int64, error) {
+	return n.bl.HasBlob(ctx, sha)
+}
+
+// PushStats adds a batch of counters, once per batch id.
+func (n *Node) PushStats(ctx context.Context, b api.StatsBatch) error {
+	return n.svc.PushStats(ctx, b)
+}
+
+// SelfAssign stores or clears a device's own channel choice.
+func (n *Node) SelfAssign(ctx context.Context, app, device, channel string) error {
+	return n.svc.SelfAssign(ctx, app, device, channel)
 }

@@ -21,25 +21,25 @@ import (
 
 // forwardProxy proxies requests to the current leader.
 type forwardProxy struct {
-	n  *Node
+	hs *httpAPI
 	rp *httputil.ReverseProxy
 }
 
 type leaderKey struct{}
 
-func newForwardProxy(n *Node) *forwardProxy {
-	p := &forwardProxy{n: n}
+func newForwardProxy(hs *httpAPI) *forwardProxy {
+	p := &forwardProxy{hs: hs}
 	p.rp = &httputil.ReverseProxy{
 		// Over HTTPS when the leader serves it, trusting TLSCAFile.
-		Transport: n.members,
+		Transport: hs.members,
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			target := pr.In.Context().Value(leaderKey{}).(*url.URL)
 			pr.SetURL(target)
 			pr.Out.Host = target.Host
-			pr.Out.Header.Set(api.HeaderForwarded, n.cfg.NodeID)
+			pr.Out.Header.Set(api.HeaderForwarded, hs.cfg.NodeID)
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			n.log.Warn("forward to the leader failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			hs.log.Warn("forward to the leader failed", "method", r.Method, "path", r.URL.Path, "err", err)
 			w.Header().Set("Retry-After", "1")
 			writeJSON(w, http.StatusServiceUnavailable, &api.Error{Code: api.CodeNotLeader,
 				Message: "this node is not the leader and could not reach it; retry"})
@@ -50,24 +50,24 @@ func newForwardProxy(n *Node) *forwardProxy {
 
 // routing decides where a request is served: here (nil), or at the
 // leader (ErrForward), or nowhere for now (ErrNoLeader, ErrNotLeader).
-func (n *Node) routing(r *http.Request) error {
+func (hs *httpAPI) routing(r *http.Request) error {
 	write := r.Method != http.MethodGet && r.Method != http.MethodHead
 	consistent := !write && r.URL.Query().Get("consistent") == "true"
 	if !write && !consistent {
-		if n.holds(r) {
+		if hs.holds(r) {
 			return nil
 		}
 		consistent = true // behind the client's own writes: ask the leader
 	}
-	if n.raft.State() == raft.Leader {
+	if hs.rn.raft.State() == raft.Leader {
 		if consistent {
 			// A deposed leader must not answer from a stale state:
 			// confirm leadership with a quorum, then apply what is
 			// committed.
-			if err := n.raft.VerifyLeader().Error(); err != nil {
+			if err := hs.rn.raft.VerifyLeader().Error(); err != nil {
 				return raftErr("verify leader", err)
 			}
-			if err := n.raft.Barrier(n.cfg.ApplyTimeout).Error(); err != nil {
+			if err := hs.rn.raft.Barrier(hs.cfg.ApplyTimeout).Error(); err != nil {
 				return raftErr("barrier", err)
 			}
 		}
@@ -85,15 +85,15 @@ const afterWait = 2 * time.Second
 
 // holds reports whether this node has applied the index the client says
 // it has seen (HeaderAfter), waiting up to afterWait for it.
-func (n *Node) holds(r *http.Request) bool {
+func (hs *httpAPI) holds(r *http.Request) bool {
 	want, err := strconv.ParseUint(r.Header.Get(api.HeaderAfter), 10, 64)
-	if err != nil || n.raft.AppliedIndex() >= want {
+	if err != nil || hs.rn.raft.AppliedIndex() >= want {
 		return true
 	}
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
 	deadline := time.After(afterWait)
-	for n.raft.AppliedIndex() < want {
+	for hs.rn.raft.AppliedIndex() < want {
 		select {
 		case <-r.Context().Done():
 			return false
@@ -111,11 +111,11 @@ var errForward = errors.New("origin: forward to the leader")
 // forward proxies r to the leader. It answers itself, so the handler
 // adapter writes nothing more.
 func (p *forwardProxy) forward(w http.ResponseWriter, r *http.Request) error {
-	_, id := p.n.raft.LeaderWithID()
+	_, id := p.hs.rn.raft.LeaderWithID()
 	if id == "" {
 		return fmt.Errorf("%w: an election is under way", ErrNoLeader)
 	}
-	raw := p.n.memberURL(string(id))
+	raw := p.hs.rn.memberURL(string(id))
 	if raw == "" {
 		return fmt.Errorf("%w: the leader %s has not announced its API address yet", ErrNoLeader, id)
 	}
@@ -130,6 +130,6 @@ func (p *forwardProxy) forward(w http.ResponseWriter, r *http.Request) error {
 
 // setIndex tells a writer the raft index its write is visible at (the
 // node's applied index, at or after the write's own).
-func (n *Node) setIndex(w http.ResponseWriter) {
-	w.Header().Set(api.HeaderIndex, strconv.FormatUint(n.raft.AppliedIndex(), 10))
+func (hs *httpAPI) setIndex(w http.ResponseWriter) {
+	w.Header().Set(api.HeaderIndex, strconv.FormatUint(hs.rn.raft.AppliedIndex(), 10))
 }

@@ -102,3 +102,9 @@ func (s snapshot) Persist(sink raft.SnapshotSink) error {
 }
 
 func (s snapshot) Release() {}
+
+// index is the applied catalog's index.
+func (f *fsm) index() uint64 {
+	cat, _ := f.catalog()
+	return cat.Index
+}

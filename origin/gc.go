@@ -20,12 +20,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/hashicorp/raft"
 
 	"github.com/aloft/aloft/blobstore"
 	"github.com/aloft/aloft/origin/api"
@@ -138,51 +135,61 @@ func referencedBlobs(cat *api.Catalog) map[string]bool {
 // more than the minimum age ago (Config.GCMinAge unless req overrides it)
 // and that no request used lately, plus partial uploads abandoned for as
 // long. Only the raft leader collects: its catalog is the newest.
-func (n *Node) CollectGarbage(ctx context.Context, req api.CollectGarbage) (api.GarbageReport, error) {
-	minAge := n.cfg.GCMinAge
+func (svc *service) CollectGarbage(ctx context.Context, req api.CollectGarbage) (api.GarbageReport, error) {
+	minAge := svc.cfg.GCMinAge
 	if req.MinAgeSeconds != nil {
 		if *req.MinAgeSeconds < 0 {
 			return api.GarbageReport{}, invalid("min_age_seconds must not be negative")
 		}
 		minAge = time.Duration(*req.MinAgeSeconds) * time.Second
 	}
-	if n.raft.State() != raft.Leader {
+	if !svc.rn.leading() {
 		return api.GarbageReport{}, fmt.Errorf("%w: only the leader collects blobs (its catalog is the newest)", ErrNotLeader)
 	}
-	n.gcMu.Lock() // one sweep at a time: two would count each other's deletes
-	defer n.gcMu.Unlock()
+	svc.gcMu.Lock() // one sweep at a time: two would count each other's deletes
+	defer svc.gcMu.Unlock()
 	start := time.Now()
 	storedBefore, usedBefore := start.Add(-minAge), start.Add(-max(minAge, minUsedWindow))
 	rep := api.GarbageReport{DryRun: req.DryRun, MinAgeSeconds: int64(minAge / time.Second)}
-	retired, err := n.retire(ctx, start, req.DryRun)
+	retired, err := svc.retire(ctx, start, req.DryRun)
 	rep.Retired = retired
 	if err != nil {
 		return rep, err
 	}
-	if g := n.gcGrace(start); g > 0 {
+	if g := svc.rn.gcGrace(start); g > 0 {
 		// Uploads another node took while it led carry marks this node
 		// never saw: keep everything until such marks would have expired.
 		storedBefore, rep.GraceSeconds = time.Time{}, int64(g/time.Second)+1
 	}
+	// The catalog is read after listing: a blob listed before the bundle
+	// naming it committed is then seen as referenced.
+	err = svc.bl.sweep(ctx, func() map[string]bool { return referencedBlobs(svc.Catalog()) }, storedBefore, usedBefore, &rep)
+	rep.DurationMS = time.Since(start).Milliseconds()
+	return rep, err
+}
+
+// sweep deletes the listed blobs refs (called after listing) does not
+// name that were stored before storedBefore and not used since
+// usedBefore, and the partial uploads and spool files abandoned as long,
+// counting into rep (a dry run only counts).
+func (bl *blobService) sweep(ctx context.Context, refs func() map[string]bool, storedBefore, usedBefore time.Time, rep *api.GarbageReport) error {
 	var listed []BlobInfo
-	if err := n.blobs.List(ctx, func(bi BlobInfo) error {
+	if err := bl.store.List(ctx, func(bi BlobInfo) error {
 		listed = append(listed, bi)
 		return nil
 	}); err != nil {
-		return rep, err
+		return err
 	}
 	rep.Scanned = len(listed)
-	// The catalog is read after listing: a blob listed before the bundle
-	// naming it committed is then seen as referenced.
-	refs := referencedBlobs(n.Catalog())
+	referenced := refs()
 	for _, bi := range listed {
-		if refs[bi.SHA256] {
+		if referenced[bi.SHA256] {
 			rep.Referenced++
 			continue
 		}
-		gone, err := n.blobs.deleteIfIdle(ctx, bi, storedBefore, usedBefore, req.DryRun)
+		gone, err := bl.store.deleteIfIdle(ctx, bi, storedBefore, usedBefore, rep.DryRun)
 		if err != nil {
-			return rep, err
+			return err
 		}
 		if !gone {
 			rep.Young++
@@ -190,59 +197,31 @@ func (n *Node) CollectGarbage(ctx context.Context, req api.CollectGarbage) (api.
 		}
 		rep.Deleted++
 		rep.FreedBytes += bi.Size
-		if !req.DryRun {
-			n.metrics.gcDeleted.Inc()
-			n.metrics.gcFreed.Add(float64(bi.Size))
+		if !rep.DryRun {
+			bl.metrics.gcDeleted.Inc()
+			bl.metrics.gcFreed.Add(float64(bi.Size))
 		}
 	}
-	parts, err := n.sweepPartials(ctx, storedBefore, req.DryRun)
+	parts, err := bl.sweepPartials(ctx, storedBefore, rep.DryRun)
 	rep.Partials = parts
-	if !req.DryRun {
-		n.blobs.forget(usedBefore)
+	if !rep.DryRun {
+		bl.store.forget(usedBefore)
 	}
-	rep.DurationMS = time.Since(start).Milliseconds()
-	return rep, err
-}
-
-// gcGrace is how long this node must still keep every blob after winning
-// leadership of a multi-node cluster (0: none). A lone node has had no
-// predecessor whose marks it lacks.
-func (n *Node) gcGrace(now time.Time) time.Duration {
-	since := n.leadership(now)
-	f := n.raft.GetConfiguration()
-	if f.Error() != nil || len(f.Configuration().Servers) < 2 {
-		return 0
-	}
-	return max(0, minUsedWindow-now.Sub(since))
-}
-
-// leadership returns when this node began leading in the current raft
-// term, recording now if this is the first it hears of that term. Called
-// by the leadership loop and by the collector, whichever runs first: the
-// loop hears of an election asynchronously, and a later start only
-// lengthens the grace, which is the safe side.
-func (n *Node) leadership(now time.Time) time.Time {
-	term, _ := strconv.ParseUint(n.raft.Stats()["term"], 10, 64)
-	n.leadMu.Lock()
-	defer n.leadMu.Unlock()
-	if term != n.leadTerm || n.leadSince.IsZero() {
-		n.leadTerm, n.leadSince = term, now
-	}
-	return n.leadSince
+	return err
 }
 
 // sweepPartials removes resumable uploads last written before cutoff, the
 // spool files of a publish a crash cut short, and what a crashed Put left
 // in a store that can leave something (a tempSweeper: the directory and
 // S3 stores).
-func (n *Node) sweepPartials(ctx context.Context, cutoff time.Time, dry bool) (int, error) {
+func (bl *blobService) sweepPartials(ctx context.Context, cutoff time.Time, dry bool) (int, error) {
 	var held []*sync.Mutex
-	parts, err := blobstore.RemoveOld(n.uploads.dir, func(name string) bool {
+	parts, err := blobstore.RemoveOld(bl.uploads.dir, func(name string) bool {
 		sha, ok := strings.CutSuffix(name, ".part")
 		if !ok {
 			return false
 		}
-		l := n.uploads.lockFor(sha)
+		l := bl.uploads.lockFor(sha)
 		if !l.TryLock() {
 			return false // a chunk is being written: not abandoned
 		}
@@ -252,10 +231,10 @@ func (n *Node) sweepPartials(ctx context.Context, cutoff time.Time, dry bool) (i
 	for _, l := range held {
 		l.Unlock()
 	}
-	spooled, serr := blobstore.RemoveOld(n.spool, func(string) bool { return true }, cutoff, dry)
+	spooled, serr := blobstore.RemoveOld(bl.spool, func(string) bool { return true }, cutoff, dry)
 	parts += spooled
 	err = errors.Join(err, serr)
-	if ts, ok := n.blobs.BlobStore.(tempSweeper); ok {
+	if ts, ok := bl.store.BlobStore.(tempSweeper); ok {
 		tmps, terr := ts.SweepTemp(ctx, cutoff, dry)
 		parts += tmps
 		err = errors.Join(err, terr)
@@ -264,8 +243,8 @@ func (n *Node) sweepPartials(ctx context.Context, cutoff time.Time, dry bool) (i
 }
 
 // gcLoop collects every Config.GCInterval while this node leads.
-func (n *Node) gcLoop(ctx context.Context) {
-	t := time.NewTicker(n.cfg.GCInterval)
+func (svc *service) gcLoop(ctx context.Context) {
+	t := time.NewTicker(svc.cfg.GCInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -273,18 +252,18 @@ func (n *Node) gcLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if n.raft.State() != raft.Leader {
+		if !svc.rn.leading() {
 			// Followers mark blobs too (uploads land on any node): keep
 			// their marks as few as the leader's.
-			n.blobs.forget(time.Now().Add(-max(n.cfg.GCMinAge, minUsedWindow)))
+			svc.bl.forgetMarks(time.Now().Add(-max(svc.cfg.GCMinAge, minUsedWindow)))
 			continue
 		}
-		rep, err := n.CollectGarbage(ctx, api.CollectGarbage{})
+		rep, err := svc.CollectGarbage(ctx, api.CollectGarbage{})
 		switch {
 		case err != nil && ctx.Err() == nil:
-			n.log.Error("blob garbage collection", "err", err)
+			svc.log.Error("blob garbage collection", "err", err)
 		case rep.Deleted > 0 || rep.Partials > 0:
-			n.log.Info("blob garbage collection", "deleted", rep.Deleted, "freed_bytes", rep.FreedBytes,
+			svc.log.Info("blob garbage collection", "deleted", rep.Deleted, "freed_bytes", rep.FreedBytes,
 				"partials", rep.Partials, "kept_young", rep.Young, "referenced", rep.Referenced)
 		}
 	}

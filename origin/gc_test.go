@@ -87,16 +87,16 @@ func putBlob(t *testing.T, cl *api.Client, b []byte) string {
 func age(t *testing.T, n *Node, sha string, d time.Duration) {
 	t.Helper()
 	then := time.Now().Add(-d)
-	if err := os.Chtimes(n.blobs.BlobStore.(*blobstore.Dir).Path(sha), then, then); err != nil {
+	if err := os.Chtimes(n.bl.store.BlobStore.(*blobstore.Dir).Path(sha), then, then); err != nil {
 		t.Fatal(err)
 	}
-	n.blobs.mu.Lock()
-	delete(n.blobs.used, sha)
-	n.blobs.mu.Unlock()
+	n.bl.store.mu.Lock()
+	delete(n.bl.store.used, sha)
+	n.bl.store.mu.Unlock()
 }
 
 func has(n *Node, sha string) bool {
-	_, err := n.blobs.BlobStore.Size(context.Background(), sha)
+	_, err := n.bl.store.BlobStore.Size(context.Background(), sha)
 	return err == nil
 }
 
@@ -145,8 +145,8 @@ func TestGC_DeletesOnlyWhatNothingNeeds(t *testing.T) {
 	if missing, err := cl.MissingBlobs(ctx, []string{asked}); err != nil || len(missing) != 0 {
 		t.Fatalf("missing %v, %v", missing, err)
 	}
-	part := filepath.Join(n.uploads.dir, orphan+".part")
-	stale := filepath.Join(n.uploads.dir, young+".part")
+	part := filepath.Join(n.bl.uploads.dir, orphan+".part")
+	stale := filepath.Join(n.bl.uploads.dir, young+".part")
 	for _, p := range []string{part, stale} {
 		if err := os.WriteFile(p, []byte("half"), 0o644); err != nil {
 			t.Fatal(err)
@@ -206,9 +206,9 @@ func TestGC_MinAgeOverride(t *testing.T) {
 	if rep := gc(t, cl, api.CollectGarbage{MinAgeSeconds: secs(0)}); rep.Deleted != 0 || rep.Young != 1 {
 		t.Fatalf("a blob uploaded a moment ago was collectable: %+v", rep)
 	}
-	n.blobs.mu.Lock()
-	n.blobs.used[fresh] = time.Now().Add(-minUsedWindow - time.Second)
-	n.blobs.mu.Unlock()
+	n.bl.store.mu.Lock()
+	n.bl.store.used[fresh] = time.Now().Add(-minUsedWindow - time.Second)
+	n.bl.store.mu.Unlock()
 	if rep := gc(t, cl, api.CollectGarbage{MinAgeSeconds: secs(0)}); rep.Deleted != 1 || has(n, fresh) {
 		t.Fatalf("min_age_seconds 0 kept an idle orphan: %+v", rep)
 	}
@@ -236,12 +236,12 @@ func TestGC_RacingPublishNeverLosesBytes(t *testing.T) {
 		var perr error
 		var rep api.GarbageReport
 		wg.Go(func() {
-			_, perr = n.PublishBundle(ctx, "com.example.app", fmt.Sprintf("1.0.%d", i), api.PutBundle{Checksum: "c",
+			_, perr = n.svc.PublishBundle(ctx, "com.example.app", fmt.Sprintf("1.0.%d", i), api.PutBundle{Checksum: "c",
 				Manifest: []api.ManifestEntry{{FileName: "a.js", FileHash: "c", Blob: sha}}}, "")
 		})
 		wg.Go(func() {
 			var err error
-			if rep, err = n.CollectGarbage(ctx, api.CollectGarbage{MinAgeSeconds: secs(0)}); err != nil {
+			if rep, err = n.svc.CollectGarbage(ctx, api.CollectGarbage{MinAgeSeconds: secs(0)}); err != nil {
 				t.Error(err)
 			}
 		})
@@ -286,7 +286,7 @@ func TestGC_PeriodicSweep(t *testing.T) {
 func TestGC_SkipsUploadInProgress(t *testing.T) {
 	n, cl := startGCNode(t, nil)
 	sha := strings.Repeat("b", 64)
-	part := filepath.Join(n.uploads.dir, sha+".part")
+	part := filepath.Join(n.bl.uploads.dir, sha+".part")
 	if err := os.WriteFile(part, []byte("half"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +294,7 @@ func TestGC_SkipsUploadInProgress(t *testing.T) {
 	if err := os.Chtimes(part, then, then); err != nil {
 		t.Fatal(err)
 	}
-	l := n.uploads.lockFor(sha)
+	l := n.bl.uploads.lockFor(sha)
 	l.Lock()
 	done := make(chan api.GarbageReport, 1)
 	go func() {

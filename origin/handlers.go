@@ -18,29 +18,29 @@ import (
 	"github.com/aloft/aloft/origin/api"
 )
 
-func (n *Node) putBlob(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+func (hs *httpAPI) putBlob(_ http.ResponseWriter, r *http.Request) (int, any, error) {
 	sha := strings.ToLower(r.PathValue("sha"))
 	if !ValidSHA256(sha) {
 		return 0, nil, invalid("%q is not a hex sha256", r.PathValue("sha"))
 	}
-	if r.ContentLength > n.cfg.MaxBlobBytes {
+	if r.ContentLength > hs.cfg.MaxBlobBytes {
 		return 0, nil, ErrTooLarge
 	}
 	// ContentLength is -1 for a chunked body: the store then learns the
 	// size from the bytes (the S3 store spools them first).
-	size, err := n.blobs.Put(r.Context(), sha, r.Body, r.ContentLength, n.cfg.MaxBlobBytes)
+	size, err := hs.bl.store.Put(r.Context(), sha, r.Body, r.ContentLength, hs.cfg.MaxBlobBytes)
 	if err != nil {
 		return 0, nil, err
 	}
 	return http.StatusOK, api.BlobInfo{SHA256: sha, Size: size}, nil
 }
 
-func (n *Node) postGC(w http.ResponseWriter, r *http.Request) (int, any, error) {
+func (hs *httpAPI) postGC(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var req api.CollectGarbage
 	if err := decodeBody(w, r, &req); err != nil {
 		return 0, nil, err
 	}
-	rep, err := n.CollectGarbage(r.Context(), req)
+	rep, err := hs.svc.CollectGarbage(r.Context(), req)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -53,9 +53,9 @@ func (n *Node) postGC(w http.ResponseWriter, r *http.Request) (int, any, error) 
 // answer short of its Content-Length; the verifying reader withholds the
 // last bytes of a bad object, so the client never holds a complete bad
 // body.
-func (n *Node) getBlob(w http.ResponseWriter, r *http.Request) (int, any, error) {
+func (hs *httpAPI) getBlob(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	sha := strings.ToLower(r.PathValue("sha"))
-	rc, size, err := n.blobs.Open(r.Context(), sha)
+	rc, size, err := hs.bl.store.Open(r.Context(), sha)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -63,14 +63,14 @@ func (n *Node) getBlob(w http.ResponseWriter, r *http.Request) (int, any, error)
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Length", strconv.FormatInt(size, 10))
 	w.WriteHeader(http.StatusOK)
-	if rerr, _ := copyStalling(w, rc, n.cfg.WriteTimeout); rerr != nil {
-		n.log.Error("blob download cut short", "sha", sha, "err", rerr)
+	if rerr, _ := copyStalling(w, rc, hs.cfg.WriteTimeout); rerr != nil {
+		hs.log.Error("blob download cut short", "sha", sha, "err", rerr)
 		panic(http.ErrAbortHandler) // net/http closes the connection, quietly
 	}
 	return 0, nil, nil
 }
 
-func (n *Node) postApp(w http.ResponseWriter, r *http.Request) (int, any, error) {
+func (hs *httpAPI) postApp(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var req api.CreateApp
 	if err := decodeBody(w, r, &req); err != nil {
 		return 0, nil, err
@@ -80,7 +80,7 @@ func (n *Node) postApp(w http.ResponseWriter, r *http.Request) (int, any, error)
 	if err := callerOf(r).mayUse(strings.TrimSpace(req.AppID)); err != nil {
 		return 0, nil, err
 	}
-	app, err := n.CreateApp(r.Context(), req, idemKey(r))
+	app, err := hs.svc.CreateApp(r.Context(), req, idemKey(r))
 	return http.StatusCreated, summary(app), err
 }
 
@@ -93,8 +93,8 @@ func summary(a *api.App) *api.App {
 }
 
 // listApps lists the apps in the caller's scope.
-func (n *Node) listApps(_ http.ResponseWriter, r *http.Request) (int, any, error) {
-	cat := n.Catalog()
+func (hs *httpAPI) listApps(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	cat := hs.svc.Catalog()
 	who := callerOf(r)
 	out := make([]*api.App, 0, len(cat.Apps))
 	for _, a := range cat.Apps {
@@ -106,13 +106,13 @@ func (n *Node) listApps(_ http.ResponseWriter, r *http.Request) (int, any, error
 	return http.StatusOK, out, nil
 }
 
-func (n *Node) getApp(_ http.ResponseWriter, r *http.Request) (int, any, error) {
-	app, err := n.App(r.PathValue("app"))
+func (hs *httpAPI) getApp(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	app, err := hs.svc.App(r.PathValue("app"))
 	return http.StatusOK, app, err
 }
 
-func (n *Node) listBundles(_ http.ResponseWriter, r *http.Request) (int, any, error) {
-	app, err := n.App(r.PathValue("app"))
+func (hs *httpAPI) listBundles(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	app, err := hs.svc.App(r.PathValue("app"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -135,17 +135,17 @@ func (n *Node) listBundles(_ http.ResponseWriter, r *http.Request) (int, any, er
 // Content-Type application/zip, from the raw zip in one step; metadata
 // then comes from the query (checksum, session_key, key_id,
 // min_update_version, link, comment).
-func (n *Node) putBundle(w http.ResponseWriter, r *http.Request) (int, any, error) {
+func (hs *httpAPI) putBundle(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var req api.PutBundle
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if ct == "application/zip" || ct == "application/octet-stream" {
-		if err := n.storeRawBundle(w, r, &req); err != nil {
+		if err := hs.storeRawBundle(w, r, &req); err != nil {
 			return 0, nil, err
 		}
 	} else if err := decodeBody(w, r, &req); err != nil {
 		return 0, nil, err
 	}
-	b, err := n.PublishBundle(r.Context(), r.PathValue("app"), r.PathValue("version"), req, idemKey(r))
+	b, err := hs.svc.PublishBundle(r.Context(), r.PathValue("app"), r.PathValue("version"), req, idemKey(r))
 	return http.StatusOK, b, err
 }
 
@@ -154,9 +154,9 @@ func (n *Node) putBundle(w http.ResponseWriter, r *http.Request) (int, any, erro
 // after every check that can be made on the request alone and on the
 // bytes has passed: a refused upload, plain or encrypted, leaves no blob
 // behind.
-func (n *Node) storeRawBundle(w http.ResponseWriter, r *http.Request, req *api.PutBundle) error {
+func (hs *httpAPI) storeRawBundle(w http.ResponseWriter, r *http.Request, req *api.PutBundle) error {
 	h := sha256.New()
-	f, size, err := n.spoolFrom(http.MaxBytesReader(w, r.Body, n.cfg.MaxBlobBytes), h)
+	f, size, err := hs.bl.spoolFrom(http.MaxBytesReader(w, r.Body, hs.cfg.MaxBlobBytes), h)
 	if err != nil {
 		return err
 	}
@@ -164,32 +164,32 @@ func (n *Node) storeRawBundle(w http.ResponseWriter, r *http.Request, req *api.P
 	q := r.URL.Query()
 	req.Checksum, req.SessionKey, req.KeyID = q.Get("checksum"), q.Get("session_key"), q.Get("key_id")
 	req.MinUpdateVersion, req.Link, req.Comment = q.Get("min_update_version"), q.Get("link"), q.Get("comment")
-	if _, err := n.App(r.PathValue("app")); err != nil {
+	if _, err := hs.svc.App(r.PathValue("app")); err != nil {
 		return err
 	}
 	req.Zip = hex.EncodeToString(h.Sum(nil))
-	if err := checkPutBundle(r.PathValue("version"), *req, n.cfg.ZipLimits); err != nil {
+	if err := checkPutBundle(r.PathValue("version"), *req, hs.cfg.ZipLimits); err != nil {
 		return err
 	}
-	if err := checkZipFile(f, size, req.SessionKey != "", n.cfg.ZipLimits); err != nil {
+	if err := checkZipFile(f, size, req.SessionKey != "", hs.cfg.ZipLimits); err != nil {
 		return err
 	}
-	_, err = n.blobs.Put(r.Context(), req.Zip, io.NewSectionReader(f, 0, size), size, n.cfg.MaxBlobBytes)
+	_, err = hs.bl.store.Put(r.Context(), req.Zip, io.NewSectionReader(f, 0, size), size, hs.cfg.MaxBlobBytes)
 	return err
 }
 
-func (n *Node) getBundle(_ http.ResponseWriter, r *http.Request) (int, any, error) {
-	b, err := n.Bundle(r.PathValue("app"), r.PathValue("version"))
+func (hs *httpAPI) getBundle(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	b, err := hs.svc.Bundle(r.PathValue("app"), r.PathValue("version"))
 	return http.StatusOK, b, err
 }
 
-func (n *Node) deleteBundle(_ http.ResponseWriter, r *http.Request) (int, any, error) {
-	err := n.DeleteBundle(r.Context(), r.PathValue("app"), r.PathValue("version"), idemKey(r))
+func (hs *httpAPI) deleteBundle(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	err := hs.svc.DeleteBundle(r.Context(), r.PathValue("app"), r.PathValue("version"), idemKey(r))
 	return http.StatusNoContent, nil, err
 }
 
-func (n *Node) listChannels(_ http.ResponseWriter, r *http.Request) (int, any, error) {
-	app, err := n.App(r.PathValue("app"))
+func (hs *httpAPI) listChannels(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	app, err := hs.svc.App(r.PathValue("app"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -201,27 +201,27 @@ func (n *Node) listChannels(_ http.ResponseWriter, r *http.Request) (int, any, e
 	return http.StatusOK, out, nil
 }
 
-func (n *Node) putChannel(w http.ResponseWriter, r *http.Request) (int, any, error) {
+func (hs *httpAPI) putChannel(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var spec api.PutChannel
 	if err := decodeBody(w, r, &spec); err != nil {
 		return 0, nil, err
 	}
-	ch, err := n.PutChannel(r.Context(), r.PathValue("app"), r.PathValue("name"), spec, idemKey(r))
+	ch, err := hs.svc.PutChannel(r.Context(), r.PathValue("app"), r.PathValue("name"), spec, idemKey(r))
 	return http.StatusOK, ch, err
 }
 
-func (n *Node) getChannel(_ http.ResponseWriter, r *http.Request) (int, any, error) {
-	ch, err := n.Channel(r.PathValue("app"), r.PathValue("name"))
+func (hs *httpAPI) getChannel(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	ch, err := hs.svc.Channel(r.PathValue("app"), r.PathValue("name"))
 	return http.StatusOK, ch, err
 }
 
-func (n *Node) deleteChannel(_ http.ResponseWriter, r *http.Request) (int, any, error) {
-	err := n.DeleteChannel(r.Context(), r.PathValue("app"), r.PathValue("name"), idemKey(r))
+func (hs *httpAPI) deleteChannel(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	err := hs.svc.DeleteChannel(r.Context(), r.PathValue("app"), r.PathValue("name"), idemKey(r))
 	return http.StatusNoContent, nil, err
 }
 
-func (n *Node) listDevices(_ http.ResponseWriter, r *http.Request) (int, any, error) {
-	app, err := n.App(r.PathValue("app"))
+func (hs *httpAPI) listDevices(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	app, err := hs.svc.App(r.PathValue("app"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -233,7 +233,7 @@ func (n *Node) listDevices(_ http.ResponseWriter, r *http.Request) (int, any, er
 	return http.StatusOK, out, nil
 }
 
-func (n *Node) putDevice(w http.ResponseWriter, r *http.Request) (int, any, error) {
+func (hs *httpAPI) putDevice(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var req api.SetDevice
 	if err := decodeBody(w, r, &req); err != nil {
 		return 0, nil, err
@@ -241,12 +241,12 @@ func (n *Node) putDevice(w http.ResponseWriter, r *http.Request) (int, any, erro
 	if req.Channel == "" {
 		return 0, nil, invalid("channel is required (DELETE the device to unpin it)")
 	}
-	err := n.SetDevice(r.Context(), r.PathValue("app"), r.PathValue("device"), req.Channel, false, idemKey(r))
+	err := hs.svc.SetDevice(r.Context(), r.PathValue("app"), r.PathValue("device"), req.Channel, false, idemKey(r))
 	return http.StatusOK, api.DeviceOverride{DeviceID: strings.ToLower(r.PathValue("device")), Override: api.Override{Channel: req.Channel}}, err
 }
 
-func (n *Node) getDevice(_ http.ResponseWriter, r *http.Request) (int, any, error) {
-	app, err := n.App(r.PathValue("app"))
+func (hs *httpAPI) getDevice(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	app, err := hs.svc.App(r.PathValue("app"))
 	if err != nil {
 		return 0, nil, err
 	}
@@ -258,17 +258,17 @@ func (n *Node) getDevice(_ http.ResponseWriter, r *http.Request) (int, any, erro
 	return http.StatusOK, api.DeviceOverride{DeviceID: id, Override: *o}, nil
 }
 
-func (n *Node) deleteDevice(_ http.ResponseWriter, r *http.Request) (int, any, error) {
-	err := n.SetDevice(r.Context(), r.PathValue("app"), r.PathValue("device"), "", false, idemKey(r))
+func (hs *httpAPI) deleteDevice(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	err := hs.svc.SetDevice(r.Context(), r.PathValue("app"), r.PathValue("device"), "", false, idemKey(r))
 	return http.StatusNoContent, nil, err
 }
 
-func (n *Node) getStats(_ http.ResponseWriter, r *http.Request) (int, any, error) {
-	s, err := n.Stats(r.PathValue("app"))
+func (hs *httpAPI) getStats(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	s, err := hs.svc.Stats(r.PathValue("app"))
 	return http.StatusOK, s, err
 }
 
-func (n *Node) getAudit(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+func (hs *httpAPI) getAudit(_ http.ResponseWriter, r *http.Request) (int, any, error) {
 	q := r.URL.Query()
 	req := api.AuditQuery{App: q.Get("app")}
 	var err error
@@ -282,7 +282,7 @@ func (n *Node) getAudit(_ http.ResponseWriter, r *http.Request) (int, any, error
 			return 0, nil, invalid("limit must be a whole number from 1 to %d", api.MaxAuditPage)
 		}
 	}
-	page := n.Audit(req)
+	page := hs.svc.Audit(req)
 	if c := callerOf(r); len(c.Apps) > 0 {
 		// A token scoped to apps sees their history only: not other
 		// apps', nor token and member changes, which name no app.
@@ -297,50 +297,50 @@ func (n *Node) getAudit(_ http.ResponseWriter, r *http.Request) (int, any, error
 	return http.StatusOK, page, nil
 }
 
-func (n *Node) postToken(w http.ResponseWriter, r *http.Request) (int, any, error) {
+func (hs *httpAPI) postToken(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var req api.CreateToken
 	if err := decodeBody(w, r, &req); err != nil {
 		return 0, nil, err
 	}
-	t, err := n.CreateToken(r.Context(), req, idemKey(r))
+	t, err := hs.svc.CreateToken(r.Context(), req, idemKey(r))
 	return http.StatusCreated, t, err
 }
 
 // listTokens answers ?node=local with this node's view alone (what the
 // members answer when a listing asks them), else with last use merged
 // across the cluster.
-func (n *Node) listTokens(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+func (hs *httpAPI) listTokens(_ http.ResponseWriter, r *http.Request) (int, any, error) {
 	if r.URL.Query().Get("node") == "local" {
-		return http.StatusOK, n.Tokens(), nil
+		return http.StatusOK, hs.svc.Tokens(), nil
 	}
-	return http.StatusOK, n.clusterTokens(r.Context(), bearer(r)), nil
+	return http.StatusOK, hs.clusterTokens(r.Context(), bearer(r)), nil
 }
 
-func (n *Node) deleteToken(_ http.ResponseWriter, r *http.Request) (int, any, error) {
-	return http.StatusNoContent, nil, n.DeleteToken(r.Context(), r.PathValue("name"), idemKey(r))
+func (hs *httpAPI) deleteToken(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	return http.StatusNoContent, nil, hs.svc.DeleteToken(r.Context(), r.PathValue("name"), idemKey(r))
 }
 
-func (n *Node) syncCatalog(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+func (hs *httpAPI) syncCatalog(_ http.ResponseWriter, r *http.Request) (int, any, error) {
 	after, err := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
 	if err != nil && r.URL.Query().Get("after") != "" {
 		return 0, nil, invalid("after must be a catalog index")
 	}
-	cat, err := n.waitCatalogFor(r.Context(), after)
+	cat, err := hs.svc.waitCatalogFor(r.Context(), after)
 	return http.StatusOK, cat, err
 }
 
-func (n *Node) syncStats(w http.ResponseWriter, r *http.Request) (int, any, error) {
+func (hs *httpAPI) syncStats(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var b api.StatsBatch
 	if err := decodeBody(w, r, &b); err != nil {
 		return 0, nil, err
 	}
-	return http.StatusNoContent, nil, n.PushStats(r.Context(), b)
+	return http.StatusNoContent, nil, hs.svc.PushStats(r.Context(), b)
 }
 
-func (n *Node) syncSelfAssign(w http.ResponseWriter, r *http.Request) (int, any, error) {
+func (hs *httpAPI) syncSelfAssign(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var req api.SelfAssign
 	if err := decodeBody(w, r, &req); err != nil {
 		return 0, nil, err
 	}
-	return http.StatusNoContent, nil, n.SelfAssign(r.Context(), req.App, req.Device, req.Channel)
+	return http.StatusNoContent, nil, hs.svc.SelfAssign(r.Context(), req.App, req.Device, req.Channel)
 }

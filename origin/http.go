@@ -1,6 +1,9 @@
-// HTTP adapters of the operator API. Handlers return (status, value,
-// error); wrap authenticates, encodes the value as JSON and maps errors to
-// statuses in one place (httpError).
+// The HTTP layer of the operator API. Handlers return (status, value,
+// error); wrap authenticates, routes (here or to the leader), encodes the
+// value as JSON and maps errors to statuses in one place (httpError).
+// Handlers copy what they need out of the request and call the catalog
+// or blob service; the layer owns no state of its own beyond its
+// listener, its server and its links to the other members.
 
 package origin
 
@@ -9,13 +12,30 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
 	"github.com/aloft/aloft/blobstore"
+	"github.com/aloft/aloft/netguard"
 	"github.com/aloft/aloft/origin/api"
 )
+
+// httpAPI is the operator API over the node's parts.
+type httpAPI struct {
+	cfg     *Config
+	log     *slog.Logger
+	metrics *originMetrics
+	rn      *raftNode
+	svc     *service
+	bl      *blobService
+	ln      *netguard.Listener
+	srv     *http.Server
+	apiURL  string          // this node's advertised API base URL
+	members *http.Transport // to other members' APIs (listen.go)
+	proxy   *forwardProxy   // forwards writes to the leader
+}
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request) (int, any, error)
 
@@ -24,13 +44,13 @@ const maxJSONBody = 16 << 20
 
 // wrap serves fn under name; need is the scope the caller's token must
 // hold, zero for routes open to all (health).
-func (n *Node) wrap(name string, fn handlerFunc, need scope) http.Handler {
+func (hs *httpAPI) wrap(name string, fn handlerFunc, need scope) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		finish := guardRequest(w, r, n.cfg.BodyTimeout, n.cfg.WriteTimeout)
-		w.Header().Set(api.HeaderNode, n.cfg.NodeID)
+		finish := guardRequest(w, r, hs.cfg.BodyTimeout, hs.cfg.WriteTimeout)
+		w.Header().Set(api.HeaderNode, hs.cfg.NodeID)
 		defer finish()
-		status, v, err := n.serve(w, r, fn, need)
+		status, v, err := hs.serve(w, r, fn, need)
 		if err != nil {
 			e := httpError(err)
 			status = e.Status
@@ -39,20 +59,20 @@ func (n *Node) wrap(name string, fn handlerFunc, need scope) http.Handler {
 				w.Header().Set("Retry-After", "1")
 			}
 			if status >= 500 {
-				n.log.Error("api error", "method", r.Method, "path", r.URL.Path, "err", err)
+				hs.log.Error("api error", "method", r.Method, "path", r.URL.Path, "err", err)
 			}
 			writeJSON(w, status, e)
 		} else if status != 0 {
 			writeJSON(w, status, v)
 		}
-		n.metrics.observe(name, status, time.Since(start))
+		hs.metrics.observe(name, status, time.Since(start))
 	})
 }
 
-func (n *Node) serve(w http.ResponseWriter, r *http.Request, fn handlerFunc, need scope) (int, any, error) {
+func (hs *httpAPI) serve(w http.ResponseWriter, r *http.Request, fn handlerFunc, need scope) (int, any, error) {
 	if need != 0 {
 		var err error
-		if r, err = n.authorizeRequest(r, need); err != nil {
+		if r, err = hs.authorizeRequest(r, need); err != nil {
 			if errors.Is(err, ErrUnauthorized) {
 				w.Header().Set("WWW-Authenticate", `Bearer realm="aloft"`)
 			}
@@ -63,16 +83,16 @@ func (n *Node) serve(w http.ResponseWriter, r *http.Request, fn handlerFunc, nee
 		r = r.WithContext(withActor(r.Context(), callerOf(r).Name))
 		// Only authenticated requests are forwarded or made consistent: a
 		// consistent read costs the leader a barrier, a log entry.
-		switch err := n.routing(r); {
+		switch err := hs.routing(r); {
 		case errors.Is(err, errForward):
-			return 0, nil, n.proxy.forward(w, r)
+			return 0, nil, hs.proxy.forward(w, r)
 		case err != nil:
 			return 0, nil, err
 		}
 	}
 	status, v, err := fn(w, r)
 	if err == nil && status != 0 && r.Method != http.MethodGet && r.Method != http.MethodHead {
-		n.setIndex(w)
+		hs.setIndex(w)
 	}
 	return status, v, err
 }
@@ -174,7 +194,7 @@ func notFound(_ http.ResponseWriter, _ *http.Request) (int, any, error) {
 	return 0, nil, fmt.Errorf("%w: no such route or method; the API lives under %s (see docs/api.md)", ErrNotFound, api.Prefix)
 }
 
-func (n *Node) health(_ http.ResponseWriter, _ *http.Request) (int, any, error) {
-	cat := n.Catalog()
-	return http.StatusOK, map[string]any{"status": "ok", "state": n.raft.State().String(), "index": cat.Index}, nil
+func (hs *httpAPI) health(_ http.ResponseWriter, _ *http.Request) (int, any, error) {
+	cat := hs.svc.Catalog()
+	return http.StatusOK, map[string]any{"status": "ok", "state": hs.rn.raft.State().String(), "index": cat.Index}, nil
 }

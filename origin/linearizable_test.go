@@ -161,7 +161,7 @@ func linLeader(t *testing.T, nodes []*linNode, not *linNode) *linNode {
 	var l *linNode
 	poll(t, 10*time.Second, "a leader", func() bool {
 		for _, n := range nodes {
-			if n != not && n.n.raft.State() == raft.Leader {
+			if n != not && n.n.rn.raft.State() == raft.Leader {
 				l = n
 				return true
 			}
@@ -250,7 +250,7 @@ func TestCluster_PublishesUnderPartitionsAreLinearizable(t *testing.T) {
 	// Every acknowledged publish is on every node, each exactly once.
 	for _, ln := range nodes {
 		have := map[string]int{}
-		ln.n.fsm.read(func(s *state) {
+		ln.n.rn.fsm.read(func(s *state) {
 			for v := range s.Catalog.Apps[linApp].Bundles {
 				have[v]++
 			}
@@ -324,13 +324,13 @@ func linSetup(t *testing.T, cl *api.Client) string {
 func linConverged(t *testing.T, nodes []*linNode) {
 	t.Helper()
 	poll(t, 15*time.Second, "the nodes to converge after healing", func() bool {
-		idx := nodes[0].n.raft.AppliedIndex()
+		idx := nodes[0].n.rn.raft.AppliedIndex()
 		for _, ln := range nodes[1:] {
-			if ln.n.raft.AppliedIndex() != idx || ln.n.raft.Leader() == "" {
+			if ln.n.rn.raft.AppliedIndex() != idx || ln.n.rn.raft.Leader() == "" {
 				return false
 			}
 		}
-		return nodes[0].n.raft.Leader() != ""
+		return nodes[0].n.rn.raft.Leader() != ""
 	})
 }
 

@@ -39,39 +39,57 @@ func listenAPI(cfg *Config, log *slog.Logger) (*netguard.Listener, error) {
 }
 
 // loadTLS reads the node's certificate (nil when it serves plain HTTP)
-// and the trust for calls to other members, so that a bad file fails New
-// instead of the first handshake.
-func (n *Node) loadTLS() (*tls.Config, error) {
-	ct, err := api.TLSConfig(n.cfg.TLSCAFile)
+// and builds the transport for calls to other members, so that a bad file
+// fails New instead of the first handshake.
+func loadTLS(cfg *Config) (*tls.Config, *http.Transport, error) {
+	ct, err := api.TLSConfig(cfg.TLSCAFile)
 	if err != nil {
-		return nil, fmt.Errorf("origin: TLSCAFile: %w", err)
+		return nil, nil, fmt.Errorf("origin: TLSCAFile: %w", err)
 	}
-	n.members = newMemberTransport(ct, n.cfg.ApplyTimeout+n.cfg.LongPoll)
-	if n.cfg.TLSCertFile == "" {
-		return nil, nil
+	members := newMemberTransport(ct, cfg.ApplyTimeout+cfg.LongPoll)
+	if cfg.TLSCertFile == "" {
+		return nil, members, nil
 	}
-	cert, err := tls.LoadX509KeyPair(n.cfg.TLSCertFile, n.cfg.TLSKeyFile)
+	cert, err := tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("origin: TLS certificate %s / key %s: %w", n.cfg.TLSCertFile, n.cfg.TLSKeyFile, err)
+		return nil, nil, fmt.Errorf("origin: TLS certificate %s / key %s: %w", cfg.TLSCertFile, cfg.TLSKeyFile, err)
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, members, nil
+}
+
+// newHTTPAPI binds the operator API's listener and builds its server over
+// the node's other parts.
+func newHTTPAPI(cfg *Config, log *slog.Logger, m *originMetrics, rn *raftNode, svc *service, bl *blobService, st *tls.Config, members *http.Transport) (*httpAPI, error) {
+	hs := &httpAPI{cfg: cfg, log: log, metrics: m, rn: rn, svc: svc, bl: bl, members: members}
+	ln, err := listenAPI(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	hs.ln = ln
+	if hs.apiURL, err = advertisedAPI(cfg, hs.scheme(), ln.Addr().String()); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	hs.proxy = newForwardProxy(hs)
+	hs.srv = hs.newServer(st)
+	return hs, nil
 }
 
 // newServer builds the operator API server; st is nil for plain HTTP.
-func (n *Node) newServer(st *tls.Config) *http.Server {
+func (hs *httpAPI) newServer(st *tls.Config) *http.Server {
 	srv := &http.Server{
-		Handler:           n.routes(),
-		ReadHeaderTimeout: n.cfg.ReadHeaderTimeout,
-		IdleTimeout:       n.cfg.IdleTimeout,
+		Handler:           hs.routes(),
+		ReadHeaderTimeout: hs.cfg.ReadHeaderTimeout,
+		IdleTimeout:       hs.cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ConnState: func(c net.Conn, s http.ConnState) {
 			// The guard admitted the raw connection; TLS wraps it.
 			if tc, ok := c.(*tls.Conn); ok {
 				c = tc.NetConn()
 			}
-			n.ln.Track(c, s == http.StateNew || s == http.StateIdle)
+			hs.ln.Track(c, s == http.StateNew || s == http.StateIdle)
 		},
-		ErrorLog:  slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
+		ErrorLog:  slog.NewLogLogger(hs.log.Handler(), slog.LevelWarn),
 		TLSConfig: st,
 	}
 	if st != nil {
@@ -87,28 +105,24 @@ func (n *Node) newServer(st *tls.Config) *http.Server {
 
 // serveAPI serves the operator API on the guarded listener until the
 // server shuts down.
-func (n *Node) serveAPI() error {
-	if n.srv.TLSConfig != nil {
-		return n.srv.ServeTLS(n.ln, "", "")
+func (hs *httpAPI) serveAPI() error {
+	if hs.srv.TLSConfig != nil {
+		return hs.srv.ServeTLS(hs.ln, "", "")
 	}
-	return n.srv.Serve(n.ln)
+	return hs.srv.Serve(hs.ln)
 }
 
 // scheme is the operator API's URL scheme.
-func (n *Node) scheme() string {
-	if n.cfg.TLSCertFile != "" {
+func (hs *httpAPI) scheme() string {
+	if hs.cfg.TLSCertFile != "" {
 		return "https"
 	}
 	return "http"
 }
 
-// URL is the operator API's base URL at its bound address, for example
-// "https://127.0.0.1:7070".
-func (n *Node) URL() string { return n.scheme() + "://" + n.APIAddr() }
-
 // memberClient is an HTTP client for calling other members' APIs.
-func (n *Node) memberClient(timeout time.Duration) *http.Client {
-	return &http.Client{Timeout: timeout, Transport: n.members}
+func (hs *httpAPI) memberClient(timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, Transport: hs.members}
 }
 
 // newMemberTransport is the one transport to other members' APIs

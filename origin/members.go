@@ -24,10 +24,3 @@ func (p *deleteMemberCmd) run(s *state, _ int64) (any, bool, error) {
 	delete(s.Members, p.ID)
 	return nil, false, nil
 }
-
-// memberURL returns the API URL of node id, "" when unknown.
-func (n *Node) memberURL(id string) string {
-	var u string
-	n.fsm.read(func(s *state) { u = s.Members[id].APIURL })
-	return u
-}

@@ -80,7 +80,7 @@ func (c *clusterNode) client() *api.Client {
 	return api.NewClient("http://"+c.n.APIAddr(), clusterToken, nil)
 }
 
-func (c *clusterNode) leads() bool { return c.n.raft.State() == raft.Leader }
+func (c *clusterNode) leads() bool { return c.n.rn.raft.State() == raft.Leader }
 
 func startThree(t *testing.T) []*clusterNode {
 	t.Helper()
@@ -199,7 +199,7 @@ func TestCluster_JoinForwardAndFailover(t *testing.T) {
 	// catches up before Start returns.
 	// Raft addresses are the members' identity: it comes back on its own
 	// (the API moves to a new port, which it announces).
-	raftAddr := string(nodes[0].n.trans.LocalAddr())
+	raftAddr := string(nodes[0].n.rn.trans.LocalAddr())
 	again := startClusterNode(t, "o1", nodes[0].dir, func(c *Config) { c.RaftAddr = raftAddr })
 	if ids := appIDs(t, again.client(), false); !slices.Contains(ids, "com.example.two") {
 		t.Fatalf("restarted node did not catch up: %v", ids)
@@ -327,7 +327,7 @@ func TestCluster_NewLeaderKeepsBlobsThroughGrace(t *testing.T) {
 		return next != nil
 	})
 	zero := int64(0)
-	rep, err := next.n.CollectGarbage(ctx, api.CollectGarbage{MinAgeSeconds: &zero})
+	rep, err := next.n.svc.CollectGarbage(ctx, api.CollectGarbage{MinAgeSeconds: &zero})
 	if err != nil {
 		t.Fatal(err)
 	}

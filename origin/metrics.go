@@ -18,7 +18,9 @@ type originMetrics struct {
 	gcDeleted, gcFreed prometheus.Counter
 }
 
-func newOriginMetrics(reg *prometheus.Registry, n *Node) *originMetrics {
+// newOriginMetrics makes the node's metrics; register adds them, with the
+// gauges that read the node, to its registry once the node is built.
+func newOriginMetrics() *originMetrics {
 	m := &originMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aloft_origin_requests_total", Help: "Operator API requests by route and status.",
@@ -33,8 +35,13 @@ func newOriginMetrics(reg *prometheus.Registry, n *Node) *originMetrics {
 			Name: "aloft_origin_gc_freed_bytes_total", Help: "Bytes of the blobs the collector deleted.",
 		}),
 	}
+	return m
+}
+
+// register adds m and the gauges reading n to reg.
+func (m *originMetrics) register(reg *prometheus.Registry, n *Node) {
 	conns := func(name, help string, v func(s netguard.Stats) float64) prometheus.Collector {
-		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return v(n.ln.Stats()) })
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return v(n.hs.ln.Stats()) })
 	}
 	reg.MustRegister(
 		conns("aloft_origin_api_conns_open", "Operator API connections open now.", func(s netguard.Stats) float64 { return float64(s.Open) }),
@@ -47,12 +54,11 @@ func newOriginMetrics(reg *prometheus.Registry, n *Node) *originMetrics {
 			func() float64 { return float64(n.Catalog().Index) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aloft_origin_raft_leader", Help: "1 when this node leads."},
 			func() float64 {
-				if n.raft.State().String() == "Leader" {
+				if n.rn.leading() {
 					return 1
 				}
 				return 0
 			}))
-	return m
 }
 
 func (m *originMetrics) observe(route string, code int, d time.Duration) {

@@ -1,30 +1,27 @@
-// The origin Node: configuration, raft wiring and the write path.
+// The origin Node: its configuration, and the one place its parts are
+// built and wired together (New) and run (Run). The parts each do one
+// job: the raft node (raft.go) commits and knows leadership, the catalog
+// service (service.go) holds the domain operations, the blob service
+// (blobs.go) stores and checks bytes, and the HTTP layer (http.go) turns
+// requests into calls on them. cmd/aloft, aloft dev and every test build
+// nodes through New.
 
 package origin
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
-	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
-	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/prometheus/client_golang/prometheus"
-	"go.etcd.io/bbolt"
 
 	"github.com/aloft/aloft/blobstore"
 	"github.com/aloft/aloft/bundle"
-	"github.com/aloft/aloft/netguard"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -208,31 +205,14 @@ func (c *Config) Validate() error {
 	return c.ZipLimits.Validate()
 }
 
-// Node is one origin server.
+// Node is one origin server: the four parts, wired.
 type Node struct {
-	cfg     Config
-	log     *slog.Logger
-	fsm     *fsm
-	raft    *raft.Raft
-	trans   raft.Transport
-	stores  []interface{ Close() error }
-	blobs   *trackedBlobs
-	spool   string // DataDir/spool: zips being checked, S3 uploads of unknown size
-	gcMu    sync.Mutex
-	ln      *netguard.Listener
-	srv     *http.Server
-	metrics *originMetrics
-	uploads *uploads
-	// fresh is true when raft had no state at start; needJoin when such a
-	// node must ask the cluster to add it.
-	fresh, needJoin bool
-	apiURL          string          // this node's advertised API base URL
-	members         *http.Transport // to other members' APIs (listen.go)
-	used            *tokenUse       // when each token last authenticated here
-	proxy           *forwardProxy   // forwards writes to the leader
-	leadMu          sync.Mutex      // guards leadTerm and leadSince
-	leadTerm        uint64          // the raft term leadSince belongs to
-	leadSince       time.Time       // when this node was first seen leading in leadTerm
+	cfg Config
+	log *slog.Logger
+	rn  *raftNode
+	svc *service
+	bl  *blobService
+	hs  *httpAPI
 }
 
 // New opens (or creates) the node's data, starts raft and binds the API
@@ -250,44 +230,30 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "origin", "node", cfg.NodeID), fsm: newFSM(), used: newTokenUse()}
-	serverTLS, err := n.loadTLS()
+	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "origin", "node", cfg.NodeID)}
+	c := &n.cfg
+	serverTLS, members, err := loadTLS(c)
 	if err != nil {
 		return nil, err
 	}
-	n.uploads = &uploads{dir: filepath.Join(cfg.DataDir, "uploads")}
-	n.spool = filepath.Join(cfg.DataDir, "spool")
-	for _, dir := range []string{n.uploads.dir, n.spool} {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("origin: %w", err)
-		}
-	}
-	store, err := openBlobs(&cfg, n.spool)
-	if err != nil {
+	m := newOriginMetrics()
+	if n.bl, err = newBlobService(c, n.log, m); err != nil {
 		return nil, err
 	}
-	n.blobs = newTrackedBlobs(store)
-	if len(cfg.Join) > 0 && !n.sharedBlobs() {
+	if len(cfg.Join) > 0 && !n.bl.shared() {
 		return nil, errLocalBlobs
 	}
-	if err := n.openRaft(); err != nil {
-		n.shutdownRaft()
+	n.rn = &raftNode{cfg: c, log: n.log, fsm: newFSM()}
+	if err := n.rn.open(); err != nil {
+		n.rn.shutdown()
 		return nil, err
 	}
-	ln, err := listenAPI(&cfg, n.log)
-	if err != nil {
-		n.shutdownRaft()
+	n.svc = &service{cfg: c, log: n.log, rn: n.rn, fsm: n.rn.fsm, bl: n.bl, used: newTokenUse()}
+	if n.hs, err = newHTTPAPI(c, n.log, m, n.rn, n.svc, n.bl, serverTLS, members); err != nil {
+		n.rn.shutdown()
 		return nil, err
 	}
-	n.ln = ln
-	if n.apiURL, err = advertisedAPI(&cfg, n.scheme(), ln.Addr().String()); err != nil {
-		ln.Close()
-		n.shutdownRaft()
-		return nil, err
-	}
-	n.proxy = newForwardProxy(n)
-	n.metrics = newOriginMetrics(cfg.Registry, n)
-	n.srv = n.newServer(serverTLS)
+	m.register(cfg.Registry, n)
 	return n, nil
 }
 
@@ -319,95 +285,19 @@ func openBlobs(cfg *Config, spool string) (BlobStore, error) {
 	return d, nil
 }
 
-// boltLockTimeout bounds waiting for another process's lock on the raft log.
-var boltLockTimeout = 10 * time.Second
-
-func (n *Node) openRaft() error {
-	dir := filepath.Join(n.cfg.DataDir, "raft")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("origin: raft dir: %w", err)
-	}
-	// bolt locks its file; without a timeout a second process on the same
-	// data directory (or a restart racing the old one's exit) waits forever.
-	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(dir, "raft.db"), BoltOptions: &bbolt.Options{Timeout: boltLockTimeout}})
-	if err != nil {
-		return fmt.Errorf("origin: open raft log %s (another aloft on this data directory?): %w", filepath.Join(dir, "raft.db"), err)
-	}
-	n.stores = append(n.stores, store)
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, n.hclog())
-	if err != nil {
-		return fmt.Errorf("origin: snapshot store: %w", err)
-	}
-	addr, err := n.openTransport()
-	if err != nil {
-		return err
-	}
-	rc := raft.DefaultConfig()
-	rc.LocalID = raft.ServerID(n.cfg.NodeID)
-	rc.HeartbeatTimeout, rc.ElectionTimeout, rc.LeaderLeaseTimeout = n.cfg.HeartbeatTimeout, n.cfg.ElectionTimeout, n.cfg.LeaderLeaseTimeout
-	rc.Logger = n.hclog()
-	existing, err := raft.HasExistingState(store, store, snaps)
-	if err != nil {
-		return fmt.Errorf("origin: inspect raft state: %w", err)
-	}
-	n.fresh = !existing
-	switch {
-	case existing:
-	case (n.cfg.RaftAddr == "" && n.cfg.Transport == nil) || n.cfg.Bootstrap:
-		boot := raft.Configuration{Servers: []raft.Server{{ID: rc.LocalID, Address: addr}}}
-		if err := raft.BootstrapCluster(rc, store, store, snaps, n.trans, boot); err != nil {
-			return fmt.Errorf("origin: bootstrap raft: %w", err)
-		}
-	case len(n.cfg.Join) > 0:
-		n.needJoin = true // raft starts empty and waits for the leader
-	default:
-		return fmt.Errorf("origin: %s has no raft state: start the first node of a new cluster with --bootstrap, the others with --join ADDR", n.cfg.DataDir)
-	}
-	r, err := raft.NewRaft(rc, n.fsm, store, store, snaps, n.trans)
-	if err != nil {
-		return fmt.Errorf("origin: start raft: %w", err)
-	}
-	n.raft = r
-	return nil
-}
-
-// hclog routes raft's logs into the node's slog logger, so a test's
-// discard logger silences raft too. Warnings stay out: raft warns on every
-// ordinary election ("heartbeat timeout reached"), which a lone dev node
-// goes through at each start; errors still show.
-func (n *Node) hclog() hclog.Logger {
-	return hclog.New(&hclog.LoggerOptions{Name: "raft", Level: hclog.Error, Output: slogWriter{n.log}, DisableTime: true})
-}
-
-type slogWriter struct{ l *slog.Logger }
-
-func (w slogWriter) Write(p []byte) (int, error) {
-	w.l.Error(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
-
 // APIAddr is the bound operator API address.
-func (n *Node) APIAddr() string { return n.ln.Addr().String() }
+func (n *Node) APIAddr() string { return n.hs.ln.Addr().String() }
+
+// URL is the operator API's base URL at its bound address, for example
+// "https://127.0.0.1:7070".
+func (n *Node) URL() string { return n.hs.scheme() + "://" + n.APIAddr() }
 
 // WaitLeader blocks until this node leads (or ctx ends); a single node
 // elects itself within a few election timeouts.
-func (n *Node) WaitLeader(ctx context.Context) error {
-	obs := make(chan raft.Observation, 4)
-	o := raft.NewObserver(obs, false, nil)
-	n.raft.RegisterObserver(o)
-	defer n.raft.DeregisterObserver(o)
-	t := time.NewTicker(20 * time.Millisecond)
-	defer t.Stop()
-	for n.raft.State() != raft.Leader {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("origin: no leadership: %w", ctx.Err())
-		case <-obs:
-		case <-t.C:
-		}
-	}
-	return nil
-}
+func (n *Node) WaitLeader(ctx context.Context) error { return n.rn.waitLeader(ctx) }
+
+// Catalog returns the current immutable catalog.
+func (n *Node) Catalog() *api.Catalog { return n.svc.Catalog() }
 
 // Run serves the operator API until ctx is cancelled, then shuts down raft
 // and closes the stores.
@@ -416,17 +306,17 @@ func (n *Node) Run(ctx context.Context) error {
 	loops, stop := context.WithCancel(ctx)
 	defer stop()
 	if n.cfg.GCInterval > 0 {
-		wg.Go(func() { n.gcLoop(loops) })
+		wg.Go(func() { n.svc.gcLoop(loops) })
 	}
 	wg.Go(func() { n.leaderLoop(loops) })
 	errc := make(chan error, 1)
-	go func() { errc <- n.serveAPI() }()
+	go func() { errc <- n.hs.serveAPI() }()
 	var err error
 	select {
 	case <-ctx.Done():
-		n.handOff()
+		n.rn.handOff()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		_ = n.srv.Shutdown(sctx)
+		_ = n.hs.srv.Shutdown(sctx)
 		cancel()
 		<-errc
 	case err = <-errc:
@@ -434,63 +324,6 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	stop()
 	wg.Wait()
-	n.shutdownRaft()
+	n.rn.shutdown()
 	return err
 }
-
-func (n *Node) shutdownRaft() {
-	if n.raft != nil {
-		if err := n.raft.Shutdown().Error(); err != nil {
-			n.log.Warn("raft shutdown", "err", err)
-		}
-	}
-	if c, ok := n.trans.(interface{ Close() error }); ok {
-		_ = c.Close()
-	}
-	n.closeStores()
-}
-
-func (n *Node) closeStores() {
-	for _, s := range n.stores {
-		_ = s.Close()
-	}
-	n.stores = nil
-}
-
-// apply commits one command through raft and returns the FSM's result.
-// key makes retries safe; an empty key gets a fresh one. The actor is the
-// token ctx was authenticated with (withActor), else this node itself.
-func (n *Node) apply(ctx context.Context, t CommandType, key string, payload any) (result, error) {
-	if key == "" {
-		key = api.NewIdempotencyKey()
-	}
-	actor := actorOf(ctx)
-	if actor == "" {
-		actor = "origin:" + n.cfg.NodeID
-	}
-	b, err := encodeCommand(t, key, actor, time.Now().UnixMilli(), payload)
-	if err != nil {
-		return result{}, err
-	}
-	timeout := n.cfg.ApplyTimeout
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = min(timeout, time.Until(dl))
-	}
-	f := n.raft.Apply(b, timeout)
-	if err := f.Error(); err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
-			return result{}, fmt.Errorf("%w: %w", ErrNotLeader, err)
-		}
-		return result{}, fmt.Errorf("origin: raft apply: %w", err)
-	}
-	r, _ := f.Response().(result)
-	return r, r.Err
-}
-
-// hashToken is how tokens are stored: never the secret itself.
-func hashToken(secret string) string {
-	s := sha256.Sum256([]byte(secret))
-	return hex.EncodeToString(s[:])
-}
-
-func newSecret() string { return api.NewSecret() }

@@ -66,7 +66,7 @@ func badName(what string, err error, must string) error {
 
 // CreateApp registers an app. App ids are case-insensitive on the wire, so
 // they are stored lower-case.
-func (n *Node) CreateApp(ctx context.Context, req api.CreateApp, key string) (*api.App, error) {
+func (svc *service) CreateApp(ctx context.Context, req api.CreateApp, key string) (*api.App, error) {
 	id := strings.ToLower(strings.TrimSpace(req.AppID))
 	if err := checkName("app_id", id, appIDPattern, appRule); err != nil {
 		return nil, err
@@ -74,19 +74,19 @@ func (n *Node) CreateApp(ctx context.Context, req api.CreateApp, key string) (*a
 	if len(req.Name) > 256 {
 		return nil, invalid("name is longer than 256 characters")
 	}
-	r, err := n.apply(ctx, cmdCreateApp, key, createAppCmd{AppID: id, Name: req.Name})
+	r, err := svc.rn.apply(ctx, cmdCreateApp, key, createAppCmd{AppID: id, Name: req.Name})
 	if err != nil {
 		return nil, err
 	}
 	if app, ok := r.Value.(*api.App); ok {
 		return app, nil
 	}
-	return n.App(id)
+	return svc.App(id)
 }
 
 // App returns one app of the current catalog.
-func (n *Node) App(id string) (*api.App, error) {
-	cat, _ := n.fsm.catalog()
+func (svc *service) App(id string) (*api.App, error) {
+	cat, _ := svc.fsm.catalog()
 	app := cat.Apps[strings.ToLower(id)]
 	if app == nil {
 		return nil, fmt.Errorf("%w: %q", ErrAppNotFound, id)
@@ -95,14 +95,14 @@ func (n *Node) App(id string) (*api.App, error) {
 }
 
 // Catalog returns the current immutable catalog.
-func (n *Node) Catalog() *api.Catalog {
-	cat, _ := n.fsm.catalog()
+func (svc *service) Catalog() *api.Catalog {
+	cat, _ := svc.fsm.catalog()
 	return cat
 }
 
 // Bundle returns one bundle.
-func (n *Node) Bundle(appID, version string) (*api.Bundle, error) {
-	app, err := n.App(appID)
+func (svc *service) Bundle(appID, version string) (*api.Bundle, error) {
+	app, err := svc.App(appID)
 	if err != nil {
 		return nil, err
 	}
@@ -114,18 +114,18 @@ func (n *Node) Bundle(appID, version string) (*api.Bundle, error) {
 }
 
 // DeleteBundle removes a bundle that no channel uses.
-func (n *Node) DeleteBundle(ctx context.Context, appID, version, key string) error {
-	app, err := n.App(appID)
+func (svc *service) DeleteBundle(ctx context.Context, appID, version, key string) error {
+	app, err := svc.App(appID)
 	if err != nil {
 		return err
 	}
-	_, err = n.apply(ctx, cmdDeleteBundle, key, deleteBundleCmd{App: app.ID, Version: version})
+	_, err = svc.rn.apply(ctx, cmdDeleteBundle, key, deleteBundleCmd{App: app.ID, Version: version})
 	return err
 }
 
 // PutChannel creates or updates a channel from a partial spec.
-func (n *Node) PutChannel(ctx context.Context, appID, name string, spec api.PutChannel, key string) (*api.Channel, error) {
-	app, err := n.App(appID)
+func (svc *service) PutChannel(ctx context.Context, appID, name string, spec api.PutChannel, key string) (*api.Channel, error) {
+	app, err := svc.App(appID)
 	if err != nil {
 		return nil, err
 	}
@@ -143,19 +143,19 @@ func (n *Node) PutChannel(ctx context.Context, appID, name string, spec api.PutC
 			return nil, invalid("rollout bundle is required")
 		}
 	}
-	r, err := n.apply(ctx, cmdPutChannel, key, putChannelCmd{App: app.ID, Name: name, Spec: toLogChannelSpec(spec), RolloutID: api.NewIdempotencyKey()})
+	r, err := svc.rn.apply(ctx, cmdPutChannel, key, putChannelCmd{App: app.ID, Name: name, Spec: toLogChannelSpec(spec), RolloutID: api.NewIdempotencyKey()})
 	if err != nil {
 		return nil, err
 	}
 	if ch, ok := r.Value.(*api.Channel); ok {
 		return ch, nil
 	}
-	return n.Channel(app.ID, name)
+	return svc.Channel(app.ID, name)
 }
 
 // Channel returns one channel.
-func (n *Node) Channel(appID, name string) (*api.Channel, error) {
-	app, err := n.App(appID)
+func (svc *service) Channel(appID, name string) (*api.Channel, error) {
+	app, err := svc.App(appID)
 	if err != nil {
 		return nil, err
 	}
@@ -167,18 +167,18 @@ func (n *Node) Channel(appID, name string) (*api.Channel, error) {
 }
 
 // DeleteChannel removes a channel and the device overrides that name it.
-func (n *Node) DeleteChannel(ctx context.Context, appID, name, key string) error {
-	app, err := n.App(appID)
+func (svc *service) DeleteChannel(ctx context.Context, appID, name, key string) error {
+	app, err := svc.App(appID)
 	if err != nil {
 		return err
 	}
-	_, err = n.apply(ctx, cmdDeleteChannel, key, deleteChannelCmd{App: app.ID, Name: name})
+	_, err = svc.rn.apply(ctx, cmdDeleteChannel, key, deleteChannelCmd{App: app.ID, Name: name})
 	return err
 }
 
 // SetDevice pins (channel != "") or unpins a device.
-func (n *Node) SetDevice(ctx context.Context, appID, device, channel string, selfSet bool, key string) error {
-	app, err := n.App(appID)
+func (svc *service) SetDevice(ctx context.Context, appID, device, channel string, selfSet bool, key string) error {
+	app, err := svc.App(appID)
 	if err != nil {
 		return err
 	}
@@ -186,18 +186,18 @@ func (n *Node) SetDevice(ctx context.Context, appID, device, channel string, sel
 	if !devicePattern.MatchString(device) {
 		return invalid("device_id %q must be a UUID", device)
 	}
-	_, err = n.apply(ctx, cmdSetOverride, key, setOverrideCmd{App: app.ID, Device: device, Channel: channel, SelfSet: selfSet})
+	_, err = svc.rn.apply(ctx, cmdSetOverride, key, setOverrideCmd{App: app.ID, Device: device, Channel: channel, SelfSet: selfSet})
 	return err
 }
 
 // Stats aggregates what devices reported for an app, newest versions first.
-func (n *Node) Stats(appID string) (*api.AppStats, error) {
-	app, err := n.App(appID)
+func (svc *service) Stats(appID string) (*api.AppStats, error) {
+	app, err := svc.App(appID)
 	if err != nil {
 		return nil, err
 	}
 	out := &api.AppStats{AppID: app.ID, Versions: []api.VersionStats{}}
-	n.fsm.read(func(s *state) {
+	svc.fsm.read(func(s *state) {
 		for ver, acts := range s.Stats[app.ID] {
 			vs := api.VersionStats{Version: ver, Actions: map[string]int64{}}
 			for a, c := range acts {
@@ -221,14 +221,14 @@ func (n *Node) Stats(appID string) (*api.AppStats, error) {
 
 // Audit returns one page of the audit log, oldest first: the entries
 // after q.After (of app q.App only, when set), at most q.Limit of them.
-func (n *Node) Audit(q api.AuditQuery) api.AuditPage {
+func (svc *service) Audit(q api.AuditQuery) api.AuditPage {
 	limit := q.Limit
 	if limit <= 0 || limit > api.MaxAuditPage {
 		limit = api.MaxAuditPage
 	}
 	app := strings.ToLower(q.App)
 	out := api.AuditPage{Entries: []api.AuditEntry{}}
-	n.fsm.read(func(s *state) {
+	svc.fsm.read(func(s *state) {
 		a := s.Audit
 		if len(a) == 0 {
 			return

@@ -28,30 +28,30 @@ import (
 // checksums are computed here; an encrypted one cannot be opened, so only
 // its session_key shape, its size and its manifest are checked
 // (docs/api.md, "Encrypted bundles").
-func (n *Node) PublishBundle(ctx context.Context, appID, version string, req api.PutBundle, key string) (*api.Bundle, error) {
-	app, err := n.App(appID)
+func (svc *service) PublishBundle(ctx context.Context, appID, version string, req api.PutBundle, key string) (*api.Bundle, error) {
+	app, err := svc.App(appID)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkPutBundle(version, req, n.cfg.ZipLimits); err != nil {
+	if err := checkPutBundle(version, req, svc.cfg.ZipLimits); err != nil {
 		return nil, err
 	}
 	b := api.Bundle{Version: version, Zip: strings.ToLower(req.Zip), Checksum: strings.TrimSpace(req.Checksum),
 		SessionKey: req.SessionKey, KeyID: req.KeyID, MinUpdateVersion: req.MinUpdateVersion, Link: req.Link, Comment: req.Comment}
-	if err := n.checkZip(ctx, &b); err != nil {
+	if err := svc.checkZip(ctx, &b); err != nil {
 		return nil, err
 	}
-	if b.Manifest, err = n.checkManifest(ctx, req.Manifest, b.Encrypted()); err != nil {
+	if b.Manifest, err = svc.checkManifest(ctx, req.Manifest, b.Encrypted()); err != nil {
 		return nil, err
 	}
-	r, err := n.apply(ctx, cmdPutBundle, key, putBundleCmd{App: app.ID, Bundle: toLogBundle(b)})
+	r, err := svc.rn.apply(ctx, cmdPutBundle, key, putBundleCmd{App: app.ID, Bundle: toLogBundle(b)})
 	if err != nil {
 		return nil, err
 	}
 	if out, ok := r.Value.(*api.Bundle); ok {
 		return out, nil
 	}
-	return n.Bundle(app.ID, version)
+	return svc.Bundle(app.ID, version)
 }
 
 // checkPutBundle applies every rule of a publish that needs neither the
@@ -119,18 +119,18 @@ func checkManifestShape(in []api.ManifestEntry, lim bundle.Limits) error {
 // bundle is validated from the bytes the store returns, without holding
 // them in memory. The sha256 checksum is the zip's name, which the
 // read-back just confirmed; the CRC32 is computed on the way.
-func (n *Node) checkZip(ctx context.Context, b *api.Bundle) error {
+func (svc *service) checkZip(ctx context.Context, b *api.Bundle) error {
 	if b.Zip == "" {
 		return nil
 	}
 	crc := crc32.NewIEEE()
-	f, size, err := n.spoolBlob(ctx, b.Zip, crc)
+	f, size, err := svc.bl.spoolBlob(ctx, b.Zip, crc)
 	if err != nil {
 		return fmt.Errorf("zip %s: %w (upload it first with PUT /api/v1/blobs/%s)", b.Zip, err, b.Zip)
 	}
 	defer dropSpool(f)
 	b.ZipSize = size
-	if err := checkZipFile(f, size, b.Encrypted(), n.cfg.ZipLimits); err != nil {
+	if err := checkZipFile(f, size, b.Encrypted(), svc.cfg.ZipLimits); err != nil {
 		return err
 	}
 	if b.Encrypted() {
@@ -164,7 +164,7 @@ func checkZipFile(r io.ReaderAt, size int64, encrypted bool, lim bundle.Limits) 
 // checkManifestShape), records its size and holds it to the zip limits: a
 // payload is a file of the build, brotli-compressed only when smaller, and
 // encrypted ones gain at most one AES block of padding.
-func (n *Node) checkManifest(ctx context.Context, in []api.ManifestEntry, encrypted bool) ([]api.ManifestEntry, error) {
+func (svc *service) checkManifest(ctx context.Context, in []api.ManifestEntry, encrypted bool) ([]api.ManifestEntry, error) {
 	if len(in) == 0 {
 		return nil, nil
 	}
@@ -172,14 +172,14 @@ func (n *Node) checkManifest(ctx context.Context, in []api.ManifestEntry, encryp
 	if encrypted {
 		pad = aes.BlockSize
 	}
-	lim := n.cfg.ZipLimits
+	lim := svc.cfg.ZipLimits
 	shas := make([]string, len(in))
 	for i, m := range in {
 		shas[i] = strings.ToLower(m.Blob)
 	}
 	// Every payload is read back whole before the commit: a blob the store
 	// lost or damaged fails the publish instead of the devices.
-	sizes, errs := n.readBackAll(ctx, shas)
+	sizes, errs := svc.bl.readBackAll(ctx, shas)
 	out := make([]api.ManifestEntry, len(in))
 	for i, m := range in {
 		name := names.Quote(m.FileName)

@@ -184,7 +184,7 @@ func TestPublishBundle_SizeLimits(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			before := n.Catalog().Index
-			_, err := n.PublishBundle(ctx, "com.example.app", "1.0."+strconv.Itoa(i), c.req, "")
+			_, err := n.svc.PublishBundle(ctx, "com.example.app", "1.0."+strconv.Itoa(i), c.req, "")
 			if c.want == nil {
 				if err != nil {
 					t.Fatalf("refused: %v", err)

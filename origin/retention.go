@@ -52,28 +52,28 @@ func (p *setRetentionCmd) run(s *state, _ int64) (any, bool, error) {
 const maxKeepLast = 100000
 
 // SetRetention sets (or, with both rules zero, removes) app's retention.
-func (n *Node) SetRetention(ctx context.Context, appID string, r api.Retention, key string) (api.Retention, error) {
-	app, err := n.App(appID)
+func (svc *service) SetRetention(ctx context.Context, appID string, r api.Retention, key string) (api.Retention, error) {
+	app, err := svc.App(appID)
 	if err != nil {
 		return api.Retention{}, err
 	}
 	if r.KeepLast < 0 || r.KeepLast > maxKeepLast || r.KeepSeconds < 0 {
 		return api.Retention{}, invalid("keep_last must be 0 to %d and keep_seconds not negative", maxKeepLast)
 	}
-	if _, err := n.apply(ctx, cmdSetRetention, key, setRetentionCmd{App: app.ID, KeepLast: r.KeepLast, KeepSeconds: r.KeepSeconds}); err != nil {
+	if _, err := svc.rn.apply(ctx, cmdSetRetention, key, setRetentionCmd{App: app.ID, KeepLast: r.KeepLast, KeepSeconds: r.KeepSeconds}); err != nil {
 		return api.Retention{}, err
 	}
-	return n.Retention(app.ID)
+	return svc.Retention(app.ID)
 }
 
 // Retention returns app's retention policy (zero: keep every bundle).
-func (n *Node) Retention(appID string) (api.Retention, error) {
-	app, err := n.App(appID)
+func (svc *service) Retention(appID string) (api.Retention, error) {
+	app, err := svc.App(appID)
 	if err != nil {
 		return api.Retention{}, err
 	}
 	var r retentionRec
-	n.fsm.read(func(s *state) { r = s.Retain[app.ID] })
+	svc.fsm.read(func(s *state) { r = s.Retain[app.ID] })
 	return api.Retention{KeepLast: r.KeepLast, KeepSeconds: r.KeepSeconds}, nil
 }
 
@@ -120,15 +120,15 @@ func retireVictims(cat *api.Catalog, retain map[string]retentionRec, now time.Ti
 
 // retire deletes, through raft, the bundles retention lets go (only
 // listing them when dry), and returns them as app@version.
-func (n *Node) retire(ctx context.Context, now time.Time, dry bool) ([]string, error) {
+func (svc *service) retire(ctx context.Context, now time.Time, dry bool) ([]string, error) {
 	var victims map[string][]string
 	var at uint64
-	n.fsm.read(func(s *state) { victims, at = retireVictims(s.Catalog, s.Retain, now), s.Catalog.Index })
+	svc.fsm.read(func(s *state) { victims, at = retireVictims(s.Catalog, s.Retain, now), s.Catalog.Index })
 	var out []string
 	for app, versions := range victims {
 		for _, v := range versions {
 			if !dry {
-				if err := n.DeleteBundle(ctx, app, v, fmt.Sprintf("retire-%s-%s-%d", app, v, at)); err != nil {
+				if err := svc.DeleteBundle(ctx, app, v, fmt.Sprintf("retire-%s-%s-%d", app, v, at)); err != nil {
 					return out, fmt.Errorf("retire %s %s: %w", app, v, err)
 				}
 			}
@@ -139,16 +139,16 @@ func (n *Node) retire(ctx context.Context, now time.Time, dry bool) ([]string, e
 	return out, nil
 }
 
-func (n *Node) getRetention(_ http.ResponseWriter, r *http.Request) (int, any, error) {
-	out, err := n.Retention(r.PathValue("app"))
+func (hs *httpAPI) getRetention(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	out, err := hs.svc.Retention(r.PathValue("app"))
 	return http.StatusOK, out, err
 }
 
-func (n *Node) putRetention(w http.ResponseWriter, r *http.Request) (int, any, error) {
+func (hs *httpAPI) putRetention(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var req api.Retention
 	if err := decodeBody(w, r, &req); err != nil {
 		return 0, nil, err
 	}
-	out, err := n.SetRetention(r.Context(), r.PathValue("app"), req, idemKey(r))
+	out, err := hs.svc.SetRetention(r.Context(), r.PathValue("app"), req, idemKey(r))
 	return http.StatusOK, out, err
 }

@@ -13,8 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-func (n *Node) routes() http.Handler {
-	mux, _ := n.routeTable()
+func (hs *httpAPI) routes() http.Handler {
+	mux, _ := hs.routeTable()
 	return mux
 }
 
@@ -28,60 +28,60 @@ type route struct {
 
 // routeTable registers every route on a new mux and lists the
 // authenticated ones (the scope tests walk the list).
-func (n *Node) routeTable() (*http.ServeMux, []route) {
+func (hs *httpAPI) routeTable() (*http.ServeMux, []route) {
 	mux := http.NewServeMux()
 	var table []route
 	h := func(pattern string, need scope, fn handlerFunc) {
 		table = append(table, route{pattern, need})
-		mux.Handle(pattern, n.wrap(pattern, fn, need))
+		mux.Handle(pattern, hs.wrap(pattern, fn, need))
 	}
 
-	h("PUT /api/v1/blobs/{sha}", scopePublish, n.putBlob)
-	h("HEAD /api/v1/blobs/{sha}", scopeBlobRead, n.headBlobOrPartial)
-	h("PATCH /api/v1/blobs/{sha}", scopePublish, n.patchBlob)
-	h("POST /api/v1/blobs/missing", scopePublish, n.missingBlobs)
-	h("GET /api/v1/blobs/{sha}", scopeBlobRead, n.getBlob)
-	h("POST /api/v1/blobs/gc", scopeAdmin, n.postGC)
+	h("PUT /api/v1/blobs/{sha}", scopePublish, hs.putBlob)
+	h("HEAD /api/v1/blobs/{sha}", scopeBlobRead, hs.headBlobOrPartial)
+	h("PATCH /api/v1/blobs/{sha}", scopePublish, hs.patchBlob)
+	h("POST /api/v1/blobs/missing", scopePublish, hs.missingBlobs)
+	h("GET /api/v1/blobs/{sha}", scopeBlobRead, hs.getBlob)
+	h("POST /api/v1/blobs/gc", scopeAdmin, hs.postGC)
 
-	h("POST /api/v1/apps", scopePublish, n.postApp)
-	h("GET /api/v1/apps", scopeRead, n.listApps)
-	h("GET /api/v1/apps/{app}", scopeRead, n.getApp)
+	h("POST /api/v1/apps", scopePublish, hs.postApp)
+	h("GET /api/v1/apps", scopeRead, hs.listApps)
+	h("GET /api/v1/apps/{app}", scopeRead, hs.getApp)
 
-	h("GET /api/v1/apps/{app}/bundles", scopeRead, n.listBundles)
-	h("PUT /api/v1/apps/{app}/bundles/{version}", scopePublish, n.putBundle)
-	h("GET /api/v1/apps/{app}/bundles/{version}", scopeRead, n.getBundle)
-	h("DELETE /api/v1/apps/{app}/bundles/{version}", scopePublish, n.deleteBundle)
+	h("GET /api/v1/apps/{app}/bundles", scopeRead, hs.listBundles)
+	h("PUT /api/v1/apps/{app}/bundles/{version}", scopePublish, hs.putBundle)
+	h("GET /api/v1/apps/{app}/bundles/{version}", scopeRead, hs.getBundle)
+	h("DELETE /api/v1/apps/{app}/bundles/{version}", scopePublish, hs.deleteBundle)
 
-	h("GET /api/v1/apps/{app}/channels", scopeRead, n.listChannels)
-	h("PUT /api/v1/apps/{app}/channels/{name}", scopePublish, n.putChannel)
-	h("GET /api/v1/apps/{app}/channels/{name}", scopeRead, n.getChannel)
-	h("DELETE /api/v1/apps/{app}/channels/{name}", scopePublish, n.deleteChannel)
+	h("GET /api/v1/apps/{app}/channels", scopeRead, hs.listChannels)
+	h("PUT /api/v1/apps/{app}/channels/{name}", scopePublish, hs.putChannel)
+	h("GET /api/v1/apps/{app}/channels/{name}", scopeRead, hs.getChannel)
+	h("DELETE /api/v1/apps/{app}/channels/{name}", scopePublish, hs.deleteChannel)
 
-	h("GET /api/v1/apps/{app}/devices", scopeRead, n.listDevices)
-	h("PUT /api/v1/apps/{app}/devices/{device}", scopePublish, n.putDevice)
-	h("GET /api/v1/apps/{app}/devices/{device}", scopeRead, n.getDevice)
-	h("DELETE /api/v1/apps/{app}/devices/{device}", scopePublish, n.deleteDevice)
+	h("GET /api/v1/apps/{app}/devices", scopeRead, hs.listDevices)
+	h("PUT /api/v1/apps/{app}/devices/{device}", scopePublish, hs.putDevice)
+	h("GET /api/v1/apps/{app}/devices/{device}", scopeRead, hs.getDevice)
+	h("DELETE /api/v1/apps/{app}/devices/{device}", scopePublish, hs.deleteDevice)
 
-	h("GET /api/v1/apps/{app}/stats", scopeRead, n.getStats)
-	h("GET /api/v1/apps/{app}/retention", scopeRead, n.getRetention)
-	h("PUT /api/v1/apps/{app}/retention", scopePublish, n.putRetention)
-	h("GET /api/v1/audit", scopeRead, n.getAudit)
+	h("GET /api/v1/apps/{app}/stats", scopeRead, hs.getStats)
+	h("GET /api/v1/apps/{app}/retention", scopeRead, hs.getRetention)
+	h("PUT /api/v1/apps/{app}/retention", scopePublish, hs.putRetention)
+	h("GET /api/v1/audit", scopeRead, hs.getAudit)
 
-	h("POST /api/v1/tokens", scopeAdmin, n.postToken)
-	h("GET /api/v1/tokens", scopeAdmin, n.listTokens)
-	h("DELETE /api/v1/tokens/{name}", scopeAdmin, n.deleteToken)
+	h("POST /api/v1/tokens", scopeAdmin, hs.postToken)
+	h("GET /api/v1/tokens", scopeAdmin, hs.listTokens)
+	h("DELETE /api/v1/tokens/{name}", scopeAdmin, hs.deleteToken)
 
-	h("GET /api/v1/sync/catalog", scopeSync, n.syncCatalog)
-	h("POST /api/v1/sync/stats", scopeSync, n.syncStats)
-	h("PUT /api/v1/sync/self-assign", scopeSync, n.syncSelfAssign)
+	h("GET /api/v1/sync/catalog", scopeSync, hs.syncCatalog)
+	h("POST /api/v1/sync/stats", scopeSync, hs.syncStats)
+	h("PUT /api/v1/sync/self-assign", scopeSync, hs.syncSelfAssign)
 
-	h("POST /api/v1/cluster/join", scopeAdmin, n.postJoin)
-	h("GET /api/v1/cluster", scopeRead, n.getCluster)
-	h("GET /api/v1/cluster/self", scopeRead, n.getSelf)
-	h("DELETE /api/v1/cluster/nodes/{id}", scopeAdmin, n.deleteMember)
+	h("POST /api/v1/cluster/join", scopeAdmin, hs.postJoin)
+	h("GET /api/v1/cluster", scopeRead, hs.getCluster)
+	h("GET /api/v1/cluster/self", scopeRead, hs.getSelf)
+	h("DELETE /api/v1/cluster/nodes/{id}", scopeAdmin, hs.deleteMember)
 
-	mux.Handle("GET /healthz", n.wrap("healthz", n.health, 0))
-	mux.Handle("GET /metrics", promhttp.HandlerFor(n.cfg.Registry, promhttp.HandlerOpts{}))
-	mux.Handle("/", n.wrap("other", notFound, 0))
+	mux.Handle("GET /healthz", hs.wrap("healthz", hs.health, 0))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(hs.cfg.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("/", hs.wrap("other", notFound, 0))
 	return mux, table
 }

@@ -32,14 +32,14 @@ func backends(t *testing.T) []blobBackend {
 	return []blobBackend{
 		{"Dir", func(t *testing.T) (*Node, *api.Client, func(string) string) {
 			n, cl := startGCNode(t, quiet)
-			return n, cl, n.blobs.BlobStore.(*blobstore.Dir).Path
+			return n, cl, n.bl.store.BlobStore.(*blobstore.Dir).Path
 		}},
 		{"S3", func(t *testing.T) (*Node, *api.Client, func(string) string) {
 			srv := s3test.Start(t)
 			sc := srv.Config(t, "bundles", "aloft/")
 			sc.SpoolDir = "" // origin.New fills in DataDir/spool
 			n, cl := startGCNode(t, func(c *Config) { quiet(c); c.S3 = &sc })
-			s3 := n.blobs.BlobStore.(*blobstore.S3)
+			s3 := n.bl.store.BlobStore.(*blobstore.S3)
 			return n, cl, func(sha string) string { return srv.ObjectPath("bundles", s3.Key(sha)) }
 		}},
 	}
@@ -56,8 +56,8 @@ func TestNode_PublishBundle_ThroughEachStore(t *testing.T) {
 	for _, be := range backends(t) {
 		t.Run(be.name, func(t *testing.T) {
 			n, cl, file := be.start(t)
-			if n.blobs.Shared() != (be.name == "S3") {
-				t.Errorf("Shared() = %v", n.blobs.Shared())
+			if n.bl.store.Shared() != (be.name == "S3") {
+				t.Errorf("Shared() = %v", n.bl.store.Shared())
 			}
 			ctx := context.Background()
 			zip := zipOf(t, "<html>stored on "+be.name+"</html>")
@@ -87,7 +87,7 @@ func TestNode_PublishBundle_ThroughEachStore(t *testing.T) {
 					t.Fatalf("the store's file for %s: %v", shaOf(want), err)
 				}
 			}
-			if entries, _ := os.ReadDir(n.spool); len(entries) != 0 {
+			if entries, _ := os.ReadDir(n.bl.spool); len(entries) != 0 {
 				t.Errorf("spool files left after publishing: %v", entries)
 			}
 		})
@@ -141,7 +141,7 @@ func TestGetBlob_CorruptObject_TransferCut(t *testing.T) {
 			if !errors.As(err, &ae) || ae.Code != api.CodeBlobCorrupt {
 				t.Fatalf("publish of a damaged zip: %v, want %s", err, api.CodeBlobCorrupt)
 			}
-			if _, err := n.Bundle("com.example.app", "1.0.0"); !errors.Is(err, ErrBundleNotFound) {
+			if _, err := n.svc.Bundle("com.example.app", "1.0.0"); !errors.Is(err, ErrBundleNotFound) {
 				t.Fatalf("the bundle committed anyway: %v", err)
 			}
 			// A truncated S3 object disagrees with its recorded length
@@ -172,7 +172,7 @@ func TestGC_CollectsThroughEachStore(t *testing.T) {
 				t.Fatal(err)
 			}
 			orphan := putBlob(t, cl, []byte("a refused publish left this"))
-			n.blobs.forget(time.Now().Add(time.Hour)) // as if unused for long
+			n.bl.store.forget(time.Now().Add(time.Hour)) // as if unused for long
 			rep := gc(t, cl, api.CollectGarbage{MinAgeSeconds: secs(0)})
 			if rep.Scanned != 2 || rep.Referenced != 1 || rep.Deleted != 1 || rep.FreedBytes != int64(len("a refused publish left this")) {
 				t.Fatalf("report %+v", rep)

@@ -55,7 +55,7 @@ func TestTokenScope_OwnAppOnly(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, table := n.routeTable()
+	_, table := n.hs.routeTable()
 	var appRoutes []route
 	for _, rt := range table {
 		if strings.Contains(rt.pattern, "{app}") {
@@ -151,7 +151,7 @@ func TestTokenScope_CreateApp(t *testing.T) {
 	if code, e := call(t, n, tok.Secret, "POST", "/api/v1/apps", `{"app_id":" Com.New "}`); code != http.StatusCreated {
 		t.Fatalf("create in scope: %d %+v", code, e)
 	}
-	if _, err := n.App("com.other"); err == nil {
+	if _, err := n.svc.App("com.other"); err == nil {
 		t.Fatal("the refused app exists")
 	}
 }
@@ -211,13 +211,13 @@ func TestTokenScope_AuditAndUnauthenticatedRouting(t *testing.T) {
 			t.Fatalf("a token scoped to com.example.app read %+v", e)
 		}
 	}
-	before := n.raft.LastIndex()
+	before := n.rn.raft.LastIndex()
 	for range 5 {
 		if code, _ := call(t, n, "", "GET", "/healthz?consistent=true", ""); code != 200 {
 			t.Fatalf("healthz: %d", code)
 		}
 	}
-	if after := n.raft.LastIndex(); after != before {
+	if after := n.rn.raft.LastIndex(); after != before {
 		t.Fatalf("unauthenticated consistent reads wrote %d log entries", after-before)
 	}
 }

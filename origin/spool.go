@@ -19,8 +19,8 @@ import (
 // readBack reads a stored blob whole through its verifying reader into w
 // (io.Discard when only the check matters) and returns its size; a blob
 // the store damaged fails with blobstore.ErrCorrupt.
-func (n *Node) readBack(ctx context.Context, sha string, w io.Writer) (int64, error) {
-	rc, size, err := n.blobs.Open(ctx, sha)
+func (bl *blobService) readBack(ctx context.Context, sha string, w io.Writer) (int64, error) {
+	rc, size, err := bl.store.Open(ctx, sha)
 	if err != nil {
 		return 0, err
 	}
@@ -34,7 +34,7 @@ func (n *Node) readBack(ctx context.Context, sha string, w io.Writer) (int64, er
 // readBackAll reads back every distinct blob of shas, a few at a time (an
 // S3 round trip each), and returns their sizes and the failures, by hash.
 // No read cancels another: each blob gets its own answer.
-func (n *Node) readBackAll(ctx context.Context, shas []string) (map[string]int64, map[string]error) {
+func (bl *blobService) readBackAll(ctx context.Context, shas []string) (map[string]int64, map[string]error) {
 	var mu sync.Mutex
 	sizes, errs := make(map[string]int64, len(shas)), map[string]error{}
 	var g errgroup.Group
@@ -48,7 +48,7 @@ func (n *Node) readBackAll(ctx context.Context, shas []string) (map[string]int64
 			continue
 		}
 		g.Go(func() error {
-			size, err := n.readBack(ctx, sha, io.Discard)
+			size, err := bl.readBack(ctx, sha, io.Discard)
 			mu.Lock()
 			defer mu.Unlock()
 			if sizes[sha] = size; err != nil {
@@ -64,8 +64,8 @@ func (n *Node) readBackAll(ctx context.Context, shas []string) (map[string]int64
 // spoolFrom copies r into a new file under the spool directory, writing
 // it to also as well (a hash), and rewinds the file. The caller ends with
 // dropSpool.
-func (n *Node) spoolFrom(r io.Reader, also io.Writer) (*os.File, int64, error) {
-	f, err := os.CreateTemp(n.spool, "zip-*")
+func (bl *blobService) spoolFrom(r io.Reader, also io.Writer) (*os.File, int64, error) {
+	f, err := os.CreateTemp(bl.spool, "zip-*")
 	if err != nil {
 		return nil, 0, fmt.Errorf("origin: spool: %w", err)
 	}
@@ -81,13 +81,13 @@ func (n *Node) spoolFrom(r io.Reader, also io.Writer) (*os.File, int64, error) {
 }
 
 // spoolBlob reads a stored blob back, verified, into a spool file.
-func (n *Node) spoolBlob(ctx context.Context, sha string, also io.Writer) (*os.File, int64, error) {
-	rc, _, err := n.blobs.Open(ctx, sha)
+func (bl *blobService) spoolBlob(ctx context.Context, sha string, also io.Writer) (*os.File, int64, error) {
+	rc, _, err := bl.store.Open(ctx, sha)
 	if err != nil {
 		return nil, 0, err
 	}
 	defer rc.Close()
-	return n.spoolFrom(rc, also)
+	return bl.spoolFrom(rc, also)
 }
 
 // dropSpool closes and removes a spool file.

@@ -194,7 +194,7 @@ func TestNode_PushStats_Bounds(t *testing.T) {
 	if grew := fileSize(t, raftDB) - before; grew > 512<<10 {
 		t.Fatalf("raft log grew %d bytes for %d junk batches: not folded before the log", grew, batches)
 	}
-	st, err := n.Stats("com.example.app")
+	st, err := n.svc.Stats("com.example.app")
 	if err != nil {
 		t.Fatal(err)
 	}

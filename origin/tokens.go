@@ -8,6 +8,8 @@ package origin
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http"
@@ -51,10 +53,10 @@ const (
 
 // ensureToken registers secret as an admin token under name unless it is
 // registered already (and live).
-func (n *Node) ensureToken(ctx context.Context, name, secret string) error {
+func (svc *service) ensureToken(ctx context.Context, name, secret string) error {
 	h := hashToken(secret)
 	var have bool
-	n.fsm.read(func(s *state) {
+	svc.fsm.read(func(s *state) {
 		t, ok := s.Tokens[h]
 		have = ok && t.Revoked == 0
 	})
@@ -65,17 +67,17 @@ func (n *Node) ensureToken(ctx context.Context, name, secret string) error {
 	defer cancel()
 	// The same name with another secret means the operator changed the
 	// admin token: retire the old one so it stops working.
-	if err := n.DeleteToken(ctx, name, ""); err != nil && !errors.Is(err, ErrNotFound) {
+	if err := svc.DeleteToken(ctx, name, ""); err != nil && !errors.Is(err, ErrNotFound) {
 		return err
 	}
-	_, err := n.apply(ctx, cmdPutToken, "", putTokenCmd{Hash: h, Name: name, Prefix: secret[:min(len(secret), 10)], Role: api.RoleAdmin})
+	_, err := svc.rn.apply(ctx, cmdPutToken, "", putTokenCmd{Hash: h, Name: name, Prefix: secret[:min(len(secret), 10)], Role: api.RoleAdmin})
 	return err
 }
 
 // Authenticate reports whether secret is a live (known, not revoked, not
 // expired) token.
-func (n *Node) Authenticate(secret string) bool {
-	_, err := n.authenticate(secret)
+func (svc *service) Authenticate(secret string) bool {
+	_, err := svc.authenticate(secret)
 	return err == nil
 }
 
@@ -96,7 +98,7 @@ func actorOf(ctx context.Context) string {
 // CreateToken makes a new token and returns its secret, once. An empty
 // role means api.RolePublish. The expiry is computed here, by this
 // node's clock: writes reach the leader, so it is the leader's.
-func (n *Node) CreateToken(ctx context.Context, req api.CreateToken, key string) (*api.Token, error) {
+func (svc *service) CreateToken(ctx context.Context, req api.CreateToken, key string) (*api.Token, error) {
 	name, role := req.Name, req.Role
 	if err := checkName("token name", name, namePattern, nameRule); err != nil {
 		return nil, err
@@ -111,7 +113,7 @@ func (n *Node) CreateToken(ctx context.Context, req api.CreateToken, key string)
 	if err != nil {
 		return nil, err
 	}
-	expires, err := tokenExpiry(req, n.cfg.Clock())
+	expires, err := tokenExpiry(req, svc.cfg.Clock())
 	if err != nil {
 		return nil, err
 	}
@@ -122,7 +124,7 @@ func (n *Node) CreateToken(ctx context.Context, req api.CreateToken, key string)
 		return nil, err
 	}
 	h := hashToken(secret)
-	r, err := n.apply(ctx, cmdPutToken, key, putTokenCmd{Hash: h, Name: name, Prefix: secret[:10], Role: role, Apps: apps, Expires: expires})
+	r, err := svc.rn.apply(ctx, cmdPutToken, key, putTokenCmd{Hash: h, Name: name, Prefix: secret[:10], Role: role, Apps: apps, Expires: expires})
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +136,7 @@ func (n *Node) CreateToken(ctx context.Context, req api.CreateToken, key string)
 	}
 	// Answer with what was stored: a retry's own expiry was not.
 	var t tokenRec
-	n.fsm.read(func(s *state) { t = s.Tokens[h] })
+	svc.fsm.read(func(s *state) { t = s.Tokens[h] })
 	out := t.listed()
 	out.Secret = secret
 	return &out, nil
@@ -195,15 +197,15 @@ func (t tokenRec) listed() api.Token {
 
 // Tokens lists live tokens (expired ones included, until revoked) without
 // their secrets, with when this node last saw each used.
-func (n *Node) Tokens() []api.Token {
+func (svc *service) Tokens() []api.Token {
 	var out []api.Token
-	n.fsm.read(func(s *state) {
+	svc.fsm.read(func(s *state) {
 		for h, t := range s.Tokens {
 			if t.Revoked != 0 {
 				continue
 			}
 			a := t.listed()
-			a.LastUsed = n.used.at(h)
+			a.LastUsed = svc.used.at(h)
 			out = append(out, a)
 		}
 	})
@@ -212,8 +214,8 @@ func (n *Node) Tokens() []api.Token {
 }
 
 // DeleteToken revokes a token by name.
-func (n *Node) DeleteToken(ctx context.Context, name, key string) error {
-	_, err := n.apply(ctx, cmdDeleteToken, key, deleteTokenCmd{Name: name})
+func (svc *service) DeleteToken(ctx context.Context, name, key string) error {
+	_, err := svc.rn.apply(ctx, cmdDeleteToken, key, deleteTokenCmd{Name: name})
 	if err != nil {
 		return fmt.Errorf("revoke token %q: %w", name, err)
 	}
@@ -241,12 +243,12 @@ const memberAskTimeout = 2 * time.Second
 // the caller's token, and the latest use wins. A member that does not
 // answer in time adds nothing; the listing is still right about
 // everything but last use.
-func (n *Node) clusterTokens(ctx context.Context, secret string) []api.Token {
-	out := n.Tokens()
+func (hs *httpAPI) clusterTokens(ctx context.Context, secret string) []api.Token {
+	out := hs.svc.Tokens()
 	var urls []string
-	n.fsm.read(func(s *state) {
+	hs.rn.fsm.read(func(s *state) {
 		for id, m := range s.Members {
-			if id != n.cfg.NodeID && m.APIURL != "" {
+			if id != hs.cfg.NodeID && m.APIURL != "" {
 				urls = append(urls, m.APIURL)
 			}
 		}
@@ -254,14 +256,14 @@ func (n *Node) clusterTokens(ctx context.Context, secret string) []api.Token {
 	if len(urls) == 0 {
 		return out
 	}
-	hc := n.memberClient(memberAskTimeout)
+	hc := hs.memberClient(memberAskTimeout)
 	lists := make([][]api.Token, len(urls))
 	var wg sync.WaitGroup
 	for i, u := range urls {
 		wg.Go(func() {
 			var l []api.Token
 			if err := api.NewClient(u, secret, hc).Do(ctx, http.MethodGet, api.Prefix+"/tokens?node=local", nil, "", &l); err != nil {
-				n.log.Debug("token last-use from a member", "member", u, "err", err)
+				hs.log.Debug("token last-use from a member", "member", u, "err", err)
 				return
 			}
 			lists[i] = l
@@ -281,3 +283,11 @@ func (n *Node) clusterTokens(ctx context.Context, secret string) []api.Token {
 	}
 	return out
 }
+
+// hashToken is how tokens are stored: never the secret itself.
+func hashToken(secret string) string {
+	s := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(s[:])
+}
+
+func newSecret() string { return api.NewSecret() }

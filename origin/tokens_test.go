@@ -107,13 +107,13 @@ func TestTokenRoles(t *testing.T) {
 func TestTokenRoles_LegacyTokensStayAdmins(t *testing.T) {
 	n, _ := startGCNode(t, nil)
 	const legacy = "legacy-token-made-before-roles"
-	if _, err := n.apply(context.Background(), cmdPutToken, "", putTokenCmd{Hash: hashToken(legacy), Name: "old", Prefix: legacy[:10]}); err != nil {
+	if _, err := n.rn.apply(context.Background(), cmdPutToken, "", putTokenCmd{Hash: hashToken(legacy), Name: "old", Prefix: legacy[:10]}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n.authorize(legacy, scopeAdmin); err != nil {
+	if _, err := n.svc.authorize(legacy, scopeAdmin); err != nil {
 		t.Fatalf("legacy token lost admin: %v", err)
 	}
-	if _, err := n.authorize("not-a-token", scopeRead); !errors.Is(err, ErrUnauthorized) {
+	if _, err := n.svc.authorize("not-a-token", scopeRead); !errors.Is(err, ErrUnauthorized) {
 		t.Fatalf("unknown token: %v", err)
 	}
 }

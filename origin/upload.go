@@ -27,7 +27,7 @@ import (
 // maxMissingQuery bounds one missing-blobs question.
 const maxMissingQuery = 100000
 
-func (n *Node) missingBlobs(w http.ResponseWriter, r *http.Request) (int, any, error) {
+func (hs *httpAPI) missingBlobs(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var req api.MissingBlobs
 	if err := decodeBody(w, r, &req); err != nil {
 		return 0, nil, err
@@ -48,7 +48,7 @@ func (n *Node) missingBlobs(w http.ResponseWriter, r *http.Request) (int, any, e
 	g.SetLimit(16)
 	for i, sha := range shas {
 		g.Go(func() error {
-			_, err := n.blobs.Size(ctx, sha)
+			_, err := hs.bl.store.Size(ctx, sha)
 			if absent[i] = errors.Is(err, ErrBlobNotFound); absent[i] {
 				return nil
 			}
@@ -102,7 +102,7 @@ func (u *uploads) offset(sha string) int64 {
 	return fi.Size()
 }
 
-func (n *Node) patchBlob(w http.ResponseWriter, r *http.Request) (int, any, error) {
+func (hs *httpAPI) patchBlob(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	sha := strings.ToLower(r.PathValue("sha"))
 	if !ValidSHA256(sha) {
 		return 0, nil, invalid("%q is not a hex sha256", r.PathValue("sha"))
@@ -112,13 +112,13 @@ func (n *Node) patchBlob(w http.ResponseWriter, r *http.Request) (int, any, erro
 	if err1 != nil || err2 != nil || off < 0 || total <= 0 {
 		return 0, nil, invalid("PATCH needs %s and %s headers", api.HeaderUploadOffset, api.HeaderUploadLength)
 	}
-	if total > n.cfg.MaxBlobBytes {
-		return 0, nil, fmt.Errorf("%w: blob is over %d bytes", ErrTooLarge, n.cfg.MaxBlobBytes)
+	if total > hs.cfg.MaxBlobBytes {
+		return 0, nil, fmt.Errorf("%w: blob is over %d bytes", ErrTooLarge, hs.cfg.MaxBlobBytes)
 	}
-	if size, err := n.blobs.Size(r.Context(), sha); err == nil {
+	if size, err := hs.bl.store.Size(r.Context(), sha); err == nil {
 		return http.StatusOK, api.UploadState{Offset: size, Complete: true}, nil
 	}
-	up := n.uploads
+	up := hs.bl.uploads
 	l := up.lockFor(sha)
 	l.Lock()
 	defer l.Unlock()
@@ -143,18 +143,18 @@ func (n *Node) patchBlob(w http.ResponseWriter, r *http.Request) (int, any, erro
 	if have < total {
 		return http.StatusOK, api.UploadState{Offset: have}, nil
 	}
-	return n.finishUpload(r, sha, total)
+	return hs.finishUpload(r, sha, total)
 }
 
-func (n *Node) finishUpload(r *http.Request, sha string, total int64) (int, any, error) {
-	p := n.uploads.path(sha)
+func (hs *httpAPI) finishUpload(r *http.Request, sha string, total int64) (int, any, error) {
+	p := hs.bl.uploads.path(sha)
 	f, err := os.Open(p)
 	if err != nil {
 		return 0, nil, fmt.Errorf("origin: partial upload: %w", err)
 	}
 	defer f.Close()
 	defer os.Remove(p) // complete or corrupt, a finished partial is spent
-	size, err := n.blobs.Put(r.Context(), sha, f, total, total)
+	size, err := hs.bl.store.Put(r.Context(), sha, f, total, total)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -163,12 +163,12 @@ func (n *Node) finishUpload(r *http.Request, sha string, total int64) (int, any,
 
 // headBlobOrPartial answers HEAD: 200 with the size when stored, else 404
 // carrying the offset of a partial upload.
-func (n *Node) headBlobOrPartial(w http.ResponseWriter, r *http.Request) (int, any, error) {
+func (hs *httpAPI) headBlobOrPartial(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	sha := strings.ToLower(r.PathValue("sha"))
-	size, err := n.blobs.Size(r.Context(), sha)
+	size, err := hs.bl.store.Size(r.Context(), sha)
 	if errors.Is(err, ErrBlobNotFound) || errors.Is(err, fs.ErrNotExist) {
 		if ValidSHA256(sha) {
-			w.Header().Set(api.HeaderUploadOffset, strconv.FormatInt(n.uploads.offset(sha), 10))
+			w.Header().Set(api.HeaderUploadOffset, strconv.FormatInt(hs.bl.uploads.offset(sha), 10))
 		}
 		w.WriteHeader(http.StatusNotFound)
 		return 0, nil, nil
