@@ -142,12 +142,34 @@ func TestFeaturesOf(t *testing.T) {
 		{"8.40.7", Features{Manifest: true, SHA256: true, BuiltinRevert: true, LocalChannel: true, LinkComment: true}},
 		{"8.40.8", Features{Manifest: true, SHA256: true, BuiltinRevert: true, LocalChannel: true, LinkComment: true, KeyIDCheck: true}},
 		{"8.51.23", Features{Manifest: true, SHA256: true, BuiltinRevert: true, LocalChannel: true, LinkComment: true, KeyIDCheck: true}},
+		{"8.45.11-beta.1", Features{Manifest: true, SHA256: true, BuiltinRevert: true, LocalChannel: true, LinkComment: true, KeyIDCheck: true}},
+		// Line 4 is refused, and a real 4.x plugin has none of the later
+		// features.
 		{"4.3.0", Features{SpuriousDownloadFail: true, Unsupported: true}},
-		{"2.3.3", Features{SpuriousDownloadFail: true}},
+		{"4.0.0", Features{SpuriousDownloadFail: true, Unsupported: true}},
 	}
 	for _, c := range cases {
 		if got := FeaturesOf(c.v); got != c.want {
 			t.Errorf("FeaturesOf(%s) = %+v, want %+v", c.v, got, c.want)
+		}
+	}
+}
+
+// TestFeaturesOf_OutsideLines5To8: Capgo gates only the majors 5 to 8 and
+// treats every other one (but the refused 4) as current, so they get the
+// newest plugin's features: @capgo/electron-updater sends "0.0.1", npm
+// holds deprecated 9.0.0 and 10.0.0 releases, a request without
+// plugin_version counts as 2.3.3, and an unparsable version is most
+// likely a custom build.
+func TestFeaturesOf_OutsideLines5To8(t *testing.T) {
+	newest := FeaturesOf("8.51.23")
+	if newest != (Features{Manifest: true, SHA256: true, BuiltinRevert: true, LocalChannel: true, LinkComment: true, KeyIDCheck: true}) {
+		t.Fatalf("8.51.23 is not the newest plugin: %+v", newest)
+	}
+	for _, v := range []string{"0.0.1", "0.0.0", "0.1.0-beta.1", "1.2.3", DefaultPluginVersion, "3.9.9", "9.0.0", "10.0.0", "99.1.0",
+		"", "abc", "latest", "8.x"} {
+		if got := FeaturesOf(v); got != newest {
+			t.Errorf("FeaturesOf(%q) = %+v, want the newest %+v", v, got, newest)
 		}
 	}
 }
