@@ -27,6 +27,15 @@ func TestDecodeInfo_Legacy(t *testing.T) {
 	}{
 		{"builtin rewritten", `{"version_name":"builtin","version_build":"1.2.3","app_id":"a.b"}`,
 			func(i Info) bool { return i.VersionName == "1.2.3" && i.OnBuiltin }},
+		// Capgo rewrites builtin to the version_build it already coerced.
+		{"builtin rewritten coerced", `{"version_name":"builtin","version_build":"1"}`,
+			func(i Info) bool { return i.VersionName == "1.0.0" && i.VersionBuild == "1" && i.OnBuiltin }},
+		{"builtin rewritten coerced minor", `{"version_name":"builtin","version_build":"2.1"}`,
+			func(i Info) bool { return i.VersionName == "2.1.0" && i.OnBuiltin }},
+		{"builtin with a bad build", `{"version_name":"builtin","version_build":"abc"}`,
+			func(i Info) bool { return i.VersionName == "abc" && i.OnBuiltin }},
+		{"short build sent as name", `{"version_name":"1","version_build":"1"}`,
+			func(i Info) bool { return i.VersionName == "1" && i.OnBuiltin }},
 		{"upper device id", `{"device_id":"2B7A3C3E-5D0A-4B7E-9C31-1F2E3D4C5B6A"}`,
 			func(i Info) bool { return i.DeviceID == "2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a" }},
 		{"missing booleans", `{}`, func(i Info) bool { return i.IsProd && !i.IsEmulator }},
@@ -171,6 +180,23 @@ func TestFeaturesOf_OutsideLines5To8(t *testing.T) {
 		if got := FeaturesOf(v); got != newest {
 			t.Errorf("FeaturesOf(%q) = %+v, want the newest %+v", v, got, newest)
 		}
+	}
+}
+
+func TestCoerceVersion(t *testing.T) {
+	cases := map[string]string{
+		"1": "1.0.0", "1.2": "1.2.0", "1.2.3": "1.2.3", "10": "10.0.0",
+		"1.2-beta.1": "1.2.0-beta.1", "1+42": "1.0.0+42", "1.2.3-rc.1+b": "1.2.3-rc.1+b",
+		// Not versions: unchanged, for the resolver to refuse.
+		"": "", "unknown": "unknown", "a.b": "a.b", "1.2.3.4": "1.2.3.4",
+	}
+	for in, want := range cases {
+		if got := CoerceVersion(in); got != want {
+			t.Errorf("CoerceVersion(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = CoerceVersion("1.2.3") }); n != 0 {
+		t.Errorf("CoerceVersion of a full version allocates %v times", n)
 	}
 }
 
