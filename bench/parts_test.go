@@ -47,8 +47,13 @@ func TestFleet_BodiesDecode(t *testing.T) {
 			t.Errorf("plugin %s: install_source present %v", d.plugin, hasSource)
 		}
 		// The builtin bundle is "builtin" before 8.44 / x.50.1, the
-		// native version after; the server normalises both.
-		if d.running() == "" && (in.VersionName != in.VersionBuild || !in.OnBuiltin && !d.sinceBackport(8, 44)) {
+		// native version after; the server normalises both ("builtin"
+		// to the native version coerced, as Capgo does: "1.3" is "1.3.0").
+		want := in.VersionBuild
+		if !d.sinceBackport(8, 44) {
+			want = capgo.CoerceVersion(in.VersionBuild)
+		}
+		if d.running() == "" && (in.VersionName != want || !in.OnBuiltin && !d.sinceBackport(8, 44)) {
 			t.Errorf("plugin %s on builtin decoded as %q (build %q, on builtin %v)", d.plugin, in.VersionName, in.VersionBuild, in.OnBuiltin)
 		}
 	}

@@ -27,6 +27,15 @@ func TestDecodeInfo_Legacy(t *testing.T) {
 	}{
 		{"builtin rewritten", `{"version_name":"builtin","version_build":"1.2.3","app_id":"a.b"}`,
 			func(i Info) bool { return i.VersionName == "1.2.3" && i.OnBuiltin }},
+		// Capgo rewrites builtin to the version_build it already coerced.
+		{"builtin rewritten coerced", `{"version_name":"builtin","version_build":"1"}`,
+			func(i Info) bool { return i.VersionName == "1.0.0" && i.VersionBuild == "1" && i.OnBuiltin }},
+		{"builtin rewritten coerced minor", `{"version_name":"builtin","version_build":"2.1"}`,
+			func(i Info) bool { return i.VersionName == "2.1.0" && i.OnBuiltin }},
+		{"builtin with a bad build", `{"version_name":"builtin","version_build":"abc"}`,
+			func(i Info) bool { return i.VersionName == "abc" && i.OnBuiltin }},
+		{"short build sent as name", `{"version_name":"1","version_build":"1"}`,
+			func(i Info) bool { return i.VersionName == "1" && i.OnBuiltin }},
 		{"upper device id", `{"device_id":"2B7A3C3E-5D0A-4B7E-9C31-1F2E3D4C5B6A"}`,
 			func(i Info) bool { return i.DeviceID == "2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a" }},
 		{"missing booleans", `{}`, func(i Info) bool { return i.IsProd && !i.IsEmulator }},
@@ -142,13 +151,52 @@ func TestFeaturesOf(t *testing.T) {
 		{"8.40.7", Features{Manifest: true, SHA256: true, BuiltinRevert: true, LocalChannel: true, LinkComment: true}},
 		{"8.40.8", Features{Manifest: true, SHA256: true, BuiltinRevert: true, LocalChannel: true, LinkComment: true, KeyIDCheck: true}},
 		{"8.51.23", Features{Manifest: true, SHA256: true, BuiltinRevert: true, LocalChannel: true, LinkComment: true, KeyIDCheck: true}},
+		{"8.45.11-beta.1", Features{Manifest: true, SHA256: true, BuiltinRevert: true, LocalChannel: true, LinkComment: true, KeyIDCheck: true}},
+		// Line 4 is refused, and a real 4.x plugin has none of the later
+		// features.
 		{"4.3.0", Features{SpuriousDownloadFail: true, Unsupported: true}},
-		{"2.3.3", Features{SpuriousDownloadFail: true}},
+		{"4.0.0", Features{SpuriousDownloadFail: true, Unsupported: true}},
 	}
 	for _, c := range cases {
 		if got := FeaturesOf(c.v); got != c.want {
 			t.Errorf("FeaturesOf(%s) = %+v, want %+v", c.v, got, c.want)
 		}
+	}
+}
+
+// TestFeaturesOf_OutsideLines5To8: Capgo gates only the majors 5 to 8 and
+// treats every other one (but the refused 4) as current, so they get the
+// newest plugin's features: @capgo/electron-updater sends "0.0.1", npm
+// holds deprecated 9.0.0 and 10.0.0 releases, a request without
+// plugin_version counts as 2.3.3, and an unparsable version is most
+// likely a custom build.
+func TestFeaturesOf_OutsideLines5To8(t *testing.T) {
+	newest := FeaturesOf("8.51.23")
+	if newest != (Features{Manifest: true, SHA256: true, BuiltinRevert: true, LocalChannel: true, LinkComment: true, KeyIDCheck: true}) {
+		t.Fatalf("8.51.23 is not the newest plugin: %+v", newest)
+	}
+	for _, v := range []string{"0.0.1", "0.0.0", "0.1.0-beta.1", "1.2.3", DefaultPluginVersion, "3.9.9", "9.0.0", "10.0.0", "99.1.0",
+		"", "abc", "latest", "8.x"} {
+		if got := FeaturesOf(v); got != newest {
+			t.Errorf("FeaturesOf(%q) = %+v, want the newest %+v", v, got, newest)
+		}
+	}
+}
+
+func TestCoerceVersion(t *testing.T) {
+	cases := map[string]string{
+		"1": "1.0.0", "1.2": "1.2.0", "1.2.3": "1.2.3", "10": "10.0.0",
+		"1.2-beta.1": "1.2.0-beta.1", "1+42": "1.0.0+42", "1.2.3-rc.1+b": "1.2.3-rc.1+b",
+		// Not versions: unchanged, for the resolver to refuse.
+		"": "", "unknown": "unknown", "a.b": "a.b", "1.2.3.4": "1.2.3.4",
+	}
+	for in, want := range cases {
+		if got := CoerceVersion(in); got != want {
+			t.Errorf("CoerceVersion(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = CoerceVersion("1.2.3") }); n != 0 {
+		t.Errorf("CoerceVersion of a full version allocates %v times", n)
 	}
 }
 

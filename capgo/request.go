@@ -26,7 +26,7 @@ type Info struct {
 	VersionBuild  string // the native version, as sent
 	VersionCode   string
 	VersionOS     string
-	VersionName   string // the running bundle; "builtin" is rewritten to VersionBuild
+	VersionName   string // the running bundle; "builtin" is rewritten to CoerceVersion(VersionBuild)
 	PluginVersion string
 	IsEmulator    bool
 	IsProd        bool
@@ -228,7 +228,9 @@ func (w *wireInfo) normalise() (Info, error) {
 		in.PluginVersion = DefaultPluginVersion
 	}
 	if in.VersionName == "builtin" {
-		in.VersionName, in.OnBuiltin = in.VersionBuild, true
+		// Capgo rewrites it to version_build as already coerced ("1" is
+		// "1.0.0"), so that it equals a bundle named after the build.
+		in.VersionName, in.OnBuiltin = CoerceVersion(in.VersionBuild), true
 	} else if in.VersionName == in.VersionBuild && in.VersionName != "" {
 		// Plugins from 8.44.0 send version_build on the builtin bundle.
 		in.OnBuiltin = true

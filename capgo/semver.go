@@ -1,6 +1,6 @@
 // Semantic versions as Capgo's backend reads them: "1" and "1.2" are coerced
-// to "1.0.0" and "1.2.0", a leading "v" is tolerated, and pre-release tags
-// order below the release.
+// to "1.0.0" and "1.2.0" (CoerceVersion gives that string), a leading "v" is
+// tolerated, and pre-release tags order below the release.
 
 package capgo
 
@@ -52,6 +52,30 @@ func ParseVersion(s string) (Version, bool) {
 	}
 	v.Major, v.Minor, v.Patch = nums[0], nums[1], nums[2]
 	return v, true
+}
+
+// CoerceVersion fills in a missing minor and patch as Capgo's fixSemver
+// does before it parses a native version: "1" becomes "1.0.0" and "1.2"
+// becomes "1.2.0", a pre-release or build suffix kept. Capgo uses the
+// coerced version_build from then on: in the "old" field of its version
+// policies and as the version_name of a device on its builtin bundle. A
+// complete version, or one ParseVersion refuses, comes back unchanged
+// (and without allocating).
+func CoerceVersion(s string) string {
+	if _, ok := ParseVersion(s); !ok {
+		return s
+	}
+	core, suffix := s, ""
+	if i := strings.IndexAny(s, "-+"); i >= 0 {
+		core, suffix = s[:i], s[i:]
+	}
+	switch strings.Count(core, ".") {
+	case 0:
+		return core + ".0.0" + suffix
+	case 1:
+		return core + ".0" + suffix
+	}
+	return s
 }
 
 func parseNum(p string) (int, bool) {

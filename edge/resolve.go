@@ -154,7 +154,10 @@ func blockedBy(code, message, version, old string, major bool) (decision, bool) 
 
 // policy runs checks 11–20 of §1.4 in order. Version policies compare the
 // new bundle with the device's native version_build, and are skipped for
-// the builtin pseudo-bundle.
+// the builtin pseudo-bundle. As in Capgo, the major, minor, patch and
+// min_update_version ones answer that native version as "old", coerced
+// ("1" is "1.0.0"); the others, under-native included, the running
+// version_name.
 func policy(in *capgo.Info, build capgo.Version, ch *api.Channel, bv *bundleView, name string, overridden bool) (decision, bool) {
 	old := in.VersionName
 	if !ch.AllowsPlatform(in.Platform) {
@@ -162,7 +165,7 @@ func policy(in *capgo.Info, build capgo.Version, ch *api.Channel, bv *bundleView
 	}
 	verOK := bv != nil && bv.verOK
 	if verOK && ch.DisableAutoUpdate == api.DisableMajor && bv.ver.Major > build.Major {
-		return blockedBy("disable_auto_update_to_major", "Cannot upgrade major version", name, in.VersionBuild, true)
+		return blockedBy("disable_auto_update_to_major", "Cannot upgrade major version", name, capgo.CoerceVersion(in.VersionBuild), true)
 	}
 	if !ch.Public && !ch.AllowDeviceSelfSet && !overridden {
 		d := refuse("cannot_update_via_private_channel", "Cannot update via a private channel", capgo.KindBlocked)
@@ -187,28 +190,30 @@ func policy(in *capgo.Info, build capgo.Version, ch *api.Channel, bv *bundleView
 }
 
 func versionPolicy(in *capgo.Info, build capgo.Version, ch *api.Channel, bv *bundleView, name string) (decision, bool) {
-	old, ver := in.VersionName, bv.ver
+	ver := bv.ver
+	// Only a refusal pays for the coercion, which may allocate.
+	native := func() string { return capgo.CoerceVersion(in.VersionBuild) }
 	switch ch.DisableAutoUpdate {
 	case api.DisableMinor:
 		if ver.Major != build.Major || ver.Minor != build.Minor {
-			return blockedBy("disable_auto_update_to_minor", "Cannot upgrade minor version", name, old, true)
+			return blockedBy("disable_auto_update_to_minor", "Cannot upgrade minor version", name, native(), true)
 		}
 	case api.DisablePatch:
 		if ver.Major != build.Major || ver.Minor != build.Minor || ver.Patch != build.Patch {
-			return blockedBy("disable_auto_update_to_patch", "Cannot upgrade patch version", name, old, true)
+			return blockedBy("disable_auto_update_to_patch", "Cannot upgrade patch version", name, native(), true)
 		}
 	case api.DisableVersionNumber:
 		if !bv.minOK {
 			d := refuse("misconfigured_channel", "Channel "+ch.Name+" blocks by version number but bundle "+name+" has no min_update_version", capgo.KindFailed)
-			d.refusal.Version, d.refusal.Old = name, old
+			d.refusal.Version, d.refusal.Old = name, native()
 			return d, true
 		}
 		if bv.minUpdate.Compare(build) > 0 {
-			return blockedBy("disable_auto_update_to_metadata", "Native version is below the bundle's min_update_version "+bv.b.MinUpdateVersion, name, old, true)
+			return blockedBy("disable_auto_update_to_metadata", "Native version is below the bundle's min_update_version "+bv.b.MinUpdateVersion, name, native(), true)
 		}
 	}
 	if ch.DisableAutoUpdateUnderNative && ver.Compare(build) < 0 {
-		return blockedBy("disable_auto_update_under_native", "Cannot downgrade below the native version", name, old, false)
+		return blockedBy("disable_auto_update_under_native", "Cannot downgrade below the native version", name, in.VersionName, false)
 	}
 	return decision{}, false
 }

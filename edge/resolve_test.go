@@ -305,3 +305,58 @@ func BenchmarkResolve(b *testing.B) {
 		buf = capgo.AppendUpdate(buf[:0], &d.update)
 	}
 }
+
+// TestResolve_OldIsCoercedBuild: the version policies that compare the
+// bundle with the native version report that native version in "old" as
+// Capgo does, coerced by fixSemver ("1" is "1.0.0"); the others report the
+// running bundle's version_name.
+func TestResolve_OldIsCoercedBuild(t *testing.T) {
+	bundles := []*api.Bundle{testBundle("2.0.0"), testBundle("1.1.0"), testBundle("1.0.1"), testBundle("0.9.0"),
+		testBundle("1.0.5", func(b *api.Bundle) { b.MinUpdateVersion = "1.2.0" })}
+	prod := func(bundle string, edit func(*api.Channel)) []*api.Channel {
+		return []*api.Channel{chanOpts(1, "production", bundle, public, edit)}
+	}
+	// A device on a downloaded 0.8.0 whose native versionName is "1".
+	device := info(func(i *capgo.Info) { i.VersionBuild, i.VersionName = "1", "0.8.0" })
+	cases := []struct {
+		name  string
+		chans []*api.Channel
+		code  string
+		old   string
+	}{
+		{"major", prod("2.0.0", func(c *api.Channel) { c.DisableAutoUpdate = api.DisableMajor }), "disable_auto_update_to_major", "1.0.0"},
+		{"minor", prod("1.1.0", func(c *api.Channel) { c.DisableAutoUpdate = api.DisableMinor }), "disable_auto_update_to_minor", "1.0.0"},
+		{"patch", prod("1.0.1", func(c *api.Channel) { c.DisableAutoUpdate = api.DisablePatch }), "disable_auto_update_to_patch", "1.0.0"},
+		{"misconfigured", prod("1.0.1", func(c *api.Channel) { c.DisableAutoUpdate = api.DisableVersionNumber }), "misconfigured_channel", "1.0.0"},
+		{"metadata", prod("1.0.5", func(c *api.Channel) { c.DisableAutoUpdate = api.DisableVersionNumber }), "disable_auto_update_to_metadata", "1.0.0"},
+		{"under native", prod("0.9.0", func(c *api.Channel) { c.DisableAutoUpdateUnderNative = true }), "disable_auto_update_under_native", "0.8.0"},
+		// An override reaches a channel whose platform is off.
+		{"platform", prod("2.0.0", func(c *api.Channel) { c.Android = false }), "disabled_platform_android", "0.8.0"},
+		{"prod build", prod("2.0.0", func(c *api.Channel) { c.AllowProd = false }), "disable_prod_build", "0.8.0"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			in := device
+			d := testView(bundles, c.chans, map[string]*api.Override{dev1: {Channel: "production"}}).resolve(&in)
+			if d.ok || d.refusal.Code != c.code || d.refusal.Old != c.old {
+				t.Fatalf("got %+v, want %s with old %q", d, c.code, c.old)
+			}
+		})
+	}
+}
+
+// TestResolve_BuiltinNameIsCoercedBuild: a device on its builtin bundle
+// with versionName "1" runs what a bundle named "1.0.0" holds; Capgo
+// compares the coerced build, so it is up to date rather than sent 1.0.0
+// on every check.
+func TestResolve_BuiltinNameIsCoercedBuild(t *testing.T) {
+	body := `{"platform":"android","device_id":"` + dev1 + `","app_id":"com.example.app","version_build":"1","version_name":"builtin","plugin_version":"6.14.3"}`
+	in, err := capgo.DecodeInfo([]byte(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := testView([]*api.Bundle{testBundle("1.0.0")}, []*api.Channel{chanOpts(1, "production", "1.0.0", public)}, nil)
+	if d := v.resolve(&in); d.ok || d.refusal.Code != "no_new_version_available" {
+		t.Fatalf("builtin on native \"1\" against bundle 1.0.0: %+v", d)
+	}
+}
