@@ -87,13 +87,13 @@ func New(cfg Config) (*Cache, error) {
 // that started it; a caller whose ctx ends gets ctx.Err() at once while the
 // fill goes on for the others and for the cache.
 //
-// Errors: ErrTooLarge when size exceeds MaxItemBytes (use Stream); ErrBusy
-// when no fetch slot freed within BusyWait; a *FetchError when no source
-// delivered the object, which is ErrUnavailable (errors.Is) when a retry
-// may succeed. All of these but ctx.Err() deserve a 503 with Retry-After
-// when errors.Is(err, ErrUnavailable).
+// Errors: ctx.Err() as is; ErrTooLarge when size exceeds MaxItemBytes (use
+// Stream); ErrBusy when no fetch slot freed within BusyWait; a *FetchError
+// when no source delivered the object. ErrBusy, and a FetchError that a
+// retry may cure, match ErrUnavailable: answer those with 503 and
+// Retry-After, the rest (corrupt or missing everywhere) with 502.
 func (c *Cache) Get(ctx context.Context, sha string, size int64, srcs []Source) ([]byte, error) {
-	if size > c.cfg.MaxItemBytes {
+	if !c.Cacheable(size) {
 		return nil, fmt.Errorf("%w: %s is %d bytes", ErrTooLarge, sha, size)
 	}
 	if b, ok := c.rc.Get(sha); ok {
@@ -112,6 +112,10 @@ func (c *Cache) Get(ctx context.Context, sha string, size int64, srcs []Source) 
 	})
 }
 
+// Cacheable reports whether an object of size bytes is held in memory
+// (Get, Prefetch) rather than streamed (Stream): size <= MaxItemBytes.
+func (c *Cache) Cacheable(size int64) bool { return size <= c.cfg.MaxItemBytes }
+
 // Has reports whether object sha is in memory now. ristretto counts the
 // lookup as an access, as it does for Get.
 func (c *Cache) Has(sha string) bool {
@@ -125,7 +129,7 @@ func (c *Cache) Has(sha string) bool {
 // ended or ctx did; ristretto may still decline to keep the object (see
 // Stats.Rejected). Objects larger than MaxItemBytes get ErrTooLarge.
 func (c *Cache) Prefetch(ctx context.Context, sha string, size int64, srcs []Source) error {
-	if size > c.cfg.MaxItemBytes {
+	if !c.Cacheable(size) {
 		return fmt.Errorf("%w: %s is %d bytes", ErrTooLarge, sha, size)
 	}
 	if c.Has(sha) {

@@ -68,6 +68,22 @@ func TestGet_StampedeFetchesOnce(t *testing.T) {
 	}
 }
 
+// TestGet_FilledObjectVisibleAtOnce: once a fill returns, the object is
+// in memory for the next caller, although ristretto applies Sets
+// asynchronously (the fill waits for ristretto's decision).
+func TestGet_FilledObjectVisibleAtOnce(t *testing.T) {
+	c := newCache(t, testConfig())
+	for i := range 200 {
+		data, sha := object(1<<10, 300+i)
+		if _, err := c.Get(context.Background(), sha, int64(len(data)), srcs(newFake("origin", good(data)))); err != nil {
+			t.Fatal(err)
+		}
+		if !c.Has(sha) {
+			t.Fatalf("object %d not in memory right after its fill", i)
+		}
+	}
+}
+
 // TestGet_FallsBackPastBadOwner has the first source (the owner edge) fail
 // in every way it can: the second source's bytes are served, and the bad
 // ones are neither returned nor cached.
@@ -169,6 +185,24 @@ func TestGet_AllSourcesBad(t *testing.T) {
 			t.Fatal("an invalid key reached a source")
 		}
 	})
+}
+
+// TestSourceNames: Stats names a source by Named, fmt.Stringer or its
+// position.
+func TestSourceNames(t *testing.T) {
+	c := newCache(t, testConfig())
+	data, sha := object(1<<10, 9)
+	list := srcs(sourceOf(failing(errReset)), Named("origin", sourceOf(good(data))))
+	if _, err := c.Get(context.Background(), sha, int64(len(data)), list); err != nil {
+		t.Fatal(err)
+	}
+	s := c.Stats().Sources
+	if len(s) != 2 || s["#0"].Errors != 1 || s["origin"].OK != 1 || s["origin"].Bytes != int64(len(data)) {
+		t.Fatalf("sources %+v", s)
+	}
+	if !c.Cacheable(c.cfg.MaxItemBytes) || c.Cacheable(c.cfg.MaxItemBytes+1) {
+		t.Fatal("Cacheable disagrees with MaxItemBytes")
+	}
 }
 
 // TestGet_WaiterCancelReturnsPromptly: a device hanging up gets its answer

@@ -33,7 +33,7 @@ var errClosed = errors.New("cache: stream closed")
 // still proven. ctx bounds the whole stream; the reader is for one
 // goroutine at a time.
 func (c *Cache) Stream(ctx context.Context, sha string, size int64, srcs []Source) (io.ReadCloser, error) {
-	if size <= c.cfg.MaxItemBytes {
+	if c.Cacheable(size) {
 		b, err := c.Get(ctx, sha, size, srcs)
 		if err != nil {
 			return nil, err
