@@ -1,72 +1,61 @@
-// Package cache holds an edge's bundle and delta-file bytes in a ristretto
-// cache whose cost is bytes, and collapses concurrent misses for one key
-// into a single load.
+// Package cache holds an edge's bundle and delta-file bytes, content
+// addressed by lowercase hex SHA-256, in a ristretto cache whose cost is
+// bytes, and fills misses from an ordered list of Sources (the region's
+// owner edge, then the origin or blob store).
 //
-// ristretto is asynchronous and lossy by design: a Set may not be visible
-// at once, or may be dropped by admission. Callers must treat the cache as
-// a hint; Wait makes pending Sets visible (for tests). Every Set is counted
-// as accepted or dropped in Stats.
+// Every object is verified against its SHA-256 and exact catalog length
+// before it is cached or handed out; concurrent misses for one object
+// collapse into one fill, detached from any one caller; fetches are bounded
+// by a semaphore, a first-byte deadline, a throughput floor and an overall
+// deadline, so an unreachable or stalled origin yields a fast error
+// (ErrUnavailable), never a hang. Objects larger than MaxItemBytes are not
+// cached: Stream hands them out through Verify, which withholds the last
+// byte until the hash is proven. DESIGN.md beside this file has the why.
+//
+// ristretto is asynchronous and lossy by design: a Set may be dropped or
+// refused by admission. Admissions are therefore read from ristretto's own
+// metrics, never from Set's return value, and the cache is only ever a
+// hint: nothing that must not be lost (the catalog) belongs in it.
 package cache
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/dgraph-io/ristretto/v2"
 	"golang.org/x/sync/singleflight"
 )
 
-// Config configures a Cache.
-type Config struct {
-	// MaxBytes is the total cost budget in bytes. Default 256 MiB.
-	MaxBytes int64
-	// MaxItemBytes is the largest value cached; larger values are loaded
-	// but not kept. Default MaxBytes/4.
-	MaxItemBytes int64
-}
-
-// DefaultConfig returns a 256 MiB cache.
-func DefaultConfig() Config { return Config{MaxBytes: 256 << 20} }
-
-// LocalConfig returns a small cache for tests (16 MiB).
-func LocalConfig() Config { return Config{MaxBytes: 16 << 20} }
-
-// Validate reports a configuration that cannot work.
-func (c Config) Validate() error {
-	if c.MaxBytes <= 0 {
-		return errors.New("cache: MaxBytes must be positive")
-	}
-	if c.MaxItemBytes < 0 {
-		return errors.New("cache: MaxItemBytes must not be negative")
-	}
-	return nil
-}
-
-// Cache is a byte cache with singleflight loading. Values handed out are
-// shared: callers must not modify them.
+// Cache is a verified, bounded byte cache with singleflight fills. The
+// []byte values it hands out are shared with the cache and other callers:
+// they must never be modified. Its methods are safe for concurrent use.
 type Cache struct {
-	rc      *ristretto.Cache[string, []byte]
-	group   singleflight.Group
-	maxItem int64
+	cfg   Config
+	rc    *ristretto.Cache[string, []byte]
+	group singleflight.Group
+	// slots is the fetch semaphore: one token per fetch reading from a
+	// source, MaxFetches in all.
+	slots chan struct{}
 
-	hits, misses, loads, accepted, dropped atomic.Int64
+	hits, misses, loads, streams, busy, failures, offered atomic.Int64
+
+	mu      sync.Mutex
+	sources map[string]*sourceCounters
+
+	// testHookMiss, when set, runs after a lookup missed and before the
+	// caller joins a flight: tests use it to hold callers in the window
+	// the re-check inside the flight exists for.
+	testHookMiss func()
 }
 
-// Stats are cumulative counters since New.
-type Stats struct {
-	Hits, Misses, Loads, SetsAccepted, SetsDropped int64
-}
-
-// New builds a Cache.
+// New builds a Cache; zero Config fields take their defaults.
 func New(cfg Config) (*Cache, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.MaxItemBytes == 0 {
-		cfg.MaxItemBytes = cfg.MaxBytes / 4
-	}
+	cfg = cfg.withDefaults()
 	// NumCounters ~10x the expected item count; bundles and files average
 	// well above 1 KiB, so MaxBytes/1KiB*10 over-provisions comfortably.
 	counters := max(cfg.MaxBytes/1024*10, 1000)
@@ -74,73 +63,155 @@ func New(cfg Config) (*Cache, error) {
 		NumCounters: counters,
 		MaxCost:     cfg.MaxBytes,
 		BufferItems: 64,
+		// Metrics are how admissions are counted (see Stats); their cost
+		// is a few sharded atomic adds per operation.
+		Metrics: true,
+		// Cost is exactly the object's bytes, so MaxBytes means bytes.
+		IgnoreInternalCost: true,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
-	return &Cache{rc: rc, maxItem: cfg.MaxItemBytes}, nil
+	return &Cache{
+		cfg:     cfg,
+		rc:      rc,
+		slots:   make(chan struct{}, cfg.MaxFetches),
+		sources: map[string]*sourceCounters{},
+	}, nil
 }
 
-// Get returns a cached value.
-func (c *Cache) Get(key string) ([]byte, bool) {
-	v, ok := c.rc.Get(key)
-	if ok {
+// Get returns the verified bytes of object sha (size bytes long, as the
+// catalog records), from memory or else filled from srcs, tried in order.
+// Concurrent callers for one object share one fill, which runs detached
+// from their contexts (bounded by FetchTimeout) with the srcs of the caller
+// that started it; a caller whose ctx ends gets ctx.Err() at once while the
+// fill goes on for the others and for the cache.
+//
+// Errors: ctx.Err() as is; ErrTooLarge when size exceeds MaxItemBytes (use
+// Stream); ErrBusy when no fetch slot freed within BusyWait; a *FetchError
+// when no source delivered the object. ErrBusy, and a FetchError that a
+// retry may cure, match ErrUnavailable: answer those with 503 and
+// Retry-After, the rest (corrupt or missing everywhere) with 502.
+func (c *Cache) Get(ctx context.Context, sha string, size int64, srcs []Source) ([]byte, error) {
+	if !c.Cacheable(size) {
+		return nil, fmt.Errorf("%w: %s is %d bytes", ErrTooLarge, sha, size)
+	}
+	if b, ok := c.rc.Get(sha); ok {
 		c.hits.Add(1)
-	} else {
-		c.misses.Add(1)
+		return b, nil
 	}
-	return v, ok
+	c.misses.Add(1)
+	if err := checkKey(sha, size); err != nil {
+		return nil, err
+	}
+	if c.testHookMiss != nil {
+		c.testHookMiss()
+	}
+	return c.do(ctx, sha, func(fctx context.Context) ([]byte, error) {
+		return c.fill(fctx, sha, size, srcs)
+	})
 }
 
-// Set offers a value to the cache; it may be dropped.
-func (c *Cache) Set(key string, v []byte) bool {
-	if int64(len(v)) > c.maxItem {
-		c.dropped.Add(1)
-		return false
-	}
-	ok := c.rc.Set(key, v, int64(len(v)))
-	if ok {
-		c.accepted.Add(1)
-	} else {
-		c.dropped.Add(1)
-	}
+// Cacheable reports whether an object of size bytes is held in memory
+// (Get, Prefetch) rather than streamed (Stream): size <= MaxItemBytes.
+func (c *Cache) Cacheable(size int64) bool { return size <= c.cfg.MaxItemBytes }
+
+// Has reports whether object sha is in memory now. ristretto counts the
+// lookup as an access, as it does for Get.
+func (c *Cache) Has(sha string) bool {
+	_, ok := c.rc.Get(sha)
 	return ok
 }
 
-// GetOrLoad returns the cached value for key, or calls load once for all
-// concurrent callers that missed, caching its result. load runs with the
-// first caller's context.
-func (c *Cache) GetOrLoad(ctx context.Context, key string, load func(context.Context) ([]byte, error)) ([]byte, error) {
-	if v, ok := c.Get(key); ok {
-		return v, nil
+// Prefetch fills object sha from srcs unless it is already cached, through
+// the same flight as Get (a publish-time pre-push and a device's first
+// download of the same bundle share one fetch). It returns once the fill
+// ended or ctx did; ristretto may still decline to keep the object (see
+// Stats.Rejected). Objects larger than MaxItemBytes get ErrTooLarge.
+func (c *Cache) Prefetch(ctx context.Context, sha string, size int64, srcs []Source) error {
+	if !c.Cacheable(size) {
+		return fmt.Errorf("%w: %s is %d bytes", ErrTooLarge, sha, size)
 	}
-	v, err, _ := c.group.Do(key, func() (any, error) {
-		// Another caller may have filled the cache between our miss and
-		// entering the flight (groupcache's load re-check).
-		if v, ok := c.rc.Get(key); ok {
-			return v, nil
-		}
+	if c.Has(sha) {
+		return nil
+	}
+	if err := checkKey(sha, size); err != nil {
+		return err
+	}
+	_, err := c.do(ctx, sha, func(fctx context.Context) ([]byte, error) {
+		return c.fill(fctx, sha, size, srcs)
+	})
+	return err
+}
+
+// GetOrLoad returns the cached value for key, or calls load once for all
+// concurrent callers that missed and caches its result. It is the API the
+// edge used before Sources existed and is kept until the edge moves to Get:
+// load runs detached from ctx (bounded by FetchTimeout), outside the fetch
+// semaphore, and its bytes are not verified here. As before, the caller
+// waits for the load whatever ctx does: ctx.Done is never called, which a
+// *fasthttp.RequestCtx built without a server (as in the edge's tests)
+// would answer with a panic.
+func (c *Cache) GetOrLoad(ctx context.Context, key string, load func(context.Context) ([]byte, error)) ([]byte, error) {
+	if b, ok := c.rc.Get(key); ok {
+		c.hits.Add(1)
+		return b, nil
+	}
+	c.misses.Add(1)
+	return c.do(context.WithoutCancel(ctx), key, func(fctx context.Context) ([]byte, error) {
 		c.loads.Add(1)
-		v, err := load(ctx)
+		return load(fctx)
+	})
+}
+
+// do runs fill once for all concurrent callers of key and caches its
+// result. The cache is looked up again inside the flight (groupcache's
+// re-check): a caller that missed just before the previous flight for key
+// ended would otherwise start a second fetch of an object now in memory.
+func (c *Cache) do(ctx context.Context, key string, fill func(context.Context) ([]byte, error)) ([]byte, error) {
+	ch := c.group.DoChan(key, func() (any, error) {
+		if b, ok := c.rc.Get(key); ok {
+			return b, nil
+		}
+		// Detached: a device that hangs up must not fail the fill for
+		// everyone else waiting on it. WithoutCancel keeps ctx's values.
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.FetchTimeout)
+		defer cancel()
+		b, err := fill(fctx)
 		if err != nil {
 			return nil, err
 		}
-		c.Set(key, v)
-		return v, nil
+		c.store(key, b)
+		return b, nil
 	})
-	if err != nil {
-		return nil, err
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.([]byte), nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	return v.([]byte), nil
 }
 
-// Wait blocks until pending Sets are applied.
+// store offers b to ristretto and waits until ristretto has decided, so
+// that when the flight ends an admitted object is visible to the next
+// lookup (ristretto applies Sets asynchronously). Whether it was admitted
+// is left to ristretto's metrics: Set's true only means "buffered".
+func (c *Cache) store(key string, b []byte) {
+	if int64(len(b)) > c.cfg.MaxItemBytes {
+		return
+	}
+	c.offered.Add(1)
+	c.rc.Set(key, b, int64(len(b)))
+	c.rc.Wait()
+}
+
+// Wait blocks until pending Sets are applied (for tests; fills already
+// wait for their own Set).
 func (c *Cache) Wait() { c.rc.Wait() }
 
-// Stats returns the counters.
-func (c *Cache) Stats() Stats {
-	return Stats{Hits: c.hits.Load(), Misses: c.misses.Load(), Loads: c.loads.Load(), SetsAccepted: c.accepted.Load(), SetsDropped: c.dropped.Load()}
-}
-
-// Close releases the cache's goroutines.
+// Close releases the cache's goroutines. Fills still running finish
+// without caching.
 func (c *Cache) Close() { c.rc.Close() }
