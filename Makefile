@@ -29,6 +29,9 @@ test: fmt-check vet deps ## the full suite CI runs
 	@# The delta-size check compresses 10 MB at brotli 11: minutes under
 	@# -race, seconds without, so it runs here without the race detector.
 	$(GO) test -count=1 -run '^TestDeltaSize$$' -v ./cli | grep -E '(^=== RUN|^--- |delta bytes|^ok|^FAIL)'
+	@# ristretto's admission policy learns nothing under -race (sync.Pool
+	@# drops its buffers), so the rejection test runs here without it.
+	$(GO) test -count=1 -run '^TestAdmission_TinyLFURejects$$' -v ./cache | grep -E '(^--- |^ok|^FAIL)'
 	@# The edge must not link raft (it sees the origin only via origin/api).
 	@! $(GO) list -deps ./edge | grep -q hashicorp/raft
 
