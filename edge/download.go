@@ -8,10 +8,8 @@ package edge
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"fmt"
+	"io"
 	"net/url"
 	"strconv"
 	"strings"
@@ -19,15 +17,21 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/aloft/aloft/cache"
 	"github.com/aloft/aloft/origin/api"
 )
 
-// ErrHashMismatch means the origin returned bytes that do not match their
-// address: they are neither cached nor served.
-var ErrHashMismatch = errors.New("edge: blob hash mismatch")
+// BlobOpener is an Origin that streams blobs: the cache then bounds the
+// download's first byte and throughput rather than a whole-body read.
+// Both origins (in-process and remote) offer it; an Origin without it is
+// read whole through Blob.
+type BlobOpener interface {
+	OpenBlob(ctx context.Context, sha256 string) (io.ReadCloser, error)
+}
 
-// blobFetchTimeout bounds one fill from the origin.
-const blobFetchTimeout = 2 * time.Minute
+// fillBudget bounds a device's wait for a fill (the fill itself runs on,
+// detached, bounded by the cache's own FetchTimeout).
+const fillBudget = 2 * time.Minute
 
 func (n *Node) handleDownload(ctx *fasthttp.RequestCtx, rest []byte) {
 	if !ctx.IsGet() && !ctx.IsHead() {
@@ -83,18 +87,80 @@ func (n *Node) serveBlob(ctx *fasthttp.RequestCtx, key string, size int64, zip b
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		return
 	}
-	data, err := n.blob(ctx, key, size)
-	if err != nil {
-		n.log.Warn("blob fetch failed", "blob", key, "err", err)
-		writeDeviceError(ctx, fasthttp.StatusBadGateway, "blob_unavailable", "Cannot fetch the file from the origin; retry later", "")
-		return
-	}
 	if zip {
 		ctx.SetContentType("application/zip")
 	} else {
 		ctx.SetContentType("application/octet-stream")
 	}
+	// Not the RequestCtx: its Done fires only at server shutdown, and the
+	// fill must not depend on one device staying.
+	rctx, cancel := context.WithTimeout(context.Background(), fillBudget)
+	if !n.cache.Cacheable(size) && !ctx.IsHead() && len(ctx.Request.Header.Peek("Range")) == 0 {
+		// Too large to keep: streamed through the verifying reader, which
+		// withholds the last byte of a corrupt object.
+		r, err := n.cache.Stream(rctx, key, size, n.sources())
+		if err != nil {
+			cancel()
+			n.blobError(ctx, key, err)
+			return
+		}
+		ctx.SetBodyStream(&cancelOnClose{ReadCloser: r, cancel: cancel}, int(size))
+		return
+	}
+	defer cancel()
+	data, err := n.cache.Get(rctx, key, size, n.sources())
+	if err != nil {
+		n.blobError(ctx, key, err)
+		return
+	}
 	serveBytes(ctx, data)
+}
+
+// blobError answers a failed fill: 503 with Retry-After when a retry may
+// help (origin down, stalled, busy), 502 when every source had bad bytes.
+func (n *Node) blobError(ctx *fasthttp.RequestCtx, key string, err error) {
+	n.log.Warn("blob fetch failed", "blob", key, "err", err)
+	n.metrics.originErrors.WithLabelValues("blob").Inc()
+	if errors.Is(err, cache.ErrUnavailable) {
+		writeRetryLater(ctx, fasthttp.StatusServiceUnavailable, "blob_unavailable", "Cannot fetch the file now; retry later", int(n.cfg.RetryAfter/time.Second))
+		return
+	}
+	writeDeviceError(ctx, fasthttp.StatusBadGateway, "blob_unavailable", "Cannot fetch the file from the origin; retry later", "")
+}
+
+// cancelOnClose ends a stream's context once fasthttp closes its body.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
+}
+
+// sources is where a miss is filled from, in order. Peer fill (the
+// region's owner first) comes with gossip; today the origin alone.
+func (n *Node) sources() []cache.Source { return n.srcs }
+
+// originSource adapts the configured Origin to the cache.
+func originSource(o Origin) cache.Source {
+	if bo, ok := o.(BlobOpener); ok {
+		return cache.Named("origin", cache.SourceFunc(func(ctx context.Context, sha string, _ int64) (io.ReadCloser, error) {
+			return bo.OpenBlob(ctx, sha)
+		}))
+	}
+	return cache.Named("origin", cache.SourceFunc(func(ctx context.Context, sha string, _ int64) (io.ReadCloser, error) {
+		b, err := o.Blob(ctx, sha)
+		if errors.Is(err, ErrNotFound) {
+			err = errors.Join(err, cache.ErrNotFound)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return io.NopCloser(bytes.NewReader(b)), nil
+	}))
 }
 
 // serveBytes writes data, honouring a single byte Range.
@@ -120,28 +186,4 @@ func serveBytes(ctx *fasthttp.RequestCtx, data []byte) {
 	// The slice is shared with the cache and never modified, so it can be
 	// handed to fasthttp without a copy.
 	ctx.Response.SetBodyRaw(data[start : end+1])
-}
-
-// blob returns a blob from the cache, or fetches it once from the origin
-// for all concurrent requesters, verifying its hash and, when the catalog
-// knows it (size > 0), its length before caching it: blob stores can return
-// truncated or flipped bytes without an error.
-func (n *Node) blob(ctx context.Context, sha string, size int64) ([]byte, error) {
-	return n.cache.GetOrLoad(ctx, sha, func(context.Context) ([]byte, error) {
-		// Detached from the request: a device that hangs up must not fail
-		// the fill for everyone else waiting on it.
-		fctx, cancel := context.WithTimeout(context.Background(), blobFetchTimeout)
-		defer cancel()
-		data, err := n.cfg.Origin.Blob(fctx, sha)
-		if err != nil {
-			n.metrics.originErrors.WithLabelValues("blob").Inc()
-			return nil, err
-		}
-		sum := sha256.Sum256(data)
-		if hex.EncodeToString(sum[:]) != sha || size > 0 && int64(len(data)) != size {
-			n.metrics.originErrors.WithLabelValues("blob_hash").Inc()
-			return nil, fmt.Errorf("%w: %s (%d bytes)", ErrHashMismatch, sha, len(data))
-		}
-		return data, nil
-	})
 }

@@ -56,6 +56,7 @@ type Node struct {
 	srv     *fasthttp.Server
 	view    atomic.Pointer[view]
 	cache   *cache.Cache
+	srcs    []cache.Source // where a cache miss is filled from, in order
 	stats   *statsAgg
 	metrics *metrics
 	limiter *limiter  // nil when rate limiting is off
@@ -90,7 +91,7 @@ func New(cfg Config) (*Node, error) {
 		c.Close()
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: log, ln: ln, cache: c, changed: make(chan struct{})}
+	n := &Node{cfg: cfg, log: log, ln: ln, cache: c, srcs: []cache.Source{originSource(cfg.Origin)}, changed: make(chan struct{})}
 	n.links = newLinks(&cfg, ln.Addr().String(), log)
 	n.stats = newStatsAgg(cfg.MaxStatsKeys)
 	n.queue = newSpoolQueue(cfg.SpoolDir, cfg.MaxSpoolBatches, cfg.MaxSpoolBytes, n.log,

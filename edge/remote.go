@@ -6,8 +6,10 @@ package edge
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 
+	"github.com/aloft/aloft/cache"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -56,6 +58,17 @@ func (r *RemoteOrigin) Blob(ctx context.Context, sha string) ([]byte, error) {
 		return nil, errors.Join(ErrNotFound, err)
 	}
 	return b, err
+}
+
+// OpenBlob implements BlobOpener: the body streams, so the cache's
+// first-byte and throughput bounds watch the download itself.
+func (r *RemoteOrigin) OpenBlob(ctx context.Context, sha string) (io.ReadCloser, error) {
+	rc, err := r.c.OpenBlob(ctx, sha)
+	var ae *api.Error
+	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
+		return nil, errors.Join(ErrNotFound, cache.ErrNotFound, err)
+	}
+	return rc, err
 }
 
 // PushStats implements Origin.

@@ -195,14 +195,43 @@ func TestRemoteOrigin_EdgeServesWhileOriginDown(t *testing.T) {
 		}
 	}
 
+	// A second release the edge learns of but nobody downloads yet.
+	if _, err := cl.PutBundleZip(ctx, "com.example.app", "1.0.2", testZip(t, "<html>cold</html>")); err != nil {
+		t.Fatal(err)
+	}
+	v2 := "1.0.2"
+	if _, err := cl.PutChannel(ctx, "com.example.app", "production", api.PutChannel{Bundle: &v2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.WaitIndex(ctx, o.Catalog().Index); err != nil {
+		t.Fatal(err)
+	}
+
 	stopOrigin()
-	if m := post(t, "http://"+e.Addr()+"/updates", check); m["version"] != "1.0.1" {
+	m := post(t, "http://"+e.Addr()+"/updates", check)
+	if m["version"] != "1.0.2" {
 		t.Fatalf("with the origin down the edge answered %v", m)
 	}
 	if !bytes.Equal(get(), zipBytes) {
 		t.Fatal("cached bundle not served with the origin down")
 	}
-	resp, err := http.Get("http://" + e.Addr() + "/healthz")
+	// The uncached one: a prompt 503 the plugin retries, never a hang.
+	start := time.Now()
+	resp, err := http.Get(m["url"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	took := time.Since(start)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || !strings.Contains(string(body), "retryAfterSeconds") {
+		t.Fatalf("uncached download with the origin down: %d Retry-After=%q %s", resp.StatusCode, resp.Header.Get("Retry-After"), body)
+	}
+	if took > 5*time.Second {
+		t.Fatalf("uncached download with the origin down took %v", took)
+	}
+	t.Logf("uncached download with the origin down: 503 in %v", took)
+	resp, err = http.Get("http://" + e.Addr() + "/healthz")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -122,3 +122,10 @@ func (n *Node) PushStats(ctx context.Context, b api.StatsBatch) error {
 func (n *Node) SelfAssign(ctx context.Context, app, device, channel string) error {
 	return n.svc.SelfAssign(ctx, app, device, channel)
 }
+
+// OpenBlob streams a stored blob through the store's verifying reader
+// (the edge's BlobOpener).
+func (n *Node) OpenBlob(ctx context.Context, sha string) (io.ReadCloser, error) {
+	rc, _, err := n.bl.store.Open(ctx, sha)
+	return rc, err
+}

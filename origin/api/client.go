@@ -365,6 +365,18 @@ func (c *Client) Catalog(ctx context.Context, after uint64) (*Catalog, error) {
 
 // GetBlob downloads a blob's bytes.
 func (c *Client) GetBlob(ctx context.Context, sha string) ([]byte, error) {
+	rc, err := c.OpenBlob(ctx, sha)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(rc)
+}
+
+// OpenBlob starts a blob download and returns its body, to be read
+// (and verified: the origin cuts a blob that fails its own check short
+// of its length) and closed by the caller.
+func (c *Client) OpenBlob(ctx context.Context, sha string) (io.ReadCloser, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+Prefix+"/blobs/"+esc(sha), nil)
 	if err != nil {
 		return nil, fmt.Errorf("api: %w", err)
@@ -374,11 +386,11 @@ func (c *Client) GetBlob(ctx context.Context, sha string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w (GET blob: %w)", ErrUnreachable, err)
 	}
-	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
 		return nil, decodeError(resp)
 	}
-	return io.ReadAll(resp.Body)
+	return resp.Body, nil
 }
 
 // PushStats sends an edge's stats batch.
