@@ -95,8 +95,9 @@ type Config struct {
 	TCPTimeout time.Duration
 	// ReclaimAfter is how long a dead member's name stays bound to its
 	// old address before a member with that name at a new address (an
-	// edge restarted on a new IP or port) is accepted. 0 means never,
-	// memberlist's default, which would keep such an edge out for good.
+	// edge restarted on a new IP or port) is accepted. 0 is memberlist's
+	// default: the name frees only when memberlist forgets the dead
+	// member, a PushPullInterval after its death.
 	ReclaimAfter time.Duration
 
 	// Logger receives memberlist's log, at memberlist's levels. nil
@@ -122,9 +123,12 @@ type Config struct {
 // without false suspicions, at the price of declaring a dead edge in
 // tens of seconds rather than a few (devices are steered by GeoDNS health
 // checks, and a dead ring owner costs a blob-store fill, not an error).
-// Gossip itself runs on LAN timing (200 ms rounds) so an announcement
-// crosses the cluster in well under a second. Name and SecretKey must be
-// set.
+// Gossip itself runs on LAN timing (200 ms rounds, to WAN's 4 members a
+// round) so an announcement crosses the cluster in well under a second,
+// and push/pull runs every 30 s rather than WAN's 60 s: it is the
+// announcement backstop, and one small TCP exchange per member per
+// interval is cheap at edge-cluster sizes. Name and SecretKey must be
+// set; Label should name the cluster ("aloft-prod").
 func DefaultConfig() Config {
 	wan := memberlist.DefaultWANConfig()
 	lan := memberlist.DefaultLANConfig()

@@ -54,7 +54,7 @@ func (d *delegate) LocalState(join bool) []byte {
 	n := d.n
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.latest.index == 0 {
+	if n.latest.index == 0 || n.noState.Load() {
 		return nil
 	}
 	return n.latest.encode(kindState)

