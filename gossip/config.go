@@ -108,12 +108,13 @@ type Config struct {
 	// than any this node has delivered or announced itself, from one
 	// goroutine, never concurrently, in increasing Index order. If newer
 	// announcements arrive while a call runs, only the newest is
-	// delivered next. nil: none are delivered (they still spread).
+	// delivered next. nil: none are delivered (they still spread). It
+	// must not call Close, which waits for it to return.
 	OnAnnounce func(Announcement)
 	// OnMembers is called after the member list or a member's metadata
 	// changed, from one goroutine, never concurrently. Changes that
 	// arrive during a call are coalesced into one more call; read
-	// Members for the current list.
+	// Members for the current list. It must not call Close.
 	OnMembers func()
 }
 

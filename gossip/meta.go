@@ -9,12 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
-
-	"github.com/hashicorp/memberlist"
 )
 
-// MetaMaxSize is the largest encoded Meta memberlist carries.
-const MetaMaxSize = memberlist.MetaMaxSize
+// MetaMaxSize is the largest encoded Meta memberlist carries (its
+// MetaMaxSize; a test keeps the two equal).
+const MetaMaxSize = 512
 
 // ErrMetaTooLarge is returned (wrapped, with the sizes) by Validate and
 // New when a Meta would not fit in MetaMaxSize bytes at any Index.

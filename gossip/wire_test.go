@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/hashicorp/memberlist"
 )
 
 func TestMetaRoundTrip(t *testing.T) {
@@ -35,6 +37,9 @@ func TestMetaRoundTrip(t *testing.T) {
 // TestMetaSizeLimit checks the 512-byte limit to the byte, counting the
 // Index at its widest.
 func TestMetaSizeLimit(t *testing.T) {
+	if MetaMaxSize != memberlist.MetaMaxSize {
+		t.Fatalf("MetaMaxSize = %d, memberlist's is %d", MetaMaxSize, memberlist.MetaMaxSize)
+	}
 	fixed := len(encodeMeta(Meta{Index: 1<<64 - 1})) // version, index, three empty lengths
 	// PeerURL's length takes 2 varint bytes once above 127.
 	fits := Meta{PeerURL: strings.Repeat("p", MetaMaxSize-fixed-1)}
