@@ -54,26 +54,35 @@ func requireCLI(t *testing.T) *capgoCLI {
 	return nil
 }
 
-func findCLI() (*capgoCLI, error) {
-	dir, err := filepath.Abs(nodeDir)
-	if err != nil {
-		return nil, err
+// pinnedPackage checks that the npm package name is installed in
+// interop/node at the version package.json pins, and returns the
+// directory and that version.
+func pinnedPackage(name string) (dir, version string, err error) {
+	if dir, err = filepath.Abs(nodeDir); err != nil {
+		return "", "", err
 	}
 	var pin struct {
 		Dependencies map[string]string `json:"dependencies"`
 	}
 	if err := readJSON(filepath.Join(dir, "package.json"), &pin); err != nil {
-		return nil, err
+		return "", "", err
 	}
-	want := pin.Dependencies["@capgo/cli"]
 	var got struct {
 		Version string `json:"version"`
 	}
-	if err := readJSON(filepath.Join(dir, "node_modules", "@capgo", "cli", "package.json"), &got); err != nil {
-		return nil, fmt.Errorf("not installed: %w", err)
+	if err := readJSON(filepath.Join(append([]string{dir, "node_modules"}, append(strings.Split(name, "/"), "package.json")...)...), &got); err != nil {
+		return "", "", fmt.Errorf("not installed: %w", err)
 	}
-	if got.Version != want {
-		return nil, fmt.Errorf("installed version %s, pinned %s", got.Version, want)
+	if want := pin.Dependencies[name]; got.Version != want {
+		return "", "", fmt.Errorf("installed version %s, pinned %s", got.Version, want)
+	}
+	return dir, got.Version, nil
+}
+
+func findCLI() (*capgoCLI, error) {
+	dir, version, err := pinnedPackage("@capgo/cli")
+	if err != nil {
+		return nil, err
 	}
 	script := filepath.Join(dir, "node_modules", ".bin", "capgo")
 	if _, err := os.Stat(script); err != nil {
@@ -83,7 +92,7 @@ func findCLI() (*capgoCLI, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &capgoCLI{node: node, script: script, preload: filepath.Join(dir, "offline.cjs"), version: got.Version}, nil
+	return &capgoCLI{node: node, script: script, preload: filepath.Join(dir, "offline.cjs"), version: version}, nil
 }
 
 func readJSON(path string, v any) error {

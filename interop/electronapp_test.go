@@ -46,24 +46,9 @@ func requireElectronUpdater(t *testing.T) *electronClient {
 }
 
 func findElectronUpdater() (*electronClient, error) {
-	dir, err := filepath.Abs(nodeDir)
+	dir, version, err := pinnedPackage(electronUpdater)
 	if err != nil {
 		return nil, err
-	}
-	var pin struct {
-		Dependencies map[string]string `json:"dependencies"`
-	}
-	if err := readJSON(filepath.Join(dir, "package.json"), &pin); err != nil {
-		return nil, err
-	}
-	var got struct {
-		Version string `json:"version"`
-	}
-	if err := readJSON(filepath.Join(dir, "node_modules", "@capgo", "electron-updater", "package.json"), &got); err != nil {
-		return nil, fmt.Errorf("not installed: %w", err)
-	}
-	if want := pin.Dependencies[electronUpdater]; got.Version != want {
-		return nil, fmt.Errorf("installed version %s, pinned %s", got.Version, want)
 	}
 	// The updater requires "electron"; it must resolve to the stand-in,
 	// never to a real Electron that npm installed for the peer dependency.
@@ -78,7 +63,7 @@ func findElectronUpdater() (*electronClient, error) {
 		return nil, err
 	}
 	return &electronClient{node: node, script: filepath.Join(dir, "electron-app.cjs"),
-		preload: filepath.Join(dir, "offline.cjs"), version: got.Version}, nil
+		preload: filepath.Join(dir, "offline.cjs"), version: version}, nil
 }
 
 // electronApp is one installation of the app on one machine.

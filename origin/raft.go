@@ -280,8 +280,7 @@ func raftErr(op string, err error) error {
 // predecessor whose marks it lacks.
 func (rn *raftNode) gcGrace(now time.Time) time.Duration {
 	since := rn.leadership(now)
-	f := rn.raft.GetConfiguration()
-	if f.Error() != nil || len(f.Configuration().Servers) < 2 {
+	if !rn.multiNode() {
 		return 0
 	}
 	return max(0, minUsedWindow-now.Sub(since))
