@@ -144,8 +144,8 @@ func (c *cancelOnClose) Close() error {
 // region's owner first) comes with gossip; today the origin alone.
 func (n *Node) sources() []cache.Source { return n.srcs }
 
-// originSource adapts the configured Origin to the cache.
-func originSource(o Origin) cache.Source {
+// originSource adapts a BlobSource to the cache.
+func originSource(o BlobSource) cache.Source {
 	if bo, ok := o.(BlobOpener); ok {
 		return cache.Named("origin", cache.SourceFunc(func(ctx context.Context, sha string, _ int64) (io.ReadCloser, error) {
 			return bo.OpenBlob(ctx, sha)

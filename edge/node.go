@@ -30,21 +30,45 @@ const shutdownGrace = 10 * time.Second
 // ErrNotFound is returned by an Origin for an unknown blob.
 var ErrNotFound = errors.New("edge: not found")
 
-// Origin is what an edge needs from the origin cluster. Implementations:
-// origin.Node (in process) and the HTTP client in remote.go.
-type Origin interface {
+// CatalogSource hands out catalogs newer than the one held.
+type CatalogSource interface {
 	// WaitCatalog returns a catalog whose Index is greater than after,
 	// blocking until one exists or ctx ends. The returned catalog is
 	// immutable and may be shared.
 	WaitCatalog(ctx context.Context, after uint64) (*api.Catalog, error)
+}
+
+// BlobSource hands out blob bytes. A source that can stream also
+// implements BlobOpener, which the download path prefers.
+type BlobSource interface {
 	// Blob returns a blob's bytes; ErrNotFound (wrapped) when absent. The
 	// caller verifies the hash.
 	Blob(ctx context.Context, sha256 string) ([]byte, error)
+}
+
+// StatsSink takes the edge's stats batches.
+type StatsSink interface {
 	// PushStats adds a batch of counters; a batch ID is counted once.
 	PushStats(ctx context.Context, b api.StatsBatch) error
+}
+
+// SelfAssigner keeps the channel old plugins choose for themselves.
+type SelfAssigner interface {
 	// SelfAssign stores (channel != "") or removes (channel == "") a
 	// device's own channel choice, for plugins that keep it on the server.
 	SelfAssign(ctx context.Context, app, device, channel string) error
+}
+
+// Origin is everything an edge needs from the origin cluster: the four
+// jobs above, each used through its own interface so that a peer edge
+// can stand in for the one it offers (blobs, and catalogs once they are
+// signed). Implementations: origin.Node (in process) and the HTTP client
+// in remote.go.
+type Origin interface {
+	CatalogSource
+	BlobSource
+	StatsSink
+	SelfAssigner
 }
 
 // Node is one edge.
