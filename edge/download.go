@@ -95,16 +95,8 @@ func (n *Node) serveBlob(ctx *fasthttp.RequestCtx, key string, size int64, zip b
 	// Not the RequestCtx: its Done fires only at server shutdown, and the
 	// fill must not depend on one device staying.
 	rctx, cancel := context.WithTimeout(context.Background(), fillBudget)
-	if !n.cache.Cacheable(size) && !ctx.IsHead() && len(ctx.Request.Header.Peek("Range")) == 0 {
-		// Too large to keep: streamed through the verifying reader, which
-		// withholds the last byte of a corrupt object.
-		r, err := n.cache.Stream(rctx, key, size, n.sources())
-		if err != nil {
-			cancel()
-			n.blobError(ctx, key, err)
-			return
-		}
-		ctx.SetBodyStream(&cancelOnClose{ReadCloser: r, cancel: cancel}, int(size))
+	if !n.cache.Cacheable(size) {
+		n.streamBlob(ctx, rctx, cancel, key, size)
 		return
 	}
 	defer cancel()
@@ -128,14 +120,98 @@ func (n *Node) blobError(ctx *fasthttp.RequestCtx, key string, err error) {
 	writeDeviceError(ctx, fasthttp.StatusBadGateway, "blob_unavailable", "Cannot fetch the file from the origin; retry later", "")
 }
 
+// streamBlob answers with an object too large to keep in memory, read
+// through the cache's verifying stream, which withholds the object's last
+// byte unless it checks out. A Range is served from the same stream; its
+// last byte is held back until the rest of the object has been read and
+// verified, so a part of a corrupt object never arrives complete either.
+func (n *Node) streamBlob(ctx *fasthttp.RequestCtx, rctx context.Context, cancel context.CancelFunc, key string, size int64) {
+	start, end, status := int64(0), size-1, fasthttp.StatusOK
+	if r := ctx.Request.Header.Peek("Range"); len(r) > 0 && size > 0 {
+		s, e, err := fasthttp.ParseByteRange(r, int(size))
+		if err != nil {
+			cancel()
+			ctx.Response.Header.Set("Content-Range", "bytes */"+strconv.FormatInt(size, 10))
+			ctx.SetStatusCode(fasthttp.StatusRequestedRangeNotSatisfiable)
+			return
+		}
+		start, end, status = int64(s), int64(e), fasthttp.StatusPartialContent
+		ctx.Response.Header.SetContentRange(s, e, int(size))
+	}
+	if ctx.IsHead() {
+		cancel()
+		ctx.SetStatusCode(status)
+		ctx.Response.SkipBody = true
+		ctx.Response.Header.SetContentLength(int(end - start + 1))
+		return
+	}
+	r, err := n.cache.Stream(rctx, key, size, n.sources())
+	if err != nil {
+		cancel()
+		n.blobError(ctx, key, err)
+		return
+	}
+	ctx.SetStatusCode(status)
+	var body io.Reader = r
+	if status == fasthttp.StatusPartialContent {
+		body = &verifiedRange{r: r, skip: start, left: end - start + 1}
+	}
+	ctx.SetBodyStream(&cancelOnClose{Reader: body, Closer: r, cancel: cancel}, int(end-start+1))
+}
+
+// verifiedRange hands out left bytes after skipping skip, keeping the
+// last one until the underlying (verifying) reader reached its end with
+// no error.
+type verifiedRange struct {
+	r          io.Reader
+	skip, left int64
+}
+
+func (v *verifiedRange) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if v.skip > 0 {
+		if _, err := io.CopyN(io.Discard, v.r, v.skip); err != nil {
+			return 0, err
+		}
+		v.skip = 0
+	}
+	switch {
+	case v.left == 0:
+		return 0, io.EOF
+	case v.left > 1:
+		if int64(len(p)) > v.left-1 {
+			p = p[:v.left-1]
+		}
+		k, err := v.r.Read(p)
+		v.left -= int64(k)
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return k, err
+	}
+	var last [1]byte
+	if _, err := io.ReadFull(v.r, last[:]); err != nil {
+		return 0, err
+	}
+	if _, err := io.Copy(io.Discard, v.r); err != nil {
+		return 0, err // the object failed its check: the range stays short
+	}
+	v.left = 0
+	p[0] = last[0]
+	return 1, nil
+}
+
 // cancelOnClose ends a stream's context once fasthttp closes its body.
 type cancelOnClose struct {
-	io.ReadCloser
+	io.Reader
+	io.Closer
 	cancel context.CancelFunc
 }
 
 func (c *cancelOnClose) Close() error {
-	err := c.ReadCloser.Close()
+	err := c.Closer.Close()
 	c.cancel()
 	return err
 }
