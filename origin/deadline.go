@@ -44,6 +44,12 @@ type stallBody struct {
 	// upload that took longer than it to arrive still gets its answer.
 	write time.Duration
 	done  bool
+	// foreign is set (on the handler's goroutine, before another one
+	// starts reading) when the body is read by another goroutine, the
+	// forwarding proxy's transport: Read must then leave the answer's
+	// headers alone, which the proxy writes meanwhile, so a forwarded
+	// request keeps Connection: close.
+	foreign bool
 }
 
 func (b *stallBody) Read(p []byte) (int, error) {
@@ -56,7 +62,9 @@ func (b *stallBody) Read(p []byte) (int, error) {
 	if err == io.EOF && !b.done {
 		b.done = true
 		_ = b.rc.SetWriteDeadline(time.Now().Add(b.write))
-		b.hdr.Del("Connection")
+		if !b.foreign {
+			b.hdr.Del("Connection")
+		}
 	}
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {

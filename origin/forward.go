@@ -124,6 +124,9 @@ func (p *forwardProxy) forward(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("origin: leader %s has a bad API address %q: %w", id, raw, err)
 	}
 	w.Header().Del(api.HeaderNode) // the leader names itself
+	if sb, ok := r.Body.(*stallBody); ok {
+		sb.foreign = true // the proxy's transport reads it, on its own goroutine
+	}
 	p.rp.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), leaderKey{}, target)))
 	return nil
 }
