@@ -296,38 +296,6 @@ func TestAdmission_FromRistrettoMetrics(t *testing.T) {
 	}
 }
 
-// TestAdmission_TinyLFURejects: with the cache full of a hot object,
-// TinyLFU refuses a cold one, and Stats counts it as rejected. ristretto
-// learns frequencies through a sync.Pool, which the race detector makes
-// drop items, so under -race it learns nothing and admits everything.
-func TestAdmission_TinyLFURejects(t *testing.T) {
-	if raceEnabled {
-		t.Skip("ristretto learns no access frequencies under -race")
-	}
-	c := newCache(t, Config{MaxBytes: 4 << 10, MaxItemBytes: 4 << 10})
-	hot, hotSHA := object(4<<10, 6)
-	cold, coldSHA := object(4<<10, 7)
-	if _, err := c.Get(context.Background(), hotSHA, int64(len(hot)), srcs(newFake("origin", good(hot)))); err != nil {
-		t.Fatal(err)
-	}
-	for range 20000 {
-		if _, err := c.Get(context.Background(), hotSHA, int64(len(hot)), nil); err != nil {
-			t.Fatal(err)
-		}
-	}
-	b, err := c.Get(context.Background(), coldSHA, int64(len(cold)), srcs(newFake("origin", good(cold))))
-	if err != nil || !bytes.Equal(b, cold) {
-		t.Fatalf("cold Get: %v", err)
-	}
-	c.Wait()
-	if s := c.Stats(); s.Offered != 2 || s.Admitted != 1 || s.Rejected != 1 || s.Bytes != int64(len(hot)) {
-		t.Fatalf("stats %+v: want 2 offered, 1 admitted, 1 rejected", s)
-	}
-	if !c.Has(hotSHA) || c.Has(coldSHA) {
-		t.Fatal("the cold object displaced the hot one")
-	}
-}
-
 func TestConfig(t *testing.T) {
 	for _, cfg := range []Config{DefaultConfig(), LocalConfig(), {MaxBytes: 1}} {
 		if err := cfg.Validate(); err != nil {

@@ -204,11 +204,13 @@ func newCache(t testing.TB, cfg Config) *Cache {
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
-		time.Sleep(time.Millisecond) // poll interval, not a wait for the event
+		<-tick.C
 	}
 }
 

@@ -204,7 +204,9 @@ func TestStream_SlowReaderKeepsHealthySource(t *testing.T) {
 			t.Fatal(err)
 		}
 		got = append(got, buf[:n]...)
-		time.Sleep(4 * cfg.ThroughputWindow) // a slow phone, not a wait
+		// A slow phone: the caller pauses between reads. Not a wait for
+		// an event; the meter must not count this time against the source.
+		<-time.After(4 * cfg.ThroughputWindow)
 	}
 	rest, err := io.ReadAll(r)
 	if err != nil || !bytes.Equal(append(got, rest...), data) {

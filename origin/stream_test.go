@@ -106,9 +106,6 @@ func bigZip(t *testing.T, size int64) (string, string, int64) {
 // plus the garbage of signing each 64 KiB chunk (about 8 MiB for 64 MiB
 // under -race), which is freed as it goes.
 func TestBlob_Large_StreamsWithBoundedMemory(t *testing.T) {
-	if testing.Short() {
-		t.Skip("moves 64 MiB several times; -short skips it")
-	}
 	for _, be := range backends(t) {
 		t.Run(be.name, func(t *testing.T) {
 			n, cl, _ := be.start(t)

@@ -1,6 +1,0 @@
-//go:build !race
-
-package cache
-
-// raceEnabled reports a -race build.
-const raceEnabled = false
