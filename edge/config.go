@@ -3,6 +3,7 @@
 package edge
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/aloft/aloft/cache"
+	"github.com/aloft/aloft/gossip"
 )
 
 // Config configures one edge Node.
@@ -114,6 +116,35 @@ type Config struct {
 	// rewritten batch, not one per flush.
 	MaxSpoolBatches int
 	MaxSpoolBytes   int64
+
+	// Name identifies the edge to the origin (GET /api/v1/edges) and to
+	// its gossip peers. Default: the host name and the device port.
+	Name string
+	// Region groups edges that fill their caches from each other (a miss
+	// asks the region's owner of the object before the blob store).
+	Region string
+	// DataDir keeps the last verified catalog state, so a restarted edge
+	// serves at once from disk with the origin down, and the catalog keys
+	// it trusts. Empty: memory only (tests, `aloft dev`).
+	DataDir string
+	// TrustKeys are the origin catalog keys the edge trusts, by key id.
+	// Empty: the keys are fetched from the origin at the first sync and
+	// kept in DataDir (trust on first use); later keys are accepted only
+	// when an already trusted key endorses them.
+	TrustKeys map[string]ed25519.PublicKey
+	// Gossip joins the region's edges when set (see gossip.Config; Name
+	// and Meta are filled in by the edge). Nil: no gossip, no peer fill.
+	Gossip *gossip.Config
+	// PeerToken is the secret edges present on each other's peer routes
+	// (catalog states and cache fills). Required with Gossip.
+	PeerToken string
+	// PeerURL is the base URL peers reach this edge's device port at.
+	// Default: http:// and the bound address.
+	PeerURL string
+	// PrefetchMaxBytes: on publish the edge fetches a new servable
+	// bundle's zip and delta files ahead of the first device when the
+	// bundle is at most this size. Default 64 MiB; negative turns it off.
+	PrefetchMaxBytes int64
 }
 
 // DefaultConfig returns production defaults; Origin must still be set.
@@ -136,6 +167,7 @@ func DefaultConfig() Config {
 		RetryAfter:         5 * time.Second,
 		MaxSpoolBatches:    1000,
 		MaxSpoolBytes:      64 << 20,
+		PrefetchMaxBytes:   64 << 20,
 	}
 }
 
@@ -174,6 +206,8 @@ func (c *Config) Validate() error {
 		return errors.New("edge: ReadTimeout, WriteTimeout and IdleTimeout must be positive")
 	case c.RetryAfter < time.Second:
 		return errors.New("edge: RetryAfter must be at least 1s (it is sent in whole seconds)")
+	case c.Gossip != nil && c.PeerToken == "":
+		return errors.New("edge: PeerToken is required with Gossip (peers authenticate with it)")
 	}
 	for _, h := range c.AllowedHosts {
 		if err := checkAllowedHost(h); err != nil {

@@ -136,6 +136,11 @@ func New(cfg Config) (*Node, error) {
 		n.statsApps = newAppLimiter(cfg.StatsAppLimit, cfg.RateLimitWindow)
 	}
 	n.view.Store(&view{apps: map[string]*appView{}, blobs: map[string]int64{}})
+	if err := n.startCluster(); err != nil {
+		c.Close()
+		ln.Close()
+		return nil, err
+	}
 	n.srv = &fasthttp.Server{
 		Handler:            n.route,
 		Name:               "aloft-edge",
@@ -224,7 +229,8 @@ func (n *Node) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	loops, stop := context.WithCancel(ctx)
 	defer stop()
-	wg.Add(3)
+	wg.Add(4)
+	go func() { defer wg.Done(); n.clusterLoop(loops) }()
 	go func() { defer wg.Done(); n.syncLoop(loops) }()
 	go func() { defer wg.Done(); n.spoolLoop(loops) }()
 	go func() { defer wg.Done(); n.shipLoop(loops) }()
@@ -248,6 +254,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	stop()
 	wg.Wait()
+	n.stopCluster()
 	n.stopStats()
 	n.cache.Close()
 	return err

@@ -59,6 +59,12 @@ func (n *Node) dispatch(ctx *fasthttp.RequestCtx, path []byte) string {
 	case bytes.HasPrefix(path, []byte("/d/")):
 		n.handleDeltaDownload(ctx)
 		return "download"
+	case bytes.HasPrefix(path, []byte("/_aloft/peer/blob/")):
+		n.handlePeerBlob(ctx, path[len("/_aloft/peer/blob/"):])
+		return "peer_blob"
+	case string(path) == "/_aloft/peer/feed":
+		n.handlePeerFeed(ctx)
+		return "peer_feed"
 	case string(path) == "/healthz":
 		n.handleHealth(ctx)
 		return "healthz"

@@ -248,7 +248,7 @@ func New(cfg Config) (*Node, error) {
 		n.rn.shutdown()
 		return nil, err
 	}
-	n.svc = &service{cfg: c, log: n.log, rn: n.rn, fsm: n.rn.fsm, bl: n.bl, used: newTokenUse()}
+	n.svc = &service{cfg: c, log: n.log, rn: n.rn, fsm: n.rn.fsm, bl: n.bl, used: newTokenUse(), edges: newEdgeRegistry()}
 	if n.hs, err = newHTTPAPI(c, n.log, m, n.rn, n.svc, n.bl, serverTLS, members); err != nil {
 		n.rn.shutdown()
 		return nil, err

@@ -37,11 +37,12 @@ type blobChecker interface {
 
 // service holds the domain operations over the replicated state.
 type service struct {
-	cfg  *Config
-	log  *slog.Logger
-	rn   committer
-	fsm  *fsm // read side of the replicated state
-	bl   blobChecker
-	used *tokenUse  // when each token last authenticated on this node
-	gcMu sync.Mutex // one collection at a time: two would count each other's deletes
+	cfg   *Config
+	log   *slog.Logger
+	rn    committer
+	fsm   *fsm // read side of the replicated state
+	bl    blobChecker
+	used  *tokenUse     // when each token last authenticated on this node
+	edges *edgeRegistry // the edges that sync from this node
+	gcMu  sync.Mutex    // one collection at a time: two would count each other's deletes
 }
