@@ -43,7 +43,7 @@ func (n *Node) handleDownload(ctx *fasthttp.RequestCtx, rest []byte) {
 		sha = rest[:i]
 	}
 	key := string(sha)
-	size, known := n.view.Load().blobs[key]
+	size, known := n.view.Load().blobs.size(key)
 	if !known || !api.ValidSHA256(key) {
 		writeDeviceError(ctx, fasthttp.StatusNotFound, "not_found", "No such bundle or file", "")
 		return

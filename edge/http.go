@@ -5,11 +5,27 @@ package edge
 
 import (
 	"encoding/json"
+	"strconv"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/aloft/aloft/capgo"
+	"github.com/aloft/aloft/origin/api"
 )
+
+// expiredAnswer refuses a check while the catalog's signature is past its
+// expiry: the edge no longer knows what is current, and says so rather
+// than serve a stale answer forever. Retry-After sends the plugin back
+// later (or, through /readyz, GeoDNS sends it to another region).
+func (n *Node) expiredAnswer(ctx *fasthttp.RequestCtx) {
+	n.metrics.check("catalog_expired")
+	ctx.Response.Header.Set("Retry-After", strconv.Itoa(int(n.cfg.RetryAfter/time.Second)))
+	ctx.SetContentType("application/json")
+	ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+	ctx.SetBody(capgo.AppendRefusal(nil, &capgo.Refusal{Code: "catalog_expired",
+		Message: "This update server's catalog has expired; try again later", Kind: capgo.KindFailed}))
+}
 
 // getBuf and putBuf lend answer buffers from the node's pool.
 func (n *Node) getBuf() *[]byte {
@@ -37,6 +53,11 @@ func (n *Node) handleUpdates(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	v := n.view.Load()
+	ctx.Response.Header.SetBytesV(api.HeaderIndex, v.indexHeader)
+	if v.stale(time.Now()) {
+		n.expiredAnswer(ctx)
+		return
+	}
 	d := v.resolve(&in)
 	ctx.SetContentType("application/json")
 	if d.ok && d.bv != nil {

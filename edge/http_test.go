@@ -29,17 +29,6 @@ type fakeOrigin struct {
 
 var _ Origin = (*fakeOrigin)(nil)
 
-func (f *fakeOrigin) WaitCatalog(ctx context.Context, after uint64) (*api.Catalog, error) {
-	f.mu.Lock()
-	cat := f.cat
-	f.mu.Unlock()
-	if cat != nil && cat.Index > after {
-		return cat, nil
-	}
-	<-ctx.Done()
-	return nil, ctx.Err()
-}
-
 func (f *fakeOrigin) Blob(_ context.Context, sha string) ([]byte, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -290,9 +279,11 @@ type countingOrigin struct {
 	calls atomic.Int32
 }
 
-func (c *countingOrigin) WaitCatalog(context.Context, uint64) (*api.Catalog, error) {
+func (c *countingOrigin) Feed(context.Context, api.FeedRequest) (*api.Feed, error) {
 	c.calls.Add(1)
-	return c.cat, nil
+	f := signedSnapshot(testKey(), testKeyID, c.cat, time.Hour)
+	f.Protocol = api.FeedProtocol + 1
+	return f, nil
 }
 
 // TestNode_DownloadRanges covers the download edge cases devices meet:

@@ -4,10 +4,13 @@ package edge
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -30,12 +33,13 @@ const shutdownGrace = 10 * time.Second
 // ErrNotFound is returned by an Origin for an unknown blob.
 var ErrNotFound = errors.New("edge: not found")
 
-// CatalogSource hands out catalogs newer than the one held.
+// CatalogSource hands out signed catalog states (sync.go verifies them).
 type CatalogSource interface {
-	// WaitCatalog returns a catalog whose Index is greater than after,
-	// blocking until one exists or ctx ends. The returned catalog is
-	// immutable and may be shared.
-	WaitCatalog(ctx context.Context, after uint64) (*api.Catalog, error)
+	// Feed answers what is new after the state req names: a snapshot, a
+	// delta, or a fresher signature; nil when there is nothing new (with
+	// req.Wait, after a long-poll). Implementations: origin.Node, the
+	// HTTP client in remote.go.
+	Feed(ctx context.Context, req api.FeedRequest) (*api.Feed, error)
 }
 
 // BlobSource hands out blob bytes. A source that can stream also
@@ -92,6 +96,18 @@ type Node struct {
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every install
+	rep     *replica      // the verified records behind the view (mu)
+	keys    map[string]ed25519.PublicKey
+	disk    *stateDisk // nil without DataDir
+	stateAt time.Time  // when the newest signature was verified (mu)
+	link    linkState
+	name    string
+
+	hints      chan struct{} // catalogHint → hintLoop
+	hintMu     sync.Mutex
+	hintIndex  uint64
+	hintPeer   string
+	peerClient *peerClient
 }
 
 // New builds an edge and binds its listener, so Addr is valid at once.
@@ -115,7 +131,15 @@ func New(cfg Config) (*Node, error) {
 		c.Close()
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: log, ln: ln, cache: c, srcs: []cache.Source{originSource(cfg.Origin)}, changed: make(chan struct{})}
+	n := &Node{cfg: cfg, log: log, ln: ln, cache: c, srcs: []cache.Source{originSource(cfg.Origin)}, changed: make(chan struct{}),
+		rep: emptyReplica(), keys: maps.Clone(cfg.TrustKeys), hints: make(chan struct{}, 1), peerClient: newPeerClient(), name: cfg.Name}
+	if n.keys == nil {
+		n.keys = map[string]ed25519.PublicKey{}
+	}
+	if n.name == "" {
+		host, _ := os.Hostname()
+		n.name = host + ":" + portOf(ln.Addr().String())
+	}
 	n.links = newLinks(&cfg, ln.Addr().String(), log)
 	n.stats = newStatsAgg(cfg.MaxStatsKeys)
 	n.queue = newSpoolQueue(cfg.SpoolDir, cfg.MaxSpoolBatches, cfg.MaxSpoolBytes, n.log,
@@ -135,7 +159,12 @@ func New(cfg Config) (*Node, error) {
 	if cfg.StatsAppLimit > 0 {
 		n.statsApps = newAppLimiter(cfg.StatsAppLimit, cfg.RateLimitWindow)
 	}
-	n.view.Store(&view{apps: map[string]*appView{}, blobs: map[string]int64{}})
+	n.view.Store(emptyView())
+	if err := n.loadState(); err != nil {
+		c.Close()
+		ln.Close()
+		return nil, err
+	}
 	if err := n.startCluster(); err != nil {
 		c.Close()
 		ln.Close()
@@ -204,9 +233,6 @@ func (n *Node) Addr() string { return n.ln.Addr().String() }
 // Index is the catalog index the edge currently serves.
 func (n *Node) Index() uint64 { return n.view.Load().index }
 
-// Ready reports whether the edge holds a catalog from the origin.
-func (n *Node) Ready() bool { return n.view.Load().index > 0 }
-
 // WaitIndex blocks until the edge serves a catalog at index idx or later.
 func (n *Node) WaitIndex(ctx context.Context, idx uint64) error {
 	for {
@@ -229,8 +255,9 @@ func (n *Node) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	loops, stop := context.WithCancel(ctx)
 	defer stop()
-	wg.Add(4)
+	wg.Add(5)
 	go func() { defer wg.Done(); n.clusterLoop(loops) }()
+	go func() { defer wg.Done(); n.hintLoop(loops) }()
 	go func() { defer wg.Done(); n.syncLoop(loops) }()
 	go func() { defer wg.Done(); n.spoolLoop(loops) }()
 	go func() { defer wg.Done(); n.shipLoop(loops) }()
@@ -256,6 +283,9 @@ func (n *Node) Run(ctx context.Context) error {
 	wg.Wait()
 	n.stopCluster()
 	n.stopStats()
+	if n.disk != nil {
+		n.disk.close()
+	}
 	n.cache.Close()
 	return err
 }
@@ -278,44 +308,17 @@ func (n *Node) stopStats() {
 	}
 }
 
-// install swaps in a newer catalog; an older or equal one is ignored, so
-// the edge never goes backwards.
+// install swaps in a whole catalog, unsigned (tests build views this
+// way); an older or equal one is ignored, so the edge never goes
+// backwards. Edges in service install only verified feeds (sync.go).
 func (n *Node) install(cat *api.Catalog) bool {
-	if cat.Protocol != api.ProtocolVersion {
-		n.log.Error("catalog protocol mismatch, ignoring", "got", cat.Protocol, "want", api.ProtocolVersion)
-		return false
-	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if cat.Index <= n.view.Load().index {
 		return false
 	}
-	n.view.Store(newView(cat))
-	close(n.changed)
-	n.changed = make(chan struct{})
-	n.metrics.catalogIndex.Set(float64(cat.Index))
+	n.storeViewLocked(newView(cat))
 	return true
-}
-
-func (n *Node) syncLoop(ctx context.Context) {
-	for ctx.Err() == nil {
-		cat, err := n.cfg.Origin.WaitCatalog(ctx, n.Index())
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			n.metrics.originErrors.WithLabelValues("catalog").Inc()
-			n.log.Warn("catalog sync failed; serving the catalog we have", "index", n.Index(), "err", err)
-			sleepCtx(ctx, n.cfg.RetryInterval)
-			continue
-		}
-		if !n.install(cat) && cat.Index > n.Index() {
-			// Refused (a protocol this edge does not speak): asking again
-			// at once would get the same catalog back in a hot loop.
-			n.metrics.originErrors.WithLabelValues("catalog_refused").Inc()
-			sleepCtx(ctx, n.cfg.RetryInterval)
-		}
-	}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) {

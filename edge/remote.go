@@ -8,75 +8,118 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
+	"sync/atomic"
 
 	"github.com/aloft/aloft/cache"
 	"github.com/aloft/aloft/origin/api"
 )
 
-// RemoteOrigin reaches the origin over HTTP.
+// RemoteOrigin reaches the origin cluster over HTTP. It may know several
+// origin nodes: every node serves the feed, blobs and stats (followers
+// forward writes), so on a failure it moves to the next one.
 type RemoteOrigin struct {
-	c *api.Client
+	cs  []*api.Client
+	cur atomic.Int32
 }
 
 var _ Origin = (*RemoteOrigin)(nil)
 
 // NewRemoteOrigin talks to the origin at base with an API token.
 func NewRemoteOrigin(base, token string) *RemoteOrigin {
-	return NewRemoteOriginHTTP(base, token, &http.Client{})
+	hc, err := api.NewHTTPClient("", 0) // bounded dials and header waits
+	if err != nil {
+		hc = &http.Client{}
+	}
+	return NewRemoteOriginHTTP(base, token, hc)
 }
 
 // NewRemoteOriginHTTP is NewRemoteOrigin sending with hc, for example one
 // that trusts the private CA of an origin serving HTTPS
 // (api.NewHTTPClient). hc must have no overall timeout: the catalog
-// long-poll holds a request open.
+// long-poll holds a request open. base may list several origin nodes,
+// separated by commas.
 func NewRemoteOriginHTTP(base, token string, hc *http.Client) *RemoteOrigin {
-	return &RemoteOrigin{c: api.NewClient(base, token, hc)}
-}
-
-// WaitCatalog implements Origin with the origin's long-poll.
-func (r *RemoteOrigin) WaitCatalog(ctx context.Context, after uint64) (*api.Catalog, error) {
-	for {
-		cat, err := r.c.Catalog(ctx, after)
-		if err != nil {
-			return nil, err
-		}
-		if cat.Index > after {
-			return cat, nil
-		}
-		// The long-poll expired with nothing new: ask again.
-		if err := ctx.Err(); err != nil {
-			return nil, err
+	r := &RemoteOrigin{}
+	for _, b := range strings.Split(base, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			r.cs = append(r.cs, api.NewClient(strings.TrimRight(b, "/"), token, hc))
 		}
 	}
+	if len(r.cs) == 0 {
+		r.cs = []*api.Client{api.NewClient(base, token, hc)}
+	}
+	return r
+}
+
+// client is the origin node in use.
+func (r *RemoteOrigin) client() *api.Client { return r.cs[int(r.cur.Load())%len(r.cs)] }
+
+// failed moves to the next node after an error that says this one is
+// unreachable or unwell (not after a refusal of the request itself).
+func (r *RemoteOrigin) failed(c *api.Client, err error) {
+	var ae *api.Error
+	if err == nil || len(r.cs) == 1 || errors.As(err, &ae) && ae.Status < 500 {
+		return
+	}
+	if r.client() == c {
+		r.cur.Add(1)
+	}
+}
+
+// Feed implements CatalogSource with the origin's sync feed.
+func (r *RemoteOrigin) Feed(ctx context.Context, req api.FeedRequest) (*api.Feed, error) {
+	c := r.client()
+	f, err := c.Feed(ctx, req)
+	r.failed(c, err)
+	return f, err
+}
+
+// SigningKeys implements KeySource.
+func (r *RemoteOrigin) SigningKeys(ctx context.Context) ([]api.SigningKey, error) {
+	c := r.client()
+	ks, err := c.SigningKeys(ctx)
+	r.failed(c, err)
+	return ks, err
 }
 
 // Blob implements Origin.
 func (r *RemoteOrigin) Blob(ctx context.Context, sha string) ([]byte, error) {
-	b, err := r.c.GetBlob(ctx, sha)
+	c := r.client()
+	b, err := c.GetBlob(ctx, sha)
 	var ae *api.Error
 	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
 		return nil, errors.Join(ErrNotFound, err)
 	}
+	r.failed(c, err)
 	return b, err
 }
 
 // OpenBlob implements BlobOpener: the body streams, so the cache's
 // first-byte and throughput bounds watch the download itself.
 func (r *RemoteOrigin) OpenBlob(ctx context.Context, sha string) (io.ReadCloser, error) {
-	rc, err := r.c.OpenBlob(ctx, sha)
+	c := r.client()
+	rc, err := c.OpenBlob(ctx, sha)
 	var ae *api.Error
 	if errors.As(err, &ae) && ae.Status == http.StatusNotFound {
 		return nil, errors.Join(ErrNotFound, cache.ErrNotFound, err)
 	}
+	r.failed(c, err)
 	return rc, err
 }
 
 // PushStats implements Origin.
 func (r *RemoteOrigin) PushStats(ctx context.Context, b api.StatsBatch) error {
-	return r.c.PushStats(ctx, b)
+	c := r.client()
+	err := c.PushStats(ctx, b)
+	r.failed(c, err)
+	return err
 }
 
 // SelfAssign implements Origin.
 func (r *RemoteOrigin) SelfAssign(ctx context.Context, app, device, channel string) error {
-	return r.c.SelfAssign(ctx, app, device, channel)
+	c := r.client()
+	err := c.SelfAssign(ctx, app, device, channel)
+	r.failed(c, err)
+	return err
 }

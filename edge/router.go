@@ -68,6 +68,9 @@ func (n *Node) dispatch(ctx *fasthttp.RequestCtx, path []byte) string {
 	case string(path) == "/healthz":
 		n.handleHealth(ctx)
 		return "healthz"
+	case string(path) == "/readyz":
+		n.handleReady(ctx)
+		return "readyz"
 	case string(path) == "/metrics":
 		n.metrics.handler(ctx)
 		return "metrics"
@@ -75,16 +78,6 @@ func (n *Node) dispatch(ctx *fasthttp.RequestCtx, path []byte) string {
 	// The path is not echoed: error answers carry no request bytes.
 	writeDeviceError(ctx, fasthttp.StatusNotFound, "not_found", "No such endpoint; devices use /updates, /stats and /channel_self", "")
 	return "other"
-}
-
-func (n *Node) handleHealth(ctx *fasthttp.RequestCtx) {
-	if !n.Ready() {
-		writeRaw(ctx, fasthttp.StatusServiceUnavailable, `{"status":"starting","message":"no catalog from the origin yet"}`)
-		return
-	}
-	ctx.SetContentType("application/json")
-	ctx.SetStatusCode(fasthttp.StatusOK)
-	ctx.SetBodyString(`{"status":"ok","index":` + itoa(n.Index()) + `}`)
 }
 
 // serverError answers what fasthttp refuses before a handler runs, in the

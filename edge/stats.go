@@ -116,7 +116,7 @@ func (f *statsFold) foldEvent(v *view, ev *capgo.StatsEvent) (statsKey, bool) {
 	// version_build (plugins ≥ 8.44 on the builtin bundle) as OnBuiltin,
 	// and update checks treat both as builtin: so do stats.
 	if !ev.OnBuiltin {
-		ver, vf = capgo.FoldStatsVersion(ev.VersionName, av.bundles)
+		ver, vf = capgo.FoldStatsVersion(ev.VersionName, av.versions)
 	}
 	act, af := capgo.FoldStatsAction(ev.Action)
 	if vf {

@@ -42,6 +42,11 @@ func TestDownload_LargeObjectStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The edge carries only bundles a channel can serve.
+	ver := "1.0.0"
+	if _, err := cl.PutChannel(ctx, "com.example.big", "production", api.PutChannel{Bundle: &ver}); err != nil {
+		t.Fatal(err)
+	}
 	if err := e.WaitIndex(ctx, o.Catalog().Index); err != nil {
 		t.Fatal(err)
 	}

@@ -7,11 +7,13 @@ package edge
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"maps"
 	"net/url"
 	"path"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/aloft/aloft/capgo"
 	"github.com/aloft/aloft/origin/api"
@@ -22,11 +24,16 @@ type view struct {
 	apps  map[string]*appView
 	// blobs lists every blob the catalog references, with its size, so the
 	// edge serves and fetches nothing else.
-	blobs map[string]int64
+	blobs *blobIndex
 	// deltas finds a bundle's delta files by the bundle's key, for
 	// /d/{key}/{file_name} downloads.
 	deltas  map[string]*bundleView
 	answers answerCache
+	// expires is when the signed state stops being current (zero: a
+	// catalog installed without a signature, in tests).
+	expires time.Time
+	// indexHeader is index in decimal, sent with every answer.
+	indexHeader []byte
 }
 
 type appView struct {
@@ -36,6 +43,17 @@ type appView struct {
 	// the public channel and lists channels in that order.
 	ordered []*chanView
 	bundles map[string]*bundleView
+	// blobs is every blob the app's bundles name, with its size.
+	blobs map[string]int64
+	// versions names every bundle of the app, servable or not (stats).
+	versions map[string]struct{}
+}
+
+// appSource is what an app view is compiled from: the app's servable
+// part, and the names of all its bundles.
+type appSource struct {
+	app      *api.App
+	versions map[string]struct{}
 }
 
 type chanView struct {
@@ -44,6 +62,7 @@ type chanView struct {
 
 type bundleView struct {
 	b          *api.Bundle
+	key        string
 	ver        capgo.Version
 	verOK      bool
 	minUpdate  capgo.Version
@@ -59,16 +78,70 @@ type bundleView struct {
 // on a parsable url even when it downloads files from the manifest.
 const placeholderPath = "/b/none/manifest-only.zip"
 
-func newView(cat *api.Catalog) *view {
-	v := &view{index: cat.Index, apps: make(map[string]*appView, len(cat.Apps)), blobs: map[string]int64{}, deltas: map[string]*bundleView{}}
-	for id, app := range cat.Apps {
-		v.apps[strings.ToLower(id)] = v.compileApp(app)
-	}
-	return v
+func emptyView() *view {
+	return &view{apps: map[string]*appView{}, blobs: &blobIndex{}, deltas: map[string]*bundleView{}, indexHeader: []byte("0")}
 }
 
-func (v *view) compileApp(app *api.App) *appView {
-	av := &appView{app: app, channels: map[string]*chanView{}, bundles: map[string]*bundleView{}}
+// newView compiles a whole catalog.
+func newView(cat *api.Catalog) *view {
+	changed := make(map[string]*appSource, len(cat.Apps))
+	for id, app := range cat.Apps {
+		src := &appSource{app: app, versions: map[string]struct{}{}}
+		for v := range app.Bundles {
+			src.versions[v] = struct{}{}
+		}
+		changed[strings.ToLower(id)] = src
+	}
+	return emptyView().with(cat.Index, time.Time{}, changed)
+}
+
+// with returns the view at index: the apps in changed recompiled (a nil
+// app is removed), every other app shared with v.
+func (v *view) with(index uint64, expires time.Time, changed map[string]*appSource) *view {
+	out := &view{index: index, expires: expires, apps: maps.Clone(v.apps), blobs: v.blobs, deltas: v.deltas,
+		indexHeader: strconv.AppendUint(nil, index, 10)}
+	adds, drops := map[string]int64{}, map[string]int64{}
+	deltas := map[string]*bundleView{}
+	var gone []string
+	for id, src := range changed {
+		prev := v.apps[id]
+		if prev != nil {
+			maps.Copy(drops, prev.blobs)
+			for _, bv := range prev.bundles {
+				if bv.manifestOK {
+					gone = append(gone, bv.key)
+				}
+			}
+		}
+		if src == nil {
+			delete(out.apps, id)
+			continue
+		}
+		av := compileApp(src.app, prev)
+		av.versions = src.versions
+		out.apps[id] = av
+		maps.Copy(adds, av.blobs)
+		for _, bv := range av.bundles {
+			if bv.manifestOK {
+				deltas[bv.key] = bv
+			}
+		}
+	}
+	if len(gone) > 0 || len(deltas) > 0 {
+		out.deltas = maps.Clone(v.deltas)
+		for _, k := range gone {
+			delete(out.deltas, k)
+		}
+		maps.Copy(out.deltas, deltas)
+	}
+	out.blobs = v.blobs.with(adds, drops)
+	return out
+}
+
+// compileApp compiles app, reusing prev's compiled bundles where the
+// bundle is the same object.
+func compileApp(app *api.App, prev *appView) *appView {
+	av := &appView{app: app, channels: map[string]*chanView{}, bundles: map[string]*bundleView{}, blobs: map[string]int64{}}
 	for name, ch := range app.Channels {
 		cv := &chanView{ch: ch}
 		av.channels[name] = cv
@@ -82,12 +155,27 @@ func (v *view) compileApp(app *api.App) *appView {
 		return a.ID < b.ID
 	})
 	for name, b := range app.Bundles {
-		av.bundles[name] = v.compileBundle(app.ID, b)
+		var bv *bundleView
+		if prev != nil {
+			if old := prev.bundles[name]; old != nil && old.b == b {
+				bv = old
+			}
+		}
+		if bv == nil {
+			bv = compileBundle(app.ID, b)
+		}
+		av.bundles[name] = bv
+		if b.Zip != "" {
+			av.blobs[b.Zip] = b.ZipSize
+		}
+		for _, m := range b.Manifest {
+			av.blobs[m.Blob] = m.Size
+		}
 	}
 	return av
 }
 
-func (v *view) compileBundle(appID string, b *api.Bundle) *bundleView {
+func compileBundle(appID string, b *api.Bundle) *bundleView {
 	bv := &bundleView{b: b, zipPath: placeholderPath}
 	bv.ver, bv.verOK = capgo.ParseVersion(b.Version)
 	if b.MinUpdateVersion != "" {
@@ -95,7 +183,6 @@ func (v *view) compileBundle(appID string, b *api.Bundle) *bundleView {
 	}
 	if b.Zip != "" {
 		bv.zipPath = "/b/" + b.Zip + "/" + url.PathEscape(appID+"_"+b.Version) + ".zip"
-		v.blobs[b.Zip] = b.ZipSize
 	}
 	if len(b.Manifest) > 0 {
 		bv.manifestOK = true
@@ -105,12 +192,10 @@ func (v *view) compileBundle(appID string, b *api.Bundle) *bundleView {
 		// hash: every entry's URL then shares one prefix, which gzip all but
 		// removes, where 64 random hex digits per file cost ~33 bytes each
 		// even compressed (4 KB in a 130-file manifest, 0.15% of the zip).
-		key := bundleKey(appID, b)
-		v.deltas[key] = bv
+		bv.key = bundleKey(appID, b)
 		for i, m := range b.Manifest {
-			bv.manifest[i] = capgo.ManifestFile{FileName: m.FileName, FileHash: m.FileHash, Path: "/d/" + key + "/" + escapePath(m.FileName)}
+			bv.manifest[i] = capgo.ManifestFile{FileName: m.FileName, FileHash: m.FileHash, Path: "/d/" + bv.key + "/" + escapePath(m.FileName)}
 			bv.files[m.FileName] = m
-			v.blobs[m.Blob] = m.Size
 		}
 		// HTTP stacks that resolve dot segments (OkHttp does) ask for
 		// "a/./b.js" as "a/b.js": answer the cleaned name too, unless

@@ -197,6 +197,8 @@ func (t CommandType) String() string {
 		return "delete_member"
 	case cmdSetRetention:
 		return "set_retention"
+	case cmdSetSigningKey:
+		return "set_signing_key"
 	}
 	return fmt.Sprintf("type_%d", uint8(t))
 }

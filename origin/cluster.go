@@ -124,6 +124,9 @@ func (n *Node) leaderDuties(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := n.svc.ensureSigningKey(ctx); err != nil {
+		return err
+	}
 	if n.cfg.AdminToken != "" {
 		return n.svc.ensureToken(ctx, "admin", n.cfg.AdminToken)
 	}

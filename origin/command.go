@@ -31,6 +31,7 @@ const (
 	cmdSetMember
 	cmdDeleteMember
 	cmdSetRetention
+	cmdSetSigningKey
 	cmdMax
 )
 
@@ -48,7 +49,8 @@ const (
 //     and expiry (optional fields), keeps revoked tokens (revokeKeepsSince)
 //     and remembers stats batches in their own window (statsWindowSince);
 //     older entries decode as they are and apply as they did.
-const commandVersion = 3
+//   - 4: adds cmdSetSigningKey (catalog signing keys, signing.go).
+const commandVersion = 4
 
 // ErrBadCommand means a log entry cannot be decoded.
 var ErrBadCommand = errors.New("origin: undecodable command")
@@ -104,6 +106,9 @@ func DecodeCommand(b []byte) (Command, error) {
 // upgradeCommand is the one place where older entries are brought to the
 // current shapes, one version step at a time.
 func upgradeCommand(c Command) (Command, error) {
+	if c.Type == cmdSetSigningKey && c.Version < 4 {
+		return Command{}, fmt.Errorf("%w: signing key entries start at version 4, this one says %d", ErrBadCommand, c.Version)
+	}
 	if c.Type == cmdSetRetention && c.Version < 3 {
 		// No build wrote one: version 2 builds did not know the type.
 		return Command{}, fmt.Errorf("%w: retention entries start at version 3, this one says %d", ErrBadCommand, c.Version)

@@ -1,5 +1,5 @@
-// What edges need from the origin (the edge.Origin contract): catalog
-// long-polls, verified blobs, stats batches and old plugins' self-assigned
+// What edges need from the origin (the edge.Origin contract): the catalog
+// feed (feedapi.go), verified blobs, stats batches and old plugins' self-assigned
 // channels. In `aloft dev` the edge calls the Node's methods directly;
 // remote edges reach the same service calls through the sync routes of
 // the operator API.
@@ -13,22 +13,6 @@ import (
 
 	"github.com/aloft/aloft/origin/api"
 )
-
-// WaitCatalog returns the catalog once its index exceeds after, waiting
-// until ctx ends. Callers that want a bounded wait pass a deadline.
-func (svc *service) WaitCatalog(ctx context.Context, after uint64) (*api.Catalog, error) {
-	for {
-		cat, changed := svc.fsm.catalog()
-		if cat.Index > after {
-			return cat, nil
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
-}
 
 // Blob returns a stored blob's verified bytes. The edge's Origin contract
 // hands out whole blobs (its cache holds them as bytes); the read is whole
@@ -82,27 +66,6 @@ func (svc *service) PushStats(ctx context.Context, b api.StatsBatch) error {
 // before x.34).
 func (svc *service) SelfAssign(ctx context.Context, app, device, channel string) error {
 	return svc.SetDevice(ctx, app, device, channel, true, "")
-}
-
-// waitCatalogFor is WaitCatalog bounded by the configured long-poll: it
-// answers the current catalog when nothing changes in time.
-func (svc *service) waitCatalogFor(ctx context.Context, after uint64) (*api.Catalog, error) {
-	c, cancel := context.WithTimeout(ctx, svc.cfg.LongPoll)
-	defer cancel()
-	cat, err := svc.WaitCatalog(c, after)
-	if err != nil && ctx.Err() == nil {
-		return svc.Catalog(), nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("origin: catalog wait: %w", err)
-	}
-	return cat, nil
-}
-
-// WaitCatalog returns the catalog once its index exceeds after, waiting
-// until ctx ends.
-func (n *Node) WaitCatalog(ctx context.Context, after uint64) (*api.Catalog, error) {
-	return n.svc.WaitCatalog(ctx, after)
 }
 
 // Blob returns a stored blob's verified bytes, whole.

@@ -17,6 +17,7 @@ package origin
 import (
 	"bufio"
 	"bytes"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -57,8 +58,18 @@ type fixtureState struct {
 	Retain      map[string]retentionRec `json:"retain,omitempty"`
 	StatsKeys   map[string]uint64       `json:"stats_keys,omitempty"`
 	StatsKeyLog []string                `json:"stats_key_log,omitempty"`
+	// SigningKeys are the catalog keys (format 4 on): id, endorser and
+	// whether the endorsement verifies; seeds stay out of the fixtures.
+	SigningKeys []fixtureSigningKey `json:"signing_keys,omitempty"`
 	// Failed lists the log indexes whose command was refused.
 	Failed []uint64 `json:"failed"`
+}
+
+type fixtureSigningKey struct {
+	ID       string `json:"id"`
+	Created  int64  `json:"created_ms"`
+	Endorser string `json:"endorser,omitempty"`
+	Endorsed bool   `json:"endorsed,omitempty"`
 }
 
 type fixtureToken struct {
@@ -82,7 +93,28 @@ func toFixture(s *state, failed []uint64) fixtureState {
 	for id, m := range s.Members {
 		out.Members[id] = m.APIURL
 	}
+	for i, k := range s.SigningKeys {
+		fk := fixtureSigningKey{ID: k.ID, Created: k.Created, Endorser: k.Endorser}
+		if i > 0 && k.Endorser == s.SigningKeys[i-1].ID {
+			pub := k.public()
+			fk.Endorsed = ed25519.Verify(s.SigningKeys[i-1].public().Public, api.EndorsementMessage(k.ID, pub.Public), k.Signature)
+		}
+		out.SigningKeys = append(out.SigningKeys, fk)
+	}
 	return out
+}
+
+// fixtureSigningKeys are two keys, the second endorsed by the first, from
+// fixed seeds (the fixtures must not change from run to run).
+func fixtureSigningKeys() (setSigningKeyCmd, setSigningKeyCmd) {
+	seed := func(b byte) []byte { return bytes.Repeat([]byte{b}, ed25519.SeedSize) }
+	first := setSigningKeyCmd{Seed: seed(1)}
+	first.ID = keyID(ed25519.NewKeyFromSeed(first.Seed).Public().(ed25519.PublicKey))
+	second := setSigningKeyCmd{Seed: seed(2), Endorser: first.ID}
+	pub := ed25519.NewKeyFromSeed(second.Seed).Public().(ed25519.PublicKey)
+	second.ID = keyID(pub)
+	second.Signature = ed25519.Sign(ed25519.NewKeyFromSeed(first.Seed), api.EndorsementMessage(second.ID, pub))
+	return first, second
 }
 
 // fixtureTime is the leader time of the fixture log's first entry.
@@ -116,6 +148,7 @@ func fixtureLog() []fixtureEntry {
 	ch := func(name string, spec api.PutChannel, rid string) fixtureEntry {
 		return fixtureEntry{cmdPutChannel, "", putChannelCmd{App: app, Name: name, Spec: toLogChannelSpec(spec), RolloutID: rid}}
 	}
+	key1, key2 := fixtureSigningKeys()
 	stats := func(id, a string, counts ...api.StatsCount) fixtureEntry {
 		return fixtureEntry{cmdAddStats, "stats-" + id, addStatsCmd{Batch: toLogStatsBatch(api.StatsBatch{ID: id, Counts: counts})}}
 	}
@@ -215,6 +248,11 @@ func fixtureLog() []fixtureEntry {
 		// Format 3: stats batches in their own idempotency window.
 		stats("b5", other, api.StatsCount{App: other, Version: "0.1.0", Action: "set", N: 2}),
 		stats("b5", other, api.StatsCount{App: other, Version: "0.1.0", Action: "set", N: 2}), // retried: once
+		// Format 4: catalog signing keys, a rotation, a retry and a forgery.
+		{cmdSetSigningKey, "signing-key-first", key1},
+		{cmdSetSigningKey, "signing-key-" + key2.ID, key2},
+		{cmdSetSigningKey, "", key2}, // the same key again: no-op
+		{cmdSetSigningKey, "", setSigningKeyCmd{ID: "kforged", Seed: key1.Seed}}, // id of another key
 	}
 }
 

@@ -320,15 +320,6 @@ func (hs *httpAPI) deleteToken(_ http.ResponseWriter, r *http.Request) (int, any
 	return http.StatusNoContent, nil, hs.svc.DeleteToken(r.Context(), r.PathValue("name"), idemKey(r))
 }
 
-func (hs *httpAPI) syncCatalog(_ http.ResponseWriter, r *http.Request) (int, any, error) {
-	after, err := strconv.ParseUint(r.URL.Query().Get("after"), 10, 64)
-	if err != nil && r.URL.Query().Get("after") != "" {
-		return 0, nil, invalid("after must be a catalog index")
-	}
-	cat, err := hs.svc.waitCatalogFor(r.Context(), after)
-	return http.StatusOK, cat, err
-}
-
 func (hs *httpAPI) syncStats(w http.ResponseWriter, r *http.Request) (int, any, error) {
 	var b api.StatsBatch
 	if err := decodeBody(w, r, &b); err != nil {

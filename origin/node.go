@@ -92,6 +92,14 @@ type Config struct {
 	// LongPoll is how long a catalog sync request waits for a change.
 	// Default 30s.
 	LongPoll time.Duration
+	// StateTTL is how long a signed catalog state stays valid: an edge
+	// that hears nothing fresher within it stops claiming readiness.
+	// Default 24h.
+	StateTTL time.Duration
+	// StateResign is how often an unchanged state is signed again (a few
+	// hundred bytes to each edge). Default 1h; it must be well under
+	// StateTTL.
+	StateResign time.Duration
 	// GCInterval is how often the leader collects unreferenced blobs.
 	// Default 1h; zero turns the periodic sweep off (POST
 	// /api/v1/blobs/gc still works).
@@ -138,7 +146,9 @@ func DefaultConfig() Config {
 		MaxBlobBytes:       1 << 30,
 		ZipLimits:          bundle.DefaultLimits(),
 		ApplyTimeout:       10 * time.Second,
-		LongPoll:           30 * time.Second,
+		LongPoll:           50 * time.Second,
+		StateTTL:           24 * time.Hour,
+		StateResign:        time.Hour,
 		GCInterval:         time.Hour,
 		GCMinAge:           24 * time.Hour,
 		APIMaxConnsPerIP:   256,
@@ -184,6 +194,8 @@ func (c *Config) Validate() error {
 		return errors.New("origin: APIMaxConns and APIMaxConnsPerIP must be 0 (derived / no cap) or positive")
 	case c.ReadHeaderTimeout <= 0 || c.BodyTimeout <= 0 || c.IdleTimeout <= 0:
 		return errors.New("origin: ReadHeaderTimeout, BodyTimeout and IdleTimeout must be positive")
+	case c.StateTTL <= 0 || c.StateResign <= 0 || c.StateResign*2 > c.StateTTL:
+		return errors.New("origin: StateTTL and StateResign must be positive, StateResign at most half of StateTTL")
 	case c.WriteTimeout <= c.LongPoll:
 		return errors.New("origin: WriteTimeout must be longer than LongPoll, or catalog long-polls are cut")
 	case c.Bootstrap && len(c.Join) > 0:
@@ -248,7 +260,8 @@ func New(cfg Config) (*Node, error) {
 		n.rn.shutdown()
 		return nil, err
 	}
-	n.svc = &service{cfg: c, log: n.log, rn: n.rn, fsm: n.rn.fsm, bl: n.bl, used: newTokenUse(), edges: newEdgeRegistry()}
+	n.svc = &service{cfg: c, log: n.log, rn: n.rn, fsm: n.rn.fsm, bl: n.bl, used: newTokenUse(), edges: newEdgeRegistry(),
+		feed: newFeedLog(n.rn.fsm, c.StateTTL, c.StateResign)}
 	if n.hs, err = newHTTPAPI(c, n.log, m, n.rn, n.svc, n.bl, serverTLS, members); err != nil {
 		n.rn.shutdown()
 		return nil, err
@@ -309,6 +322,7 @@ func (n *Node) Run(ctx context.Context) error {
 		wg.Go(func() { n.svc.gcLoop(loops) })
 	}
 	wg.Go(func() { n.leaderLoop(loops) })
+	wg.Go(func() { n.svc.feed.run(loops) })
 	errc := make(chan error, 1)
 	go func() { errc <- n.hs.serveAPI() }()
 	var err error

@@ -71,7 +71,9 @@ func (hs *httpAPI) routeTable() (*http.ServeMux, []route) {
 	h("GET /api/v1/tokens", scopeAdmin, hs.listTokens)
 	h("DELETE /api/v1/tokens/{name}", scopeAdmin, hs.deleteToken)
 
-	h("GET /api/v1/sync/catalog", scopeSync, hs.syncCatalog)
+	h("GET /api/v1/sync/feed", scopeSync, hs.syncFeed)
+	h("GET /api/v1/sync/keys", scopeSync, hs.syncKeys)
+	h("POST /api/v1/sync/keys/rotate", scopeAdmin, hs.rotateKey)
 	h("POST /api/v1/sync/stats", scopeSync, hs.syncStats)
 	h("PUT /api/v1/sync/self-assign", scopeSync, hs.syncSelfAssign)
 

@@ -44,5 +44,6 @@ type service struct {
 	bl    blobChecker
 	used  *tokenUse     // when each token last authenticated on this node
 	edges *edgeRegistry // the edges that sync from this node
+	feed  *feedLog      // the signed catalog states this node serves
 	gcMu  sync.Mutex    // one collection at a time: two would count each other's deletes
 }

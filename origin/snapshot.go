@@ -48,6 +48,17 @@ type snapState struct {
 	StatsKeyLog []string          `json:"stats_key_log,omitempty"`
 	// Audit is new in format 2.
 	Audit []snapAudit `json:"audit,omitempty"`
+	// SigningKeys joined format 2 with command format 4: absent is no
+	// key yet, which the leader then makes.
+	SigningKeys []snapSigningKey `json:"signing_keys,omitempty"`
+}
+
+type snapSigningKey struct {
+	ID        string `json:"id"`
+	Seed      []byte `json:"seed"`
+	Created   int64  `json:"created_ms"`
+	Endorser  string `json:"endorser,omitempty"`
+	Signature []byte `json:"signature,omitempty"`
 }
 
 type snapCatalog struct {
@@ -168,6 +179,9 @@ func encodeSnapshot(s *state) ([]byte, error) {
 			out.Retain[app] = snapRetention(r)
 		}
 	}
+	for _, k := range s.SigningKeys {
+		out.SigningKeys = append(out.SigningKeys, snapSigningKey(k))
+	}
 	for _, e := range s.Audit {
 		out.Audit = append(out.Audit, snapAudit(e))
 	}
@@ -229,6 +243,9 @@ func (ss *snapState) state() *state {
 		s.Retain[app] = retentionRec(r)
 	}
 	s.StatsKeys, s.StatsKeyLog = ss.StatsKeys, ss.StatsKeyLog
+	for _, k := range ss.SigningKeys {
+		s.SigningKeys = append(s.SigningKeys, signingKeyRec(k))
+	}
 	for _, e := range ss.Audit {
 		s.Audit = append(s.Audit, api.AuditEntry(e))
 	}

@@ -43,6 +43,8 @@ type state struct {
 	// Audit holds the newest maxAudit audit entries, oldest first
 	// (audit.go).
 	Audit []api.AuditEntry
+	// SigningKeys are the catalog keys, the active one last (signing.go).
+	SigningKeys []signingKeyRec
 
 	// cells counts each app's stats cells (stats.go); derived from Stats,
 	// so not encoded, and rebuilt when nil (after a restore).
@@ -217,6 +219,8 @@ func decodeOp(c Command) (op, error) {
 		o = &deleteMemberCmd{}
 	case cmdSetRetention:
 		o = &setRetentionCmd{}
+	case cmdSetSigningKey:
+		o = &setSigningKeyCmd{}
 	case cmdInitCatalog:
 		// No payload: no build ever read one, so none is required.
 		return initCatalogCmd{}, nil

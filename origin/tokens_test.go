@@ -49,7 +49,9 @@ func TestTokenRoles(t *testing.T) {
 		{"POST", "/api/v1/blobs/gc", `{"dry_run":true}`, []string{"admin"}},
 		{"GET", "/api/v1/tokens", "", []string{"admin"}},
 		{"POST", "/api/v1/tokens", `{"name":"new"}`, []string{"admin"}},
-		{"GET", "/api/v1/sync/catalog?after=0", "", []string{"admin", "edge"}},
+		{"GET", "/api/v1/sync/feed?after=0", "", []string{"admin", "edge"}},
+		{"GET", "/api/v1/sync/keys", "", []string{"admin", "edge"}},
+		{"POST", "/api/v1/sync/keys/rotate", "", []string{"admin"}},
 		{"POST", "/api/v1/sync/stats", `{}`, []string{"admin", "edge"}},
 	}
 	for _, rt := range routes {

@@ -352,17 +352,6 @@ func (c *Client) Stats(ctx context.Context, app string) (AppStats, error) {
 	return out, c.Do(ctx, http.MethodGet, Prefix+"/apps/"+esc(app)+"/stats", nil, "", &out)
 }
 
-// Catalog returns the catalog once its index exceeds after, waiting up to
-// the origin's long-poll limit; a zero after answers at once.
-func (c *Client) Catalog(ctx context.Context, after uint64) (*Catalog, error) {
-	var out Catalog
-	err := c.Do(ctx, http.MethodGet, Prefix+"/sync/catalog?after="+strconv.FormatUint(after, 10), nil, "", &out)
-	if err != nil {
-		return nil, err
-	}
-	return &out, nil
-}
-
 // GetBlob downloads a blob's bytes.
 func (c *Client) GetBlob(ctx context.Context, sha string) ([]byte, error) {
 	rc, err := c.OpenBlob(ctx, sha)

@@ -65,6 +65,9 @@ type AppMeta struct {
 	Name          string `json:"name"`
 	Created       int64  `json:"created_ms"`
 	NextChannelID int64  `json:"next_channel_id"`
+	// Versions names every bundle of the app, sorted, servable or not:
+	// edges count stats of devices on any of them under its own name.
+	Versions []string `json:"versions,omitempty"`
 }
 
 // ErrFeedFormat is a feed record that cannot be part of any state.
@@ -138,16 +141,25 @@ func RootDigest(apps map[string][32]byte) [32]byte {
 }
 
 // Servable lists the versions an app's channels can send to devices (their
-// bundles and rollout bundles): the only bundles the feed carries, so an
-// edge's memory follows what can be served, not every bundle published.
+// bundles and rollout bundles), and each channel's previous bundle, which
+// devices that were answered just before the channel moved are still
+// downloading (and which a rollback brings back): the only bundles the
+// feed carries, so an edge's memory follows what can be served, not every
+// bundle ever published.
 func Servable(channels map[string]*Channel) map[string]bool {
-	out := make(map[string]bool, len(channels))
-	for _, ch := range channels {
-		if ch.Bundle != "" && ch.Bundle != BuiltinVersion {
-			out[ch.Bundle] = true
+	out := make(map[string]bool, 2*len(channels))
+	add := func(v string) {
+		if v != "" && v != BuiltinVersion {
+			out[v] = true
 		}
-		if r := ch.Rollout; r != nil && r.Bundle != "" && r.Bundle != BuiltinVersion {
-			out[r.Bundle] = true
+	}
+	for _, ch := range channels {
+		add(ch.Bundle)
+		if r := ch.Rollout; r != nil {
+			add(r.Bundle)
+		}
+		if len(ch.History) > 0 {
+			add(ch.History[len(ch.History)-1])
 		}
 	}
 	return out

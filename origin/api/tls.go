@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"time"
@@ -48,5 +49,11 @@ func NewHTTPClient(caFile string, timeout time.Duration) (*http.Client, error) {
 	}
 	tr = tr.Clone()
 	tr.TLSClientConfig = tc
+	// An origin that accepts connections and never answers must not hold
+	// a caller forever: the dial, the handshake and the wait for headers
+	// are bounded (the longest legitimate wait is the feed's long-poll).
+	tr.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	tr.TLSHandshakeTimeout = 5 * time.Second
+	tr.ResponseHeaderTimeout = 2 * time.Minute
 	return &http.Client{Transport: tr, Timeout: timeout}, nil
 }

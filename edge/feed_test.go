@@ -1,0 +1,85 @@
+package edge
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aloft/aloft/origin/api"
+)
+
+// testKey is the signing key the fake origins sign with (a fixed seed:
+// tests that compare states need the same key every run).
+func testKey() ed25519.PrivateKey {
+	return ed25519.NewKeyFromSeed([]byte(strings.Repeat("k", ed25519.SeedSize)))
+}
+
+const testKeyID = "ktest"
+
+// catalogRecords encodes cat as the origin's feed does: one record per
+// app, channel, servable bundle and override.
+func catalogRecords(cat *api.Catalog) ([]api.Record, [32]byte) {
+	var recs []api.Record
+	digests := map[string][32]byte{}
+	for id, app := range cat.Apps {
+		d := map[api.RecordKey][32]byte{}
+		add := func(kind, name string, v any) {
+			b, err := json.Marshal(v)
+			if err != nil {
+				panic(err)
+			}
+			recs = append(recs, api.Record{App: id, Kind: kind, Name: name, Body: b})
+			d[api.RecordKey{Kind: kind, Name: name}] = api.RecordDigest(b)
+		}
+		add(api.KindApp, "", api.AppMeta{ID: app.ID, Name: app.Name, Created: app.Created, NextChannelID: app.NextChannelID,
+			Versions: slices.Sorted(maps.Keys(app.Bundles))})
+		for name, ch := range app.Channels {
+			add(api.KindChannel, name, ch)
+		}
+		for v := range api.Servable(app.Channels) {
+			if b := app.Bundles[v]; b != nil {
+				add(api.KindBundle, v, b)
+			}
+		}
+		for dev, o := range app.Overrides {
+			add(api.KindOverride, dev, o)
+		}
+		digests[id] = api.AppDigest(d)
+	}
+	return recs, api.RootDigest(digests)
+}
+
+// signedSnapshot is cat as a snapshot feed signed by key, valid for ttl.
+func signedSnapshot(key ed25519.PrivateKey, keyID string, cat *api.Catalog, ttl time.Duration) *api.Feed {
+	recs, root := catalogRecords(cat)
+	st, err := api.SignState(key, keyID, cat.Index, time.Now().Add(ttl), root[:])
+	if err != nil {
+		panic(err)
+	}
+	return &api.Feed{Protocol: api.FeedProtocol, State: st, Records: recs}
+}
+
+// Feed implements CatalogSource: a signed snapshot of cat when it is newer
+// than what the edge holds; otherwise it waits for ctx.
+func (f *fakeOrigin) Feed(ctx context.Context, req api.FeedRequest) (*api.Feed, error) {
+	f.mu.Lock()
+	cat := f.cat
+	f.mu.Unlock()
+	if cat != nil && cat.Index > req.After {
+		return signedSnapshot(testKey(), testKeyID, cat, time.Hour), nil
+	}
+	if !req.Wait {
+		return nil, nil
+	}
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// SigningKeys implements KeySource.
+func (f *fakeOrigin) SigningKeys(context.Context) ([]api.SigningKey, error) {
+	return []api.SigningKey{{ID: testKeyID, Public: testKey().Public().(ed25519.PublicKey), Active: true}}, nil
+}

@@ -1,0 +1,212 @@
+// The replica: the catalog state the edge holds, as the feed's records
+// (their exact bytes and digests, by app), with the signed state they
+// prove. A feed from anywhere (the origin, the edge's own disk, a peer)
+// is applied to a copy and kept only when the copy's root digest equals
+// the one the trusted signature covers; the edge then recompiles the
+// apps that changed, and nothing else.
+
+package edge
+
+import (
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/aloft/aloft/origin/api"
+)
+
+// errRootMismatch means a feed's records do not add up to the state it
+// claims: a delta against another base, or tampering. The edge asks for
+// a snapshot next.
+var errRootMismatch = errors.New("edge: feed records do not match the signed state")
+
+// rec is one record held: its bytes, digest and decoded value.
+type rec struct {
+	body   []byte
+	digest [32]byte
+	val    any // *api.AppMeta, *api.Channel, *api.Bundle or *api.Override
+}
+
+type replicaApp struct {
+	recs   map[api.RecordKey]rec
+	digest [32]byte
+}
+
+// replica is immutable once built; apply returns a new one.
+type replica struct {
+	state   *api.SignedState
+	raw     []byte // the signed state as received
+	apps    map[string]*replicaApp
+	digests map[string][32]byte
+}
+
+func emptyReplica() *replica {
+	return &replica{apps: map[string]*replicaApp{}, digests: map[string][32]byte{}}
+}
+
+func (r *replica) index() uint64 {
+	if r.state == nil {
+		return 0
+	}
+	return r.state.Index
+}
+
+// apply verifies f against the keys and what r holds, and returns the
+// replica it yields with the ids of the apps that changed. now zero skips
+// the expiry check (a state read back from disk is served, flagged as
+// expired, rather than dropped).
+func (r *replica) apply(f *api.Feed, keys map[string]ed25519.PublicKey, now time.Time) (*replica, map[string]bool, error) {
+	if f.Protocol != api.FeedProtocol {
+		return nil, nil, fmt.Errorf("edge: feed protocol %d, this edge speaks %d", f.Protocol, api.FeedProtocol)
+	}
+	check := api.StateCheck{Keys: keys, Now: now}
+	if r.state != nil {
+		check.Held, check.HeldDigest = r.state.Index, r.state.Digest
+	}
+	st, err := api.OpenState(f.State, check)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(st.Body) != 32 {
+		return nil, nil, fmt.Errorf("%w: a state body is a 32-byte root", api.ErrStateFormat)
+	}
+	out := &replica{state: st, raw: f.State}
+	changed := map[string]bool{}
+	switch {
+	case f.From == 0:
+		out.apps, out.digests = map[string]*replicaApp{}, map[string][32]byte{}
+		for id := range r.apps {
+			changed[id] = true // dropped unless the snapshot has it
+		}
+	case f.From > r.index():
+		return nil, nil, fmt.Errorf("%w: a delta from %d, holding %d", errRootMismatch, f.From, r.index())
+	default:
+		out.apps, out.digests = maps.Clone(r.apps), maps.Clone(r.digests)
+	}
+	touched := map[string]*replicaApp{}
+	for _, record := range f.Records {
+		if err := api.CheckRecord(record); err != nil {
+			return nil, nil, err
+		}
+		ra := touched[record.App]
+		if ra == nil {
+			ra = &replicaApp{recs: map[api.RecordKey]rec{}}
+			if prev := out.apps[record.App]; prev != nil && f.From != 0 {
+				ra.recs = maps.Clone(prev.recs)
+			}
+			touched[record.App] = ra
+		}
+		k := api.RecordKey{Kind: record.Kind, Name: record.Name}
+		if len(record.Body) == 0 {
+			delete(ra.recs, k)
+			continue
+		}
+		if old, ok := ra.recs[k]; ok && string(old.body) == string(record.Body) {
+			continue
+		}
+		v, err := decodeRecord(record)
+		if err != nil {
+			return nil, nil, err
+		}
+		body := []byte(record.Body)
+		ra.recs[k] = rec{body: body, digest: api.RecordDigest(body), val: v}
+	}
+	for id, ra := range touched {
+		changed[id] = true
+		if len(ra.recs) == 0 {
+			delete(out.apps, id)
+			delete(out.digests, id)
+			continue
+		}
+		d := make(map[api.RecordKey][32]byte, len(ra.recs))
+		for k, x := range ra.recs {
+			d[k] = x.digest
+		}
+		ra.digest = api.AppDigest(d)
+		out.apps[id], out.digests[id] = ra, ra.digest
+	}
+	if root := api.RootDigest(out.digests); string(root[:]) != string(st.Body) {
+		return nil, nil, errRootMismatch
+	}
+	return out, changed, nil
+}
+
+// decodeRecord reads a record's body into its catalog type, refusing one
+// that could not have come from an origin (an app record without an
+// app record's fields, a bundle named other than its version, ...).
+func decodeRecord(r api.Record) (any, error) {
+	var v any
+	var name string
+	switch r.Kind {
+	case api.KindApp:
+		m := &api.AppMeta{}
+		v, name = m, ""
+		if err := json.Unmarshal(r.Body, m); err != nil || m.ID != r.App {
+			return nil, fmt.Errorf("%w: app record of %q", api.ErrFeedFormat, r.App)
+		}
+		return v, nil
+	case api.KindChannel:
+		c := &api.Channel{}
+		if err := json.Unmarshal(r.Body, c); err != nil {
+			return nil, fmt.Errorf("%w: channel %q: %v", api.ErrFeedFormat, r.Name, err)
+		}
+		v, name = c, c.Name
+	case api.KindBundle:
+		b := &api.Bundle{}
+		if err := json.Unmarshal(r.Body, b); err != nil {
+			return nil, fmt.Errorf("%w: bundle %q: %v", api.ErrFeedFormat, r.Name, err)
+		}
+		v, name = b, b.Version
+	default:
+		o := &api.Override{}
+		if err := json.Unmarshal(r.Body, o); err != nil {
+			return nil, fmt.Errorf("%w: override: %v", api.ErrFeedFormat, err)
+		}
+		return o, nil
+	}
+	if name != r.Name {
+		return nil, fmt.Errorf("%w: record %q holds %q", api.ErrFeedFormat, r.Name, name)
+	}
+	return v, nil
+}
+
+// catalogApp assembles app id's catalog object from its records.
+func (r *replica) catalogApp(id string) *appSource {
+	ra := r.apps[id]
+	if ra == nil {
+		return nil
+	}
+	src := &appSource{versions: map[string]struct{}{}}
+	app := &api.App{ID: id, Bundles: map[string]*api.Bundle{}, Channels: map[string]*api.Channel{}, Overrides: map[string]*api.Override{}}
+	for k, x := range ra.recs {
+		switch v := x.val.(type) {
+		case *api.AppMeta:
+			app.Name, app.Created, app.NextChannelID = v.Name, v.Created, v.NextChannelID
+			for _, ver := range v.Versions {
+				src.versions[ver] = struct{}{}
+			}
+		case *api.Channel:
+			app.Channels[k.Name] = v
+		case *api.Bundle:
+			app.Bundles[k.Name] = v
+		case *api.Override:
+			app.Overrides[k.Name] = v
+		}
+	}
+	src.app = app
+	return src
+}
+
+// snapshot is the whole replica as a feed, for the disk and for peers.
+func (r *replica) snapshot() *api.Feed {
+	f := &api.Feed{Protocol: api.FeedProtocol, State: r.raw, Records: []api.Record{}}
+	for id, ra := range r.apps {
+		for k, x := range ra.recs {
+			f.Records = append(f.Records, api.Record{App: id, Kind: k.Kind, Name: k.Name, Body: x.body})
+		}
+	}
+	return f
+}

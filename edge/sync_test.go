@@ -1,0 +1,255 @@
+package edge
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aloft/aloft/origin/api"
+)
+
+func signedCatalog(index uint64, version string) *api.Catalog {
+	app := &api.App{ID: "com.example.app", NextChannelID: 2,
+		Bundles:   map[string]*api.Bundle{version: testBundle(version)},
+		Channels:  map[string]*api.Channel{"production": chanOpts(1, "production", version, public)},
+		Overrides: map[string]*api.Override{}}
+	return &api.Catalog{Protocol: api.ProtocolVersion, Index: index, Apps: map[string]*api.App{app.ID: app}}
+}
+
+func testKeys() map[string]ed25519.PublicKey {
+	return map[string]ed25519.PublicKey{testKeyID: testKey().Public().(ed25519.PublicKey)}
+}
+
+// TestReplica_RefusesWhatDoesNotVerify: a state is installed only when a
+// trusted key signed it, it is not older than the one held (nor the same
+// index with other contents), it has not expired, and its records add up
+// to the signed root.
+func TestReplica_RefusesWhatDoesNotVerify(t *testing.T) {
+	now := time.Now()
+	held, _, err := emptyReplica().apply(signedSnapshot(testKey(), testKeyID, signedCatalog(5, "1.0.0"), time.Hour), testKeys(), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := ed25519.NewKeyFromSeed([]byte(strings.Repeat("x", ed25519.SeedSize)))
+	tampered := signedSnapshot(testKey(), testKeyID, signedCatalog(6, "1.0.1"), time.Hour)
+	for i := range tampered.Records {
+		if tampered.Records[i].Kind == api.KindBundle {
+			tampered.Records[i].Body = []byte(strings.Replace(string(tampered.Records[i].Body), `"zip_size":10`, `"zip_size":11`, 1))
+		}
+	}
+	extra := signedSnapshot(testKey(), testKeyID, signedCatalog(6, "1.0.1"), time.Hour)
+	extra.Records = append(extra.Records, api.Record{App: "com.evil.app", Kind: api.KindApp, Body: []byte(`{"app_id":"com.evil.app"}`)})
+	for _, tc := range []struct {
+		name string
+		feed *api.Feed
+		want error
+	}{
+		{"another key under a trusted id", signedSnapshot(other, testKeyID, signedCatalog(6, "1.0.1"), time.Hour), api.ErrStateSig},
+		{"an unknown key", signedSnapshot(other, "kother", signedCatalog(6, "1.0.1"), time.Hour), api.ErrStateKey},
+		{"an older index", signedSnapshot(testKey(), testKeyID, signedCatalog(4, "1.0.1"), time.Hour), api.ErrStateOlder},
+		{"the held index with other contents", signedSnapshot(testKey(), testKeyID, signedCatalog(5, "1.0.1"), time.Hour), api.ErrStateOlder},
+		{"an expired state", signedSnapshot(testKey(), testKeyID, signedCatalog(6, "1.0.1"), -time.Second), api.ErrStateExpired},
+		{"a record changed after signing", tampered, errRootMismatch},
+		{"a record added", extra, errRootMismatch},
+	} {
+		if _, _, err := held.apply(tc.feed, testKeys(), now); !errors.Is(err, tc.want) {
+			t.Errorf("%s: got %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if _, _, err := held.apply(signedSnapshot(testKey(), testKeyID, signedCatalog(6, "1.0.1"), time.Hour), testKeys(), now); err != nil {
+		t.Fatalf("a valid newer state was refused: %v", err)
+	}
+}
+
+// TestTrustKeys_OnlyEndorsedKeysJoin: with keys trusted, a new key is
+// trusted only when a trusted key endorsed it (chains included).
+func TestTrustKeys_OnlyEndorsedKeysJoin(t *testing.T) {
+	k2 := ed25519.NewKeyFromSeed([]byte(strings.Repeat("2", ed25519.SeedSize)))
+	k3 := ed25519.NewKeyFromSeed([]byte(strings.Repeat("3", ed25519.SeedSize)))
+	pub := func(k ed25519.PrivateKey) []byte { return k.Public().(ed25519.PublicKey) }
+	list := []api.SigningKey{
+		{ID: "k3", Public: pub(k3), Endorser: "k2", Signature: ed25519.Sign(k2, api.EndorsementMessage("k3", pub(k3)))},
+		{ID: "k2", Public: pub(k2), Endorser: testKeyID, Signature: ed25519.Sign(testKey(), api.EndorsementMessage("k2", pub(k2)))},
+		{ID: "kself", Public: pub(k3), Endorser: "kself", Signature: ed25519.Sign(k3, api.EndorsementMessage("kself", pub(k3)))},
+		{ID: "kbad", Public: pub(k3), Endorser: testKeyID, Signature: ed25519.Sign(k3, api.EndorsementMessage("kbad", pub(k3)))},
+	}
+	trusted := testKeys()
+	if n := trustKeys(trusted, list); n != 2 || trusted["k2"] == nil || trusted["k3"] == nil {
+		t.Fatalf("added %d keys: %v", n, trusted)
+	}
+	if trusted["kself"] != nil || trusted["kbad"] != nil {
+		t.Fatal("trusted a key no trusted key endorsed")
+	}
+}
+
+// shortLivedOrigin signs every state for ttl and never re-signs.
+type shortLivedOrigin struct {
+	fakeOrigin
+	ttl time.Duration
+}
+
+func (o *shortLivedOrigin) Feed(ctx context.Context, req api.FeedRequest) (*api.Feed, error) {
+	if req.After < o.cat.Index {
+		return signedSnapshot(testKey(), testKeyID, o.cat, o.ttl), nil
+	}
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+func runSyncNode(t *testing.T, cfg Config) *Node {
+	t.Helper()
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return n
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); <-tick.C {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// TestSync_ExpiredStateStopsReadiness: once the state's signature
+// expires with nothing fresher, /readyz fails, /healthz says so, and
+// checks get kind "failed" with Retry-After instead of a stale answer.
+func TestSync_ExpiredStateStopsReadiness(t *testing.T) {
+	cfg := LocalConfig()
+	cfg.Origin = &shortLivedOrigin{fakeOrigin: fakeOrigin{cat: signedCatalog(3, "1.0.1")}, ttl: 300 * time.Millisecond}
+	cfg.AllowedHosts = []string{"edge.test"}
+	n := runSyncNode(t, cfg)
+	waitFor(t, "the first state", func() bool { return n.Index() == 3 })
+	if ctx := request(n, "POST", "/updates", checkBody); ctx.Response.StatusCode() != 200 || !strings.Contains(string(ctx.Response.Body()), `"version":"1.0.1"`) {
+		t.Fatalf("before expiry: %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
+	}
+	waitFor(t, "expiry", func() bool { return !n.Ready() })
+	ctx := request(n, "POST", "/updates", checkBody)
+	var m map[string]any
+	_ = json.Unmarshal(ctx.Response.Body(), &m)
+	if ctx.Response.StatusCode() != 503 || m["error"] != "catalog_expired" || m["kind"] != "failed" || len(ctx.Response.Header.Peek("Retry-After")) == 0 {
+		t.Fatalf("after expiry: %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
+	}
+	if string(ctx.Response.Header.Peek(api.HeaderIndex)) != "3" {
+		t.Fatalf("index header %q", ctx.Response.Header.Peek(api.HeaderIndex))
+	}
+	if r := request(n, "GET", "/readyz", ""); r.Response.StatusCode() != 503 {
+		t.Fatalf("/readyz answered %d after expiry", r.Response.StatusCode())
+	}
+	if r := request(n, "GET", "/healthz", ""); !strings.Contains(string(r.Response.Body()), `"status":"expired"`) {
+		t.Fatalf("/healthz: %s", r.Response.Body())
+	}
+}
+
+// peerServer serves one feed on the peer route, as a peer would.
+func peerServer(t *testing.T, f *api.Feed) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer peer-secret" {
+			w.WriteHeader(401)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(f)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestSync_PeerCannotForgeOrRollBack: a state a peer offers is installed
+// only when it verifies: forged, older and expired ones are refused.
+func TestSync_PeerCannotForgeOrRollBack(t *testing.T) {
+	n := newTestNodeSigned(t, signedCatalog(5, "1.0.0"))
+	n.cfg.PeerToken = "peer-secret"
+	other := ed25519.NewKeyFromSeed([]byte(strings.Repeat("x", ed25519.SeedSize)))
+	for name, f := range map[string]*api.Feed{
+		"forged":  signedSnapshot(other, testKeyID, signedCatalog(9, "6.6.6"), time.Hour),
+		"older":   signedSnapshot(testKey(), testKeyID, signedCatalog(4, "0.0.1"), time.Hour),
+		"expired": signedSnapshot(testKey(), testKeyID, signedCatalog(9, "6.6.6"), -time.Minute),
+	} {
+		if err := n.pullPeer(context.Background(), peerServer(t, f)); err == nil || n.Index() != 5 {
+			t.Errorf("%s state: installed (index %d, err %v)", name, n.Index(), err)
+		}
+	}
+	if err := n.pullPeer(context.Background(), peerServer(t, signedSnapshot(testKey(), testKeyID, signedCatalog(8, "1.0.2"), time.Hour))); err != nil || n.Index() != 8 {
+		t.Fatalf("a valid state from a peer: index %d, err %v", n.Index(), err)
+	}
+}
+
+// newTestNodeSigned builds a node (not running) holding cat as a signed,
+// verified state.
+func newTestNodeSigned(t *testing.T, cat *api.Catalog) *Node {
+	t.Helper()
+	cfg := LocalConfig()
+	cfg.Origin = &fakeOrigin{cat: cat}
+	cfg.TrustKeys = testKeys()
+	cfg.AllowedHosts = []string{"edge.test"}
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.ln.Close(); n.cache.Close() })
+	if err := n.applyFeed(context.Background(), signedSnapshot(testKey(), testKeyID, cat, time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestDisk_TornLogEndsTheReplay: a crash mid-append leaves a torn frame;
+// the edge serves the last whole state and appends after it.
+func TestDisk_TornLogEndsTheReplay(t *testing.T) {
+	dir := t.TempDir()
+	d, err := openStateDisk(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := emptyReplica()
+	var mu sync.Mutex
+	step := func(f *api.Feed) {
+		mu.Lock()
+		defer mu.Unlock()
+		next, _, err := rep.apply(f, testKeys(), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rep = next
+		if err := d.save(f, rep); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step(signedSnapshot(testKey(), testKeyID, signedCatalog(3, "1.0.0"), time.Hour))
+	// A delta: the same app moved to another bundle.
+	full := signedSnapshot(testKey(), testKeyID, signedCatalog(4, "1.0.1"), time.Hour)
+	full.From = 3
+	full.Records = append(full.Records, api.Record{App: "com.example.app", Kind: api.KindBundle, Name: "1.0.0"}) // deleted
+	step(full)
+	d.close()
+	fh, err := os.OpenFile(filepath.Join(dir, "catalog", "state.log"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = fh.Write([]byte{0, 0, 1, 0, 9, 9, 9, 9, '{'})
+	fh.Close()
+	d2, _ := openStateDisk(dir)
+	got, err := d2.load(testKeys())
+	if err != nil || got.index() != 4 {
+		t.Fatalf("replayed to index %d (%v), want 4", got.index(), err)
+	}
+	d2.close()
+}

@@ -1,0 +1,75 @@
+// The feed's client side: the sync request of a remote edge, and the
+// signing-key routes.
+
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+)
+
+// MaxFeedBytes bounds one decoded feed answer (a snapshot of a very large
+// catalog); a larger one is refused rather than exhausting the edge.
+const MaxFeedBytes = 2 << 30
+
+// Feed asks the sync feed for what is new after req.After. It returns
+// nil, nil when the origin had nothing new (204: the long-poll ended).
+func (c *Client) Feed(ctx context.Context, req FeedRequest) (*Feed, error) {
+	q := url.Values{}
+	q.Set("after", strconv.FormatUint(req.After, 10))
+	if req.Expires > 0 {
+		q.Set("expires", strconv.FormatInt(req.Expires, 10))
+	}
+	if req.Wait {
+		q.Set("wait", "1")
+	}
+	for k, v := range map[string]string{"edge": req.Edge.Name, "region": req.Edge.Region, "url": req.Edge.PublicURL} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	path := Prefix + "/sync/feed?" + q.Encode()
+	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return nil, fmt.Errorf("api: %w", err)
+	}
+	if c.token != "" {
+		hr.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(hr)
+	if err != nil {
+		return nil, fmt.Errorf("%w (GET %s: %w)", ErrUnreachable, Prefix+"/sync/feed", err)
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNoContent:
+		return nil, nil
+	case resp.StatusCode/100 != 2:
+		return nil, decodeError(resp)
+	}
+	var f Feed
+	if err := json.NewDecoder(io.LimitReader(resp.Body, MaxFeedBytes)).Decode(&f); err != nil {
+		return nil, fmt.Errorf("api: decode the sync feed: %w", err)
+	}
+	return &f, nil
+}
+
+// SigningKeys lists the origin's public catalog keys.
+func (c *Client) SigningKeys(ctx context.Context) ([]SigningKey, error) {
+	var out []SigningKey
+	err := c.Do(ctx, http.MethodGet, Prefix+"/sync/keys", nil, "", &out)
+	return out, err
+}
+
+// RotateSigningKey makes a new active catalog key, endorsed by the
+// current one (admin).
+func (c *Client) RotateSigningKey(ctx context.Context) (SigningKey, error) {
+	var out SigningKey
+	err := c.Do(ctx, http.MethodPost, Prefix+"/sync/keys/rotate", struct{}{}, "application/json", &out)
+	return out, err
+}

@@ -1,0 +1,122 @@
+// The feed's doors: the service call every edge sync goes through (the
+// in-process edge of `aloft dev` calls it directly), its HTTP route, and
+// the signing-key routes edges learn the origin's keys from.
+
+package origin
+
+import (
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aloft/aloft/origin/api"
+)
+
+// Feed answers an edge's sync request (api.FeedRequest): the records
+// changed since the state it holds with a newer signed state, a snapshot,
+// or a fresher signature. With req.Wait it holds the request for at most
+// the configured long-poll; nil then means nothing new.
+func (svc *service) Feed(ctx context.Context, req api.FeedRequest) (*api.Feed, error) {
+	if req.Edge.Name != "" {
+		svc.edges.seen(req.Edge, time.Now())
+	}
+	if req.Wait {
+		c, cancel := context.WithTimeout(ctx, svc.cfg.LongPoll)
+		defer cancel()
+		ctx = c
+	}
+	return svc.feed.wait(ctx, req)
+}
+
+// Feed answers an edge's sync request (the edge's CatalogSource).
+func (n *Node) Feed(ctx context.Context, req api.FeedRequest) (*api.Feed, error) {
+	return n.svc.Feed(ctx, req)
+}
+
+// SigningKeys lists the public catalog keys (the edge's KeySource).
+func (n *Node) SigningKeys(context.Context) ([]api.SigningKey, error) {
+	return n.svc.SigningKeys(), nil
+}
+
+// RotateSigningKey makes a new active catalog key (leader only).
+func (n *Node) RotateSigningKey(ctx context.Context) (api.SigningKey, error) {
+	return n.svc.RotateSigningKey(ctx)
+}
+
+// syncFeed is GET /api/v1/sync/feed: 200 with an api.Feed (gzip when
+// the edge accepts it: a snapshot is mostly JSON), or 204 when the
+// long-poll ends with nothing new.
+func (hs *httpAPI) syncFeed(w http.ResponseWriter, r *http.Request) (int, any, error) {
+	q := r.URL.Query()
+	req := api.FeedRequest{Wait: q.Get("wait") == "1"}
+	var err error
+	if req.After, err = parseUintParam(q.Get("after")); err != nil {
+		return 0, nil, invalid("after must be a catalog index")
+	}
+	exp, err := parseUintParam(q.Get("expires"))
+	if err != nil {
+		return 0, nil, invalid("expires must be Unix milliseconds")
+	}
+	req.Expires = int64(exp)
+	if req.Edge, err = edgeParams(q.Get("edge"), q.Get("region"), q.Get("url"), req.After); err != nil {
+		return 0, nil, err
+	}
+	f, err := hs.svc.Feed(r.Context(), req)
+	if err != nil {
+		return 0, nil, err
+	}
+	w.Header().Set(api.HeaderIndex, strconv.FormatUint(hs.svc.feed.current(), 10))
+	if f == nil {
+		return http.StatusNoContent, nil, nil
+	}
+	w.Header().Set("Content-Type", "application/json")
+	if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		return http.StatusOK, f, nil
+	}
+	w.Header().Set("Content-Encoding", "gzip")
+	w.WriteHeader(http.StatusOK)
+	zw, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
+	err = json.NewEncoder(zw).Encode(f)
+	if err == nil {
+		err = zw.Close()
+	}
+	if err != nil {
+		// The status is sent: cut the answer so the edge sees a broken
+		// body, never a short one it might parse.
+		panic(http.ErrAbortHandler)
+	}
+	return 0, nil, nil
+}
+
+// edgeParams checks what an edge says of itself: short printable
+// strings, since the registry keeps and lists them.
+func edgeParams(name, region, url string, index uint64) (api.EdgeStatus, error) {
+	for _, s := range []string{name, region, url} {
+		if len(s) > 256 || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return api.EdgeStatus{}, invalid("edge, region and url must be printable and at most 256 bytes")
+		}
+	}
+	return api.EdgeStatus{Name: name, Region: region, PublicURL: url, Index: index}, nil
+}
+
+func parseUintParam(s string) (uint64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	return strconv.ParseUint(s, 10, 64)
+}
+
+// syncKeys is GET /api/v1/sync/keys: the public catalog keys.
+func (hs *httpAPI) syncKeys(http.ResponseWriter, *http.Request) (int, any, error) {
+	return http.StatusOK, hs.svc.SigningKeys(), nil
+}
+
+// rotateKey is POST /api/v1/sync/keys/rotate (admin).
+func (hs *httpAPI) rotateKey(_ http.ResponseWriter, r *http.Request) (int, any, error) {
+	k, err := hs.svc.RotateSigningKey(r.Context())
+	return http.StatusOK, k, err
+}
