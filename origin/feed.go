@@ -72,7 +72,7 @@ type feedLog struct {
 	base    uint64 // the history covers (base, index]
 	hist    []feedEntry
 	histLen int
-	maxHist int // maxFeedHistory; tests shrink it
+	maxHist int       // maxFeedHistory; tests shrink it
 	signed  []byte    // the current state, signed
 	expires time.Time // its expiry
 	signAt  time.Time // when it was signed

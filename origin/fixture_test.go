@@ -251,7 +251,7 @@ func fixtureLog() []fixtureEntry {
 		// Format 4: catalog signing keys, a rotation, a retry and a forgery.
 		{cmdSetSigningKey, "signing-key-first", key1},
 		{cmdSetSigningKey, "signing-key-" + key2.ID, key2},
-		{cmdSetSigningKey, "", key2}, // the same key again: no-op
+		{cmdSetSigningKey, "", key2},                                             // the same key again: no-op
 		{cmdSetSigningKey, "", setSigningKeyCmd{ID: "kforged", Seed: key1.Seed}}, // id of another key
 	}
 }
