@@ -316,7 +316,7 @@ func (h *harness) startEdges(n int) ([]string, error) {
 		name := fmt.Sprintf("edge-%d", i+1)
 		ready := filepath.Join(h.tmp, name+"-ready.json")
 		c, err := h.start(name, h.aloftBin, "edge", "--addr", "127.0.0.1:0", "--origin", h.apiURL, "--token", h.token,
-			"--ready-file", ready, "--spool", filepath.Join(h.tmp, name+"-spool"),
+			"--ready-file", ready, "--spool", filepath.Join(h.tmp, name+"-spool"), "--data-dir", filepath.Join(h.tmp, name+"-data"),
 			"--allowed-hosts", "127.0.0.1", "--max-conns-per-ip", "0")
 		if err != nil {
 			return nil, err

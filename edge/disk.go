@@ -24,6 +24,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/aloft/aloft/origin/api"
@@ -36,6 +37,7 @@ const maxFrame = 1 << 31
 
 type stateDisk struct {
 	dir      string
+	lock     *os.File // held for the edge's life: one edge per data dir
 	snapSize int64
 	logSize  int64
 	log      *os.File
@@ -46,7 +48,17 @@ func openStateDisk(dataDir string) (*stateDisk, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("edge: data dir: %w", err)
 	}
-	return &stateDisk{dir: dir}, nil
+	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("edge: data dir: %w", err)
+	}
+	// Two edges writing one state would tear it: the second one is
+	// refused at start, not discovered at the next restart.
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("edge: data dir %s is in use by another edge (%w)", dataDir, err)
+	}
+	return &stateDisk{dir: dir, lock: lock}, nil
 }
 
 func (d *stateDisk) path(name string) string { return filepath.Join(d.dir, name) }
@@ -184,6 +196,9 @@ func (d *stateDisk) save(f *api.Feed, rep *replica) error {
 func (d *stateDisk) close() {
 	if d.log != nil {
 		d.log.Close()
+	}
+	if d.lock != nil {
+		d.lock.Close() // releases the flock
 	}
 }
 

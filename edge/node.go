@@ -160,12 +160,13 @@ func New(cfg Config) (*Node, error) {
 		n.statsApps = newAppLimiter(cfg.StatsAppLimit, cfg.RateLimitWindow)
 	}
 	n.view.Store(emptyView())
-	if err := n.loadState(); err != nil {
+	if err := n.startCluster(); err != nil {
 		c.Close()
 		ln.Close()
 		return nil, err
 	}
-	if err := n.startCluster(); err != nil {
+	if err := n.loadState(); err != nil {
+		n.stopCluster()
 		c.Close()
 		ln.Close()
 		return nil, err

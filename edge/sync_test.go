@@ -219,6 +219,9 @@ func TestDisk_TornLogEndsTheReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := openStateDisk(dir); err == nil {
+		t.Fatal("a second edge opened a data dir in use")
+	}
 	rep := emptyReplica()
 	var mu sync.Mutex
 	step := func(f *api.Feed) {

@@ -135,7 +135,7 @@ func TestBinary_ThreeOriginCluster(t *testing.T) {
 	}()
 	edgeOn := func(node string) *proc {
 		return startProc(t, bin, []string{"ALOFT_TOKEN=" + edgeTok}, "edge", "--addr", "127.0.0.1:0", "--origin", nodes[node].url,
-			"--allowed-hosts", "127.0.0.1", "--spool", filepath.Join(dir, "spool-"+node))
+			"--allowed-hosts", "127.0.0.1", "--spool", filepath.Join(dir, "spool-"+node), "--data-dir", filepath.Join(dir, "edgedata-"+node))
 	}
 	e := edgeOn("o1")
 	body := `{"platform":"ios","device_id":"2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a","app_id":"com.example.app","version_build":"1.0.0","version_name":"1.0.0","plugin_version":"8.51.23"}`

@@ -225,8 +225,8 @@ func TestBinary_OriginAndTwoEdges(t *testing.T) {
 	}
 	edgeTok, ciTok := secret("edges", "edge"), secret("ci", "publish")
 	edges := []string{
-		spawn(edgeTok, "edge", "--addr", "127.0.0.1:0", "--origin", api, "--spool", filepath.Join(dir, "spool1"), "--public-url", "https://updates.example.com"),
-		spawn(edgeTok, "edge", "--addr", "127.0.0.1:0", "--origin", api, "--spool", filepath.Join(dir, "spool2"), "--allowed-hosts", "127.0.0.1"),
+		spawn(edgeTok, "edge", "--addr", "127.0.0.1:0", "--origin", api, "--spool", filepath.Join(dir, "spool1"), "--data-dir", filepath.Join(dir, "data1"), "--public-url", "https://updates.example.com"),
+		spawn(edgeTok, "edge", "--addr", "127.0.0.1:0", "--origin", api, "--spool", filepath.Join(dir, "spool2"), "--data-dir", filepath.Join(dir, "data2"), "--allowed-hosts", "127.0.0.1"),
 	}
 	web := filepath.Join(dir, "dist")
 	_ = os.MkdirAll(web, 0o755)

@@ -92,10 +92,11 @@ func runEdge(ctx context.Context, args []string) int {
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "base URL of download links, e.g. https://updates.example.com (this or --allowed-hosts is required)")
 	fs.IntVar(&cfg.RateLimit, "rate-limit", 0, "update checks per device per minute before 429 (0: off)")
 	guards := edgeGuardFlags(fs, &cfg)
+	region := edgeRegionFlags(fs, &cfg)
 	fs.StringVar(&cfg.SpoolDir, "spool", "./aloft-edge-spool", "where stats wait, fsynced every --stats-flush, until the origin takes them (empty: memory only)")
 	edgeStatsFlags(fs, &cfg)
 	pprofAddr := fs.String("pprof-addr", "", "serve net/http/pprof here for profiling (e.g. 127.0.0.1:6060; off when empty)")
-	originURL := fs.String("origin", os.Getenv("ALOFT_API"), "origin API base URL (env ALOFT_API)")
+	originURL := fs.String("origin", os.Getenv("ALOFT_API"), "origin API base URL; several origin nodes comma-separated, tried in turn (env ALOFT_API)")
 	token := fs.String("token", os.Getenv("ALOFT_TOKEN"), "API token, best of role edge: aloft token create NAME --role edge (env ALOFT_TOKEN)")
 	caFile := fs.String("ca-file", os.Getenv("ALOFT_CA_FILE"), "PEM file of CA certificates to trust for an https:// origin, beside the system's (env ALOFT_CA_FILE)")
 	readyFile := fs.String("ready-file", "", "write {\"edge\"} as JSON to this file once serving")
@@ -111,6 +112,10 @@ func runEdge(ctx context.Context, args []string) int {
 		return 2
 	}
 	if err := guards(); err != nil {
+		fmt.Fprintln(os.Stderr, "aloft edge:", err)
+		return 2
+	}
+	if err := region(); err != nil {
 		fmt.Fprintln(os.Stderr, "aloft edge:", err)
 		return 2
 	}

@@ -214,7 +214,7 @@ func TestBinary_SpoolSurvivesKill9(t *testing.T) {
 	publish(t, admin, app, "1.0.1")
 	edgeArgs := func(originURL string) []string {
 		return []string{"edge", "--addr", "127.0.0.1:0", "--origin", originURL, "--token", tok.Secret,
-			"--spool", spool, "--public-url", "http://127.0.0.1"}
+			"--spool", spool, "--data-dir", spool + "-data", "--public-url", "http://127.0.0.1"}
 	}
 	edge := startProc(t, bin, nil, edgeArgs(origin.url)...)
 	waitServes(t, edge.url, app, "1.0.1")

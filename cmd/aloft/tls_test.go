@@ -74,7 +74,7 @@ func TestBinary_OriginOverTLS(t *testing.T) {
 		t.Fatalf("a scoped token made another app: %v\n%s", err, out)
 	}
 	edge := startProc(t, bin, append(ca, "ALOFT_TOKEN="+edgeTok), "edge", "--addr", "127.0.0.1:0", "--origin", api,
-		"--spool", filepath.Join(dir, "spool"), "--allowed-hosts", "127.0.0.1")
+		"--spool", filepath.Join(dir, "spool"), "--data-dir", filepath.Join(dir, "edgedata"), "--allowed-hosts", "127.0.0.1")
 	web := filepath.Join(dir, "dist")
 	_ = os.MkdirAll(web, 0o755)
 	_ = os.WriteFile(filepath.Join(web, "index.html"), []byte("<html>tls</html>"), 0o644)
