@@ -72,7 +72,7 @@ type Config struct {
 	// writes to the leader, joining, cluster status): needed when the
 	// cluster's certificates come from a private CA or are self-signed.
 	TLSCAFile string
-	// Clock is the time token expiry and last-used read. Default
+	// Clock is the time token expiry, last use and edge liveness read. Default
 	// time.Now; tests pass one they can move forward.
 	Clock func() time.Time
 	// Blobs stores bundle bytes. Default: the S3 store S3 describes when
@@ -92,6 +92,11 @@ type Config struct {
 	// LongPoll is how long a catalog sync request waits for a change.
 	// Default 30s.
 	LongPoll time.Duration
+	// EdgeLiveness is how long after its last sync request an edge still
+	// counts as live (GET /api/v1/edges; `aloft … --wait` waits for live
+	// edges only). Default 2 min; it must exceed LongPoll, since a
+	// healthy edge asks again only when its long-poll ends.
+	EdgeLiveness time.Duration
 	// GCInterval is how often the leader collects unreferenced blobs.
 	// Default 1h; zero turns the periodic sweep off (POST
 	// /api/v1/blobs/gc still works).
@@ -139,6 +144,7 @@ func DefaultConfig() Config {
 		ZipLimits:          bundle.DefaultLimits(),
 		ApplyTimeout:       10 * time.Second,
 		LongPoll:           30 * time.Second,
+		EdgeLiveness:       2 * time.Minute,
 		GCInterval:         time.Hour,
 		GCMinAge:           24 * time.Hour,
 		APIMaxConnsPerIP:   256,
@@ -184,6 +190,8 @@ func (c *Config) Validate() error {
 		return errors.New("origin: APIMaxConns and APIMaxConnsPerIP must be 0 (derived / no cap) or positive")
 	case c.ReadHeaderTimeout <= 0 || c.BodyTimeout <= 0 || c.IdleTimeout <= 0:
 		return errors.New("origin: ReadHeaderTimeout, BodyTimeout and IdleTimeout must be positive")
+	case c.EdgeLiveness <= c.LongPoll:
+		return errors.New("origin: EdgeLiveness must be longer than LongPoll, or edges waiting in a long-poll look dead")
 	case c.WriteTimeout <= c.LongPoll:
 		return errors.New("origin: WriteTimeout must be longer than LongPoll, or catalog long-polls are cut")
 	case c.Bootstrap && len(c.Join) > 0:
