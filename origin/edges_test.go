@@ -245,3 +245,22 @@ func TestConfig_EdgeLivenessOutlastsLongPoll(t *testing.T) {
 		t.Fatalf("liveness = long-poll: %v", err)
 	}
 }
+
+// TestWriteIndex_AtOrAfterTheWrite: the index a write answers with is at
+// or after the write's own, every time. raft publishes its applied index
+// only after handing entries to the state machine, which may answer the
+// write first; --wait trusting that index would call a write arrived at
+// edges that serve the entry before it.
+func TestWriteIndex_AtOrAfterTheWrite(t *testing.T) {
+	n, admin := startGCNode(t, nil)
+	ctx := context.Background()
+	for i := range 200 {
+		if _, err := admin.PutChannel(ctx, "com.example.app", "production", api.PutChannel{Public: ptr(i%2 == 0)}); err != nil {
+			t.Fatal(err)
+		}
+		// Nothing else writes: the catalog's index is the write's own.
+		if got, own := admin.LastIndex(), n.Catalog().Index; got < own {
+			t.Fatalf("write %d answered index %d, before its own %d", i, got, own)
+		}
+	}
+}
