@@ -21,7 +21,7 @@ func printJSON(w io.Writer, v any) {
 func appCommands() map[string]*command {
 	return map[string]*command{
 		"app create": {
-			usage: "<app_id> [--name NAME]", summary: "register an app",
+			usage: "<app_id> [--name NAME]", summary: "register an app", catalog: true,
 			example: "aloft app create com.example.app --name Example",
 			flags: func(fs *flag.FlagSet, c *call) {
 				c.values["name"] = fs.String("name", "", "display name")

@@ -20,10 +20,11 @@ func bundleCommands() map[string]*command {
 			example: "aloft bundle upload ./dist --app com.example.app --version 1.0.1 --channel production --encrypt",
 			flags:   uploadFlags,
 			run:     uploadBundle,
+			catalog: true,
 		},
 		"bundle list": {usage: "--app APP", summary: "list an app's bundles, newest first", flags: appFlag, run: listBundles,
 			example: "aloft bundle list --app com.example.app"},
-		"bundle delete": {usage: "<version> --app APP", summary: "delete a bundle no channel uses", flags: appFlag,
+		"bundle delete": {usage: "<version> --app APP", summary: "delete a bundle no channel uses", flags: appFlag, catalog: true,
 			example: "aloft bundle delete 1.0.0 --app com.example.app",
 			run: func(ctx context.Context, c *call) error {
 				app, version, err := c.appArg("a bundle version")

@@ -52,7 +52,7 @@ func fetchForApp[T any](ctx context.Context, c *call, fetch func(context.Context
 
 func channelCommands() map[string]*command {
 	simple := func(summary, example string, spec func() api.PutChannel, done string) *command {
-		return &command{usage: "<channel> --app APP", summary: summary, example: example, flags: appFlag,
+		return &command{usage: "<channel> --app APP", summary: summary, example: example, flags: appFlag, catalog: true,
 			run: func(ctx context.Context, c *call) error {
 				ch, err := putChannel(ctx, c, spec())
 				if err == nil {
@@ -64,14 +64,14 @@ func channelCommands() map[string]*command {
 	t, f := true, false
 	return map[string]*command{
 		"channel create": {usage: "<channel> --app APP [--bundle V] [--public] [--self-set] [policy flags]",
-			summary: "create a channel (fails if it exists)", flags: channelFlags, run: createChannel,
+			summary: "create a channel (fails if it exists)", flags: channelFlags, run: createChannel, catalog: true,
 			example: "aloft channel create beta --app com.example.app --self-set"},
 		"channel set": {usage: "<channel> --app APP [--bundle V] [--public] [--self-set] [policy flags]",
-			summary: "create or update a channel", flags: channelFlags, run: setChannel,
+			summary: "create or update a channel", flags: channelFlags, run: setChannel, catalog: true,
 			example: "aloft channel set production --app com.example.app --bundle 1.0.1 --public"},
 		"channel list": {usage: "--app APP", summary: "list an app's channels", flags: appFlag, run: listChannels,
 			example: "aloft channel list --app com.example.app"},
-		"channel rollout": {usage: "<channel> --app APP --bundle V --percent P", flags: rolloutFlags, run: startRollout,
+		"channel rollout": {usage: "<channel> --app APP --bundle V --percent P", flags: rolloutFlags, run: startRollout, catalog: true,
 			summary: "send bundle V to P% of the channel's devices (sticky per device)",
 			example: "aloft channel rollout production --app com.example.app --bundle 1.1.0 --percent 10"},
 		"channel pause": simple("stop new devices joining the rollout", "aloft channel pause production --app com.example.app",

@@ -48,6 +48,8 @@ type command struct {
 	flags   func(fs *flag.FlagSet, c *call)
 	// offline commands need no origin (key create).
 	offline bool
+	// catalog commands change what edges serve: they take --wait.
+	catalog bool
 }
 
 // call carries one invocation's parsed state.
@@ -64,7 +66,14 @@ type call struct {
 	hc     *http.Client
 	// consistent makes reads go to the leader (--consistent).
 	consistent bool
-	values     map[string]any
+	// wait asks to return only once every live edge serves the
+	// command's write, within waitTimeout (--wait, --wait-timeout).
+	wait        bool
+	waitTimeout time.Duration
+	values      map[string]any
+	// cl is the one client of the invocation: the index of its last
+	// write is what --wait waits for.
+	cl *api.Client
 }
 
 func (c *call) str(name string) string   { return *(c.values[name].(*string)) }
@@ -76,17 +85,20 @@ func (c *call) set(name string) bool {
 }
 
 func (c *call) client() *api.Client {
-	cl := api.NewClient(c.api, c.token, c.hc)
-	cl.SetConsistentReads(c.consistent)
+	if c.cl != nil {
+		return c.cl
+	}
+	c.cl = api.NewClient(c.api, c.token, c.hc)
+	c.cl.SetConsistentReads(c.consistent)
 	// Leader changes pass within seconds; writes keep one idempotency
 	// key across the retries, so none is applied twice.
-	cl.SetRetry(cliRetry)
-	return cl
+	c.cl.SetRetry(cliRetry)
+	return c.cl
 }
 
 func commands() map[string]*command {
 	m := map[string]*command{}
-	for _, group := range []map[string]*command{appCommands(), bundleCommands(), channelCommands(), deviceCommands(), otherCommands(), profileCommands(), clusterCommands(), auditCommands()} {
+	for _, group := range []map[string]*command{appCommands(), bundleCommands(), channelCommands(), deviceCommands(), otherCommands(), profileCommands(), clusterCommands(), auditCommands(), edgesCommands()} {
 		for k, v := range group {
 			m[k] = v
 		}
@@ -125,7 +137,11 @@ func Main(ctx context.Context, args []string, env Env) int {
 	if c == nil {
 		return code
 	}
-	if err := cmd.run(ctx, c); err != nil {
+	err := cmd.run(ctx, c)
+	if err == nil && c.wait {
+		err = waitEdges(ctx, c)
+	}
+	if err != nil {
 		fmt.Fprintf(env.Stderr, "aloft %s: %s\n", name, explain(err, c))
 		return 1
 	}
@@ -146,6 +162,9 @@ func parse(name string, cmd *command, args []string, env Env) (*call, int) {
 	if cmd.flags != nil {
 		cmd.flags(fs, c)
 	}
+	if cmd.catalog {
+		waitFlags(fs, c)
+	}
 	fs.Usage = func() {
 		fmt.Fprintf(env.Stderr, "Usage: aloft %s %s\n\n%s\n\nExample:\n  %s\n\nFlags:\n", name, cmd.usage, cmd.summary, cmd.example)
 		fs.PrintDefaults()
@@ -162,6 +181,13 @@ func parse(name string, cmd *command, args []string, env Env) (*call, int) {
 			c.args = append(c.args, args[0])
 			args = args[1:]
 		}
+	}
+	if cmd.catalog && c.set("wait-timeout") {
+		if c.waitTimeout <= 0 {
+			fmt.Fprintf(env.Stderr, "aloft %s: --wait-timeout must be positive, e.g. 30s\n", name)
+			return nil, 2
+		}
+		c.wait = true
 	}
 	if !cmd.offline {
 		pr, err := loadProfile(env.Getenv, *profileName)
@@ -231,6 +257,8 @@ func usage(w io.Writer, cmds map[string]*command) {
 	}
 	fmt.Fprint(w, "\nEvery command takes --api (ALOFT_API), --token (ALOFT_TOKEN), --profile (ALOFT_PROFILE),\n"+
 		"--ca-file (ALOFT_CA_FILE, for an https:// origin with a private CA) and --json;\n"+
+		"commands that change the catalog also take --wait [--wait-timeout 30s]: return once\n"+
+		"every live edge serves the change (exit 1 naming those that did not);\n"+
 		"add --help for an example. Profiles live in ~/.config/aloft/config.toml:\n\n"+
 		"  profile = \"prod\"\n  [profiles.prod]\n  api = \"https://origin.example.com\"\n  token = \"aloft_…\"\n\n")
 }

@@ -35,7 +35,7 @@ var allCommands = []string{
 	"bundle delete", "bundle list", "bundle upload",
 	"channel create", "channel list", "channel pause", "channel promote", "channel resume",
 	"channel rollback", "channel rollout", "channel set", "cluster remove", "cluster status",
-	"device list", "device set-channel", "device unset",
+	"device list", "device set-channel", "device unset", "edges",
 	"key create", "profile list", "profile set", "stats",
 	"token create", "token list", "token revoke",
 }

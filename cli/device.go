@@ -19,7 +19,7 @@ import (
 
 func deviceCommands() map[string]*command {
 	return map[string]*command{
-		"device set-channel": {usage: "<device_id> --app APP --channel C", summary: "pin a device to a channel",
+		"device set-channel": {usage: "<device_id> --app APP --channel C", summary: "pin a device to a channel", catalog: true,
 			example: "aloft device set-channel 2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a --app com.example.app --channel beta",
 			flags: func(fs *flag.FlagSet, c *call) {
 				appFlag(fs, c)
@@ -39,7 +39,7 @@ func deviceCommands() map[string]*command {
 				c.print(map[string]string{"device_id": c.args[0], "channel": c.str("channel")}, "device %s now uses channel %s", c.args[0], c.str("channel"))
 				return nil
 			}},
-		"device unset": {usage: "<device_id> --app APP", summary: "remove a device's pin",
+		"device unset": {usage: "<device_id> --app APP", summary: "remove a device's pin", catalog: true,
 			example: "aloft device unset 2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a --app com.example.app", flags: appFlag,
 			run: func(ctx context.Context, c *call) error {
 				app, device, err := c.appArg("a device id")

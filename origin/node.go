@@ -72,7 +72,7 @@ type Config struct {
 	// writes to the leader, joining, cluster status): needed when the
 	// cluster's certificates come from a private CA or are self-signed.
 	TLSCAFile string
-	// Clock is the time token expiry and last-used read. Default
+	// Clock is the time token expiry, last use and edge liveness read. Default
 	// time.Now; tests pass one they can move forward.
 	Clock func() time.Time
 	// Blobs stores bundle bytes. Default: the S3 store S3 describes when
@@ -100,6 +100,11 @@ type Config struct {
 	// hundred bytes to each edge). Default 1h; it must be well under
 	// StateTTL.
 	StateResign time.Duration
+	// EdgeLiveness is how long after its last sync request an edge still
+	// counts as live (GET /api/v1/edges; `aloft … --wait` waits for live
+	// edges only). Default 2 min; it must exceed LongPoll, since a
+	// healthy edge asks again only when its long-poll ends.
+	EdgeLiveness time.Duration
 	// GCInterval is how often the leader collects unreferenced blobs.
 	// Default 1h; zero turns the periodic sweep off (POST
 	// /api/v1/blobs/gc still works).
@@ -149,6 +154,7 @@ func DefaultConfig() Config {
 		LongPoll:           50 * time.Second,
 		StateTTL:           24 * time.Hour,
 		StateResign:        time.Hour,
+		EdgeLiveness:       2 * time.Minute,
 		GCInterval:         time.Hour,
 		GCMinAge:           24 * time.Hour,
 		APIMaxConnsPerIP:   256,
@@ -196,6 +202,8 @@ func (c *Config) Validate() error {
 		return errors.New("origin: ReadHeaderTimeout, BodyTimeout and IdleTimeout must be positive")
 	case c.StateTTL <= 0 || c.StateResign <= 0 || c.StateResign*2 > c.StateTTL:
 		return errors.New("origin: StateTTL and StateResign must be positive, StateResign at most half of StateTTL")
+	case c.EdgeLiveness <= c.LongPoll:
+		return errors.New("origin: EdgeLiveness must be longer than LongPoll, or edges waiting in a long-poll look dead")
 	case c.WriteTimeout <= c.LongPoll:
 		return errors.New("origin: WriteTimeout must be longer than LongPoll, or catalog long-polls are cut")
 	case c.Bootstrap && len(c.Join) > 0:

@@ -66,6 +66,7 @@ func (hs *httpAPI) routeTable() (*http.ServeMux, []route) {
 	h("GET /api/v1/apps/{app}/retention", scopeRead, hs.getRetention)
 	h("PUT /api/v1/apps/{app}/retention", scopePublish, hs.putRetention)
 	h("GET /api/v1/audit", scopeRead, hs.getAudit)
+	h("GET /api/v1/edges", scopeRead, hs.getEdges)
 
 	h("POST /api/v1/tokens", scopeAdmin, hs.postToken)
 	h("GET /api/v1/tokens", scopeAdmin, hs.listTokens)

@@ -44,6 +44,7 @@ func runOrigin(ctx context.Context, args []string) int {
 	fs.StringVar(&cfg.TLSCAFile, "tls-ca", "", "PEM file of CA certificates to trust, beside the system's, when calling the other nodes' APIs (a private CA)")
 	fs.DurationVar(&cfg.GCInterval, "gc-interval", cfg.GCInterval, "how often to delete blobs no bundle references (0: only on request)")
 	fs.DurationVar(&cfg.GCMinAge, "gc-min-age", cfg.GCMinAge, "keep unreferenced blobs and partial uploads at least this long")
+	fs.DurationVar(&cfg.EdgeLiveness, "edge-liveness", cfg.EdgeLiveness, "how long after its last sync request an edge still counts as live (aloft edges, --wait); must exceed the 30s long-poll")
 	originGuardFlags(fs, &cfg, "")
 	fs.DurationVar(&cfg.HeartbeatTimeout, "raft-heartbeat", cfg.HeartbeatTimeout, "raft heartbeat timeout: how long a follower waits for the leader before it stands for election (with --raft-election, how fast a dead leader is replaced)")
 	fs.DurationVar(&cfg.ElectionTimeout, "raft-election", cfg.ElectionTimeout, "raft election timeout")
