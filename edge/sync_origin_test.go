@@ -200,3 +200,39 @@ func startEdgeCfg(t *testing.T, cfg edge.Config) *edge.Node {
 	t.Cleanup(func() { cancel(); <-done })
 	return n
 }
+
+// TestSync_EdgeReportsWhatItServes: the origin learns from the sync
+// requests which index each edge serves (GET /api/v1/edges), which is
+// what `aloft … --wait` waits on.
+func TestSync_EdgeReportsWhatItServes(t *testing.T) {
+	o := startOrigin(t)
+	base := "http://" + o.APIAddr()
+	cl := api.NewClient(base, token, nil)
+	if _, err := cl.CreateApp(context.Background(), api.CreateApp{AppID: "com.example.app"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := edge.LocalConfig()
+	cfg.Origin, cfg.Name, cfg.Region, cfg.PublicURL = edge.NewRemoteOrigin(base, token), "edge-eu-1", "eu", "https://eu.example.com"
+	e := startEdgeCfg(t, cfg)
+	publishAndPoint(t, cl, "1.0.1", "production")
+	want := o.Catalog().Index
+	waitEdge(t, e, o)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		l, err := cl.Edges(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(l.Edges) == 1 && l.Edges[0].Index >= want {
+			got := l.Edges[0]
+			if got.Name != "edge-eu-1" || got.Region != "eu" || got.PublicURL != "https://eu.example.com" || !got.Live || got.Lag != 0 {
+				t.Fatalf("the origin lists %+v", got)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the origin lists %+v, want edge-eu-1 at index %d", l.Edges, want)
+		}
+		<-time.After(10 * time.Millisecond)
+	}
+}
