@@ -112,6 +112,14 @@ func slowCache(c *Config) {
 // runEdge starts an edge on loopback and stops it when the test ends.
 func runEdge(t *testing.T, cfg Config) *Node {
 	t.Helper()
+	n, _ := runStoppable(t, cfg)
+	return n
+}
+
+// runStoppable is runEdge with a stop that waits for Run to return (and
+// is safe to call again at cleanup).
+func runStoppable(t *testing.T, cfg Config) (*Node, func()) {
+	t.Helper()
 	n, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -119,13 +127,14 @@ func runEdge(t *testing.T, cfg Config) *Node {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
-	t.Cleanup(func() {
+	stop := sync.OnceFunc(func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("edge %s: %v", n.cl.name, err)
 		}
 	})
-	return n
+	t.Cleanup(stop)
+	return n, stop
 }
 
 // regionConfig is an edge of region "eu" named name, gossiping through
