@@ -81,7 +81,7 @@ func (n *Node) startCluster() error {
 	gc.Name = c.name
 	gc.Meta = gossip.Meta{Region: n.cfg.Region, PublicURL: n.cfg.PublicURL, PeerURL: c.peerURL, Index: n.Index()}
 	if gc.Logger == nil {
-		gc.Logger = n.log.With("component", "gossip")
+		gc.Logger = n.cfg.Logger.With("component", "gossip")
 	}
 	gc.OnMembers = c.rebuild
 	gc.OnAnnounce = func(a gossip.Announcement) { n.catalogHint(a.Index, a.From.Meta.PeerURL) }
