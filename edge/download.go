@@ -100,7 +100,7 @@ func (n *Node) serveBlob(ctx *fasthttp.RequestCtx, key string, size int64, zip b
 		return
 	}
 	defer cancel()
-	data, err := n.cache.Get(rctx, key, size, n.sources())
+	data, err := n.cache.Get(rctx, key, size, n.sources(key, size))
 	if err != nil {
 		n.blobError(ctx, key, err)
 		return
@@ -145,7 +145,7 @@ func (n *Node) streamBlob(ctx *fasthttp.RequestCtx, rctx context.Context, cancel
 		ctx.Response.Header.SetContentLength(int(end - start + 1))
 		return
 	}
-	r, err := n.cache.Stream(rctx, key, size, n.sources())
+	r, err := n.cache.Stream(rctx, key, size, n.sources(key, size))
 	if err != nil {
 		cancel()
 		n.blobError(ctx, key, err)
@@ -216,9 +216,19 @@ func (c *cancelOnClose) Close() error {
 	return err
 }
 
-// sources is where a miss is filled from, in order. Peer fill (the
-// region's owner first) comes with gossip; today the origin alone.
-func (n *Node) sources() []cache.Source { return n.srcs }
+// sources is where a miss of object sha (size bytes) is filled from, in
+// order: the region's owner edge of sha, then the origin; the origin
+// alone when this edge is the owner, without gossip, and for objects too
+// large to cache. Those are never cached by the owner either, so asking
+// it would only add a hop (and a corrupt owner could then cut a stream
+// the origin would have completed: a stream cannot fall back once a
+// wrong hash shows at its end).
+func (n *Node) sources(sha string, size int64) []cache.Source {
+	if n.cl == nil || !n.cache.Cacheable(size) {
+		return n.srcs
+	}
+	return n.cl.sources(sha)
+}
 
 // originSource adapts a BlobSource to the cache.
 func originSource(o BlobSource) cache.Source {

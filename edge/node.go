@@ -93,6 +93,7 @@ type Node struct {
 
 	statsDevices *limiter    // nil when StatsDeviceLimit is 0
 	statsApps    *appLimiter // nil when StatsAppLimit is 0
+	cl           *cluster    // region: gossip, owner ring, peer fill, pre-fetch (set by startCluster)
 
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every install
