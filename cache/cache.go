@@ -44,6 +44,12 @@ type Cache struct {
 	mu      sync.Mutex
 	sources map[string]*sourceCounters
 
+	// life orders stores against Close: a fill that outlives its caller
+	// (a pre-fetch, a device that hung up) may end after Close, and
+	// ristretto must not be handed a Set while it closes.
+	life   sync.RWMutex
+	closed bool
+
 	// testHookMiss, when set, runs after a lookup missed and before the
 	// caller joins a flight: tests use it to hold callers in the window
 	// the re-check inside the flight exists for.
@@ -203,6 +209,11 @@ func (c *Cache) store(key string, b []byte) {
 	if int64(len(b)) > c.cfg.MaxItemBytes {
 		return
 	}
+	c.life.RLock()
+	defer c.life.RUnlock()
+	if c.closed {
+		return
+	}
 	c.offered.Add(1)
 	c.rc.Set(key, b, int64(len(b)))
 	c.rc.Wait()
@@ -210,8 +221,21 @@ func (c *Cache) store(key string, b []byte) {
 
 // Wait blocks until pending Sets are applied (for tests; fills already
 // wait for their own Set).
-func (c *Cache) Wait() { c.rc.Wait() }
+func (c *Cache) Wait() {
+	c.life.RLock()
+	defer c.life.RUnlock()
+	if !c.closed {
+		c.rc.Wait()
+	}
+}
 
 // Close releases the cache's goroutines. Fills still running finish
 // without caching.
-func (c *Cache) Close() { c.rc.Close() }
+func (c *Cache) Close() {
+	c.life.Lock()
+	defer c.life.Unlock()
+	if !c.closed {
+		c.closed = true
+		c.rc.Close()
+	}
+}

@@ -59,14 +59,11 @@ type region struct {
 func (n *Node) startCluster() error {
 	c := &cluster{
 		n:       n,
-		name:    n.cfg.Name,
+		name:    n.name,
 		peerURL: strings.TrimRight(n.cfg.PeerURL, "/"),
 		token:   sha256.Sum256([]byte(n.cfg.PeerToken)),
 		hc:      newPeerClient(n.cfg.Cache),
 		jobs:    make(chan prefetchJob, prefetchQueue),
-	}
-	if c.name == "" {
-		c.name = defaultName(n.Addr())
 	}
 	if c.peerURL == "" {
 		c.peerURL = "http://" + reachableAddr(n.Addr())
@@ -143,6 +140,12 @@ func (c *cluster) rebuild() {
 	defer c.rebuildMu.Unlock()
 	urls := map[string]string{c.name: c.peerURL}
 	for _, m := range g.Members() {
+		// Anti-entropy for the catalog: a member whose metadata says it
+		// serves a newer index than ours is a hint, like an announcement
+		// this edge missed (it joined later, or the broadcast was lost).
+		if m.Name != c.name && m.Meta.Index > c.n.Index() && m.Meta.PeerURL != "" {
+			c.n.catalogHint(m.Meta.Index, strings.TrimRight(m.Meta.PeerURL, "/"))
+		}
 		if m.Name != c.name && m.Meta.Region == c.n.cfg.Region && m.Meta.PeerURL != "" {
 			urls[m.Name] = strings.TrimRight(m.Meta.PeerURL, "/")
 		}
@@ -216,4 +219,13 @@ func reachableAddr(addr string) string {
 		}
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// GossipAddr is the address other edges join this one's gossip at, or ""
+// without gossip.
+func (n *Node) GossipAddr() string {
+	if g := n.cl.g.Load(); g != nil {
+		return g.Addr()
+	}
+	return ""
 }

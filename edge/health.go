@@ -6,7 +6,6 @@ package edge
 
 import (
 	"encoding/json"
-	"strings"
 	"sync"
 	"time"
 
@@ -106,12 +105,4 @@ func (n *Node) handleHealth(ctx *fasthttp.RequestCtx) {
 	ctx.SetContentType("application/json")
 	ctx.SetStatusCode(status)
 	ctx.SetBody(b)
-}
-
-// portOf is the port of a host:port address.
-func portOf(addr string) string {
-	if i := strings.LastIndexByte(addr, ':'); i >= 0 {
-		return addr[i+1:]
-	}
-	return addr
 }

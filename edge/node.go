@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"maps"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -104,11 +103,11 @@ type Node struct {
 	link    linkState
 	name    string
 
-	hints      chan struct{} // catalogHint → hintLoop
-	hintMu     sync.Mutex
-	hintIndex  uint64
-	hintPeer   string
-	peerClient *peerClient
+	hints     chan struct{} // catalogHint → hintLoop
+	hintMu    sync.Mutex
+	hintIndex uint64
+	hintPeer  string
+	peerFeeds *peerFeedClient
 }
 
 // New builds an edge and binds its listener, so Addr is valid at once.
@@ -133,13 +132,12 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: log, ln: ln, cache: c, srcs: []cache.Source{originSource(cfg.Origin)}, changed: make(chan struct{}),
-		rep: emptyReplica(), keys: maps.Clone(cfg.TrustKeys), hints: make(chan struct{}, 1), peerClient: newPeerClient(), name: cfg.Name}
+		rep: emptyReplica(), keys: maps.Clone(cfg.TrustKeys), hints: make(chan struct{}, 1), peerFeeds: newPeerFeedClient(), name: cfg.Name}
 	if n.keys == nil {
 		n.keys = map[string]ed25519.PublicKey{}
 	}
 	if n.name == "" {
-		host, _ := os.Hostname()
-		n.name = host + ":" + portOf(ln.Addr().String())
+		n.name = defaultName(ln.Addr().String())
 	}
 	n.links = newLinks(&cfg, ln.Addr().String(), log)
 	n.stats = newStatsAgg(cfg.MaxStatsKeys)

@@ -45,7 +45,7 @@ func (n *Node) peerAuthorized(ctx *fasthttp.RequestCtx) bool {
 // zip or a delta file), and its exact size. Everything that asks "may
 // this blob be served" goes through here.
 func (n *Node) blobSize(sha string) (int64, bool) {
-	size, ok := n.view.Load().blobs[sha]
+	size, ok := n.view.Load().blobs.size(sha)
 	return size, ok
 }
 

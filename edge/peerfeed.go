@@ -48,15 +48,15 @@ func (n *Node) handlePeerFeed(ctx *fasthttp.RequestCtx) {
 	ctx.SetBody(b)
 }
 
-// peerClient asks peers for their catalog state.
-type peerClient struct{ http *http.Client }
+// peerFeedClient asks peers for their catalog state.
+type peerFeedClient struct{ http *http.Client }
 
-func newPeerClient() *peerClient {
-	return &peerClient{http: &http.Client{Timeout: 30 * time.Second}}
+func newPeerFeedClient() *peerFeedClient {
+	return &peerFeedClient{http: &http.Client{Timeout: 30 * time.Second}}
 }
 
 // feed returns the peer's state when it is newer than after, else nil.
-func (pc *peerClient) feed(ctx context.Context, base, token string, after uint64) (*api.Feed, error) {
+func (pc *peerFeedClient) feed(ctx context.Context, base, token string, after uint64) (*api.Feed, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/_aloft/peer/feed?after="+strconv.FormatUint(after, 10), nil)
 	if err != nil {
 		return nil, err

@@ -233,7 +233,7 @@ func (n *Node) hintLoop(ctx context.Context) {
 
 // pullPeer fetches a peer's state and installs it if it verifies.
 func (n *Node) pullPeer(ctx context.Context, peerURL string) error {
-	f, err := n.peerClient.feed(ctx, peerURL, n.cfg.PeerToken, n.Index())
+	f, err := n.peerFeeds.feed(ctx, peerURL, n.cfg.PeerToken, n.Index())
 	if err != nil || f == nil {
 		return err
 	}
