@@ -362,8 +362,9 @@ func (s *state) revokeToken(name string, now int64) error {
 	return nil
 }
 
-// editApp returns a copy of app id (with copied maps) installed in a copy
-// of the catalog's app map, ready to be changed by the caller.
+// editApp returns a copy of app id (with copied bundle and channel maps)
+// installed in a copy of the catalog's app map, ready to be changed by the
+// caller; call editOverrides before changing its overrides.
 func (s *state) editApp(id string) (*api.App, error) {
 	old := s.Catalog.Apps[id]
 	if old == nil {
@@ -372,7 +373,9 @@ func (s *state) editApp(id string) (*api.App, error) {
 	app := *old
 	app.Bundles = maps.Clone(old.Bundles)
 	app.Channels = maps.Clone(old.Channels)
-	app.Overrides = maps.Clone(old.Overrides)
+	// Overrides are shared until an override changes (editOverrides):
+	// they grow with pinned devices, and a channel or bundle change must
+	// not copy them all.
 	s.replaceApp(&app)
 	return &app, nil
 }
@@ -448,13 +451,22 @@ func (s *state) deleteChannel(p deleteChannelCmd) error {
 	}
 	app, _ := s.editApp(p.App)
 	delete(app.Channels, p.Name)
+	copied := false
 	for dev, o := range app.Overrides {
 		if o.Channel == p.Name {
+			if !copied {
+				editOverrides(app)
+				copied = true
+			}
 			delete(app.Overrides, dev)
 		}
 	}
 	return nil
 }
+
+// editOverrides gives app (a copy from editApp) an override map of its
+// own, since the published app it was copied from shares the old one.
+func editOverrides(app *api.App) { app.Overrides = maps.Clone(app.Overrides) }
 
 func (s *state) setOverride(p setOverrideCmd, now int64) error {
 	cur := s.app(p.App)
@@ -468,6 +480,7 @@ func (s *state) setOverride(p setOverrideCmd, now int64) error {
 		return nil
 	}
 	app, _ := s.editApp(p.App)
+	editOverrides(app)
 	if p.Channel == "" {
 		delete(app.Overrides, p.Device)
 		return nil

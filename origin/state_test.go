@@ -120,6 +120,23 @@ func TestState_CopyOnWrite(t *testing.T) {
 	if s.Catalog.Index != 3 {
 		t.Fatalf("index %d", s.Catalog.Index)
 	}
+	// Overrides are shared between copies until one changes: pinning and
+	// unpinning, and deleting the channel that drops them, must copy.
+	one := "1"
+	s.apply(4, cmd(t, cmdPutChannel, "", putChannelCmd{App: "com.example.app", Name: "beta", Spec: logChannelSpec{Bundle: &one}}))
+	for i, c := range []Command{
+		cmd(t, cmdSetOverride, "", setOverrideCmd{App: "com.example.app", Device: "d", Channel: "beta"}),
+		cmd(t, cmdSetOverride, "", setOverrideCmd{App: "com.example.app", Device: "d"}),
+		cmd(t, cmdSetOverride, "", setOverrideCmd{App: "com.example.app", Device: "e", Channel: "beta"}),
+		cmd(t, cmdDeleteChannel, "", deleteChannelCmd{App: "com.example.app", Name: "beta"}),
+	} {
+		published := s.Catalog
+		before, _ := json.Marshal(published)
+		s.apply(uint64(5+i), c)
+		if after, _ := json.Marshal(published); !bytes.Equal(before, after) {
+			t.Fatalf("command %d mutated the published catalog's overrides", i)
+		}
+	}
 }
 
 func TestChannel_RolloutAndHistory(t *testing.T) {
