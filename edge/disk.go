@@ -286,6 +286,7 @@ func (n *Node) loadState() error {
 			all[id] = true
 		}
 		n.stateAt = time.Now()
+		n.peerHist.base = rep.index() // what peers get as deltas starts here
 		n.installReplicaLocked(rep, all)
 		n.mu.Unlock()
 		n.log.Info("serving the catalog state kept on disk", "index", rep.index(), "expires", rep.state.Expires)

@@ -108,6 +108,7 @@ type Node struct {
 	hintIndex uint64
 	hintPeer  string
 	peerFeeds *peerFeedClient
+	peerHist  peerHistory // what each installed index changed (mu)
 }
 
 // New builds an edge and binds its listener, so Addr is valid at once.

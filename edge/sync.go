@@ -91,6 +91,7 @@ func (n *Node) applyFeed(ctx context.Context, f *api.Feed) error {
 		return nil
 	}
 	n.saveLocked(f, rep)
+	n.peerHist.note(f, rep.index())
 	n.installReplicaLocked(rep, changed)
 	return nil
 }

@@ -256,3 +256,56 @@ func TestDisk_TornLogEndsTheReplay(t *testing.T) {
 	}
 	d2.close()
 }
+
+// deltaFeed is the signed delta from catalog a to catalog b, as the
+// origin would send it.
+func deltaFeed(a, b *api.Catalog) *api.Feed {
+	ra, _ := catalogRecords(a)
+	full := signedSnapshot(testKey(), testKeyID, b, time.Hour)
+	old := map[recKey]string{}
+	for _, r := range ra {
+		old[recKey{r.App, api.RecordKey{Kind: r.Kind, Name: r.Name}}] = string(r.Body)
+	}
+	f := &api.Feed{Protocol: api.FeedProtocol, From: a.Index, State: full.State}
+	for _, r := range full.Records {
+		k := recKey{r.App, api.RecordKey{Kind: r.Kind, Name: r.Name}}
+		if old[k] != string(r.Body) {
+			f.Records = append(f.Records, r)
+		}
+		delete(old, k)
+	}
+	for k := range old {
+		f.Records = append(f.Records, api.Record{App: k.app, Kind: k.Kind, Name: k.Name})
+	}
+	return f
+}
+
+// TestPeerFeed_DeltasFromHistory: a peer a few changes behind gets only
+// the records changed since its index, which verify on its side; one
+// older than the history gets a snapshot.
+func TestPeerFeed_DeltasFromHistory(t *testing.T) {
+	c5, c6, c7 := signedCatalog(5, "1.0.0"), signedCatalog(6, "1.0.1"), signedCatalog(7, "1.0.2")
+	n := newTestNodeSigned(t, c5)
+	for _, f := range []*api.Feed{deltaFeed(c5, c6), deltaFeed(c6, c7)} {
+		if err := n.applyFeed(context.Background(), f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	peer, _, err := emptyReplica().apply(signedSnapshot(testKey(), testKeyID, c6, time.Hour), testKeys(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.mu.Lock()
+	d := n.peerHist.delta(n.rep, 6)
+	old := n.peerHist.delta(n.rep, 4)
+	n.mu.Unlock()
+	if d == nil || d.From != 6 || len(d.Records) == 0 {
+		t.Fatalf("delta from 6: %+v", d)
+	}
+	if got, _, err := peer.apply(d, testKeys(), time.Now()); err != nil || got.index() != 7 {
+		t.Fatalf("the peer's delta does not verify: %v", err)
+	}
+	if old != nil {
+		t.Fatal("a delta from before the history")
+	}
+}
