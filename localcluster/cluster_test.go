@@ -75,6 +75,17 @@ func answer(t *testing.T, e *localcluster.Edge) string {
 	return v
 }
 
+// waitAll waits up to 20 s for every running edge to serve the leader's
+// catalog.
+func waitAll(t *testing.T, c *localcluster.Cluster) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := c.WaitAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // everyEdgeAnswers fails unless every running edge offers version.
 func everyEdgeAnswers(t *testing.T, c *localcluster.Cluster, version string) {
 	t.Helper()
@@ -102,9 +113,7 @@ func TestCluster_ThreeOriginsThreeEdges(t *testing.T) {
 		t.Fatal(err)
 	}
 	publish(t, c.Admin(1), "1.0.1")
-	if _, err := c.WaitAll(ctx); err != nil {
-		t.Fatal(err)
-	}
+	waitAll(t, c)
 	everyEdgeAnswers(t, c, "1.0.1")
 
 	old, err := c.Leader(ctx)
@@ -122,9 +131,7 @@ func TestCluster_ThreeOriginsThreeEdges(t *testing.T) {
 		t.Fatalf("the stopped %s still leads", c.Origins[old].ID)
 	}
 	publish(t, c.Admin(next), "1.0.2")
-	if _, err := c.WaitAll(ctx); err != nil {
-		t.Fatal(err)
-	}
+	waitAll(t, c)
 	everyEdgeAnswers(t, c, "1.0.2")
 
 	for i := range c.Origins {
@@ -147,8 +154,6 @@ func TestCluster_ThreeOriginsThreeEdges(t *testing.T) {
 		t.Fatal(err)
 	}
 	publish(t, c.Admin(2), "1.0.3")
-	if _, err := c.WaitAll(ctx); err != nil {
-		t.Fatal(err)
-	}
+	waitAll(t, c)
 	everyEdgeAnswers(t, c, "1.0.3")
 }

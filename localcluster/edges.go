@@ -131,6 +131,30 @@ func (e *Edge) start() error {
 	return nil
 }
 
+// AddEdge starts one more edge, as if it had been the last of
+// Config.Edges (a default name "e<N>", N its place in Edges), and
+// appends it to Edges: for edges configured from what the running
+// cluster holds (keys it signs with, say), or that join later. Call it
+// from the goroutine that owns the cluster: Edges grows.
+func (c *Cluster) AddEdge(s EdgeSpec) (*Edge, error) {
+	specs := make([]EdgeSpec, 0, len(c.Edges)+1)
+	for _, e := range c.Edges {
+		specs = append(specs, e.Spec)
+	}
+	cfg := c.cfg
+	cfg.Edges = append(specs, s)
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	e := &Edge{Spec: cfg.Edges[len(cfg.Edges)-1], c: c}
+	if err := e.start(); err != nil {
+		return nil, err
+	}
+	c.Edges = append(c.Edges, e)
+	return e, nil
+}
+
 // StopEdge stops edge i and waits for it (it ships its last stats for up
 // to 5 s first, as at any shutdown); stopping a stopped edge does
 // nothing. Its data directory and spool stay for RestartEdge.

@@ -40,9 +40,7 @@ func TestCluster_IsolatedLeaderIsReplaced(t *testing.T) {
 	if err := c.Heal(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.WaitAll(ctx); err != nil {
-		t.Fatal(err)
-	}
+	waitAll(t, c)
 	everyEdgeAnswers(t, c, "1.0.1")
 	want := c.Origins[next].Node().Catalog().Index
 	for _, o := range c.Origins {
