@@ -14,7 +14,8 @@
 // to catch up. Waiting goes through internal/wait, the codebase's one poll
 // helper.
 //
-// The edge tests in package edge_test and bench/ use it. It does not
-// import package testing, so the bench (a program) can link it; tests
+// It serves the edge tests in package edge_test (the origin package's
+// own tests cannot import it: it imports origin) and bench/. It does not
+// import package testing, so the bench, a program, can link it; tests
 // call Close at cleanup themselves.
 package localcluster
