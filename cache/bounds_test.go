@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/aloft/aloft/internal/wait"
 )
 
 // TestGet_HangingSourcesFailFast: sources that accept and never answer (in
@@ -95,7 +97,7 @@ func TestGet_SemaphoreBoundsFetches(t *testing.T) {
 		}()
 	}
 	// Without the semaphore all ten would reach the source.
-	waitFor(t, "two fetches in flight and the rest queued", func() bool {
+	wait.For(t, 10*time.Second, "two fetches in flight and the rest queued", func() bool {
 		return src.fetches.Load() == 10 || src.inflight.Load() == 2 && c.Stats().Misses == 10
 	})
 	close(gate)
@@ -124,7 +126,7 @@ func TestGet_BusyFailsFast(t *testing.T) {
 		_, err := c.Get(context.Background(), aSHA, int64(len(a)), srcs(held))
 		done <- err
 	}()
-	waitFor(t, "the slot to be taken", func() bool { return held.fetches.Load() == 1 })
+	wait.For(t, 10*time.Second, "the slot to be taken", func() bool { return held.fetches.Load() == 1 })
 	other := newFake("origin", good(b))
 	err, _ := within(t, 20*cfg.BusyWait, func() error {
 		_, err := c.Get(context.Background(), bSHA, int64(len(b)), srcs(other))

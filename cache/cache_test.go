@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aloft/aloft/internal/wait"
 )
 
 // TestGet_StampedeFetchesOnce sends 500 concurrent Gets for one cold object
@@ -46,12 +48,12 @@ func TestGet_StampedeFetchesOnce(t *testing.T) {
 		first.Add(1)
 		go get(&first)
 	}
-	waitFor(t, "the first wave to miss", func() bool { return missed.Load() >= wave1 && src.fetches.Load() >= 1 })
+	wait.For(t, 10*time.Second, "the first wave to miss", func() bool { return missed.Load() >= wave1 && src.fetches.Load() >= 1 })
 	for range wave2 {
 		second.Add(1)
 		go get(&second)
 	}
-	waitFor(t, "the second wave to miss", func() bool { return missed.Load() == wave1+wave2 })
+	wait.For(t, 10*time.Second, "the second wave to miss", func() bool { return missed.Load() == wave1+wave2 })
 	close(gate)
 	first.Wait()
 	close(late)
@@ -218,14 +220,14 @@ func TestGet_WaiterCancelReturnsPromptly(t *testing.T) {
 		_, err := c.Get(ctx, sha, int64(len(data)), srcs(src))
 		done <- err
 	}()
-	waitFor(t, "the fill to reach the source", func() bool { return src.fetches.Load() == 1 })
+	wait.For(t, 10*time.Second, "the fill to reach the source", func() bool { return src.fetches.Load() == 1 })
 	cancel()
 	err, _ := within(t, time.Second, func() error { return <-done })
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 	close(gate)
-	waitFor(t, "the detached fill to be cached", func() bool { return c.Has(sha) })
+	wait.For(t, 10*time.Second, "the detached fill to be cached", func() bool { return c.Has(sha) })
 	b, err := c.Get(context.Background(), sha, int64(len(data)), srcs(src))
 	if err != nil || !bytes.Equal(b, data) || src.fetches.Load() != 1 {
 		t.Fatalf("next Get: %v, %d fetches", err, src.fetches.Load())
@@ -240,7 +242,7 @@ func TestPrefetch(t *testing.T) {
 	src := newFake("origin", gated(gate, data))
 	pre := make(chan error, 1)
 	go func() { pre <- c.Prefetch(context.Background(), sha, int64(len(data)), srcs(src)) }()
-	waitFor(t, "the prefetch to reach the source", func() bool { return src.fetches.Load() == 1 })
+	wait.For(t, 10*time.Second, "the prefetch to reach the source", func() bool { return src.fetches.Load() == 1 })
 	got := make(chan error, 1)
 	go func() {
 		b, err := c.Get(context.Background(), sha, int64(len(data)), srcs(src))
@@ -249,7 +251,7 @@ func TestPrefetch(t *testing.T) {
 		}
 		got <- err
 	}()
-	waitFor(t, "the Get to miss", func() bool { return c.Stats().Misses == 1 })
+	wait.For(t, 10*time.Second, "the Get to miss", func() bool { return c.Stats().Misses == 1 })
 	close(gate)
 	if err := <-pre; err != nil {
 		t.Fatal(err)
@@ -348,7 +350,7 @@ func TestGetOrLoad(t *testing.T) {
 	// of them then either waits on that one flight or, arriving after it
 	// ended, finds the value in the re-check. Without singleflight every
 	// caller would load (20 loads, all parked at the gate).
-	waitFor(t, "all callers to miss while the load is held", func() bool { return c.Stats().Misses == 20 && loads.Load() >= 1 })
+	wait.For(t, 10*time.Second, "all callers to miss while the load is held", func() bool { return c.Stats().Misses == 20 && loads.Load() >= 1 })
 	close(gate)
 	wg.Wait()
 	if v, err := c.GetOrLoad(context.Background(), "k", load); err != nil || string(v) != "value" {

@@ -200,20 +200,6 @@ func newCache(t testing.TB, cfg Config) *Cache {
 	return c
 }
 
-// waitFor polls cond until it holds, failing the test after 10s.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
-}
-
 // within runs f and fails the test if it takes longer than limit (f still
 // gets up to 10s to return, so a hang is reported rather than inherited).
 func within[T any](t testing.TB, limit time.Duration, f func() T) (T, time.Duration) {

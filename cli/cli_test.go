@@ -26,6 +26,7 @@ import (
 
 	"github.com/aloft/aloft/bundle"
 	"github.com/aloft/aloft/cli"
+	"github.com/aloft/aloft/internal/devtest"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -810,7 +811,7 @@ func TestStats(t *testing.T) {
 		t.Fatalf("POST /stats: %s", resp.Status)
 	}
 	var st api.AppStats
-	eventually(t, "stats to reach the origin", func() (bool, string) {
+	devtest.Eventually(t, "stats to reach the origin", func() (bool, string) {
 		st = api.AppStats{}
 		r := e.okJSON(t, &st, "stats", "--app", app)
 		return len(st.Versions) == 1 && st.Versions[0].Installs == 2 && st.Versions[0].Actions["app_moved_to_foreground"] == 1, r.stdout

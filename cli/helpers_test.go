@@ -57,11 +57,6 @@ func startServer(t testing.TB) *server {
 	return &server{Server: d, api: d.API, http: d.HTTP}
 }
 
-func eventually(t testing.TB, what string, cond func() (bool, string)) {
-	t.Helper()
-	devtest.Eventually(t, what, cond)
-}
-
 func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	t.Cleanup(cancel)

@@ -56,11 +56,6 @@ func startServerAt(t *testing.T, dir string) *server {
 	return &server{Server: d, dir: dir, api: d.API, http: d.HTTP, stop: d.Stop}
 }
 
-func eventually(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	devtest.Eventually(t, what, cond)
-}
-
 func ctxT(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	t.Cleanup(cancel)
@@ -403,7 +398,7 @@ func (s *server) download(t *testing.T, rawURL string, hdr map[string]string) an
 func (s *server) statsFor(t *testing.T, app, version string, cond func(api.VersionStats) bool) api.VersionStats {
 	t.Helper()
 	var found api.VersionStats
-	eventually(t, "stats of "+app+" "+version, func() (bool, string) {
+	devtest.Eventually(t, "stats of "+app+" "+version, func() (bool, string) {
 		st, err := s.api.Stats(ctxT(t), app)
 		if err != nil {
 			return false, err.Error()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aloft/aloft/gossip"
+	"github.com/aloft/aloft/internal/wait"
 )
 
 // member finds name in g's member list.
@@ -39,7 +40,7 @@ func TestCluster_RingsPerRegion(t *testing.T) {
 	eu = append(eu, euThird)
 	waitRing(t, 3, eu...)
 	waitRing(t, 1, us)
-	pollUntil(t, 20*time.Second, "edge-us known in eu", func() bool { _, ok := member(eu[0].cl.g.Load(), "edge-us"); return ok })
+	wait.For(t, 20*time.Second, "edge-us known in eu", func() bool { _, ok := member(eu[0].cl.g.Load(), "edge-us"); return ok })
 	if got := eu[0].cl.rg.Load().ring.Members(); strings.Join(got, ",") != "edge-0,edge-1,edge-2" {
 		t.Fatalf("eu ring %v", got)
 	}
@@ -49,7 +50,7 @@ func TestCluster_RingsPerRegion(t *testing.T) {
 	}
 
 	us.announce(42, [32]byte{1})
-	pollUntil(t, 20*time.Second, "the announced index in edge-us's metadata", func() bool {
+	wait.For(t, 20*time.Second, "the announced index in edge-us's metadata", func() bool {
 		m, ok := member(eu[1].cl.g.Load(), "edge-us")
 		return ok && m.Meta.Index == 42
 	})

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/aloft/aloft/edge"
-	"github.com/aloft/aloft/gossip"
+	"github.com/aloft/aloft/localcluster"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -16,39 +16,38 @@ import (
 // announcement, pulls the signed state from its peer, verifies it with
 // the keys it trusts, and answers the new version.
 func TestGossip_CutOffEdgeConverges(t *testing.T) {
-	o := startOrigin(t)
-	base := "http://" + o.APIAddr()
-	cl := api.NewClient(base, token, nil)
+	c := startCluster(t, localcluster.Config{})
+	cl := c.Admin(0)
 	if _, err := cl.CreateApp(context.Background(), api.CreateApp{AppID: "com.example.app"}); err != nil {
 		t.Fatal(err)
 	}
-	keys, _ := o.SigningKeys(context.Background())
+	keys, _ := c.Origins[0].Node().SigningKeys(context.Background())
 	trust := map[string]ed25519.PublicKey{}
 	for _, k := range keys {
 		trust[k.ID] = k.Public
 	}
-	region := func(name string, origin edge.Origin, join ...string) edge.Config {
-		cfg := edge.LocalConfig()
-		g := gossip.LocalConfig()
-		g.Join = join
-		cfg.Origin, cfg.Name, cfg.Region, cfg.PeerToken, cfg.Gossip, cfg.TrustKeys = origin, name, "eu", "peer-secret-123", &g, trust
-		return cfg
+	region := func(name, originURL string) localcluster.EdgeSpec {
+		return localcluster.EdgeSpec{Name: name, Region: "eu", Gossip: true, OriginURL: originURL,
+			Tune: func(cfg *edge.Config) { cfg.TrustKeys = trust }}
 	}
-	linked := startEdgeCfg(t, region("linked", edge.NewRemoteOrigin(base, token)))
-	waitEdge(t, linked, o)
-	cut := startEdgeCfg(t, region("cut", edge.NewRemoteOrigin("http://127.0.0.1:1", token), linked.GossipAddr()))
+	if _, err := c.AddEdge(region("linked", "")); err != nil {
+		t.Fatal(err)
+	}
+	waitAll(t, c)
+	// It joins the gossip of the edges already there: linked.
+	cut, err := c.AddEdge(region("cut", "http://127.0.0.1:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, v := range []string{"1.0.1", "1.0.2"} {
 		publishAndPoint(t, cl, v, "production")
-		want := o.Catalog().Index
-		waitEdge(t, linked, o)
-		deadline := time.Now().Add(20 * time.Second)
-		for cut.Index() < want {
-			if time.Now().After(deadline) {
-				t.Fatalf("the cut-off edge is at index %d, the origin at %d", cut.Index(), want)
-			}
-			<-time.After(5 * time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		_, err := c.WaitAll(ctx) // the cut-off edge included
+		cancel()
+		if err != nil {
+			t.Fatal(err)
 		}
-		if m := post(t, "http://"+cut.Addr()+"/updates", checkFor); m["version"] != v {
+		if m := post(t, cut.URL()+"/updates", checkFor); m["version"] != v {
 			t.Fatalf("the cut-off edge answered %v, want %s", m, v)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/aloft/aloft/internal/wait"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -255,12 +256,11 @@ func TestNode_RefusesUnknownProtocolWithoutSpinning(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
 	// Polled every 10 ms: a loop that does not back off has asked again
-	// many times by the time the first call is seen.
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for deadline := time.Now().Add(10 * time.Second); o.calls.Load() == 0 && time.Now().Before(deadline); {
-		<-tick.C
-	}
+	// many times by the time the first call is seen. No call in 10 s
+	// fails below, on the call count.
+	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	_ = wait.Until(wctx, 10*time.Millisecond, func() bool { return o.calls.Load() > 0 })
+	wcancel()
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -395,19 +395,11 @@ func TestStats_SpoolAcrossRestart(t *testing.T) {
 	}
 	up := &fakeOrigin{cat: cat}
 	run(up, func(n *Node) {
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		wait.For(t, 10*time.Second, "the spooled batch to reach the origin", func() bool {
 			up.mu.Lock()
-			got := len(up.stats)
-			up.mu.Unlock()
-			if got > 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("spooled batch never reached the origin")
-			}
-			<-time.After(10 * time.Millisecond)
-		}
+			defer up.mu.Unlock()
+			return len(up.stats) > 0
+		})
 	})
 	if len(up.stats) != 1 || up.stats[0].Counts[0].Action != "set" || up.stats[0].Counts[0].N != 1 {
 		t.Fatalf("origin got %+v", up.stats)

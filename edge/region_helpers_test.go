@@ -19,6 +19,7 @@ import (
 
 	"github.com/aloft/aloft/cache"
 	"github.com/aloft/aloft/gossip"
+	"github.com/aloft/aloft/internal/wait"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -171,7 +172,7 @@ func startRegion(t *testing.T, store Origin, size int, tweak func(*Config)) []*N
 // waitRing waits until each node's ring has size members.
 func waitRing(t *testing.T, size int, nodes ...*Node) {
 	t.Helper()
-	pollUntil(t, 20*time.Second, fmt.Sprintf("rings of %d", size), func() bool {
+	wait.For(t, 20*time.Second, fmt.Sprintf("rings of %d", size), func() bool {
 		for _, n := range nodes {
 			if n.cl.ringMembers() != size {
 				return false
@@ -179,21 +180,6 @@ func waitRing(t *testing.T, size int, nodes ...*Node) {
 		}
 		return true
 	})
-}
-
-// pollUntil polls cond every few milliseconds until it holds or timeout
-// passes.
-func pollUntil(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		<-tick.C
-	}
 }
 
 // catalogOf is a catalog at index whose one app serves bundles (the last

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aloft/aloft/internal/wait"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -34,7 +35,7 @@ func stampede(t *testing.T, store *blobStore, sha string, data []byte, count int
 			}
 		}(nodes[i%len(nodes)])
 	}
-	pollUntil(t, 60*time.Second, fmt.Sprintf("%d misses with the store asked", want), func() bool {
+	wait.For(t, 60*time.Second, fmt.Sprintf("%d misses with the store asked", want), func() bool {
 		return misses(nodes...) >= want && store.read(sha) >= 1
 	})
 	close(store.gate)
@@ -112,7 +113,7 @@ func prefetchBundle(store *blobStore, version string, seed int) (*api.Bundle, []
 // cached polls until every node holds every object.
 func cached(t *testing.T, shas []string, nodes ...*Node) {
 	t.Helper()
-	pollUntil(t, 20*time.Second, "pre-fetched objects in every cache", func() bool {
+	wait.For(t, 20*time.Second, "pre-fetched objects in every cache", func() bool {
 		for _, n := range nodes {
 			for _, sha := range shas {
 				if !n.cache.Has(sha) {

@@ -11,57 +11,44 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/aloft/aloft/edge"
-	"github.com/aloft/aloft/origin"
+	"github.com/aloft/aloft/internal/wait"
+	"github.com/aloft/aloft/localcluster"
 	"github.com/aloft/aloft/origin/api"
 )
 
-const token = "remote-test-token-123456"
-
-func startOrigin(t *testing.T) *origin.Node {
+// startCluster runs cfg's cluster (real raft, HTTP and gossip on
+// loopback) until the test ends.
+func startCluster(t *testing.T, cfg localcluster.Config) *localcluster.Cluster {
 	t.Helper()
-	n, _ := startStoppableOrigin(t)
-	return n
-}
-
-// startStoppableOrigin also returns a stop that waits for the origin to
-// shut down (and is safe to call again at cleanup).
-func startStoppableOrigin(t *testing.T) (*origin.Node, func()) {
-	t.Helper()
-	cfg := origin.LocalConfig(t.TempDir())
-	cfg.AdminToken, cfg.Blobs = token, origin.NewMemStore()
-	n, err := origin.New(cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := localcluster.Start(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	if err := n.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	stop := sync.OnceFunc(func() { cancel(); <-done })
-	t.Cleanup(stop)
-	return n, stop
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return c
 }
 
-func startEdge(t *testing.T, o edge.Origin) *edge.Node {
+// waitAll waits up to 20 s for every running edge to serve the origins'
+// catalog index, and returns it.
+func waitAll(t *testing.T, c *localcluster.Cluster) uint64 {
 	t.Helper()
-	cfg := edge.LocalConfig()
-	cfg.Origin = o
-	n, err := edge.New(cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	idx, err := c.WaitAll(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return n
+	return idx
 }
 
 func testZip(t *testing.T, body string) []byte {
@@ -93,12 +80,10 @@ func post(t *testing.T, url, body string) map[string]any {
 // HTTP: both converge on each publish, serve the bytes, and their stats
 // batches reach the origin.
 func TestRemoteOrigin_TwoEdges(t *testing.T) {
-	o := startOrigin(t)
-	base := "http://" + o.APIAddr()
-	edges := []*edge.Node{startEdge(t, edge.NewRemoteOrigin(base, token)), startEdge(t, edge.NewRemoteOrigin(base, token))}
+	c := startCluster(t, localcluster.Config{Edges: []localcluster.EdgeSpec{{}, {}}})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cl := api.NewClient(base, token, nil)
+	cl := c.Admin(0)
 	if _, err := cl.CreateApp(ctx, api.CreateApp{AppID: "com.example.app"}); err != nil {
 		t.Fatal(err)
 	}
@@ -110,15 +95,12 @@ func TestRemoteOrigin_TwoEdges(t *testing.T) {
 	if _, err := cl.PutChannel(ctx, "com.example.app", "production", api.PutChannel{Bundle: &v, Public: &pub}); err != nil {
 		t.Fatal(err)
 	}
-	want := o.Catalog().Index
+	waitAll(t, c)
 	check := `{"platform":"ios","device_id":"2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a","app_id":"com.example.app","version_build":"1.0.0","version_name":"1.0.0","plugin_version":"8.51.23"}`
-	for _, e := range edges {
-		if err := e.WaitIndex(ctx, want); err != nil {
-			t.Fatal(err)
-		}
-		m := post(t, "http://"+e.Addr()+"/updates", check)
+	for _, e := range c.Edges {
+		m := post(t, e.URL()+"/updates", check)
 		if m["version"] != "1.0.1" {
-			t.Fatalf("edge %s answered %v", e.Addr(), m)
+			t.Fatalf("edge %s answered %v", e.Name(), m)
 		}
 		resp, err := http.Get(m["url"].(string))
 		if err != nil {
@@ -130,21 +112,21 @@ func TestRemoteOrigin_TwoEdges(t *testing.T) {
 		if hex.EncodeToString(sum[:]) != m["checksum"] || !bytes.Equal(got, zipBytes) {
 			t.Fatal("served bytes differ from the published zip")
 		}
-		post(t, "http://"+e.Addr()+"/stats", `{"app_id":"com.example.app","version_name":"1.0.1","action":"set","device_id":"2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a","platform":"ios"}`)
+		post(t, e.URL()+"/stats", `{"app_id":"com.example.app","version_name":"1.0.1","action":"set","device_id":"2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a","platform":"ios"}`)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		st, err := cl.Stats(ctx, "com.example.app")
+	var st api.AppStats
+	sctx, scancel := context.WithTimeout(ctx, 10*time.Second)
+	defer scancel()
+	err := wait.Until(sctx, 20*time.Millisecond, func() bool {
+		var err error
+		st, err = cl.Stats(ctx, "com.example.app")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(st.Versions) == 1 && st.Versions[0].Installs == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("stats from both edges did not arrive: %+v", st)
-		}
-		<-time.After(20 * time.Millisecond)
+		return len(st.Versions) == 1 && st.Versions[0].Installs == 2
+	})
+	if err != nil {
+		t.Fatalf("stats from both edges did not arrive: %+v", st)
 	}
 }
 
@@ -152,12 +134,16 @@ func TestRemoteOrigin_TwoEdges(t *testing.T) {
 // catalog and has the bundle cached, it keeps answering checks and serving
 // the bytes with the origin gone, and it reports itself healthy.
 func TestRemoteOrigin_EdgeServesWhileOriginDown(t *testing.T) {
-	o, stopOrigin := startStoppableOrigin(t)
-	base := "http://" + o.APIAddr()
-	e := startEdge(t, edge.NewRemoteOrigin(base, token))
+	// No pre-fetch: the second release below must stay uncached until a
+	// device asks, and a pre-fetch racing the origin's stop sometimes
+	// cached it first (about one run in twenty).
+	c := startCluster(t, localcluster.Config{Edges: []localcluster.EdgeSpec{{
+		Tune: func(cfg *edge.Config) { cfg.PrefetchMaxBytes = -1 },
+	}}})
+	e := c.Edges[0].Node()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cl := api.NewClient(base, token, nil)
+	cl := c.Admin(0)
 	if _, err := cl.CreateApp(ctx, api.CreateApp{AppID: "com.example.app"}); err != nil {
 		t.Fatal(err)
 	}
@@ -169,9 +155,7 @@ func TestRemoteOrigin_EdgeServesWhileOriginDown(t *testing.T) {
 	if _, err := cl.PutChannel(ctx, "com.example.app", "production", api.PutChannel{Bundle: &v, Public: &pub}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.WaitIndex(ctx, o.Catalog().Index); err != nil {
-		t.Fatal(err)
-	}
+	waitAll(t, c)
 	check := `{"platform":"android","device_id":"2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a","app_id":"com.example.app","version_build":"1.0.0","version_name":"1.0.0","plugin_version":"8.51.23"}`
 	url := post(t, "http://"+e.Addr()+"/updates", check)["url"].(string)
 	get := func() []byte {
@@ -188,12 +172,7 @@ func TestRemoteOrigin_EdgeServesWhileOriginDown(t *testing.T) {
 	}
 	// The cache admits asynchronously: download until one is served from
 	// it (a hit), so the bytes are there before the origin goes away.
-	deadline := time.Now().Add(10 * time.Second)
-	for get(); cacheHits(t, e) == 0; get() {
-		if time.Now().After(deadline) {
-			t.Fatal("the bundle never landed in the edge's cache")
-		}
-	}
+	wait.For(t, 10*time.Second, "the bundle to land in the edge's cache", func() bool { get(); return cacheHits(t, e) > 0 })
 
 	// A second release the edge learns of but nobody downloads yet.
 	if _, err := cl.PutBundleZip(ctx, "com.example.app", "1.0.2", testZip(t, "<html>cold</html>")); err != nil {
@@ -203,11 +182,11 @@ func TestRemoteOrigin_EdgeServesWhileOriginDown(t *testing.T) {
 	if _, err := cl.PutChannel(ctx, "com.example.app", "production", api.PutChannel{Bundle: &v2}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.WaitIndex(ctx, o.Catalog().Index); err != nil {
+	waitAll(t, c)
+
+	if err := c.StopOrigin(0); err != nil {
 		t.Fatal(err)
 	}
-
-	stopOrigin()
 	m := post(t, "http://"+e.Addr()+"/updates", check)
 	if m["version"] != "1.0.2" {
 		t.Fatalf("with the origin down the edge answered %v", m)

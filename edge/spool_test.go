@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aloft/aloft/internal/wait"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -237,18 +238,6 @@ func (b *blockingOrigin) PushStats(ctx context.Context, batch api.StatsBatch) er
 	return nil
 }
 
-// poll waits for cond, failing after 10 s.
-func poll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); <-tick.C {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
-
 // runNode runs n until the test ends.
 func runNode(t *testing.T, n *Node) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -300,7 +289,7 @@ func TestNode_SpoolsWhileShippingHangs(t *testing.T) {
 	request(n, "POST", "/stats", statsEv(devStats, "1.1.0", "set"))
 	<-o.entered // the first batch is in flight and hangs
 	request(n, "POST", "/stats", statsEv(devStats, "1.1.0", "delete"))
-	poll(t, "the second event on disk while shipping hangs", func() bool {
+	wait.For(t, 10*time.Second, "the second event on disk while shipping hangs", func() bool {
 		for _, b := range onDisk(t, dir) {
 			if countOf(b, "delete") == 1 {
 				return true
@@ -309,7 +298,7 @@ func TestNode_SpoolsWhileShippingHangs(t *testing.T) {
 		return false
 	})
 	close(o.release)
-	poll(t, "both batches shipped and deleted", func() bool {
+	wait.For(t, 10*time.Second, "both batches shipped and deleted", func() bool {
 		o.mu.Lock()
 		got := len(o.received)
 		o.mu.Unlock()
@@ -358,7 +347,7 @@ func TestNode_OutageBacksOffAndKeepsTwoFiles(t *testing.T) {
 	})
 	runNode(t, n)
 	start, sent, maxFiles := time.Now(), 0, 0
-	poll(t, "six failed shipping attempts", func() bool {
+	wait.For(t, 10*time.Second, "six failed shipping attempts", func() bool {
 		request(n, "POST", "/stats", statsEv(devStats, "1.1.0", "set"))
 		sent++
 		maxFiles = max(maxFiles, len(onDisk(t, dir)))
@@ -373,7 +362,7 @@ func TestNode_OutageBacksOffAndKeepsTwoFiles(t *testing.T) {
 		t.Fatalf("%d spool files during the outage, want the tried batch and one tail", maxFiles)
 	}
 	o.setErr(nil)
-	poll(t, "every event at the origin", func() bool {
+	wait.For(t, 10*time.Second, "every event at the origin", func() bool {
 		o.fakeOrigin.mu.Lock()
 		defer o.fakeOrigin.mu.Unlock()
 		var got int64
@@ -392,10 +381,10 @@ func TestNode_RefusedBatchIsDropped(t *testing.T) {
 	n := spoolNode(t, o, t.TempDir())
 	runNode(t, n)
 	request(n, "POST", "/stats", statsEv(devStats, "1.1.0", "set"))
-	poll(t, "the refused batch dropped", func() bool { return counterValue(n.metrics.statsDropped(dropOriginRefused)) == 1 })
+	wait.For(t, 10*time.Second, "the refused batch dropped", func() bool { return counterValue(n.metrics.statsDropped(dropOriginRefused)) == 1 })
 	o.setErr(nil)
 	request(n, "POST", "/stats", statsEv(devStats, "1.1.0", "delete"))
-	poll(t, "the next batch shipped", func() bool { b, _ := n.queue.pending(); return counterValue(n.metrics.statsShipped) == 1 && b == 0 })
+	wait.For(t, 10*time.Second, "the next batch shipped", func() bool { b, _ := n.queue.pending(); return counterValue(n.metrics.statsShipped) == 1 && b == 0 })
 }
 
 // TestBackoff: each failure doubles the pause up to the limit, and the

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aloft/aloft/localcluster"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -18,11 +19,12 @@ import (
 // (LocalConfig: 4 MiB) is streamed, not cached, and still answers HEAD,
 // whole GETs and ranges (a resumed download, a middle part) byte for byte.
 func TestDownload_LargeObjectStreams(t *testing.T) {
-	o := startOrigin(t)
-	e := startEdge(t, o)
+	// In process: the edge streams through the origin node's BlobOpener.
+	c := startCluster(t, localcluster.Config{Edges: []localcluster.EdgeSpec{{InProcess: true}}})
+	e := c.Edges[0]
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cl := api.NewClient("http://"+o.APIAddr(), token, nil)
+	cl := c.Admin(0)
 	if _, err := cl.CreateApp(ctx, api.CreateApp{AppID: "com.example.big"}); err != nil {
 		t.Fatal(err)
 	}
@@ -47,10 +49,8 @@ func TestDownload_LargeObjectStreams(t *testing.T) {
 	if _, err := cl.PutChannel(ctx, "com.example.big", "production", api.PutChannel{Bundle: &ver}); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.WaitIndex(ctx, o.Catalog().Index); err != nil {
-		t.Fatal(err)
-	}
-	url := "http://" + e.Addr() + "/b/" + b.Checksum + "/big.zip"
+	waitAll(t, c)
+	url := e.URL() + "/b/" + b.Checksum + "/big.zip"
 	get := func(method, rng string) (int, http.Header, []byte) {
 		req, _ := http.NewRequest(method, url, nil)
 		if rng != "" {

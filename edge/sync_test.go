@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aloft/aloft/internal/wait"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -118,17 +119,6 @@ func runSyncNode(t *testing.T, cfg Config) *Node {
 	return n
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); <-tick.C {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
-
 // TestSync_ExpiredStateStopsReadiness: once the state's signature
 // expires with nothing fresher, /readyz fails, /healthz says so, and
 // checks get kind "failed" with Retry-After instead of a stale answer.
@@ -137,11 +127,11 @@ func TestSync_ExpiredStateStopsReadiness(t *testing.T) {
 	cfg.Origin = &shortLivedOrigin{fakeOrigin: fakeOrigin{cat: signedCatalog(3, "1.0.1")}, ttl: 300 * time.Millisecond}
 	cfg.AllowedHosts = []string{"edge.test"}
 	n := runSyncNode(t, cfg)
-	waitFor(t, "the first state", func() bool { return n.Index() == 3 })
+	wait.For(t, 10*time.Second, "the first state", func() bool { return n.Index() == 3 })
 	if ctx := request(n, "POST", "/updates", checkBody); ctx.Response.StatusCode() != 200 || !strings.Contains(string(ctx.Response.Body()), `"version":"1.0.1"`) {
 		t.Fatalf("before expiry: %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
 	}
-	waitFor(t, "expiry", func() bool { return !n.Ready() })
+	wait.For(t, 10*time.Second, "expiry", func() bool { return !n.Ready() })
 	ctx := request(n, "POST", "/updates", checkBody)
 	var m map[string]any
 	_ = json.Unmarshal(ctx.Response.Body(), &m)

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/aloft/aloft/internal/wait"
 )
 
 // TestReceiveRequeuesOncePerOriginAndIndex drives the delegate directly:
@@ -30,7 +32,7 @@ func TestReceiveRequeuesOncePerOriginAndIndex(t *testing.T) {
 	// settle waits until the delivery goroutine has taken the slot, so
 	// no step's delivery is coalesced into the next one's.
 	settle := func() {
-		waitFor(t, 5*time.Second, "delivery slot taken", func() bool {
+		wait.For(t, 5*time.Second, "delivery slot taken", func() bool {
 			n.mu.Lock()
 			defer n.mu.Unlock()
 			return n.pending == nil
@@ -59,7 +61,7 @@ func TestReceiveRequeuesOncePerOriginAndIndex(t *testing.T) {
 		}
 		settle()
 	}
-	waitFor(t, 5*time.Second, "index 100 delivered", func() bool { return rec.hasIndex(100) })
+	wait.For(t, 5*time.Second, "index 100 delivered", func() bool { return rec.hasIndex(100) })
 	if got, want := rec.indexes(), []uint64{4, 6, 9, 100}; !slices.Equal(got, want) {
 		t.Fatalf("delivered %v, want %v", got, want)
 	}
@@ -84,7 +86,7 @@ func TestAnnouncementReachesAllNewerOnly(t *testing.T) {
 	a, b := nodes[0], nodes[5]
 	waitAll := func(index uint64, except *Node) {
 		t.Helper()
-		waitFor(t, 15*time.Second, fmt.Sprintf("index %d everywhere", index), func() bool {
+		wait.For(t, 15*time.Second, fmt.Sprintf("index %d everywhere", index), func() bool {
 			for i, n := range nodes {
 				if n != except && !recs[i].hasIndex(index) {
 					return false
@@ -117,7 +119,7 @@ func TestAnnouncementReachesAllNewerOnly(t *testing.T) {
 		}
 	}
 	// Announce also republished each announcer's served Index.
-	waitFor(t, 10*time.Second, "served indexes in every member list", func() bool {
+	wait.For(t, 10*time.Second, "served indexes in every member list", func() bool {
 		for _, n := range nodes {
 			for _, m := range n.Members() {
 				want := uint64(0)
@@ -156,7 +158,7 @@ func TestRequeueSpreadsBeyondOriginFanout(t *testing.T) {
 		n.noState.Store(true)
 	}
 	nodes[0].Announce(11, digest(11))
-	waitFor(t, 15*time.Second, "index 11 at more than 3 nodes", func() bool {
+	wait.For(t, 15*time.Second, "index 11 at more than 3 nodes", func() bool {
 		reached := 0
 		for _, r := range recs[1:] {
 			if r.hasIndex(11) {
@@ -172,7 +174,7 @@ func TestRequeueSpreadsBeyondOriginFanout(t *testing.T) {
 func TestJoinerLearnsViaPushPull(t *testing.T) {
 	nodes := cluster(t, "late", 3, nil)
 	nodes[1].Announce(21, digest(21))
-	waitFor(t, 15*time.Second, "announcement spread and every queue drained", func() bool {
+	wait.For(t, 15*time.Second, "announcement spread and every queue drained", func() bool {
 		for _, n := range nodes {
 			if n.queue.NumQueued() > 0 {
 				return false
@@ -190,7 +192,7 @@ func TestJoinerLearnsViaPushPull(t *testing.T) {
 	c.Join = []string{nodes[0].Addr()}
 	c.OnAnnounce = rec.add
 	start(t, c)
-	waitFor(t, 10*time.Second, "joiner learns index 21", func() bool { return rec.hasIndex(21) })
+	wait.For(t, 10*time.Second, "joiner learns index 21", func() bool { return rec.hasIndex(21) })
 	if last, _ := rec.last(); last.From.Name != nodes[1].Local().Name || last.Digest != digest(21) {
 		t.Fatalf("joiner got %+v", last)
 	}
@@ -207,5 +209,5 @@ func TestPeriodicPushPullBackstop(t *testing.T) {
 	})
 	nodes[3].dropMsgs.Store(true)
 	nodes[0].Announce(33, digest(33))
-	waitFor(t, 20*time.Second, "deaf node learns index 33", func() bool { return rec.hasIndex(33) })
+	wait.For(t, 20*time.Second, "deaf node learns index 33", func() bool { return rec.hasIndex(33) })
 }

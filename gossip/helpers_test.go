@@ -7,21 +7,9 @@ import (
 	"sync"
 	"testing"
 	"time"
-)
 
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		<-tick.C
-	}
-}
+	"github.com/aloft/aloft/internal/wait"
+)
 
 // testConfig is LocalConfig with a name.
 func testConfig(name string) Config {
@@ -70,7 +58,7 @@ func waitConverged(t *testing.T, nodes []*Node) {
 		want[i] = n.Local().Name
 	}
 	slices.Sort(want)
-	waitFor(t, 20*time.Second, fmt.Sprintf("%d members everywhere", len(nodes)), func() bool {
+	wait.For(t, 20*time.Second, fmt.Sprintf("%d members everywhere", len(nodes)), func() bool {
 		for _, n := range nodes {
 			if !slices.Equal(names(n.Members()), want) {
 				return false

@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/aloft/aloft/internal/wait"
 )
 
 // TestMembershipConverges: six nodes joining through one seed all list
@@ -35,7 +37,7 @@ func TestMembershipConverges(t *testing.T) {
 	if n := nodes[3].Local(); n.Meta.Index != 103 || n.Meta.Region != "region-1" || n.Addr != nodes[3].Addr() {
 		t.Errorf("Local = %+v", n)
 	}
-	waitFor(t, 5*time.Second, "OnMembers called", func() bool { return calls.Load() > 0 })
+	wait.For(t, 5*time.Second, "OnMembers called", func() bool { return calls.Load() > 0 })
 }
 
 // TestKilledMemberDropsOutAndRejoins: a member shut down without Leave is
@@ -52,7 +54,7 @@ func TestKilledMemberDropsOutAndRejoins(t *testing.T) {
 		t.Fatal(err)
 	}
 	live := append(append([]*Node{}, nodes[:3]...), nodes[4])
-	waitFor(t, 20*time.Second, name+" gone from every live list", func() bool {
+	wait.For(t, 20*time.Second, name+" gone from every live list", func() bool {
 		for _, n := range live {
 			if has(n.Members(), name) {
 				return false
@@ -88,7 +90,7 @@ func TestLeaveDropsAtOnce(t *testing.T) {
 	if err := nodes[2].Leave(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, name+" gone after Leave", func() bool {
+	wait.For(t, 10*time.Second, name+" gone after Leave", func() bool {
 		return !has(nodes[0].Members(), name) && !has(nodes[1].Members(), name)
 	})
 }
@@ -100,7 +102,7 @@ func TestJoinRetriesUntilSeedStarts(t *testing.T) {
 	c := testConfig("early")
 	c.Join = []string{fmt.Sprintf("127.0.0.1:%d", port)}
 	early := start(t, c)
-	waitFor(t, 10*time.Second, "a failed join attempt", func() bool { return early.joinFailed.Load() >= 1 })
+	wait.For(t, 10*time.Second, "a failed join attempt", func() bool { return early.joinFailed.Load() >= 1 })
 	if ms := early.Members(); len(ms) != 1 || ms[0].Name != "early" {
 		t.Fatalf("alone, Members = %v", names(ms))
 	}
@@ -127,7 +129,7 @@ func TestRejoinHealsAfterSeedRestart(t *testing.T) {
 	if err := seed.Close(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "seed declared dead", func() bool { return !has(member.Members(), "seed") })
+	wait.For(t, 20*time.Second, "seed declared dead", func() bool { return !has(member.Members(), "seed") })
 	again := start(t, s)
 	waitConverged(t, []*Node{again, member})
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"testing"
 	"time"
+
+	"github.com/aloft/aloft/internal/wait"
 )
 
 // TestForeignNodesCannotJoin: nodes with the wrong key, no key, or
@@ -38,7 +40,7 @@ func TestForeignNodesCannotJoin(t *testing.T) {
 	nodes = append(nodes, start(t, good))
 	// Not waitConverged: a broken guard would make the lists too long,
 	// and the checks below say which node got in.
-	waitFor(t, 20*time.Second, "the correct node in every list", func() bool {
+	wait.For(t, 20*time.Second, "the correct node in every list", func() bool {
 		for _, n := range nodes {
 			if !has(n.Members(), "good") {
 				return false
@@ -47,7 +49,7 @@ func TestForeignNodesCannotJoin(t *testing.T) {
 		return true
 	})
 
-	waitFor(t, 10*time.Second, "every foreign node failing to join twice (or joining)", func() bool {
+	wait.For(t, 10*time.Second, "every foreign node failing to join twice (or joining)", func() bool {
 		for _, b := range bad {
 			if b.joinFailed.Load() < 2 && b.joinOK.Load() == 0 {
 				return false

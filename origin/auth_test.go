@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aloft/aloft/internal/wait"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -266,7 +267,7 @@ func TestTokenLastUsed_MergedAcrossMembers(t *testing.T) {
 	}
 	before := time.Now().UnixMilli()
 	user := api.NewClient("http://"+nodes[2].n.APIAddr(), tok.Secret, nil)
-	poll(t, 10*time.Second, "o3 to know the token", func() bool { _, err := user.Apps(ctx); return err == nil })
+	wait.For(t, 10*time.Second, "o3 to know the token", func() bool { _, err := user.Apps(ctx); return err == nil })
 	lu := tokenNamed(t, admin, "dash").LastUsed
 	if lu < before {
 		t.Fatalf("merged last used %d, want ≥ %d (the use on o3)", lu, before)

@@ -12,22 +12,9 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/aloft/aloft/internal/wait"
 	"github.com/aloft/aloft/origin/api"
 )
-
-// poll waits for cond, failing the test after timeout.
-func poll(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
-}
 
 // applyOn commits c through ln's raft.
 func applyOn(ln *linNode, c Command) error {
@@ -70,7 +57,7 @@ func TestCluster_ReplicatesAndSurvivesLeaderLoss(t *testing.T) {
 		return idx
 	}
 	want := l.n.rn.raft.LastIndex()
-	poll(t, 10*time.Second, "every FSM to apply the writes", func() bool {
+	wait.For(t, 10*time.Second, "every FSM to apply the writes", func() bool {
 		for _, ln := range nodes {
 			if fsmIndex(ln) < want {
 				return false

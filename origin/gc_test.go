@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/aloft/aloft/blobstore"
+	"github.com/aloft/aloft/internal/wait"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -274,7 +275,7 @@ func TestGC_PeriodicSweep(t *testing.T) {
 	sha := putBlob(t, cl, []byte("orphan for the loop"))
 	keep := putBlob(t, cl, []byte("young orphan"))
 	age(t, n, sha, 2*time.Hour)
-	poll(t, 10*time.Second, "the periodic sweep to collect the orphan", func() bool { return !has(n, sha) })
+	wait.For(t, 10*time.Second, "the periodic sweep to collect the orphan", func() bool { return !has(n, sha) })
 	if !has(n, keep) {
 		t.Fatal("the periodic sweep collected a young blob")
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/aloft/aloft/blobstore"
+	"github.com/aloft/aloft/internal/wait"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -159,7 +160,7 @@ func isolate(nodes []*linNode, x *linNode) {
 func linLeader(t *testing.T, nodes []*linNode, not *linNode) *linNode {
 	t.Helper()
 	var l *linNode
-	poll(t, 10*time.Second, "a leader", func() bool {
+	wait.For(t, 10*time.Second, "a leader", func() bool {
 		for _, n := range nodes {
 			if n != not && n.n.rn.raft.State() == raft.Leader {
 				l = n
@@ -323,7 +324,7 @@ func linSetup(t *testing.T, cl *api.Client) string {
 // linConverged waits until every node has applied the same index.
 func linConverged(t *testing.T, nodes []*linNode) {
 	t.Helper()
-	poll(t, 15*time.Second, "the nodes to converge after healing", func() bool {
+	wait.For(t, 15*time.Second, "the nodes to converge after healing", func() bool {
 		idx := nodes[0].n.rn.raft.AppliedIndex()
 		for _, ln := range nodes[1:] {
 			if ln.n.rn.raft.AppliedIndex() != idx || ln.n.rn.raft.Leader() == "" {

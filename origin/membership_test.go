@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/aloft/aloft/blobstore"
+	"github.com/aloft/aloft/internal/wait"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -175,7 +176,7 @@ func TestCluster_JoinForwardAndFailover(t *testing.T) {
 	// The leader stops gracefully: it hands off, and writes go on.
 	nodes[0].halt()
 	var next *clusterNode
-	poll(t, 10*time.Second, "a new leader", func() bool {
+	wait.For(t, 10*time.Second, "a new leader", func() bool {
 		for _, c := range nodes[1:] {
 			if c.leads() {
 				next = c
@@ -190,7 +191,7 @@ func TestCluster_JoinForwardAndFailover(t *testing.T) {
 			follower = c
 		}
 	}
-	poll(t, 10*time.Second, "a write through the follower after the hand-off", func() bool {
+	wait.For(t, 10*time.Second, "a write through the follower after the hand-off", func() bool {
 		_, err := follower.client().CreateApp(ctx, api.CreateApp{AppID: "com.example.two"})
 		return err == nil || isCode(err, api.CodeAppExists)
 	})
@@ -206,7 +207,7 @@ func TestCluster_JoinForwardAndFailover(t *testing.T) {
 	}
 
 	// It announced its new API address: the leader can reach it.
-	poll(t, 10*time.Second, "the restarted node's status through the leader", func() bool {
+	wait.For(t, 10*time.Second, "the restarted node's status through the leader", func() bool {
 		st, err := next.client().ClusterStatus(ctx)
 		if err != nil {
 			return false
@@ -223,7 +224,7 @@ func TestCluster_JoinForwardAndFailover(t *testing.T) {
 	if err := again.client().RemoveNode(ctx, follower.id); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, 10*time.Second, "two members", func() bool {
+	wait.For(t, 10*time.Second, "two members", func() bool {
 		st, err := again.client().ClusterStatus(ctx)
 		return err == nil && len(st.Nodes) == 2
 	})
@@ -238,7 +239,7 @@ func TestCluster_NoLeaderAnswers503(t *testing.T) {
 	nodes := startThree(t)
 	nodes[1].halt()
 	nodes[2].halt()
-	poll(t, 30*time.Second, "a 503 naming the missing leader", func() bool {
+	wait.For(t, 30*time.Second, "a 503 naming the missing leader", func() bool {
 		resp, err := rawPost(nodes[0], api.Prefix+"/apps", `{"app_id":"com.example.lost"}`)
 		if err != nil {
 			return false
@@ -318,7 +319,7 @@ func TestCluster_NewLeaderKeepsBlobsThroughGrace(t *testing.T) {
 	}
 	nodes[0].halt()
 	var next *clusterNode
-	poll(t, 10*time.Second, "a new leader", func() bool {
+	wait.For(t, 10*time.Second, "a new leader", func() bool {
 		for _, c := range nodes[1:] {
 			if c.leads() {
 				next = c

@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aloft/aloft/internal/wait"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -98,16 +99,13 @@ func (p *proc) stop(t *testing.T, sig os.Signal) {
 	}
 }
 
-// pollFor calls cond every 20 ms until it holds or d passes.
+// pollFor calls cond every 20 ms until it holds or d passes
+// (internal/wait), and says whether it held: these tests report what a
+// child process shows after the wait fails.
 func pollFor(d time.Duration, cond func() bool) bool {
-	for deadline := time.Now().Add(d); ; <-time.After(20 * time.Millisecond) {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return wait.Until(ctx, 20*time.Millisecond, cond) == nil
 }
 
 func zipWith(t *testing.T, body string) []byte {

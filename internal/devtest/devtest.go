@@ -15,6 +15,7 @@ import (
 
 	"github.com/aloft/aloft/dev"
 	"github.com/aloft/aloft/edge"
+	"github.com/aloft/aloft/internal/wait"
 	"github.com/aloft/aloft/origin"
 	"github.com/aloft/aloft/origin/api"
 )
@@ -93,21 +94,19 @@ func (s *Server) WaitEdge(t testing.TB) {
 	}
 }
 
-// Eventually polls cond every 10 ms until it holds or Timeout passes; cond
-// describes what it saw, for the failure message.
+// Eventually polls cond every 10 ms (internal/wait) until it holds or
+// Timeout passes; cond describes what it saw, for the failure message.
 func Eventually(t testing.TB, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(Timeout)
-	tick := time.NewTicker(10 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		ok, seen := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; last seen: %s", what, seen)
-		}
-		<-tick.C
+	ctx, cancel := context.WithTimeout(context.Background(), Timeout)
+	defer cancel()
+	var seen string
+	err := wait.Until(ctx, 10*time.Millisecond, func() bool {
+		var ok bool
+		ok, seen = cond()
+		return ok
+	})
+	if err != nil {
+		t.Fatalf("timed out waiting for %s; last seen: %s", what, seen)
 	}
 }
