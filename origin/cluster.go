@@ -88,6 +88,9 @@ func (n *Node) join(ctx context.Context) error {
 			}
 		})
 	}
+	if len(targets) == 0 {
+		return errors.New("origin: no member address to join through: pass --join with a member's API address")
+	}
 	hc := n.hs.memberClient(10 * time.Second)
 	backoff := joinBackoffMin
 	for attempt := 1; ; attempt++ {
