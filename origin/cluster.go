@@ -67,8 +67,11 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	if n.rn.memberURL(n.cfg.NodeID) != n.hs.apiURL {
 		// Restarted at another address: tell the leader (a join of a
-		// known node only updates its record).
-		return n.join(ctx)
+		// known node only updates its record). Not here but once Run
+		// serves the API: after a whole-cluster restart every member is
+		// in Start, none answers a join yet, and waiting here for one
+		// would hold all of them until their contexts end.
+		n.reannounce = true
 	}
 	return nil
 }

@@ -233,6 +233,9 @@ type Node struct {
 	svc *service
 	bl  *blobService
 	hs  *httpAPI
+	// reannounce: Start found this node restarted at another API address;
+	// Run tells the leader once the API serves (see Start).
+	reannounce bool
 }
 
 // New opens (or creates) the node's data, starts raft and binds the API
@@ -333,6 +336,13 @@ func (n *Node) Run(ctx context.Context) error {
 	wg.Go(func() { n.svc.feed.run(loops) })
 	errc := make(chan error, 1)
 	go func() { errc <- n.hs.serveAPI() }()
+	if n.reannounce {
+		wg.Go(func() {
+			if err := n.join(loops); err != nil && loops.Err() == nil {
+				n.log.Error("cannot tell the cluster this node's new API address", "err", err)
+			}
+		})
+	}
 	var err error
 	select {
 	case <-ctx.Done():
