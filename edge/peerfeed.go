@@ -78,7 +78,7 @@ func (h *peerHistory) delta(rep *replica, after uint64) *api.Feed {
 			r := api.Record{App: k.app, Kind: k.Kind, Name: k.Name}
 			if ra := rep.apps[k.app]; ra != nil {
 				if x, ok := ra.recs[k.RecordKey]; ok {
-					r.Body = x.body
+					r.Body = x.bytes()
 				}
 			}
 			f.Records = append(f.Records, r)

@@ -23,11 +23,36 @@ import (
 // a snapshot next.
 var errRootMismatch = errors.New("edge: feed records do not match the signed state")
 
-// rec is one record held: its bytes, digest and decoded value.
+// rec is one record held: its digest and decoded value, and its bytes
+// only when encoding the value again would not give them back. The
+// origin encodes records with encoding/json from these very types, so
+// that is the rare case; keeping every body would hold each manifest
+// twice (a third of an edge's memory at 1,000 apps).
 type rec struct {
 	body   []byte
 	digest [32]byte
 	val    any // *api.AppMeta, *api.Channel, *api.Bundle or *api.Override
+}
+
+// bytes returns the record's exact bytes, as received.
+func (x rec) bytes() []byte {
+	if x.body != nil {
+		return x.body
+	}
+	b, err := json.Marshal(x.val)
+	if err != nil {
+		panic(fmt.Sprintf("edge: re-encode a record: %v", err)) // plain data types: cannot fail
+	}
+	return b
+}
+
+// newRec keeps body only if re-encoding v does not reproduce it.
+func newRec(body []byte, v any) rec {
+	x := rec{digest: api.RecordDigest(body), val: v}
+	if again, err := json.Marshal(v); err != nil || string(again) != string(body) {
+		x.body = append([]byte(nil), body...)
+	}
+	return x
 }
 
 type replicaApp struct {
@@ -104,15 +129,14 @@ func (r *replica) apply(f *api.Feed, keys map[string]ed25519.PublicKey, now time
 			delete(ra.recs, k)
 			continue
 		}
-		if old, ok := ra.recs[k]; ok && string(old.body) == string(record.Body) {
+		if old, ok := ra.recs[k]; ok && old.digest == api.RecordDigest(record.Body) {
 			continue
 		}
 		v, err := decodeRecord(record)
 		if err != nil {
 			return nil, nil, err
 		}
-		body := []byte(record.Body)
-		ra.recs[k] = rec{body: body, digest: api.RecordDigest(body), val: v}
+		ra.recs[k] = newRec(record.Body, v)
 	}
 	for id, ra := range touched {
 		changed[id] = true
@@ -205,7 +229,7 @@ func (r *replica) snapshot() *api.Feed {
 	f := &api.Feed{Protocol: api.FeedProtocol, State: r.raw, Records: []api.Record{}}
 	for id, ra := range r.apps {
 		for k, x := range ra.recs {
-			f.Records = append(f.Records, api.Record{App: id, Kind: k.Kind, Name: k.Name, Body: x.body})
+			f.Records = append(f.Records, api.Record{App: id, Kind: k.Kind, Name: k.Name, Body: x.bytes()})
 		}
 	}
 	return f

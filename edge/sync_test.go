@@ -299,3 +299,21 @@ func TestPeerFeed_DeltasFromHistory(t *testing.T) {
 		t.Fatal("a delta from before the history")
 	}
 }
+
+// TestRec_KeepsOnlyBytesItCannotRebuild: a record whose value encodes
+// back to its bytes keeps no copy; one that does not (a field this build
+// does not know, other spacing) keeps its exact bytes, so the state it is
+// part of still verifies when it is sent on or read back.
+func TestRec_KeepsOnlyBytesItCannotRebuild(t *testing.T) {
+	b := testBundle("1.0.0")
+	plain, _ := json.Marshal(b)
+	if x := newRec(plain, b); x.body != nil || string(x.bytes()) != string(plain) {
+		t.Fatalf("a round-tripping record kept %d bytes", len(x.body))
+	}
+	odd := []byte(`{"version":"1.0.0", "future_field":1}`)
+	var v api.Bundle
+	_ = json.Unmarshal(odd, &v)
+	if x := newRec(odd, &v); string(x.bytes()) != string(odd) || x.digest != api.RecordDigest(odd) {
+		t.Fatalf("bytes %q, want %q", x.bytes(), odd)
+	}
+}
