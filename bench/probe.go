@@ -74,8 +74,13 @@ func checkOnce(client *fasthttp.HostClient, url string, d *device) (answer, []by
 // update to want, and returns that answer's raw body. It is for setup and
 // propagation, where the poll resolution bounds what can be measured.
 func waitVersion(ctx context.Context, client *fasthttp.HostClient, url string, d *device, want string, timeout time.Duration) ([]byte, error) {
+	return waitVersionEvery(ctx, client, url, d, want, timeout, time.Millisecond)
+}
+
+// waitVersionEvery is waitVersion polling every poll.
+func waitVersionEvery(ctx context.Context, client *fasthttp.HostClient, url string, d *device, want string, timeout, poll time.Duration) ([]byte, error) {
 	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(time.Millisecond)
+	tick := time.NewTicker(poll)
 	defer tick.Stop()
 	var last string
 	for {

@@ -14,6 +14,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/aloft/aloft/origin/api"
 )
 
 const propagationApp = "com.bench.propagation"
@@ -45,40 +47,76 @@ type propagationResult struct {
 
 func runPropagation(ctx context.Context, h *harness) (*propagationResult, error) {
 	o := h.opts
-	spawned, err := h.startEdges(o.spawnEdges)
+	spawned, urls, err := h.startEdges(o.spawnEdges)
+	// Only this scenario needs them: stopped, they cost a later scenario
+	// (sync's own edges, its large catalog) nothing.
+	defer stopAll(spawned)
 	if err != nil {
 		return nil, fmt.Errorf("start edges: %w", err)
 	}
-	edges := append(append([]string{h.edgeURL}, spawned...), o.edges...)
+	edges := append(append([]string{h.edgeURL}, urls...), o.edges...)
 	if err := h.ensureApp(ctx, propagationApp); err != nil {
 		return nil, err
 	}
-	res := &propagationResult{Edges: edges, Changes: o.propChanges, PollMS: 1}
 	h.logf("propagation: %d changes, %d edge(s)", o.propChanges, len(edges))
 	// The last good bundle every rollback returns to; not measured.
-	base, err := h.propBundle(ctx, "1.9.0", 999)
+	base, err := h.propBundle(ctx, propagationApp, "1.9.0", 999)
 	if err == nil {
-		err = h.setChannel(ctx, propagationApp, base)
+		err = setChannelOn(ctx, h.api, propagationApp, base)
 	}
 	if err != nil {
 		return nil, err
 	}
-	history := []string{base}
-	for i := 0; i < o.propChanges; i++ {
+	return h.propagateSeries(ctx, changeSeries{
+		api: h.api, app: propagationApp, edges: edges, base: base, changes: o.propChanges, poll: time.Millisecond,
+		publish: func(ctx context.Context, i int) (string, error) {
+			return h.propBundle(ctx, propagationApp, fmt.Sprintf("2.0.%d", i), i)
+		},
+	})
+}
+
+// changeSeries is a run of channel changes on one app of one origin,
+// each timed until every edge answers it.
+type changeSeries struct {
+	api   *api.Client
+	app   string
+	edges []string
+	// base is the version the channel is on before the first change.
+	base    string
+	changes int
+	// poll is how often each edge is asked: it bounds the resolution, and
+	// many edges polled each millisecond would load the servers' CPU
+	// more than the change itself does.
+	poll time.Duration
+	// publish makes bundle number i of the series, not on any channel
+	// yet, and returns its version.
+	publish func(ctx context.Context, i int) (string, error)
+}
+
+// propagateSeries alternates publishing a new bundle and rolling back
+// to the one before it, and summarises the times.
+func (h *harness) propagateSeries(ctx context.Context, cs changeSeries) (*propagationResult, error) {
+	res := &propagationResult{Edges: cs.edges, Changes: cs.changes, PollMS: ms(cs.poll)}
+	history := []string{cs.base}
+	for i := 0; i < cs.changes; i++ {
 		s := propSample{Action: "publish"}
 		if i%2 == 1 {
 			// Roll back to the bundle before the one just published.
 			s.Action, s.Version = "rollback", history[len(history)-2]
 		} else {
-			if s.Version, err = h.propBundle(ctx, fmt.Sprintf("2.0.%d", i/2), i/2); err != nil {
+			var err error
+			if s.Version, err = cs.publish(ctx, i/2); err != nil {
 				return nil, err
 			}
 		}
 		history = append(history, s.Version)
-		if err := h.propagateOnce(ctx, edges, &s); err != nil {
+		if err := h.propagateOnce(ctx, cs, &s); err != nil {
 			return nil, fmt.Errorf("change %d (%s %s): %w", i, s.Action, s.Version, err)
 		}
 		res.Samples = append(res.Samples, s)
+	}
+	if len(res.Samples) == 0 {
+		return res, nil
 	}
 	all := make([]float64, len(res.Samples))
 	for i, s := range res.Samples {
@@ -89,42 +127,42 @@ func runPropagation(ctx context.Context, h *harness) (*propagationResult, error)
 	return res, nil
 }
 
-// propBundle publishes a small bundle (not yet on any channel).
-func (h *harness) propBundle(ctx context.Context, version string, change int) (string, error) {
-	b, err := makeBuild(filepath.Join(h.tmp, "prop-"+version), version, 21, change, 20_000)
+// propBundle publishes a small zip bundle of app (not yet on any channel).
+func (h *harness) propBundle(ctx context.Context, app, version string, change int) (string, error) {
+	b, err := makeBuild(filepath.Join(h.tmp, "prop-"+app+"-"+version), version, 21, change, 20_000)
 	if err != nil {
 		return "", err
 	}
-	return version, h.publishZip(ctx, propagationApp, b)
+	return version, h.publishZip(ctx, app, b)
 }
 
 // propagateOnce moves the channel to s.Version and polls every edge until
 // it answers it.
-func (h *harness) propagateOnce(ctx context.Context, edges []string, s *propSample) error {
+func (h *harness) propagateOnce(ctx context.Context, cs changeSeries, s *propSample) error {
 	start := time.Now()
-	if err := h.setChannel(ctx, propagationApp, s.Version); err != nil {
+	if err := setChannelOn(ctx, cs.api, cs.app, s.Version); err != nil {
 		return err
 	}
 	ack := time.Now()
 	s.AckMS = ms(ack.Sub(start))
-	s.PerEdgeMS = make([]float64, len(edges))
-	errs := make([]error, len(edges))
+	s.PerEdgeMS = make([]float64, len(cs.edges))
+	errs := make([]error, len(cs.edges))
 	var wg sync.WaitGroup
-	for i, e := range edges {
+	for i, e := range cs.edges {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			// A probe device on a version no change uses, so every change
 			// is an update for it.
-			d := probeDevice(propagationApp, "8.51.23", "0.0.0-probe")
-			_, errs[i] = waitVersion(ctx, newClient(hostOf(e), 1), e+"/updates", d, s.Version, h.opts.propTimeout)
+			d := probeDevice(cs.app, "8.51.23", "0.0.0-probe")
+			_, errs[i] = waitVersionEvery(ctx, newClient(hostOf(e), 1), e+"/updates", d, s.Version, h.opts.propTimeout, cs.poll)
 			s.PerEdgeMS[i] = ms(time.Since(ack))
 		}()
 	}
 	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
-			return fmt.Errorf("edge %s: %w", edges[i], err)
+			return fmt.Errorf("edge %s: %w", cs.edges[i], err)
 		}
 		s.AllMS = max(s.AllMS, s.PerEdgeMS[i])
 	}
