@@ -293,12 +293,16 @@ func (h *harness) publishDelta(ctx context.Context, app string, b *webBuild) err
 	return err
 }
 
-func (h *harness) putBlob(ctx context.Context, data []byte) error {
+func (h *harness) putBlob(ctx context.Context, data []byte) error { return putBlobOn(ctx, h.api, data) }
+
+// putBlobOn uploads data to the origin c talks to, unless it is stored
+// already.
+func putBlobOn(ctx context.Context, c *api.Client, data []byte) error {
 	sha := bundle.SHA256Hex(data)
-	if ok, err := h.api.HasBlob(ctx, sha); err != nil || ok {
+	if ok, err := c.HasBlob(ctx, sha); err != nil || ok {
 		return err
 	}
-	_, err := h.api.PutBlob(ctx, sha, bytes.NewReader(data), int64(len(data)))
+	_, err := c.PutBlob(ctx, sha, bytes.NewReader(data), int64(len(data)))
 	return err
 }
 

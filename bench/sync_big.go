@@ -1,0 +1,310 @@
+// Sync scenario, large catalog: two `aloft origin` processes of their
+// own (aloft dev's catalog stays idle for the wire phase's idle window),
+// one seeded with -sync-apps apps (1,000), the other with
+// -sync-small-apps (10) of the same shape: 5 channels, 50 bundles of
+// 100 manifest files per app, each channel moved once (so it serves one
+// bundle and served another: ten servable bundles per app travel to
+// edges). Then:
+//
+//   - a fresh `aloft edge` on the large origin: time from its start
+//     until /readyz answers 200 and /healthz serves the origin's index,
+//     and its VmRSS and VmHWM (with a heap profile kept for a look);
+//   - propagation of channel changes on one of its apps;
+//   - check throughput (closed loop, as checkins measures its peak) of
+//     that edge with the fleet spread over every app, in interleaved
+//     turns with an edge of the small origin whose fleet covers its 10
+//     apps: the same devices per run, the same answers, only the
+//     catalog's size differs.
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aloft/aloft/origin/api"
+)
+
+// bigResult is the large-catalog part of the report.
+type bigResult struct {
+	Apps           int `json:"apps"`
+	SmallApps      int `json:"small_apps"`
+	Channels       int `json:"channels"`
+	BundlesPerApp  int `json:"bundles_per_app"`
+	FilesPerBundle int `json:"files_per_bundle"`
+	PoolBlobs      int `json:"pool_blobs"`
+	// Servable is how many bundles of the large catalog travel to edges.
+	Servable    int       `json:"servable_bundles"`
+	Seed        seedStats `json:"seed"`
+	SmallSeed   seedStats `json:"small_seed"`
+	OriginIndex uint64    `json:"origin_index"`
+	// OriginRSSMB is the large origin's VmRSS once seeded.
+	OriginRSSMB float64 `json:"origin_rss_mb"`
+	// ReadyS and FirstSyncS run from the fresh edge's process start to
+	// /readyz 200 and to /healthz serving OriginIndex.
+	ReadyS     float64 `json:"ready_s"`
+	FirstSyncS float64 `json:"first_sync_s"`
+	// RSS of the fresh edge: VmRSS once synced, VmHWM (its peak, the
+	// first sync included) then, and both again after the check runs.
+	RSSSyncedMB float64 `json:"rss_synced_mb"`
+	HWMSyncedMB float64 `json:"hwm_synced_mb"`
+	RSSEndMB    float64 `json:"rss_end_mb"`
+	HWMEndMB    float64 `json:"hwm_end_mb"`
+	// Heap is the Go runtime's view once synced (from /debug/pprof/heap).
+	Heap map[string]float64 `json:"heap_mb,omitempty"`
+	// HeapProfile is the file (beside report.json) of the synced edge's
+	// heap profile: go tool pprof -sample_index=inuse_space -top FILE.
+	HeapProfile string  `json:"heap_profile,omitempty"`
+	SmallRSSMB  float64 `json:"small_edge_rss_mb"`
+
+	Propagation *propagationResult `json:"propagation"`
+	// ChecksBig and ChecksSmall are the closed-loop runs; Ratio is the
+	// large catalog's throughput over the small one's.
+	ChecksBig   *runStats `json:"checks_big"`
+	ChecksSmall *runStats `json:"checks_small"`
+	Ratio       float64   `json:"throughput_ratio"`
+}
+
+// originChild is an `aloft origin` the sync scenario runs.
+type originChild struct {
+	c   *child
+	api *api.Client
+	url string
+}
+
+// startOrigin starts a lone `aloft origin` in the run's temp dir.
+func (h *harness) startOrigin(name, token string) (*originChild, error) {
+	args := []string{"origin", "--node-id", name, "--data", filepath.Join(h.tmp, "origin-"+name),
+		"--api-addr", "127.0.0.1:0", "--gc-interval", "0", "--api-max-conns-per-ip", "0"}
+	c, err := h.startEnv(name, []string{"ALOFT_ADMIN_TOKEN=" + token}, h.aloftBin, args...)
+	if err != nil {
+		return nil, err
+	}
+	h.others = append(h.others, c)
+	rest, err := waitLine(c, originReady, time.Minute)
+	if err != nil {
+		return nil, err
+	}
+	url := strings.TrimSpace(rest)
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, IdleConnTimeout: time.Minute}}
+	return &originChild{c: c, api: api.NewClient(url, token, hc), url: url}, nil
+}
+
+func (h *harness) syncBig(ctx context.Context) (*bigResult, error) {
+	o := h.opts
+	shape := catalogShape{prefix: "com.bench.big", apps: o.syncApps, channels: o.syncChannels, bundles: o.syncBundles, files: o.syncFiles}
+	small := shape
+	small.prefix, small.apps = "com.bench.small", o.syncSmallApps
+	res := &bigResult{Apps: shape.apps, SmallApps: small.apps, Channels: shape.channels, BundlesPerApp: shape.bundles,
+		FilesPerBundle: shape.files, PoolBlobs: o.syncPool, Servable: shape.servable()}
+	token := "bench_" + api.NewIdempotencyKey()
+	var procs []*child
+	defer func() { stopAll(procs) }()
+	origins := map[string]*originChild{}
+	for _, name := range []string{"sync-small", "sync-big"} {
+		oc, err := h.startOrigin(name, token)
+		if oc != nil {
+			procs = append(procs, oc.c)
+		}
+		if err != nil {
+			return nil, err
+		}
+		origins[name] = oc
+	}
+	bo, so := origins["sync-big"], origins["sync-small"]
+	var err error
+	for _, s := range []struct {
+		oc    *originChild
+		shape catalogShape
+		out   *seedStats
+	}{{so, small, &res.SmallSeed}, {bo, shape, &res.Seed}} {
+		h.logf("sync big: seeding %d apps × %d bundles × %d files, %d channels each, %d writers", s.shape.apps, s.shape.bundles, s.shape.files, s.shape.channels, o.syncSeedWorkers)
+		pool, err := h.uploadPool(ctx, s.oc.api, o.syncPool)
+		if err == nil {
+			*s.out, err = h.seedCatalog(ctx, s.oc.api, s.shape, pool, o.syncSeedWorkers, "sync big: seeding "+s.shape.prefix)
+		}
+		if err != nil {
+			return res, err
+		}
+		h.logf("sync big: %s seeded: %d writes in %.1f s (%.0f/s)", s.shape.prefix, s.out.Writes, s.out.Seconds, s.out.WritesPerS)
+	}
+	res.OriginRSSMB, _ = procStatus(bo.c.pid())
+	if res.OriginIndex, err = originIndex(ctx, bo.api); err != nil {
+		return res, err
+	}
+	fresh, freshURL, err := h.freshEdge(ctx, bo, token, res)
+	if fresh != nil {
+		procs = append(procs, fresh)
+	}
+	if err != nil {
+		return res, err
+	}
+	h.logf("sync big: fresh edge ready in %.2f s, synced index %d in %.2f s, VmRSS %.0f MB, VmHWM %.0f MB",
+		res.ReadyS, res.OriginIndex, res.FirstSyncS, res.RSSSyncedMB, res.HWMSyncedMB)
+	smallEdge, smallURL, err := h.spawnEdge(so.url, token)
+	if smallEdge != nil {
+		procs = append(procs, smallEdge)
+	}
+	if err == nil {
+		err = h.waitAllSynced(ctx, so.api, []string{smallURL})
+	}
+	if err != nil {
+		return res, err
+	}
+	if res.Propagation, err = h.bigPropagation(ctx, bo, shape, freshURL); err != nil {
+		return res, err
+	}
+	h.bigChecks(ctx, res, shape, small, fresh, freshURL, smallEdge, smallURL)
+	res.RSSEndMB, res.HWMEndMB = procStatus(fresh.pid())
+	res.SmallRSSMB, _ = procStatus(smallEdge.pid())
+	return res, nil
+}
+
+// freshEdge starts an edge on the large origin and times its first sync.
+func (h *harness) freshEdge(ctx context.Context, bo *originChild, token string, res *bigResult) (*child, string, error) {
+	t0 := time.Now()
+	c, url, err := h.spawnEdge(bo.url, token, "--pprof-addr", "127.0.0.1:0")
+	if err != nil {
+		return c, url, err
+	}
+	hc := &http.Client{Timeout: 5 * time.Second}
+	deadline := t0.Add(h.opts.syncFirstSyncMax)
+	for res.FirstSyncS == 0 {
+		hl, ready, err := readHealth(ctx, hc, url)
+		now := time.Since(t0).Seconds()
+		if err == nil && ready && res.ReadyS == 0 {
+			res.ReadyS = round3(now)
+		}
+		if err == nil && ready && hl.Index >= res.OriginIndex {
+			res.FirstSyncS = round3(now)
+			break
+		}
+		if c.exited() {
+			return c, url, fmt.Errorf("the fresh edge exited during its first sync: %v\n%s", c.err, c.tail())
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return c, url, fmt.Errorf("the fresh edge did not sync index %d within %s: %+v %v", res.OriginIndex, h.opts.syncFirstSyncMax, hl, err)
+		}
+		pause(ctx, 10*time.Millisecond)
+	}
+	res.RSSSyncedMB, res.HWMSyncedMB = procStatus(c.pid())
+	if rest, err := waitLine(c, "aloft: pprof on ", 5*time.Second); err == nil {
+		base := strings.TrimSuffix(strings.TrimSpace(rest), "/")
+		res.Heap = heapStats(ctx, hc, base)
+		if saveHeapProfile(ctx, hc, base, filepath.Join(h.opts.out, "sync-big-edge.heap.pb.gz")) == nil {
+			res.HeapProfile = "sync-big-edge.heap.pb.gz"
+		}
+	}
+	return c, url, nil
+}
+
+// heapStats reads the runtime's memory figures (MB) from the text heap
+// profile's MemStats footer.
+func heapStats(ctx context.Context, hc *http.Client, base string) map[string]float64 {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/heap?debug=1", nil)
+	if err != nil {
+		return nil
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(strings.TrimPrefix(sc.Text(), "# "), " = ")
+		if !ok {
+			continue
+		}
+		switch k {
+		case "HeapAlloc", "HeapInuse", "HeapSys", "HeapIdle", "HeapReleased", "Sys", "StackInuse":
+			if n, err := strconv.ParseFloat(v, 64); err == nil {
+				out[k] = mb(int64(n))
+			}
+		}
+	}
+	return out
+}
+
+func saveHeapProfile(ctx context.Context, hc *http.Client, base, file string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/heap", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	if _, err := io.Copy(&b, resp.Body); err != nil || resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("heap profile: status %d: %v", resp.StatusCode, err)
+	}
+	return os.WriteFile(file, b.Bytes(), 0o644)
+}
+
+// bigPropagation moves production of the large catalog's first app:
+// new bundles (zip and manifest over the pool) and rollbacks.
+func (h *harness) bigPropagation(ctx context.Context, bo *originChild, shape catalogShape, edge string) (*propagationResult, error) {
+	app := shape.app(0)
+	pool, err := h.uploadPool(ctx, bo.api, h.opts.syncPool) // stored already: only checks
+	if err != nil {
+		return nil, err
+	}
+	h.logf("sync big: %d changes on %s, one edge", h.opts.syncChanges, app)
+	return h.propagateSeries(ctx, changeSeries{
+		api: bo.api, app: app, edges: []string{edge}, base: shape.current(), changes: h.opts.syncChanges, poll: time.Millisecond,
+		publish: func(ctx context.Context, i int) (string, error) {
+			v := fmt.Sprintf("2.0.%d", i)
+			return v, pool.putBundle(ctx, bo.api, app, v, shape.files)
+		},
+	})
+}
+
+// bigChecks measures both edges' check peaks in interleaved turns.
+func (h *harness) bigChecks(ctx context.Context, res *bigResult, shape, small catalogShape, big *child, bigURL string, se *child, smallURL string) {
+	o := h.opts
+	bf, sf := spreadFleet(shape.appIDs(), o.devices, o.seed+7), spreadFleet(small.appIDs(), o.devices, o.seed+7)
+	bf.setMix(shape.current(), upToDateShare)
+	sf.setMix(small.current(), upToDateShare)
+	bigAddr, smallAddr := hostOf(bigURL), hostOf(smallURL)
+	run(ctx, checksPlan("warm-up", bigAddr, bf, 0, o.peakConns, o.peakDur/8))
+	run(ctx, checksPlan("warm-up", smallAddr, sf, 0, o.peakConns, o.peakDur/8))
+	h.logf("sync big: check peak, %d devices over %d apps vs over %d apps, %s each in %d turns", len(bf.devices), shape.apps, small.apps, o.peakDur, o.turns)
+	runs := interleave(ctx, []contender{
+		{big.pid(), checksPlan(fmt.Sprintf("%d-app catalog", shape.apps), bigAddr, bf, 0, o.peakConns, o.peakDur)},
+		{se.pid(), checksPlan(fmt.Sprintf("%d-app catalog", small.apps), smallAddr, sf, 0, o.peakConns, o.peakDur)},
+	}, o.turns)
+	res.ChecksBig, res.ChecksSmall = runs[0], runs[1]
+	if res.ChecksBig != nil && res.ChecksSmall != nil {
+		res.Ratio = ratio(res.ChecksBig.Throughput, res.ChecksSmall.Throughput)
+	}
+}
+
+// spreadFleet draws n devices over apps, interleaved so a round robin
+// over the fleet visits every app in turn.
+func spreadFleet(apps []string, n int, seed uint64) *fleet {
+	per := max(1, n/len(apps))
+	subs := make([]*fleet, len(apps))
+	for i, a := range apps {
+		subs[i] = newFleet(a, per, seed+uint64(i))
+	}
+	f := &fleet{app: apps[0]}
+	for k := 0; k < per; k++ {
+		for _, s := range subs {
+			f.devices = append(f.devices, s.devices[k])
+		}
+	}
+	return f
+}
