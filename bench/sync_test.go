@@ -16,6 +16,11 @@ func TestRun_Sync(t *testing.T) {
 	if len(s.Propagation) != 1 || s.Propagation[0].Spawned != 2 || len(s.Propagation[0].Samples) != 2 || len(s.Propagation[0].Edges) != 2 {
 		t.Fatalf("propagation %+v", s.Propagation)
 	}
+	for _, smp := range s.Propagation[0].Samples {
+		if len(smp.InstalledMS) != 2 || smp.AllInstalledMS == 0 || smp.AllInstalledMS > smp.AllMS+1 {
+			t.Errorf("installed times %v (all %v) vs answered %v", smp.InstalledMS, smp.AllInstalledMS, smp.AllMS)
+		}
+	}
 	w := s.Wire
 	if w == nil || w.FirstSync.Bytes == 0 || !hasRecord(w.FirstSync.Records, api.KindChannel) || w.Idle == nil {
 		t.Fatalf("wire %+v", w)

@@ -23,6 +23,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/aloft/aloft/bundle"
@@ -132,7 +133,7 @@ func (h *harness) syncWire(ctx context.Context) (*wireRig, error) {
 	}
 	w.res.Edge = w.url
 	h.logf("sync wire: edge %s through proxy %s", w.url, proxy.url())
-	if w.res.FirstSync, err = h.wireStep(ctx, w, "first_sync", "", func() error { return nil }); err != nil {
+	if w.res.FirstSync, err = h.wireStep(ctx, w, "first_sync", "1.0.1", func() error { return nil }); err != nil {
 		return w, err
 	}
 	for i := 0; i < o.syncMoves; i++ {
@@ -166,8 +167,8 @@ func (h *harness) syncWire(ctx context.Context) (*wireRig, error) {
 	return w, nil
 }
 
-// wireStep runs change, then waits until the edge serves the origin's
-// index and the proxy saw the feed answer that brought it.
+// wireStep runs change, waits until the edge answers version, and
+// accounts what crossed the proxy meanwhile.
 func (h *harness) wireStep(ctx context.Context, w *wireRig, kind, version string, change func() error) (wireChange, error) {
 	c := wireChange{Kind: kind, Version: version}
 	mark := w.proxy.mark()
@@ -177,22 +178,27 @@ func (h *harness) wireStep(ctx context.Context, w *wireRig, kind, version string
 	if err := change(); err != nil {
 		return c, err
 	}
-	idx, err := originIndex(ctx, h.api)
-	if err != nil {
-		return c, err
-	}
-	_, err = w.proxy.waitFeed(ctx, mark, idx, h.opts.propTimeout)
+	// The edge answering the version is what says the change arrived
+	// (the origin's feed index may not have moved yet when the write is
+	// acknowledged); the proxy may record the answer that carried it a
+	// moment after forwarding it.
+	d := probeDevice(syncWireApp, "8.51.23", "0.0.0-probe")
+	_, err := waitVersion(ctx, newClient(hostOf(w.url), 1), w.url+"/updates", d, version, h.opts.propTimeout)
+	var hl edgeHealth
 	if err == nil {
-		err = waitSynced(ctx, w.url, idx, h.opts.propTimeout)
+		hl, err = fetchHealth(ctx, &http.Client{Timeout: 5 * time.Second}, w.url)
+	}
+	if err == nil {
+		_, err = w.proxy.waitFeed(ctx, mark, hl.Index, h.opts.propTimeout)
 	}
 	if err != nil {
 		return c, fmt.Errorf("%s %s: %w", kind, version, err)
 	}
-	c.Index = idx
-	// Everything completed until the edge served idx: the feed answer
-	// that carried it, and what the edge asked for besides before it
-	// could install it (its first sync fetches the signing keys). The
-	// long-poll it parks next completes with the next change.
+	c.Index = hl.Index
+	// Everything completed until the edge served the change: the feed
+	// answer(s) that carried it, and what the edge asked for besides
+	// before it could install it (its first sync fetches the signing
+	// keys). The long-poll it parks next completes with the next change.
 	for _, e := range w.proxy.since(mark) {
 		if e.Kind != "feed" {
 			c.OtherBytes += e.bytes()
