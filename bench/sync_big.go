@@ -21,6 +21,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -59,12 +60,20 @@ type bigResult struct {
 	HWMSyncedMB float64 `json:"hwm_synced_mb"`
 	RSSEndMB    float64 `json:"rss_end_mb"`
 	HWMEndMB    float64 `json:"hwm_end_mb"`
-	// Heap is the Go runtime's view once synced (from /debug/pprof/heap).
-	Heap map[string]float64 `json:"heap_mb,omitempty"`
-	// HeapProfile is the file (beside report.json) of the synced edge's
-	// heap profile: go tool pprof -sample_index=inuse_space -top FILE.
-	HeapProfile string  `json:"heap_profile,omitempty"`
-	SmallRSSMB  float64 `json:"small_edge_rss_mb"`
+	// Heap and HeapEnd are the Go runtime's figures once synced and after
+	// the check runs, read right after a forced GC, so HeapAlloc is the
+	// live heap (from /debug/pprof/heap).
+	Heap    map[string]float64 `json:"heap_mb,omitempty"`
+	HeapEnd map[string]float64 `json:"heap_end_mb,omitempty"`
+	// HeapProfiles are files beside report.json, the edge's live heap
+	// once synced and after the check runs:
+	// go tool pprof -sample_index=inuse_space -top FILE.
+	HeapProfiles []string `json:"heap_profiles,omitempty"`
+	pprof        string   // the fresh edge's pprof base URL
+	SmallRSSMB   float64  `json:"small_edge_rss_mb"`
+	// Snapshot is what a fresh edge's first feed answer weighs, fetched
+	// again by the harness once the edge synced.
+	Snapshot *snapshotSize `json:"snapshot,omitempty"`
 
 	Propagation *propagationResult `json:"propagation"`
 	// ChecksBig and ChecksSmall are the closed-loop runs; Ratio is the
@@ -150,6 +159,9 @@ func (h *harness) syncBig(ctx context.Context) (*bigResult, error) {
 	}
 	h.logf("sync big: fresh edge ready in %.2f s, synced index %d in %.2f s, VmRSS %.0f MB, VmHWM %.0f MB",
 		res.ReadyS, res.OriginIndex, res.FirstSyncS, res.RSSSyncedMB, res.HWMSyncedMB)
+	if res.Snapshot, err = fetchSnapshot(ctx, bo.api); err != nil {
+		return res, err
+	}
 	smallEdge, smallURL, err := h.spawnEdge(so.url, token)
 	if smallEdge != nil {
 		procs = append(procs, smallEdge)
@@ -166,6 +178,7 @@ func (h *harness) syncBig(ctx context.Context) (*bigResult, error) {
 	h.bigChecks(ctx, res, shape, small, fresh, freshURL, smallEdge, smallURL)
 	res.RSSEndMB, res.HWMEndMB = procStatus(fresh.pid())
 	res.SmallRSSMB, _ = procStatus(smallEdge.pid())
+	res.HeapEnd = h.heapSnapshot(ctx, res, "sync-big-edge-end.heap.pb.gz")
 	return res, nil
 }
 
@@ -198,13 +211,63 @@ func (h *harness) freshEdge(ctx context.Context, bo *originChild, token string, 
 	}
 	res.RSSSyncedMB, res.HWMSyncedMB = procStatus(c.pid())
 	if rest, err := waitLine(c, "aloft: pprof on ", 5*time.Second); err == nil {
-		base := strings.TrimSuffix(strings.TrimSpace(rest), "/")
-		res.Heap = heapStats(ctx, hc, base)
-		if saveHeapProfile(ctx, hc, base, filepath.Join(h.opts.out, "sync-big-edge.heap.pb.gz")) == nil {
-			res.HeapProfile = "sync-big-edge.heap.pb.gz"
-		}
+		res.pprof = strings.TrimSuffix(strings.TrimSpace(rest), "/")
+		res.Heap = h.heapSnapshot(ctx, res, "sync-big-edge-synced.heap.pb.gz")
 	}
 	return c, url, nil
+}
+
+// heapSnapshot saves the fresh edge's heap profile (after a forced GC)
+// as file and returns the runtime's figures right after that GC. Read
+// after VmRSS and VmHWM, so the GC it forces does not flatter them.
+func (h *harness) heapSnapshot(ctx context.Context, res *bigResult, file string) map[string]float64 {
+	if res.pprof == "" {
+		return nil
+	}
+	hc := &http.Client{Timeout: time.Minute}
+	if saveHeapProfile(ctx, hc, res.pprof, filepath.Join(h.opts.out, file)) == nil {
+		res.HeapProfiles = append(res.HeapProfiles, file)
+	}
+	return heapStats(ctx, hc, res.pprof)
+}
+
+// snapshotSize is one snapshot answer of the feed.
+type snapshotSize struct {
+	GzipBytes int64 `json:"gzip_bytes"`
+	JSONBytes int64 `json:"json_bytes"`
+	// Seconds runs from the request to the answer's last byte (the
+	// origin encodes and compresses while it sends).
+	Seconds float64 `json:"seconds"`
+}
+
+// fetchSnapshot asks the origin c talks to for a snapshot, as a fresh
+// edge does, and weighs it on the wire and inflated.
+func fetchSnapshot(ctx context.Context, c *api.Client) (*snapshotSize, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base()+api.Prefix+"/sync/feed?after=0", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.Token())
+	req.Header.Set("Accept-Encoding", "gzip") // set by hand: the transport then leaves the body compressed
+	t0 := time.Now()
+	resp, err := c.HTTP().Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Encoding") != "gzip" {
+		return nil, fmt.Errorf("snapshot: status %d, encoding %q", resp.StatusCode, resp.Header.Get("Content-Encoding"))
+	}
+	wire := &countingReader{r: resp.Body}
+	zr, err := gzip.NewReader(wire)
+	if err != nil {
+		return nil, err
+	}
+	n, err := io.Copy(io.Discard, zr)
+	if err != nil {
+		return nil, err
+	}
+	return &snapshotSize{GzipBytes: wire.n, JSONBytes: n, Seconds: round3(time.Since(t0).Seconds())}, nil
 }
 
 // heapStats reads the runtime's memory figures (MB) from the text heap
@@ -238,7 +301,7 @@ func heapStats(ctx context.Context, hc *http.Client, base string) map[string]flo
 }
 
 func saveHeapProfile(ctx context.Context, hc *http.Client, base, file string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/heap", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/heap?gc=1", nil)
 	if err != nil {
 		return err
 	}
@@ -279,8 +342,8 @@ func (h *harness) bigChecks(ctx context.Context, res *bigResult, shape, small ca
 	bf.setMix(shape.current(), upToDateShare)
 	sf.setMix(small.current(), upToDateShare)
 	bigAddr, smallAddr := hostOf(bigURL), hostOf(smallURL)
-	run(ctx, checksPlan("warm-up", bigAddr, bf, 0, o.peakConns, o.peakDur/8))
-	run(ctx, checksPlan("warm-up", smallAddr, sf, 0, o.peakConns, o.peakDur/8))
+	warmUp(ctx, bigAddr, bf, o.peakConns, o.peakDur/8)
+	warmUp(ctx, smallAddr, sf, o.peakConns, o.peakDur/8)
 	h.logf("sync big: check peak, %d devices over %d apps vs over %d apps, %s each in %d turns", len(bf.devices), shape.apps, small.apps, o.peakDur, o.turns)
 	runs := interleave(ctx, []contender{
 		{big.pid(), checksPlan(fmt.Sprintf("%d-app catalog", shape.apps), bigAddr, bf, 0, o.peakConns, o.peakDur)},
@@ -290,6 +353,19 @@ func (h *harness) bigChecks(ctx context.Context, res *bigResult, shape, small ca
 	if res.ChecksBig != nil && res.ChecksSmall != nil {
 		res.Ratio = ratio(res.ChecksBig.Throughput, res.ChecksSmall.Throughput)
 	}
+}
+
+// warmUp runs the fleet closed loop until every device has checked once,
+// sized from a short first run (at most a minute): the edge caches each
+// encoded answer per bundle and plugin shape, gzipping it once, and over
+// 1,000 apps that fill takes seconds that are not the steady state.
+func warmUp(ctx context.Context, addr string, fl *fleet, conns int, short time.Duration) {
+	st := run(ctx, checksPlan("warm-up", addr, fl, 0, conns, short))
+	if st.Throughput <= 0 {
+		return
+	}
+	need := time.Duration(1.2 * float64(len(fl.devices)) / st.Throughput * float64(time.Second))
+	run(ctx, checksPlan("warm-up", addr, fl, 0, conns, min(max(need, short), time.Minute)))
 }
 
 // spreadFleet draws n devices over apps, interleaved so a round robin

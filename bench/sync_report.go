@@ -213,12 +213,19 @@ func writeBig(b *strings.Builder, s *syncResult) {
 	fmt.Fprintf(b, "A fresh edge: /readyz 200 after **%.2f s**, serving the origin's index after **%.2f s**; VmRSS %.0f MB and VmHWM %.0f MB once synced, %.0f / %.0f MB after the check runs",
 		g.ReadyS, g.FirstSyncS, g.RSSSyncedMB, g.HWMSyncedMB, g.RSSEndMB, g.HWMEndMB)
 	if len(g.Heap) > 0 {
-		fmt.Fprintf(b, " (Go heap in use %.0f MB, heap from the OS %.0f MB)", g.Heap["HeapInuse"], g.Heap["HeapSys"])
+		fmt.Fprintf(b, "; live Go heap after a forced GC %.0f MB once synced", g.Heap["HeapAlloc"])
 	}
-	if g.HeapProfile != "" {
-		fmt.Fprintf(b, "; heap profile: `go tool pprof -sample_index=inuse_space -top %s`", g.HeapProfile)
+	if len(g.HeapEnd) > 0 {
+		fmt.Fprintf(b, ", %.0f MB after the check runs", g.HeapEnd["HeapAlloc"])
 	}
-	fmt.Fprintf(b, ". The %d-app catalog's edge: VmRSS %.0f MB.\n\n", g.SmallApps, g.SmallRSSMB)
+	for _, f := range g.HeapProfiles {
+		fmt.Fprintf(b, "; `go tool pprof -sample_index=inuse_space -top %s`", f)
+	}
+	fmt.Fprintf(b, ". The %d-app catalog's edge: VmRSS %.0f MB.", g.SmallApps, g.SmallRSSMB)
+	if sn := g.Snapshot; sn != nil {
+		fmt.Fprintf(b, " The snapshot a fresh edge downloads: %.1f MB gzip (%.1f MB of JSON), %.2f s from request to last byte when fetched alone.", float64(sn.GzipBytes)/1e6, float64(sn.JSONBytes)/1e6, sn.Seconds)
+	}
+	b.WriteString("\n\n")
 	if p := g.Propagation; p != nil {
 		fmt.Fprintf(b, "Propagation on one of its apps, %d changes: p50 **%.1f ms**, p99 **%.1f ms**, max %.1f ms (polled every %.0f ms; installed p50 %.1f ms, p99 %.1f ms).\n\n",
 			len(p.Samples), p.P50MS, p.P99MS, p.MaxMS, p.PollMS, p.InstalledP50MS, p.InstalledP99MS)

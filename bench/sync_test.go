@@ -44,6 +44,9 @@ func TestRun_Sync(t *testing.T) {
 	if b == nil || b.Apps != 5 || b.Seed.Bundles != 50 || b.Seed.Writes != 5*(1+10+10) || b.FirstSyncS <= 0 || b.ReadyS <= 0 || b.RSSSyncedMB <= 0 || b.HWMEndMB < b.RSSSyncedMB {
 		t.Fatalf("big %+v", b)
 	}
+	if sn := b.Snapshot; sn == nil || sn.GzipBytes == 0 || sn.JSONBytes <= sn.GzipBytes {
+		t.Errorf("snapshot %+v", sn)
+	}
 	if b.Propagation == nil || len(b.Propagation.Samples) != 2 {
 		t.Errorf("big propagation %+v", b.Propagation)
 	}
@@ -52,8 +55,8 @@ func TestRun_Sync(t *testing.T) {
 			t.Fatalf("check run %+v", r)
 		}
 	}
-	if b.Ratio <= 0 || b.HeapProfile == "" || b.Heap["HeapInuse"] <= 0 {
-		t.Errorf("ratio %v, heap profile %q, heap %v", b.Ratio, b.HeapProfile, b.Heap)
+	if b.Ratio <= 0 || len(b.HeapProfiles) != 2 || b.Heap["HeapAlloc"] <= 0 || b.HeapEnd["HeapAlloc"] <= 0 {
+		t.Errorf("ratio %v, heap profiles %q, heap %v / %v", b.Ratio, b.HeapProfiles, b.Heap, b.HeapEnd)
 	}
 	// Every sync goal was judged: nothing was left unmeasured except the
 	// 50-edge figure, which two edges cannot give.
