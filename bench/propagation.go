@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aloft/aloft/origin/api"
@@ -54,6 +55,13 @@ type propagationResult struct {
 	// InstalledP50MS and InstalledP99MS summarise AllInstalledMS.
 	InstalledP50MS float64 `json:"installed_p50_ms,omitempty"`
 	InstalledP99MS float64 `json:"installed_p99_ms,omitempty"`
+	// Where the time goes, when the series knows the processes: CPU per
+	// change of one edge (on average; its answers to the probes
+	// included) and of the origin's process, and probe checks per change
+	// over all edges.
+	EdgeCPUMSPerChange   float64 `json:"edge_cpu_ms_per_change,omitempty"`
+	OriginCPUMSPerChange float64 `json:"origin_cpu_ms_per_change,omitempty"`
+	ProbesPerChange      float64 `json:"probes_per_change,omitempty"`
 }
 
 func runPropagation(ctx context.Context, h *harness) (*propagationResult, error) {
@@ -102,12 +110,18 @@ type changeSeries struct {
 	// publish makes bundle number i of the series, not on any channel
 	// yet, and returns its version.
 	publish func(ctx context.Context, i int) (string, error)
+	// procs and origin, when set, are the edges' and the origin's
+	// processes, whose CPU the series reports per change.
+	procs  []*child
+	origin *child
 }
 
 // propagateSeries alternates publishing a new bundle and rolling back
 // to the one before it, and summarises the times.
 func (h *harness) propagateSeries(ctx context.Context, cs changeSeries) (*propagationResult, error) {
 	res := &propagationResult{Edges: cs.edges, Changes: cs.changes, PollMS: ms(cs.poll)}
+	edgeCPU0, originCPU0 := cpuOf(cs.procs), cpuOf([]*child{cs.origin})
+	var probes atomic.Int64
 	history := []string{cs.base}
 	for i := 0; i < cs.changes; i++ {
 		s := propSample{Action: "publish"}
@@ -121,7 +135,7 @@ func (h *harness) propagateSeries(ctx context.Context, cs changeSeries) (*propag
 			}
 		}
 		history = append(history, s.Version)
-		if err := h.propagateOnce(ctx, cs, &s); err != nil {
+		if err := h.propagateOnce(ctx, cs, &s, &probes); err != nil {
 			return nil, fmt.Errorf("change %d (%s %s): %w", i, s.Action, s.Version, err)
 		}
 		res.Samples = append(res.Samples, s)
@@ -129,6 +143,14 @@ func (h *harness) propagateSeries(ctx context.Context, cs changeSeries) (*propag
 	if len(res.Samples) == 0 {
 		return res, nil
 	}
+	n := float64(len(res.Samples))
+	if len(cs.procs) > 0 {
+		res.EdgeCPUMSPerChange = round3(ms(cpuOf(cs.procs)-edgeCPU0) / n / float64(len(cs.procs)))
+	}
+	if cs.origin != nil {
+		res.OriginCPUMSPerChange = round3(ms(cpuOf([]*child{cs.origin})-originCPU0) / n)
+	}
+	res.ProbesPerChange = round3(float64(probes.Load()) / n)
 	all, inst := make([]float64, len(res.Samples)), make([]float64, len(res.Samples))
 	for i, s := range res.Samples {
 		all[i], inst[i] = s.AllMS, s.AllInstalledMS
@@ -151,7 +173,7 @@ func (h *harness) propBundle(ctx context.Context, app, version string, change in
 
 // propagateOnce moves the channel to s.Version and polls every edge until
 // it answers it.
-func (h *harness) propagateOnce(ctx context.Context, cs changeSeries, s *propSample) error {
+func (h *harness) propagateOnce(ctx context.Context, cs changeSeries, s *propSample, probes *atomic.Int64) error {
 	start := time.Now()
 	if err := setChannelOn(ctx, cs.api, cs.app, s.Version); err != nil {
 		return err
@@ -169,8 +191,9 @@ func (h *harness) propagateOnce(ctx context.Context, cs changeSeries, s *propSam
 			// A probe device on a version no change uses, so every change
 			// is an update for it.
 			d := probeDevice(cs.app, "8.51.23", "0.0.0-probe")
-			_, errs[i] = waitVersionEvery(ctx, newClient(hostOf(e), 1), e+"/updates", d, s.Version, h.opts.propTimeout, cs.poll)
-			s.PerEdgeMS[i] = ms(time.Since(ack))
+			_, n, err := waitVersionEvery(ctx, newClient(hostOf(e), 1), e+"/updates", d, s.Version, h.opts.propTimeout, cs.poll)
+			s.PerEdgeMS[i], errs[i] = ms(time.Since(ack)), err
+			probes.Add(int64(n))
 			if at, ok := installedAt(ctx, hc, e); ok && errs[i] == nil {
 				s.InstalledMS[i] = ms(at.Sub(ack))
 			}
@@ -188,6 +211,17 @@ func (h *harness) propagateOnce(ctx context.Context, cs changeSeries, s *propSam
 		s.AllInstalledMS = max(s.AllInstalledMS, v)
 	}
 	return nil
+}
+
+// cpuOf sums the CPU time so far of the running processes among cs.
+func cpuOf(cs []*child) time.Duration {
+	var d time.Duration
+	for _, c := range cs {
+		if c != nil && !c.exited() {
+			d += readProc(c.pid(), false).cpu
+		}
+	}
+	return d
 }
 
 // installedAt reads when edge installed the state it serves, by its

@@ -129,6 +129,7 @@ func (h *harness) syncPropagation(ctx context.Context) ([]syncPropRun, error) {
 		h.logf("sync propagation: %d changes on %d edges (synced in %.1f s), each polled every %s", o.syncChanges, n, run.SyncedS, poll)
 		run.propagationResult, err = h.propagateSeries(ctx, changeSeries{
 			api: h.api, app: syncPropApp, edges: slices.Clone(urls), base: base, changes: o.syncChanges, poll: poll,
+			procs: slices.Clone(spawned), origin: h.aloft,
 			publish: func(ctx context.Context, i int) (string, error) {
 				return h.propBundle(ctx, syncPropApp, fmt.Sprintf("3.%d.%d", n, i), i)
 			},

@@ -172,7 +172,7 @@ func (h *harness) syncBig(ctx context.Context) (*bigResult, error) {
 	if err != nil {
 		return res, err
 	}
-	if res.Propagation, err = h.bigPropagation(ctx, bo, shape, freshURL); err != nil {
+	if res.Propagation, err = h.bigPropagation(ctx, bo, shape, fresh, freshURL); err != nil {
 		return res, err
 	}
 	h.bigChecks(ctx, res, shape, small, fresh, freshURL, smallEdge, smallURL)
@@ -319,7 +319,7 @@ func saveHeapProfile(ctx context.Context, hc *http.Client, base, file string) er
 
 // bigPropagation moves production of the large catalog's first app:
 // new bundles (zip and manifest over the pool) and rollbacks.
-func (h *harness) bigPropagation(ctx context.Context, bo *originChild, shape catalogShape, edge string) (*propagationResult, error) {
+func (h *harness) bigPropagation(ctx context.Context, bo *originChild, shape catalogShape, edge *child, url string) (*propagationResult, error) {
 	app := shape.app(0)
 	pool, err := h.uploadPool(ctx, bo.api, h.opts.syncPool) // stored already: only checks
 	if err != nil {
@@ -327,7 +327,8 @@ func (h *harness) bigPropagation(ctx context.Context, bo *originChild, shape cat
 	}
 	h.logf("sync big: %d changes on %s, one edge", h.opts.syncChanges, app)
 	return h.propagateSeries(ctx, changeSeries{
-		api: bo.api, app: app, edges: []string{edge}, base: shape.current(), changes: h.opts.syncChanges, poll: time.Millisecond,
+		api: bo.api, app: app, edges: []string{url}, base: shape.current(), changes: h.opts.syncChanges, poll: time.Millisecond,
+		procs: []*child{edge}, origin: bo.c,
 		publish: func(ctx context.Context, i int) (string, error) {
 			v := fmt.Sprintf("2.0.%d", i)
 			return v, pool.putBundle(ctx, bo.api, app, v, shape.files)

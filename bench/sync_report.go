@@ -81,7 +81,7 @@ func wireGoals(w *wireResult, moveText, newText, idleText, failed string) []goal
 	if w != nil && w.Idle != nil {
 		id := w.Idle
 		out = append(out, judged("sync_bytes_idle_minute", idleText, id.BytesPerMinute, id.BytesPerMinute < 1000,
-			fmt.Sprintf("%.0f B/min (%d B up, %d B down in %.0f s, %d exchanges)", id.BytesPerMinute, id.BytesUp, id.BytesDown, id.Seconds, len(id.Exchanges))))
+			fmt.Sprintf("%.0f B/min (%d B up, %d B down in %.0f s, %d long-poll exchange(s))", id.BytesPerMinute, id.BytesUp, id.BytesDown, id.Seconds, len(id.Exchanges))))
 	} else {
 		out = append(out, unmeasured("sync_bytes_idle_minute", idleText, failed))
 	}
@@ -159,11 +159,13 @@ func writeSync(b *strings.Builder, s *syncResult) {
 	if len(s.Propagation) > 0 {
 		b.WriteString("**Propagation** from aloft dev's origin to N `aloft edge` processes (publish and rollback alternating; from the channel change's ack until every edge answers the new version, " +
 			"polled with update checks; \"installed\" is when the last edge installed the change by its own clock, from its /healthz age, which no poll period bounds). " +
-			"All edges share the servers' one core with the origin, so a change's fan-out runs one edge after another:\n\n")
-		b.WriteString("| edges | changes | poll ms | p50 ms | p99 ms | max ms | installed p50 ms | installed p99 ms | edges started and synced in s |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+			"All edges share the servers' one core with the origin, so a change's fan-out runs one edge after another; the CPU columns say what one change cost " +
+			"one edge (its answers to the probes included) and aloft dev's process (its in-process edge included):\n\n")
+		b.WriteString("| edges | changes | poll ms | p50 ms | p99 ms | max ms | installed p50 ms | installed p99 ms | CPU ms per change, one edge | CPU ms per change, origin | probe checks per change | edges started and synced in s |\n" +
+			"| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 		for _, p := range s.Propagation {
-			fmt.Fprintf(b, "| %d | %d | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |\n", p.Spawned, len(p.Samples), p.PollMS, p.P50MS, p.P99MS, p.MaxMS,
-				p.InstalledP50MS, p.InstalledP99MS, p.SyncedS)
+			fmt.Fprintf(b, "| %d | %d | %.0f | %.1f | %.1f | %.1f | %.1f | %.1f | %.2f | %.1f | %.0f | %.1f |\n", p.Spawned, len(p.Samples), p.PollMS, p.P50MS, p.P99MS, p.MaxMS,
+				p.InstalledP50MS, p.InstalledP99MS, p.EdgeCPUMSPerChange, p.OriginCPUMSPerChange, p.ProbesPerChange, p.SyncedS)
 		}
 		b.WriteString("\n")
 	}
@@ -192,7 +194,7 @@ func writeWire(b *strings.Builder, w *wireResult) {
 		for _, e := range id.Exchanges {
 			exs = append(exs, fmt.Sprintf("%s %d (%d + %d B)", e.Kind, e.Status, e.ReqBytes, e.RespBytes))
 		}
-		fmt.Fprintf(b, "Idle for %.0f s: **%.0f B/min** (%d B up, %d B down); exchanges: %s.\n\n", id.Seconds, id.BytesPerMinute, id.BytesUp, id.BytesDown, or(strings.Join(exs, ", "), "none"))
+		fmt.Fprintf(b, "Idle for %.0f s: **%.0f B/min** (%d B up, %d B down); exchanges (request + answer bytes): %s.\n\n", id.Seconds, id.BytesPerMinute, id.BytesUp, id.BytesDown, or(strings.Join(exs, ", "), "none"))
 	}
 	if len(w.ParseErrors) > 0 {
 		fmt.Fprintf(b, "The proxy could not follow: %s (raw byte counts are still exact).\n\n", strings.Join(w.ParseErrors, "; "))

@@ -16,6 +16,10 @@ func TestRun_Sync(t *testing.T) {
 	if len(s.Propagation) != 1 || s.Propagation[0].Spawned != 2 || len(s.Propagation[0].Samples) != 2 || len(s.Propagation[0].Edges) != 2 {
 		t.Fatalf("propagation %+v", s.Propagation)
 	}
+	// CPU time comes in 10 ms ticks: two tiny changes may read as zero.
+	if p := s.Propagation[0]; p.EdgeCPUMSPerChange < 0 || p.OriginCPUMSPerChange < 0 || p.ProbesPerChange < 2 {
+		t.Errorf("per-change costs: edge %v ms, origin %v ms, %v probes", p.EdgeCPUMSPerChange, p.OriginCPUMSPerChange, p.ProbesPerChange)
+	}
 	for _, smp := range s.Propagation[0].Samples {
 		if len(smp.InstalledMS) != 2 || smp.AllInstalledMS == 0 || smp.AllInstalledMS > smp.AllMS+1 {
 			t.Errorf("installed times %v (all %v) vs answered %v", smp.InstalledMS, smp.AllInstalledMS, smp.AllMS)
