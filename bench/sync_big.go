@@ -118,36 +118,8 @@ func (h *harness) syncBig(ctx context.Context) (*bigResult, error) {
 	token := "bench_" + api.NewIdempotencyKey()
 	var procs []*child
 	defer func() { stopAll(procs) }()
-	origins := map[string]*originChild{}
-	for _, name := range []string{"sync-small", "sync-big"} {
-		oc, err := h.startOrigin(name, token)
-		if oc != nil {
-			procs = append(procs, oc.c)
-		}
-		if err != nil {
-			return nil, err
-		}
-		origins[name] = oc
-	}
-	bo, so := origins["sync-big"], origins["sync-small"]
-	var err error
-	for _, s := range []struct {
-		oc    *originChild
-		shape catalogShape
-		out   *seedStats
-	}{{so, small, &res.SmallSeed}, {bo, shape, &res.Seed}} {
-		h.logf("sync big: seeding %d apps × %d bundles × %d files, %d channels each, %d writers", s.shape.apps, s.shape.bundles, s.shape.files, s.shape.channels, o.syncSeedWorkers)
-		pool, err := h.uploadPool(ctx, s.oc.api, o.syncPool)
-		if err == nil {
-			*s.out, err = h.seedCatalog(ctx, s.oc.api, s.shape, pool, o.syncSeedWorkers, "sync big: seeding "+s.shape.prefix)
-		}
-		if err != nil {
-			return res, err
-		}
-		h.logf("sync big: %s seeded: %d writes in %.1f s (%.0f/s)", s.shape.prefix, s.out.Writes, s.out.Seconds, s.out.WritesPerS)
-	}
-	res.OriginRSSMB, _ = procStatus(bo.c.pid())
-	if res.OriginIndex, err = originIndex(ctx, bo.api); err != nil {
+	bo, so, err := h.seedOrigins(ctx, token, shape, small, res, &procs)
+	if err != nil {
 		return res, err
 	}
 	fresh, freshURL, err := h.freshEdge(ctx, bo, token, res)
@@ -180,6 +152,39 @@ func (h *harness) syncBig(ctx context.Context) (*bigResult, error) {
 	res.SmallRSSMB, _ = procStatus(smallEdge.pid())
 	res.HeapEnd = h.heapSnapshot(ctx, res, "sync-big-edge-end.heap.pb.gz")
 	return res, nil
+}
+
+// seedOrigins starts the small and the large catalog's origins (added
+// to procs, for the caller to stop) and seeds them, small first.
+func (h *harness) seedOrigins(ctx context.Context, token string, shape, small catalogShape, res *bigResult, procs *[]*child) (bo, so *originChild, err error) {
+	o := h.opts
+	for _, s := range []struct {
+		name  string
+		oc    **originChild
+		shape catalogShape
+		out   *seedStats
+	}{{"sync-small", &so, small, &res.SmallSeed}, {"sync-big", &bo, shape, &res.Seed}} {
+		oc, err := h.startOrigin(s.name, token)
+		if oc != nil {
+			*procs = append(*procs, oc.c)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		*s.oc = oc
+		h.logf("sync big: seeding %d apps × %d bundles × %d files, %d channels each, %d writers", s.shape.apps, s.shape.bundles, s.shape.files, s.shape.channels, o.syncSeedWorkers)
+		pool, err := h.uploadPool(ctx, oc.api, o.syncPool)
+		if err == nil {
+			*s.out, err = h.seedCatalog(ctx, oc.api, s.shape, pool, o.syncSeedWorkers, "sync big: seeding "+s.shape.prefix)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		h.logf("sync big: %s seeded: %d writes in %.1f s (%.0f/s)", s.shape.prefix, s.out.Writes, s.out.Seconds, s.out.WritesPerS)
+	}
+	res.OriginRSSMB, _ = procStatus(bo.c.pid())
+	res.OriginIndex, err = originIndex(ctx, bo.api)
+	return bo, so, err
 }
 
 // freshEdge starts an edge on the large origin and times its first sync.

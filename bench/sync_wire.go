@@ -133,14 +133,21 @@ func (h *harness) syncWire(ctx context.Context) (*wireRig, error) {
 	}
 	w.res.Edge = w.url
 	h.logf("sync wire: edge %s through proxy %s", w.url, proxy.url())
-	if w.res.FirstSync, err = h.wireStep(ctx, w, "first_sync", "1.0.1", func() error { return nil }); err != nil {
-		return w, err
+	if w.res.FirstSync, err = h.wireStep(ctx, w, "first_sync", "1.0.1", func() error { return nil }); err == nil {
+		err = h.wireChanges(ctx, w, pool)
 	}
+	w.res.summarize()
+	return w, err
+}
+
+// wireChanges makes the moves and the new bundles the proxy counts.
+func (h *harness) wireChanges(ctx context.Context, w *wireRig, pool *blobPool) error {
+	o := h.opts
 	for i := 0; i < o.syncMoves; i++ {
 		v := []string{"1.0.0", "1.0.1"}[i%2]
 		c, err := h.wireStep(ctx, w, "move", v, func() error { return h.setChannel(ctx, syncWireApp, v) })
 		if err != nil {
-			return w, err
+			return err
 		}
 		w.res.Moves = append(w.res.Moves, c)
 	}
@@ -148,7 +155,7 @@ func (h *harness) syncWire(ctx context.Context) (*wireRig, error) {
 		v := fmt.Sprintf("1.1.%d", i)
 		man, err := h.wireFiles(ctx, v)
 		if err != nil {
-			return w, err
+			return err
 		}
 		c, err := h.wireStep(ctx, w, "new_bundle", v, func() error {
 			_, err := h.api.PutBundle(ctx, syncWireApp, v, api.PutBundle{Zip: pool.zip, Manifest: man})
@@ -158,13 +165,12 @@ func (h *harness) syncWire(ctx context.Context) (*wireRig, error) {
 			return err
 		})
 		if err != nil {
-			return w, err
+			return err
 		}
 		c.ManifestJSON, c.ManifestGzip, c.ManifestGzipFast = manifestSizes(man)
 		w.res.NewBundles = append(w.res.NewBundles, c)
 	}
-	w.res.summarize()
-	return w, nil
+	return nil
 }
 
 // wireStep runs change, waits until the edge answers version, and
