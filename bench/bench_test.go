@@ -67,6 +67,8 @@ func tinyOptions(t *testing.T, scenario string) options {
 	o.statsDur, o.statsBatchMax = 500*time.Millisecond, 5
 	o.propChanges, o.propTimeout, o.turns, o.spawnEdges = 4, 20*time.Second, 2, 2
 	o.clusterPublishes, o.clusterWriters, o.clusterWriteDur, o.killTrials, o.largeMB = 2, 2, 600*time.Millisecond, 1, 4
+	o.syncEdges, o.syncChanges, o.syncMoves, o.syncNewBundles, o.syncIdle = []int{2}, 2, 2, 1, time.Second
+	o.syncBig, o.syncApps, o.syncSmallApps, o.syncBundles, o.syncFiles, o.syncPool, o.syncSeedWorkers = true, 5, 2, 10, 10, 3, 4
 	return o
 }
 
@@ -111,8 +113,8 @@ func checkReportFiles(t *testing.T, dir, scenario string) map[string]any {
 		}
 	}
 	goals := doc["goals"].([]any)
-	if len(goals) != 8 {
-		t.Errorf("%d goals, want issue 4's 6, the stats reading and the cluster's memory reading", len(goals))
+	if len(goals) != 15 {
+		t.Errorf("%d goals, want issue 4's 6, the stats reading, issue 9's 7 and the cluster's memory reading", len(goals))
 	}
 	for _, g := range goals {
 		g := g.(map[string]any)
@@ -121,7 +123,7 @@ func checkReportFiles(t *testing.T, dir, scenario string) map[string]any {
 		}
 	}
 	plots := doc["plots"].([]any)
-	if len(plots) == 0 && scenario != "cluster" { // the cluster scenario draws none
+	if len(plots) == 0 && scenario != "cluster" && scenario != "sync" { // these scenarios draw none
 		t.Error("no plots")
 	}
 	for _, p := range plots {

@@ -110,11 +110,15 @@ func runCluster(ctx context.Context, h *harness) (*clusterResult, error) {
 	return res, nil
 }
 
-// ownCPU is the CPU time so far of the harness and of every child the
-// cluster scenario started, exited ones included (from their rusage).
+// ownCPU is the CPU time so far of the harness and of every child it
+// started (aloft dev, edges, the cluster's and the sync scenario's
+// origins), exited ones included (from their rusage).
 func (h *harness) ownCPU() time.Duration {
 	d := readProc(os.Getpid(), false).cpu
-	for _, c := range h.others {
+	for _, c := range append(append([]*child{h.aloft}, h.edges...), h.others...) {
+		if c == nil {
+			continue
+		}
 		if !c.exited() {
 			d += readProc(c.pid(), false).cpu
 		} else if ps := c.cmd.ProcessState; ps != nil {

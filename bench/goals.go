@@ -54,6 +54,7 @@ func evaluateGoals(r *report) []goal {
 	} else {
 		out = append(out, unmeasured("stats_check_p99", statsText, why(r, "stats", "")))
 	}
+	out = append(out, syncGoals(r)...)
 	return append(out, memoryGoal(r))
 }
 

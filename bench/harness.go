@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aloft/aloft/bundle"
@@ -292,41 +293,85 @@ func (h *harness) publishDelta(ctx context.Context, app string, b *webBuild) err
 	return err
 }
 
-func (h *harness) putBlob(ctx context.Context, data []byte) error {
+func (h *harness) putBlob(ctx context.Context, data []byte) error { return putBlobOn(ctx, h.api, data) }
+
+// putBlobOn uploads data to the origin c talks to, unless it is stored
+// already.
+func putBlobOn(ctx context.Context, c *api.Client, data []byte) error {
 	sha := bundle.SHA256Hex(data)
-	if ok, err := h.api.HasBlob(ctx, sha); err != nil || ok {
+	if ok, err := c.HasBlob(ctx, sha); err != nil || ok {
 		return err
 	}
-	_, err := h.api.PutBlob(ctx, sha, bytes.NewReader(data), int64(len(data)))
+	_, err := c.PutBlob(ctx, sha, bytes.NewReader(data), int64(len(data)))
 	return err
 }
 
 // setChannel points the app's public production channel at version.
 func (h *harness) setChannel(ctx context.Context, app, version string) error {
+	return setChannelOn(ctx, h.api, app, version)
+}
+
+// setChannelOn points app's public production channel at version on the
+// origin c talks to.
+func setChannelOn(ctx context.Context, c *api.Client, app, version string) error {
 	pub := true
-	_, err := h.api.PutChannel(ctx, app, "production", api.PutChannel{Bundle: &version, Public: &pub})
+	_, err := c.PutChannel(ctx, app, "production", api.PutChannel{Bundle: &version, Public: &pub})
 	return err
 }
 
 // startEdges starts n `aloft edge` processes that replicate from the dev
-// server's origin over the sync API, and returns their base URLs.
-func (h *harness) startEdges(n int) ([]string, error) {
+// server's origin over the sync API, and returns them with their base
+// URLs. On an error the ones already started are returned too, for the
+// caller to stop.
+func (h *harness) startEdges(n int) ([]*child, []string, error) {
+	var cs []*child
 	var urls []string
 	for i := 0; i < n; i++ {
-		name := fmt.Sprintf("edge-%d", i+1)
-		ready := filepath.Join(h.tmp, name+"-ready.json")
-		c, err := h.start(name, h.aloftBin, "edge", "--addr", "127.0.0.1:0", "--origin", h.apiURL, "--token", h.token,
-			"--ready-file", ready, "--spool", filepath.Join(h.tmp, name+"-spool"), "--data-dir", filepath.Join(h.tmp, name+"-data"),
-			"--allowed-hosts", "127.0.0.1", "--max-conns-per-ip", "0")
+		c, url, err := h.spawnEdge(h.apiURL, h.token)
+		if c != nil {
+			cs = append(cs, c)
+		}
 		if err != nil {
-			return nil, err
+			return cs, urls, err
 		}
-		h.edges = append(h.edges, c)
-		var r struct{ Edge string }
-		if err := waitReadyFile(c, ready, &r, 30*time.Second); err != nil {
-			return nil, err
-		}
-		urls = append(urls, r.Edge)
+		urls = append(urls, url)
 	}
-	return urls, nil
+	return cs, urls, nil
+}
+
+// spawnEdge starts one `aloft edge` replicating from originURL (any origin
+// the harness runs, or a proxy in front of one) and waits until it
+// serves; it may not hold a catalog yet. Edges are numbered over the whole
+// run, so each keeps its own log and spool whichever scenario starts it.
+func (h *harness) spawnEdge(originURL, token string, extra ...string) (*child, string, error) {
+	name := fmt.Sprintf("edge-%d", len(h.edges)+1)
+	ready := filepath.Join(h.tmp, name+"-ready.json")
+	args := append([]string{"edge", "--addr", "127.0.0.1:0", "--origin", originURL, "--token", token,
+		"--ready-file", ready, "--spool", filepath.Join(h.tmp, name+"-spool"), "--data-dir", filepath.Join(h.tmp, name+"-data"),
+		"--allowed-hosts", "127.0.0.1", "--max-conns-per-ip", "0"}, extra...)
+	c, err := h.start(name, h.aloftBin, args...)
+	if err != nil {
+		return nil, "", err
+	}
+	h.edges = append(h.edges, c)
+	var r struct{ Edge string }
+	if err := waitReadyFile(c, ready, &r, 30*time.Second); err != nil {
+		return c, "", err
+	}
+	return c, r.Edge, nil
+}
+
+// stopAll stops children at once (each stop waits up to 5 s for its
+// child): fifty edges one by one would take a while. They stay in the
+// harness's lists, so their logs are still saved.
+func stopAll(cs []*child) {
+	var wg sync.WaitGroup
+	for _, c := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.stop()
+		}()
+	}
+	wg.Wait()
 }

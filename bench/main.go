@@ -108,6 +108,8 @@ func (r *report) run(ctx context.Context, h *harness, scenario string) error {
 		r.Stats, err = runStatsFlood(ctx, h)
 	case "propagation":
 		r.Propagation, err = runPropagation(ctx, h)
+	case "sync":
+		r.Sync, err = runSync(ctx, h)
 	case "cluster":
 		r.Cluster, err = runCluster(ctx, h)
 	default:

@@ -8,13 +8,14 @@ import (
 	"io"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
 
 // allScenarios in the order they run.
 func allScenarios() []string {
-	return []string{"checkins", "downloads", "release", "stats", "propagation", "cluster"}
+	return []string{"checkins", "downloads", "release", "stats", "propagation", "sync", "cluster"}
 }
 
 // options sizes a run. Every count and duration is bounded, so a run stops
@@ -65,6 +66,26 @@ type options struct {
 	clusterWriteDur  time.Duration
 	killTrials       int
 	largeMB          float64
+
+	// sync: the edge counts propagation is measured at, changes per
+	// count, channel moves and new bundles the wire proxy counts, the idle
+	// window, and the large catalog (on or off, its shape, the small
+	// catalog beside it, the blob pool, seeding writers, and how long a
+	// fresh edge may take to sync it).
+	syncEdges        []int
+	syncChanges      int
+	syncMoves        int
+	syncNewBundles   int
+	syncIdle         time.Duration
+	syncBig          bool
+	syncApps         int
+	syncSmallApps    int
+	syncChannels     int
+	syncBundles      int
+	syncFiles        int
+	syncPool         int
+	syncSeedWorkers  int
+	syncFirstSyncMax time.Duration
 }
 
 // quickOptions: under five minutes on 2 cores, build included.
@@ -77,6 +98,9 @@ func quickOptions() options {
 		statsDur: 8 * time.Second, statsBatchMax: 50, statsPerCheck: 4,
 		propChanges: 20, propTimeout: 10 * time.Second, spawnEdges: 3,
 		clusterPublishes: 8, clusterWriters: 8, clusterWriteDur: 2 * time.Second, killTrials: 3, largeMB: 200,
+		syncEdges: []int{3, 10}, syncChanges: 20, syncMoves: 10, syncNewBundles: 3, syncIdle: time.Minute,
+		syncApps: 1000, syncSmallApps: 10, syncChannels: 5, syncBundles: 50, syncFiles: 100, syncPool: 20,
+		syncSeedWorkers: 16, syncFirstSyncMax: 5 * time.Minute,
 	}
 }
 
@@ -89,6 +113,7 @@ func fullOptions() options {
 	o.relDevices, o.relRate, o.relMax = 2000, 1000, 120*time.Second
 	o.statsDur, o.turns = 30*time.Second, 10
 	o.clusterPublishes, o.clusterWriters, o.clusterWriteDur, o.killTrials = 30, 16, 10*time.Second, 5
+	o.syncEdges, o.syncMoves, o.syncNewBundles, o.syncIdle, o.syncBig = []int{3, 10, 50}, 20, 5, 3*time.Minute, true
 	return o
 }
 
@@ -115,6 +140,11 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	writeDur := fs.Duration("cluster-writes", 0, "cluster: length of each target's catalog write run, split into turns (default 2s, 10s in the full run)")
 	kills := fs.Int("kill-trials", 0, "cluster: leader kill -9 trials (default 3, 5 in the full run)")
 	largeMB := fs.Float64("large-mb", 0, "cluster: zip size in MB of the bundle whose upload and download the RSS figure watches (default 200)")
+	syncEdges := fs.String("sync-edges", "", "sync: comma-separated counts of aloft edge processes propagation is measured at (default 3,10; 3,10,50 in the full run)")
+	syncChanges := fs.Int("sync-changes", 0, "sync: channel changes per propagation series (default 20)")
+	syncIdle := fs.Duration("sync-idle", 0, "sync: idle window the wire proxy counts (default 1m, 3m in the full run)")
+	syncBig := fs.Bool("sync-big", false, "sync: also measure the large catalog (on in the full run; several minutes)")
+	syncApps := fs.Int("sync-apps", 0, "sync: apps of the large catalog (default 1000)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: go run ./bench [flags]\n\nLoad-tests aloft dev against baselines measured in the same run.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -167,10 +197,48 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	if *largeMB > 0 {
 		o.largeMB = *largeMB
 	}
+	if err := o.syncFlags(fs, *syncEdges, *syncChanges, *syncIdle, *syncBig, *syncApps); err != nil {
+		return options{}, err
+	}
 	if o.out == "" {
 		o.out = filepath.Join("bench", "out", time.Now().UTC().Format("20060102-150405"))
 	}
 	return o, nil
+}
+
+// syncFlags applies the sync scenario's flags; -sync-big counts only
+// when given, so either preset's default stands otherwise.
+func (o *options) syncFlags(fs *flag.FlagSet, edges string, changes int, idle time.Duration, big bool, apps int) error {
+	if edges != "" {
+		o.syncEdges = nil
+		for _, e := range splitList(edges) {
+			n, err := strconv.Atoi(e)
+			if err != nil || n < 1 {
+				return fmt.Errorf("-sync-edges: %q is not a positive count", e)
+			}
+			o.syncEdges = append(o.syncEdges, n)
+		}
+		slices.Sort(o.syncEdges)
+		o.syncEdges = slices.Compact(o.syncEdges)
+	}
+	if changes > 0 {
+		o.syncChanges = changes
+	}
+	if idle > 0 {
+		o.syncIdle = idle
+	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "sync-big" {
+			o.syncBig = big
+		}
+	})
+	if apps > 0 {
+		o.syncApps = apps
+	}
+	if o.syncBundles < 2*o.syncChannels {
+		return fmt.Errorf("sync: %d bundles per app cannot give %d channels two bundles each", o.syncBundles, o.syncChannels)
+	}
+	return nil
 }
 
 func splitList(s string) []string {

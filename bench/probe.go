@@ -74,22 +74,29 @@ func checkOnce(client *fasthttp.HostClient, url string, d *device) (answer, []by
 // update to want, and returns that answer's raw body. It is for setup and
 // propagation, where the poll resolution bounds what can be measured.
 func waitVersion(ctx context.Context, client *fasthttp.HostClient, url string, d *device, want string, timeout time.Duration) ([]byte, error) {
+	body, _, err := waitVersionEvery(ctx, client, url, d, want, timeout, time.Millisecond)
+	return body, err
+}
+
+// waitVersionEvery is waitVersion polling every poll; it also returns
+// how many checks it sent (the load the probe put on the edge).
+func waitVersionEvery(ctx context.Context, client *fasthttp.HostClient, url string, d *device, want string, timeout, poll time.Duration) ([]byte, int, error) {
 	deadline := time.Now().Add(timeout)
-	tick := time.NewTicker(time.Millisecond)
+	tick := time.NewTicker(poll)
 	defer tick.Stop()
 	var last string
-	for {
+	for n := 1; ; n++ {
 		a, body, err := checkOnce(client, url, d)
 		if err == nil && a.isUpdate() && a.Version == want {
-			return body, nil
+			return body, n, nil
 		}
 		last = fmt.Sprintf("%v %s", err, body)
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("%s never answered version %s within %s; last: %s", url, want, timeout, last)
+			return nil, n, fmt.Errorf("%s never answered version %s within %s; last: %s", url, want, timeout, last)
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, n, ctx.Err()
 		case <-tick.C:
 		}
 	}

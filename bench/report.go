@@ -23,6 +23,7 @@ type report struct {
 	Release     *releaseResult     `json:"release,omitempty"`
 	Stats       *statsResult       `json:"stats,omitempty"`
 	Propagation *propagationResult `json:"propagation,omitempty"`
+	Sync        *syncResult        `json:"sync,omitempty"`
 	Cluster     *clusterResult     `json:"cluster,omitempty"`
 	// Errors maps a scenario that failed to its error.
 	Errors map[string]string `json:"errors"`
@@ -130,6 +131,7 @@ func writeMarkdown(dir string, r *report) error {
 	writeRelease(&b, r.Release)
 	writeStats(&b, r.Stats)
 	writePropagation(&b, r.Propagation)
+	writeSync(&b, r.Sync)
 	writeCluster(&b, r.Cluster)
 	if len(r.Errors) > 0 {
 		b.WriteString("## Errors\n\n")
