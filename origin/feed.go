@@ -310,9 +310,11 @@ func (fl *feedLog) wait(ctx context.Context, req api.FeedRequest) (*api.Feed, er
 			return f, nil
 		}
 		if !req.Wait {
-			if fl.current() == 0 {
+			if !fl.everSigned() {
 				return nil, ErrNoState
 			}
+			// Between a new index and its signature: nothing to send
+			// yet, which is not an error.
 			return nil, nil
 		}
 		select {
@@ -321,6 +323,13 @@ func (fl *feedLog) wait(ctx context.Context, req api.FeedRequest) (*api.Feed, er
 			return nil, nil
 		}
 	}
+}
+
+// everSigned reports whether this node has signed any state yet.
+func (fl *feedLog) everSigned() bool {
+	fl.mu.RLock()
+	defer fl.mu.RUnlock()
+	return fl.keyID != ""
 }
 
 // current is the index of the signed state, 0 before the first.

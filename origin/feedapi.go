@@ -5,12 +5,15 @@
 package origin
 
 import (
+	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aloft/aloft/origin/api"
@@ -77,19 +80,45 @@ func (hs *httpAPI) syncFeed(w http.ResponseWriter, r *http.Request) (int, any, e
 	if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
 		return http.StatusOK, f, nil
 	}
+	gz, err := hs.feedGz.encode(f)
+	if err != nil {
+		return 0, nil, err
+	}
 	w.Header().Set("Content-Encoding", "gzip")
+	w.Header().Set("Content-Length", strconv.Itoa(len(gz)))
 	w.WriteHeader(http.StatusOK)
-	zw, _ := gzip.NewWriterLevel(w, gzip.BestSpeed)
-	err = json.NewEncoder(zw).Encode(f)
+	_, _ = w.Write(gz)
+	return 0, nil, nil
+}
+
+// feedAnswers keeps the last feed answer gzipped. When a change lands,
+// every edge waiting at the index before asks for the same delta at
+// once: encoding and compressing it once, not once per edge, is what
+// keeps a change's cost on the origin flat in the number of edges.
+type feedAnswers struct {
+	mu   sync.Mutex
+	from uint64
+	st   string // the signed state, which names index and expiry
+	gz   []byte
+}
+
+func (fa *feedAnswers) encode(f *api.Feed) ([]byte, error) {
+	fa.mu.Lock()
+	defer fa.mu.Unlock()
+	if fa.gz != nil && fa.from == f.From && fa.st == string(f.State) {
+		return fa.gz, nil
+	}
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	err := json.NewEncoder(zw).Encode(f)
 	if err == nil {
 		err = zw.Close()
 	}
 	if err != nil {
-		// The status is sent: cut the answer so the edge sees a broken
-		// body, never a short one it might parse.
-		panic(http.ErrAbortHandler)
+		return nil, fmt.Errorf("origin: encode the feed: %w", err)
 	}
-	return 0, nil, nil
+	fa.from, fa.st, fa.gz = f.From, string(f.State), buf.Bytes()
+	return fa.gz, nil
 }
 
 // edgeParams checks what an edge says of itself: short printable

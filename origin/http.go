@@ -35,6 +35,7 @@ type httpAPI struct {
 	apiURL  string          // this node's advertised API base URL
 	members *http.Transport // to other members' APIs (listen.go)
 	proxy   *forwardProxy   // forwards writes to the leader
+	feedGz  feedAnswers     // the last feed answer, encoded (feedapi.go)
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request) (int, any, error)
@@ -142,6 +143,7 @@ func httpError(err error) *api.Error {
 		{ErrNotLeader, http.StatusServiceUnavailable, api.CodeNotLeader},
 		{ErrNoLeader, http.StatusServiceUnavailable, api.CodeNoLeader},
 		{ErrBodyTimeout, http.StatusRequestTimeout, api.CodeTimeout},
+		{ErrNoState, http.StatusServiceUnavailable, api.CodeUnavailable},
 	}
 	for _, t := range table {
 		if errors.Is(err, t.target) {

@@ -229,8 +229,14 @@ func (rn *raftNode) waitCaughtUp(ctx context.Context) error {
 		if leader != "" {
 			if rn.raft.State() == raft.Leader {
 				// A fresh leader first commits a no-op; a barrier makes
-				// the state machine current.
-				return rn.raft.Barrier(rn.cfg.ApplyTimeout).Error()
+				// the state machine current. Replaying a long log can
+				// outlast one barrier's enqueue timeout: wait for ctx,
+				// not for ApplyTimeout.
+				err := rn.raft.Barrier(rn.cfg.ApplyTimeout).Error()
+				if !errors.Is(err, raft.ErrEnqueueTimeout) || ctx.Err() != nil {
+					return err
+				}
+				continue
 			}
 			commit, _ := strconv.ParseUint(rn.raft.Stats()["commit_index"], 10, 64)
 			if commit > 0 && rn.raft.AppliedIndex() >= commit && rn.fsm.index() > 0 {
