@@ -68,7 +68,7 @@ func (n *Node) handleDeltaDownload(ctx *fasthttp.RequestCtx) {
 		writeDeviceError(ctx, fasthttp.StatusNotFound, "not_found", "No such bundle or file", "")
 		return
 	}
-	m, ok := bv.files[name]
+	m, ok := bv.files.lookup(name)
 	if !ok {
 		writeDeviceError(ctx, fasthttp.StatusNotFound, "not_found", "No such bundle or file", "")
 		return
