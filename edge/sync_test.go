@@ -106,18 +106,6 @@ func (o *shortLivedOrigin) Feed(ctx context.Context, req api.FeedRequest) (*api.
 	return nil, ctx.Err()
 }
 
-func runSyncNode(t *testing.T, cfg Config) *Node {
-	t.Helper()
-	n, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	return n
-}
 
 // TestSync_ExpiredStateStopsReadiness: once the state's signature
 // expires with nothing fresher, /readyz fails, /healthz says so, and
@@ -126,7 +114,7 @@ func TestSync_ExpiredStateStopsReadiness(t *testing.T) {
 	cfg := LocalConfig()
 	cfg.Origin = &shortLivedOrigin{fakeOrigin: fakeOrigin{cat: signedCatalog(3, "1.0.1")}, ttl: 300 * time.Millisecond}
 	cfg.AllowedHosts = []string{"edge.test"}
-	n := runSyncNode(t, cfg)
+	n := runEdge(t, cfg)
 	wait.For(t, 10*time.Second, "the first state", func() bool { return n.Index() == 3 })
 	if ctx := request(n, "POST", "/updates", checkBody); ctx.Response.StatusCode() != 200 || !strings.Contains(string(ctx.Response.Body()), `"version":"1.0.1"`) {
 		t.Fatalf("before expiry: %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
