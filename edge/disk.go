@@ -287,7 +287,7 @@ func (n *Node) loadState() error {
 		}
 		n.stateAt = time.Now()
 		n.peerHist.base = rep.index() // what peers get as deltas starts here
-		n.installReplicaLocked(rep, all)
+		n.installReplicaLocked(rep, all, false)
 		n.mu.Unlock()
 		n.log.Info("serving the catalog state kept on disk", "index", rep.index(), "expires", rep.state.Expires)
 	}

@@ -44,8 +44,8 @@ func (n *Node) prefetch(bundles []*api.Bundle) {
 			continue
 		}
 		for _, o := range objs {
-			if !n.cache.Cacheable(o.size) {
-				continue // never cached, so nothing to warm
+			if o.size < 0 || !n.cache.Cacheable(o.size) {
+				continue // never cached (or not a size at all), so nothing to warm
 			}
 			select {
 			case n.cl.jobs <- o:

@@ -92,12 +92,15 @@ func (n *Node) applyFeed(ctx context.Context, f *api.Feed) error {
 	}
 	n.saveLocked(f, rep)
 	n.peerHist.note(f, rep.index())
-	n.installReplicaLocked(rep, changed)
+	// Pre-fetch is for what a change publishes, not for a first sync
+	// (or a snapshot after a gap): that would fetch every servable bundle
+	// of the catalog at once.
+	n.installReplicaLocked(rep, changed, f.From != 0 && n.rep.index() > 0)
 	return nil
 }
 
 // installReplicaLocked recompiles the changed apps and swaps the view in.
-func (n *Node) installReplicaLocked(rep *replica, changed map[string]bool) {
+func (n *Node) installReplicaLocked(rep *replica, changed map[string]bool, prefetch bool) {
 	old := n.view.Load()
 	apps := make(map[string]*appSource, len(changed))
 	for id := range changed {
@@ -109,6 +112,9 @@ func (n *Node) installReplicaLocked(rep *replica, changed map[string]bool) {
 	n.announce(rep.index(), rep.state.Digest)
 	var fresh []*api.Bundle
 	for id := range apps {
+		if !prefetch {
+			break
+		}
 		av := v.apps[id]
 		if av == nil {
 			continue
@@ -120,7 +126,7 @@ func (n *Node) installReplicaLocked(rep *replica, changed map[string]bool) {
 			}
 		}
 	}
-	if len(fresh) > 0 {
+	if prefetch && len(fresh) > 0 {
 		n.prefetch(fresh)
 	}
 }

@@ -305,3 +305,21 @@ func TestRec_KeepsOnlyBytesItCannotRebuild(t *testing.T) {
 		t.Fatalf("bytes %q, want %q", x.bytes(), odd)
 	}
 }
+
+// TestSync_PrefetchesChangesNotTheFirstSync: a delta that makes a bundle
+// servable queues it for pre-fetch; the first snapshot does not queue the
+// whole catalog.
+func TestSync_PrefetchesChangesNotTheFirstSync(t *testing.T) {
+	c5, c6 := signedCatalog(5, "1.0.0"), signedCatalog(6, "1.0.1")
+	c6.Apps["com.example.app"].Bundles["1.0.1"].Zip = strings.Repeat("b", 64) // another blob than 1.0.0's
+	n := newTestNodeSigned(t, c5)
+	if q := len(n.cl.jobs); q != 0 {
+		t.Fatalf("the first sync queued %d pre-fetches", q)
+	}
+	if err := n.applyFeed(context.Background(), deltaFeed(c5, c6)); err != nil {
+		t.Fatal(err)
+	}
+	if q := len(n.cl.jobs); q != 1 {
+		t.Fatalf("a newly servable bundle queued %d pre-fetches, want its zip", q)
+	}
+}
