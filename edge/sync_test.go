@@ -106,7 +106,6 @@ func (o *shortLivedOrigin) Feed(ctx context.Context, req api.FeedRequest) (*api.
 	return nil, ctx.Err()
 }
 
-
 // TestSync_ExpiredStateStopsReadiness: once the state's signature
 // expires with nothing fresher, /readyz fails, /healthz says so, and
 // checks get kind "failed" with Retry-After instead of a stale answer.
