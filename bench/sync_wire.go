@@ -115,7 +115,8 @@ func (h *harness) syncWire(ctx context.Context) (*wireRig, error) {
 	}
 	// Two bundles the channel moves between.
 	for _, v := range []string{"1.0.0", "1.0.1"} {
-		if err := pool.putBundle(ctx, h.api, syncWireApp, v, o.syncFiles); err == nil {
+		err := pool.putBundle(ctx, h.api, syncWireApp, v, o.syncFiles)
+		if err == nil {
 			err = h.setChannel(ctx, syncWireApp, v)
 		}
 		if err != nil {

@@ -126,20 +126,6 @@ func decodeFailure(ctx *fasthttp.RequestCtx, err error) {
 	writeDeviceError(ctx, fasthttp.StatusBadRequest, capgo.CodeInvalidJSONBody, "Cannot parse body", err.Error())
 }
 
-func itoa(u uint64) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + u%10)
-		u /= 10
-		if u == 0 {
-			break
-		}
-	}
-	return string(b[i:])
-}
-
 // limited answers 429 (reference C11) when device is over the rate limit.
 func (n *Node) limited(ctx *fasthttp.RequestCtx, device string) bool {
 	if n.limiter == nil || device == "" {
