@@ -83,3 +83,16 @@ func (f *fakeOrigin) Feed(ctx context.Context, req api.FeedRequest) (*api.Feed, 
 func (f *fakeOrigin) SigningKeys(context.Context) ([]api.SigningKey, error) {
 	return []api.SigningKey{{ID: testKeyID, Public: testKey().Public().(ed25519.PublicKey), Active: true}}, nil
 }
+
+// install swaps in a whole catalog, unsigned (tests build views this
+// way); an older or equal one is ignored, so the edge never goes
+// backwards. Edges in service install only verified feeds (sync.go).
+func (n *Node) install(cat *api.Catalog) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if cat.Index <= n.view.Load().index {
+		return false
+	}
+	n.storeViewLocked(newView(cat))
+	return true
+}

@@ -309,19 +309,6 @@ func (n *Node) stopStats() {
 	}
 }
 
-// install swaps in a whole catalog, unsigned (tests build views this
-// way); an older or equal one is ignored, so the edge never goes
-// backwards. Edges in service install only verified feeds (sync.go).
-func (n *Node) install(cat *api.Catalog) bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if cat.Index <= n.view.Load().index {
-		return false
-	}
-	n.storeViewLocked(newView(cat))
-	return true
-}
-
 func sleepCtx(ctx context.Context, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()

@@ -70,14 +70,21 @@ func (n *Node) syncLoop(ctx context.Context) {
 }
 
 // applyFeed verifies f and installs what it yields. A state signed by a
-// key the edge does not know yet makes it refresh its keys once.
+// key the edge does not know yet makes it refresh its keys once; that
+// asks the origin, so it runs without the lock /healthz and the peer
+// routes take.
 func (n *Node) applyFeed(ctx context.Context, f *api.Feed) error {
+	err := n.applyFeedOnce(f)
+	if errors.Is(err, api.ErrStateKey) && n.refreshKeys(ctx) {
+		err = n.applyFeedOnce(f)
+	}
+	return err
+}
+
+func (n *Node) applyFeedOnce(f *api.Feed) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	rep, changed, err := n.rep.apply(f, n.keys, time.Now())
-	if errors.Is(err, api.ErrStateKey) && n.refreshKeysLocked(ctx) {
-		rep, changed, err = n.rep.apply(f, n.keys, time.Now())
-	}
 	if err != nil {
 		return err
 	}
@@ -139,10 +146,10 @@ func (n *Node) storeViewLocked(v *view) {
 	n.metrics.catalogIndex.Set(float64(v.index))
 }
 
-// refreshKeysLocked asks the origin for its keys. With none trusted yet,
+// refreshKeys asks the origin for its keys. With none trusted yet,
 // it trusts what it gets (first use); otherwise it adds only keys an
 // already trusted key endorsed, in as many steps as the chain has.
-func (n *Node) refreshKeysLocked(ctx context.Context) bool {
+func (n *Node) refreshKeys(ctx context.Context) bool {
 	ks, ok := n.cfg.Origin.(KeySource)
 	if !ok {
 		return false
@@ -154,6 +161,8 @@ func (n *Node) refreshKeysLocked(ctx context.Context) bool {
 		n.log.Warn("cannot fetch the origin's catalog keys", "err", err)
 		return false
 	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	added := trustKeys(n.keys, list)
 	if added == 0 {
 		return false
