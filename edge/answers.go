@@ -24,6 +24,10 @@ const (
 	gzipMin = 1024
 )
 
+// shapeManifest is the answer shape bit of a plugin that gets the
+// bundle's manifest.
+const shapeManifest = 2
+
 type answerKey struct {
 	bv    *bundleView
 	base  string
@@ -45,7 +49,11 @@ func (c *answerCache) get(d *decision) *answer {
 	if a, ok := c.m.Load(k); ok {
 		return a.(*answer)
 	}
-	a := &answer{plain: capgo.AppendUpdate(nil, &d.update)}
+	u := d.update
+	if d.shape&shapeManifest != 0 {
+		u.Manifest = d.bv.manifestFiles()
+	}
+	a := &answer{plain: capgo.AppendUpdate(nil, &u)}
 	if c.n.Load() >= maxAnswers {
 		// Full (many Host headers): an answer used once is sent plain;
 		// best-compression gzip on every such check would cost more

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/aloft/aloft/capgo"
+	"github.com/aloft/aloft/origin/api"
 )
 
 // TestAnswerCache: a large answer is cached with a gzipped copy that
@@ -16,15 +17,18 @@ import (
 // plain and not kept, so a stream of new Host headers costs no gzip.
 func TestAnswerCache(t *testing.T) {
 	var c answerCache
-	bv := &bundleView{}
-	manifest := make([]capgo.ManifestFile, 40)
-	for i := range manifest {
-		manifest[i] = capgo.ManifestFile{FileName: fmt.Sprintf("assets/f%d.js", i), FileHash: strings.Repeat("a", 64), Path: fmt.Sprintf("/d/k/assets/f%d.js", i)}
+	b := testBundle("1.0.1")
+	for i := 0; i < 40; i++ {
+		b.Manifest = append(b.Manifest, api.ManifestEntry{FileName: fmt.Sprintf("assets/f%d.js", i), FileHash: strings.Repeat("a", 64), Blob: strings.Repeat("a", 64)})
 	}
-	d := decision{ok: true, bv: bv, shape: 1, update: capgo.Update{Version: "1.0.1", Base: "https://edge.test", Path: "/b/x.zip", Checksum: "c", Manifest: manifest}}
+	bv := compileBundle("com.example.app", b)
+	d := decision{ok: true, bv: bv, shape: shapeManifest, update: capgo.Update{Version: "1.0.1", Base: "https://edge.test", Path: "/b/x.zip", Checksum: "c"}}
 	a := c.get(&d)
 	if len(a.plain) < gzipMin || a.gz == nil {
 		t.Fatalf("large answer: %d bytes, gzip %v", len(a.plain), a.gz != nil)
+	}
+	if !bytes.Contains(a.plain, []byte(`"https://edge.test/d/`+bv.key+`/assets/f39.js"`)) {
+		t.Fatalf("the answer lacks the manifest's delta URLs: %s", a.plain)
 	}
 	zr, err := gzip.NewReader(bytes.NewReader(a.gz))
 	if err != nil {
@@ -37,7 +41,7 @@ func TestAnswerCache(t *testing.T) {
 		t.Fatal("second get rebuilt a cached answer")
 	}
 	other := d
-	other.shape = 2
+	other.shape = 0
 	if c.get(&other) == a {
 		t.Fatal("another plugin shape got the cached answer")
 	}

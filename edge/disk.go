@@ -2,14 +2,18 @@
 // serves at once, with the origin down, the last state it verified:
 //
 //	catalog/keys.json   the catalog keys it trusts
-//	catalog/state.snap  a snapshot feed (one frame)
+//	catalog/state.snap  a snapshot: its head, then one frame per record
 //	catalog/state.log   the deltas since, one frame each
 //
-// A frame is a length, a CRC-32C and an api.Feed in JSON. Loading replays
-// the snapshot and then the deltas through the same verification a feed
-// from the origin gets; a torn last frame (a crash mid-append) ends the
-// replay there. When the log outgrows the snapshot, the next save writes
-// a new snapshot and empties the log.
+// A frame is a length, a CRC-32C and a payload. The snapshot's first
+// frame is the head (an api.Feed in JSON: protocol, signed state; an
+// older edge wrote every record into it), each further frame one record
+// (recordFrame), written as the snapshot arrives from the origin so a
+// large catalog is never encoded whole. A log frame is a delta api.Feed
+// in JSON. Loading replays the snapshot and then the deltas through the
+// same verification a feed from the origin gets; a torn last log frame
+// (a crash mid-append) ends the replay there. When the log outgrows the
+// snapshot, the next save writes a new snapshot and empties the log.
 
 package edge
 
@@ -68,69 +72,130 @@ func appendFrame(w io.Writer, f *api.Feed) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	return writeFrame(w, b)
+}
+
+func writeFrame(w io.Writer, b []byte) (int64, error) {
 	var head [8]byte
 	binary.BigEndian.PutUint32(head[:4], uint32(len(b)))
 	binary.BigEndian.PutUint32(head[4:], crc32.Checksum(b, castagnoli))
 	if _, err := w.Write(head[:]); err != nil {
 		return 0, err
 	}
-	_, err = w.Write(b)
+	_, err := w.Write(b)
 	return int64(len(b) + 8), err
 }
 
-// readFrames calls fn with each intact frame of name, stopping at the
-// first torn one; it returns the length of the intact prefix.
-func readFrames(name string, fn func(*api.Feed) error) (int64, error) {
-	fh, err := os.Open(name)
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil
+// errTorn is a frame cut short or failing its CRC.
+var errTorn = errors.New("edge: torn or corrupt frame")
+
+// frameReader reads frames one at a time.
+type frameReader struct {
+	r    *bufio.Reader
+	good int64 // bytes of intact frames read
+}
+
+// next returns the next frame's payload: io.EOF at a clean end, errTorn
+// at a torn or corrupt frame.
+func (fr *frameReader) next() ([]byte, error) {
+	var head [8]byte
+	if n, err := io.ReadFull(fr.r, head[:]); err != nil {
+		if n == 0 && err == io.EOF {
+			return nil, io.EOF
+		}
+		return nil, errTorn
 	}
+	n := binary.BigEndian.Uint32(head[:4])
+	if n > maxFrame {
+		return nil, errTorn
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(fr.r, b); err != nil || crc32.Checksum(b, castagnoli) != binary.BigEndian.Uint32(head[4:]) {
+		return nil, errTorn
+	}
+	fr.good += int64(n) + 8
+	return b, nil
+}
+
+// recordFrame encodes one record: its app, kind and name, each behind
+// its length, then its body.
+func recordFrame(buf []byte, r api.Record) []byte {
+	for _, s := range []string{r.App, r.Kind, r.Name} {
+		buf = binary.AppendUvarint(buf, uint64(len(s)))
+		buf = append(buf, s...)
+	}
+	return append(buf, r.Body...)
+}
+
+func parseRecordFrame(b []byte) (api.Record, error) {
+	var f [3]string
+	for i := range f {
+		n, k := binary.Uvarint(b)
+		if k <= 0 || uint64(len(b)-k) < n {
+			return api.Record{}, errTorn
+		}
+		f[i], b = string(b[k:k+int(n)]), b[k+int(n):]
+	}
+	return api.Record{App: f[0], Kind: f[1], Name: f[2], Body: b}, nil
+}
+
+// snapshotReader reads a snapshot file as a feed.
+func snapshotReader(fh *os.File) (*api.FeedReader, *frameReader, error) {
+	fr := &frameReader{r: bufio.NewReaderSize(fh, 1<<20)}
+	b, err := fr.next()
 	if err != nil {
-		return 0, err
+		return nil, fr, err
 	}
-	defer fh.Close()
-	r := bufio.NewReaderSize(fh, 1<<20)
-	var good int64
-	for {
-		var head [8]byte
-		if _, err := io.ReadFull(r, head[:]); err != nil {
-			return good, nil
-		}
-		n := binary.BigEndian.Uint32(head[:4])
-		if n > maxFrame {
-			return good, nil
-		}
-		b := make([]byte, n)
-		if _, err := io.ReadFull(r, b); err != nil || crc32.Checksum(b, castagnoli) != binary.BigEndian.Uint32(head[4:]) {
-			return good, nil
-		}
-		var f api.Feed
-		if err := json.Unmarshal(b, &f); err != nil {
-			return good, nil
-		}
-		if err := fn(&f); err != nil {
-			return good, err
-		}
-		good += int64(n) + 8
+	var head api.Feed
+	if err := json.Unmarshal(b, &head); err != nil {
+		return nil, fr, errTorn
 	}
+	inline := head.Records // an older edge's single-frame snapshot
+	return api.NewFeedReader(&head, func() (api.Record, bool, error) {
+		if len(inline) > 0 {
+			r := inline[0]
+			inline = inline[1:]
+			return r, true, nil
+		}
+		b, err := fr.next()
+		if err == io.EOF {
+			return api.Record{}, false, nil
+		}
+		if err != nil {
+			return api.Record{}, false, err
+		}
+		r, err := parseRecordFrame(b)
+		return r, err == nil, err
+	}), fr, nil
 }
 
 // load replays what is on disk into a replica (expired or not).
 func (d *stateDisk) load(keys map[string]ed25519.PublicKey) (*replica, error) {
 	rep := emptyReplica()
-	apply := func(f *api.Feed) error {
-		next, _, err := rep.apply(f, keys, time.Time{})
-		if err != nil {
-			return err
+	if fh, err := os.Open(d.path("state.snap")); err == nil {
+		fr, frames, err := snapshotReader(fh)
+		if err == nil {
+			var next *replica
+			if next, _, err = rep.applyFrom(fr, keys, time.Time{}, nil); err == nil {
+				rep = next
+			}
 		}
-		rep = next
-		return nil
+		fh.Close()
+		d.snapSize = frames.good
+		if err != nil {
+			return emptyReplica(), fmt.Errorf("edge: the catalog snapshot on disk does not verify: %w", err)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return rep, err
 	}
 	var err error
-	if d.snapSize, err = readFrames(d.path("state.snap"), apply); err != nil {
-		return emptyReplica(), fmt.Errorf("edge: the catalog snapshot on disk does not verify: %w", err)
-	}
-	if d.logSize, err = readFrames(d.path("state.log"), apply); err != nil {
+	if d.logSize, err = readFrames(d.path("state.log"), func(f *api.Feed) error {
+		next, _, err := rep.apply(f, keys, time.Time{})
+		if err == nil {
+			rep = next
+		}
+		return err
+	}); err != nil {
 		return rep, fmt.Errorf("edge: a catalog delta on disk does not verify: %w", err)
 	}
 	// Later appends go after the intact prefix: a torn frame is cut off.
@@ -144,41 +209,93 @@ func (d *stateDisk) load(keys map[string]ed25519.PublicKey) (*replica, error) {
 	return rep, err
 }
 
-// save keeps f (already verified into rep): a snapshot, or a delta when
-// the log is still smaller than the snapshot.
-func (d *stateDisk) save(f *api.Feed, rep *replica) error {
-	if f.From != 0 && d.log != nil && d.logSize < d.snapSize {
-		n, err := appendFrame(d.log, f)
-		d.logSize += n
+// readFrames calls fn with each intact delta frame of name, stopping at
+// the first torn one; it returns the length of the intact prefix.
+func readFrames(name string, fn func(*api.Feed) error) (int64, error) {
+	fh, err := os.Open(name)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer fh.Close()
+	fr := &frameReader{r: bufio.NewReaderSize(fh, 1<<20)}
+	for {
+		good := fr.good
+		b, err := fr.next()
 		if err != nil {
-			return err
+			return good, nil
 		}
-		return d.log.Sync()
+		var f api.Feed
+		if err := json.Unmarshal(b, &f); err != nil {
+			return good, nil
+		}
+		if err := fn(&f); err != nil {
+			return good, err
+		}
 	}
-	tmp := d.path("state.snap.tmp")
-	fh, err := os.Create(tmp)
+}
+
+// snapWriter writes a snapshot while it arrives, into a temporary file
+// that commit puts in place once the state has verified.
+type snapWriter struct {
+	d   *stateDisk
+	fh  *os.File
+	w   *bufio.Writer
+	n   int64
+	buf []byte
+	err error
+}
+
+func (d *stateDisk) beginSnapshot(protocol int, state []byte) *snapWriter {
+	sw := &snapWriter{d: d}
+	if sw.fh, sw.err = os.Create(d.path("state.snap.tmp")); sw.err != nil {
+		return sw
+	}
+	sw.w = bufio.NewWriterSize(sw.fh, 1<<20)
+	var b []byte
+	if b, sw.err = json.Marshal(&api.Feed{Protocol: protocol, State: state, Records: []api.Record{}}); sw.err == nil {
+		sw.n, sw.err = writeFrame(sw.w, b)
+	}
+	return sw
+}
+
+// add writes one record; a failure is kept for commit to report (the
+// state is served whether or not it reaches the disk).
+func (sw *snapWriter) add(r api.Record) {
+	if sw.err != nil {
+		return
+	}
+	sw.buf = recordFrame(sw.buf[:0], r)
+	var n int64
+	n, sw.err = writeFrame(sw.w, sw.buf)
+	sw.n += n
+}
+
+// commit makes the snapshot durable and the log empty.
+func (sw *snapWriter) commit() error {
+	err := sw.err
+	if err == nil {
+		err = sw.w.Flush()
+	}
+	if err == nil {
+		err = sw.fh.Sync()
+	}
+	if sw.fh != nil {
+		if cerr := sw.fh.Close(); err == nil {
+			err = cerr
+		}
+	}
+	d := sw.d
+	if err == nil {
+		err = os.Rename(d.path("state.snap.tmp"), d.path("state.snap"))
+	}
 	if err != nil {
+		os.Remove(d.path("state.snap.tmp"))
 		return err
 	}
-	w := bufio.NewWriterSize(fh, 1<<20)
-	n, err := appendFrame(w, rep.snapshot())
-	if err == nil {
-		err = w.Flush()
-	}
-	if err == nil {
-		err = fh.Sync()
-	}
-	if cerr := fh.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, d.path("state.snap"))
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	d.snapSize = n
+	d.snapSize = sw.n
 	syncDir(d.dir)
 	if d.log == nil {
 		if d.log, err = os.OpenFile(d.path("state.log"), os.O_RDWR|os.O_CREATE, 0o600); err != nil {
@@ -191,6 +308,30 @@ func (d *stateDisk) save(f *api.Feed, rep *replica) error {
 	}
 	_, err = d.log.Seek(0, io.SeekStart)
 	return err
+}
+
+// abort drops a snapshot that did not verify.
+func (sw *snapWriter) abort() {
+	if sw.fh != nil {
+		sw.fh.Close()
+		os.Remove(sw.d.path("state.snap.tmp"))
+	}
+}
+
+// save keeps f (already verified into rep): a delta appended to the log
+// while the log is smaller than the snapshot, else a snapshot of rep.
+func (d *stateDisk) save(f *api.Feed, rep *replica) error {
+	if f.From != 0 && d.log != nil && d.logSize < d.snapSize {
+		n, err := appendFrame(d.log, f)
+		d.logSize += n
+		if err != nil {
+			return err
+		}
+		return d.log.Sync()
+	}
+	sw := d.beginSnapshot(api.FeedProtocol, rep.raw)
+	rep.eachRecord(sw.add)
+	return sw.commit()
 }
 
 func (d *stateDisk) close() {
@@ -280,30 +421,15 @@ func (n *Node) loadState() error {
 	}
 	n.disk = d
 	if rep.state != nil {
-		n.mu.Lock()
 		all := map[string]bool{}
 		for id := range rep.apps {
 			all[id] = true
 		}
-		n.stateAt = time.Now()
-		n.peerHist.base = rep.index() // what peers get as deltas starts here
-		n.installReplicaLocked(rep, all, false)
-		n.mu.Unlock()
+		// What peers get as deltas starts here.
+		n.installState(rep, all, &api.Feed{From: 0}, false)
 		n.log.Info("serving the catalog state kept on disk", "index", rep.index(), "expires", rep.state.Expires)
 	}
 	return nil
-}
-
-// saveLocked keeps a verified feed on disk; a failure is logged, the
-// state is served anyway (only a restart would miss it).
-func (n *Node) saveLocked(f *api.Feed, rep *replica) {
-	n.stateAt = time.Now()
-	if n.disk == nil {
-		return
-	}
-	if err := n.disk.save(f, rep); err != nil {
-		n.log.Error("cannot keep the catalog state on disk", "dir", n.disk.dir, "err", err)
-	}
 }
 
 func (n *Node) saveKeysLocked() {

@@ -94,6 +94,7 @@ type Node struct {
 	statsApps    *appLimiter // nil when StatsAppLimit is 0
 	cl           *cluster    // region: gossip, owner ring, peer fill, pre-fetch (set by startCluster)
 
+	applyMu sync.Mutex // appliers of catalog states take turns (sync.go)
 	mu      sync.Mutex
 	changed chan struct{} // closed and replaced on every install
 	rep     *replica      // the verified records behind the view (mu)

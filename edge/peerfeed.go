@@ -6,8 +6,8 @@
 package edge
 
 import (
+	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -105,22 +105,27 @@ func (n *Node) handlePeerFeed(ctx *fasthttp.RequestCtx) {
 	rep := n.rep
 	var f *api.Feed
 	if rep.state != nil && after < rep.index() {
-		if f = n.peerHist.delta(rep, after); f == nil {
-			f = rep.snapshot()
-		}
+		f = n.peerHist.delta(rep, after)
 	}
 	n.mu.Unlock()
-	if f == nil {
+	if rep.state == nil || after >= rep.index() {
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
 		return
 	}
-	b, err := json.Marshal(f)
-	if err != nil {
-		writeDeviceError(ctx, fasthttp.StatusInternalServerError, "internal", "Cannot encode the catalog state", "")
+	ctx.SetContentType("application/json")
+	if f != nil {
+		ctx.SetBody(api.AppendFeedJSON(nil, f.From, f.State, func(fn func(api.Record)) {
+			for _, r := range f.Records {
+				fn(r)
+			}
+		}))
 		return
 	}
-	ctx.SetContentType("application/json")
-	ctx.SetBody(b)
+	// A snapshot streams from the replica (immutable) as it is encoded:
+	// a large catalog is never one buffer, and no lock is held meanwhile.
+	ctx.SetBodyStreamWriter(func(w *bufio.Writer) {
+		_ = api.WriteFeedJSON(w, 0, rep.raw, rep.eachRecord)
+	})
 }
 
 // peerFeedClient asks peers for their catalog state.
@@ -130,28 +135,51 @@ func newPeerFeedClient() *peerFeedClient {
 	return &peerFeedClient{http: &http.Client{Timeout: 30 * time.Second}}
 }
 
-// feed returns the peer's state when it is newer than after, else nil.
-func (pc *peerFeedClient) feed(ctx context.Context, base, token string, after uint64) (*api.Feed, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/_aloft/peer/feed?after="+strconv.FormatUint(after, 10), nil)
+// source is one peer as a catalog source.
+func (pc *peerFeedClient) source(base, token string) *peerFeedSource {
+	return &peerFeedSource{pc: pc, base: base, token: token}
+}
+
+// peerFeedSource is a peer's /_aloft/peer/feed as a CatalogSource.
+type peerFeedSource struct {
+	pc          *peerFeedClient
+	base, token string
+}
+
+// Feed implements CatalogSource.
+func (ps *peerFeedSource) Feed(ctx context.Context, req api.FeedRequest) (*api.Feed, error) {
+	var f *api.Feed
+	err := ps.StreamFeed(ctx, req, func(fr *api.FeedReader) error {
+		var err error
+		f, err = fr.ReadAll()
+		return err
+	})
+	return f, err
+}
+
+// StreamFeed implements FeedStreamer: the peer's state when it is newer
+// than req.After.
+func (ps *peerFeedSource) StreamFeed(ctx context.Context, req api.FeedRequest, fn func(*api.FeedReader) error) error {
+	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, ps.base+"/_aloft/peer/feed?after="+strconv.FormatUint(req.After, 10), nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := pc.http.Do(req)
+	hr.Header.Set("Authorization", "Bearer "+ps.token)
+	resp, err := ps.pc.http.Do(hr)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusNoContent:
-		return nil, nil
+		return nil
 	case http.StatusOK:
 	default:
-		return nil, fmt.Errorf("edge: peer %s answered %s", base, resp.Status)
+		return fmt.Errorf("edge: peer %s answered %s", ps.base, resp.Status)
 	}
-	var f api.Feed
-	if err := json.NewDecoder(io.LimitReader(resp.Body, api.MaxFeedBytes)).Decode(&f); err != nil {
-		return nil, fmt.Errorf("edge: peer %s: %w", base, err)
+	fr, err := api.ReadFeed(io.LimitReader(resp.Body, api.MaxFeedBytes))
+	if err != nil {
+		return fmt.Errorf("edge: peer %s: %w", ps.base, err)
 	}
-	return &f, nil
+	return fn(fr)
 }

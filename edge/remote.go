@@ -23,7 +23,10 @@ type RemoteOrigin struct {
 	cur atomic.Int32
 }
 
-var _ Origin = (*RemoteOrigin)(nil)
+var (
+	_ Origin       = (*RemoteOrigin)(nil)
+	_ FeedStreamer = (*RemoteOrigin)(nil)
+)
 
 // NewRemoteOrigin talks to the origin at base with an API token.
 func NewRemoteOrigin(base, token string) *RemoteOrigin {
@@ -73,6 +76,21 @@ func (r *RemoteOrigin) Feed(ctx context.Context, req api.FeedRequest) (*api.Feed
 	f, err := c.Feed(ctx, req)
 	r.failed(c, err)
 	return f, err
+}
+
+// StreamFeed implements FeedStreamer. An error of fn's own (a state the
+// edge refused) does not move the edge to another origin node.
+func (r *RemoteOrigin) StreamFeed(ctx context.Context, req api.FeedRequest, fn func(*api.FeedReader) error) error {
+	c := r.client()
+	var fnErr error
+	err := c.StreamFeed(ctx, req, func(fr *api.FeedReader) error {
+		fnErr = fn(fr)
+		return fnErr
+	})
+	if err != fnErr || errors.Is(fnErr, api.ErrFeedStream) {
+		r.failed(c, err)
+	}
+	return err
 }
 
 // SigningKeys implements KeySource.

@@ -47,8 +47,8 @@ func (x rec) bytes() []byte {
 }
 
 // newRec keeps body only if re-encoding v does not reproduce it.
-func newRec(body []byte, v any) rec {
-	x := rec{digest: api.RecordDigest(body), val: v}
+func newRec(body []byte, digest [32]byte, v any) rec {
+	x := rec{digest: digest, val: v}
 	if again, err := json.Marshal(v); err != nil || string(again) != string(body) {
 		x.body = append([]byte(nil), body...)
 	}
@@ -84,42 +84,57 @@ func (r *replica) index() uint64 {
 // the expiry check (a state read back from disk is served, flagged as
 // expired, rather than dropped).
 func (r *replica) apply(f *api.Feed, keys map[string]ed25519.PublicKey, now time.Time) (*replica, map[string]bool, error) {
-	if f.Protocol != api.FeedProtocol {
-		return nil, nil, fmt.Errorf("edge: feed protocol %d, this edge speaks %d", f.Protocol, api.FeedProtocol)
+	return r.applyFrom(f.Reader(), keys, now, nil)
+}
+
+// applyFrom is apply reading the records from fr as they arrive: the
+// signed head is checked before the first record is read, and each
+// record is decoded and dropped, so a snapshot is never held whole.
+// each, when set, sees every record read (the edge writes a snapshot to
+// disk that way as it arrives); an error from it ends the apply.
+func (r *replica) applyFrom(fr *api.FeedReader, keys map[string]ed25519.PublicKey, now time.Time, each func(api.Record) error) (*replica, map[string]bool, error) {
+	if fr.Protocol != api.FeedProtocol {
+		return nil, nil, fmt.Errorf("edge: feed protocol %d, this edge speaks %d", fr.Protocol, api.FeedProtocol)
 	}
-	check := api.StateCheck{Keys: keys, Now: now}
-	if r.state != nil {
-		check.Held, check.HeldDigest = r.state.Index, r.state.Digest
-	}
-	st, err := api.OpenState(f.State, check)
+	st, err := r.openState(fr.State, keys, now)
 	if err != nil {
 		return nil, nil, err
 	}
-	if len(st.Body) != 32 {
-		return nil, nil, fmt.Errorf("%w: a state body is a 32-byte root", api.ErrStateFormat)
-	}
-	out := &replica{state: st, raw: f.State}
+	out := &replica{state: st, raw: fr.State}
 	changed := map[string]bool{}
 	switch {
-	case f.From == 0:
+	case fr.From == 0:
 		out.apps, out.digests = map[string]*replicaApp{}, map[string][32]byte{}
 		for id := range r.apps {
 			changed[id] = true // dropped unless the snapshot has it
 		}
-	case f.From > r.index():
-		return nil, nil, fmt.Errorf("%w: a delta from %d, holding %d", errRootMismatch, f.From, r.index())
+	case fr.From > r.index():
+		return nil, nil, fmt.Errorf("%w: a delta from %d, holding %d", errRootMismatch, fr.From, r.index())
 	default:
 		out.apps, out.digests = maps.Clone(r.apps), maps.Clone(r.digests)
 	}
 	touched := map[string]*replicaApp{}
-	for _, record := range f.Records {
+	blobs := interner{}
+	for {
+		record, ok, err := fr.Next()
+		if err != nil {
+			return nil, nil, err
+		}
+		if !ok {
+			break
+		}
 		if err := api.CheckRecord(record); err != nil {
 			return nil, nil, err
+		}
+		if each != nil {
+			if err := each(record); err != nil {
+				return nil, nil, err
+			}
 		}
 		ra := touched[record.App]
 		if ra == nil {
 			ra = &replicaApp{recs: map[api.RecordKey]rec{}}
-			if prev := out.apps[record.App]; prev != nil && f.From != 0 {
+			if prev := out.apps[record.App]; prev != nil && fr.From != 0 {
 				ra.recs = maps.Clone(prev.recs)
 			}
 			touched[record.App] = ra
@@ -129,14 +144,28 @@ func (r *replica) apply(f *api.Feed, keys map[string]ed25519.PublicKey, now time
 			delete(ra.recs, k)
 			continue
 		}
-		if old, ok := ra.recs[k]; ok && old.digest == api.RecordDigest(record.Body) {
+		digest := api.RecordDigest(record.Body)
+		if old, ok := ra.recs[k]; ok && old.digest == digest {
+			continue
+		}
+		if record.Kind == api.KindBundle {
+			b, exact, err := api.DecodeBundle(record.Body)
+			if err != nil || b.Version != record.Name {
+				return nil, nil, fmt.Errorf("%w: bundle %q: %v", api.ErrFeedFormat, record.Name, err)
+			}
+			blobs.intern(b)
+			x := rec{digest: digest, val: b}
+			if !exact {
+				x.body = append([]byte(nil), record.Body...)
+			}
+			ra.recs[k] = x
 			continue
 		}
 		v, err := decodeRecord(record)
 		if err != nil {
 			return nil, nil, err
 		}
-		ra.recs[k] = newRec(record.Body, v)
+		ra.recs[k] = newRec(record.Body, digest, v)
 	}
 	for id, ra := range touched {
 		changed[id] = true
@@ -156,6 +185,43 @@ func (r *replica) apply(f *api.Feed, keys map[string]ed25519.PublicKey, now time
 		return nil, nil, errRootMismatch
 	}
 	return out, changed, nil
+}
+
+// interner shares one copy of each blob hash among the manifests of one
+// apply: bundles of an app share most of their files, and 64 hex digits
+// an entry is a third of a manifest's weight. A file whose stored payload
+// is the file itself has one hash for both fields.
+type interner map[string]string
+
+func (in interner) intern(b *api.Bundle) {
+	for i := range b.Manifest {
+		e := &b.Manifest[i]
+		s, ok := in[e.Blob]
+		if !ok {
+			s = e.Blob
+			in[s] = s
+		}
+		e.Blob = s
+		if e.FileHash == s {
+			e.FileHash = s
+		}
+	}
+}
+
+// openState verifies a signed state against the keys and what r holds.
+func (r *replica) openState(raw []byte, keys map[string]ed25519.PublicKey, now time.Time) (*api.SignedState, error) {
+	check := api.StateCheck{Keys: keys, Now: now}
+	if r.state != nil {
+		check.Held, check.HeldDigest = r.state.Index, r.state.Digest
+	}
+	st, err := api.OpenState(raw, check)
+	if err != nil {
+		return nil, err
+	}
+	if len(st.Body) != 32 {
+		return nil, fmt.Errorf("%w: a state body is a 32-byte root", api.ErrStateFormat)
+	}
+	return st, nil
 }
 
 // decodeRecord reads a record's body into its catalog type, refusing one
@@ -224,13 +290,18 @@ func (r *replica) catalogApp(id string) *appSource {
 	return src
 }
 
-// snapshot is the whole replica as a feed, for the disk and for peers.
+// snapshot is the whole replica as a feed, for peers.
 func (r *replica) snapshot() *api.Feed {
 	f := &api.Feed{Protocol: api.FeedProtocol, State: r.raw, Records: []api.Record{}}
+	r.eachRecord(func(rec api.Record) { f.Records = append(f.Records, rec) })
+	return f
+}
+
+// eachRecord calls fn with every record held, its bytes as received.
+func (r *replica) eachRecord(fn func(api.Record)) {
 	for id, ra := range r.apps {
 		for k, x := range ra.recs {
-			f.Records = append(f.Records, api.Record{App: id, Kind: k.Kind, Name: k.Name, Body: x.bytes()})
+			fn(api.Record{App: id, Kind: k.Kind, Name: k.Name, Body: x.bytes()})
 		}
 	}
-	return f
 }

@@ -245,8 +245,7 @@ func success(in *capgo.Info, f capgo.Features, bv *bundleView) decision {
 		shape |= 1
 	}
 	if f.Manifest && bv.manifestOK {
-		u.Manifest = bv.manifest
-		shape |= 2
+		shape |= shapeManifest // the answer cache encodes it (answers.go)
 	}
 	if f.LinkComment {
 		u.Link, u.Comment = b.Link, b.Comment

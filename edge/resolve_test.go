@@ -215,8 +215,8 @@ func TestResolve_PluginGates(t *testing.T) {
 			t.Fatalf("%s: %+v", c.plugin, d.refusal)
 		}
 		u := d.update
-		if (u.Manifest != nil) != c.manifest || (u.Link != "") != c.link || (u.Checksum == "0badf00d") != c.crc {
-			t.Errorf("%s: manifest=%v link=%v checksum=%s", c.plugin, u.Manifest != nil, u.Link, u.Checksum)
+		if (d.shape&shapeManifest != 0) != c.manifest || (u.Link != "") != c.link || (u.Checksum == "0badf00d") != c.crc {
+			t.Errorf("%s: manifest=%v link=%v checksum=%s", c.plugin, d.shape&shapeManifest != 0, u.Link, u.Checksum)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -39,25 +40,63 @@ func (n *Node) feedRequest(wait, snapshot bool) api.FeedRequest {
 	return req
 }
 
+// FeedStreamer is a CatalogSource that hands a feed over while it
+// arrives (RemoteOrigin): fn reads the records before StreamFeed
+// returns, so a large snapshot is verified, compiled and written to disk
+// record by record instead of being held whole. fn is not called when
+// there is nothing new.
+type FeedStreamer interface {
+	StreamFeed(ctx context.Context, req api.FeedRequest, fn func(*api.FeedReader) error) error
+}
+
+// errNothingNew is fetchFeed's answer when the source had nothing new.
+var errNothingNew = errors.New("edge: nothing new")
+
+// fetchFeed asks src for what is new and applies it as it arrives.
+// fetchErr is a failure to get the feed (the link); applyErr the edge's
+// refusal of what it got (errNothingNew when there was nothing).
+func (n *Node) fetchFeed(ctx context.Context, src CatalogSource, req api.FeedRequest) (applyErr, fetchErr error) {
+	applyErr = errNothingNew
+	apply := func(fr *api.FeedReader) error {
+		applyErr = n.applyReader(ctx, fr)
+		return applyErr
+	}
+	if s, ok := src.(FeedStreamer); ok {
+		fetchErr = s.StreamFeed(ctx, req, apply)
+	} else {
+		var f *api.Feed
+		if f, fetchErr = src.Feed(ctx, req); fetchErr == nil && f != nil {
+			_ = apply(f.Reader())
+		}
+	}
+	if fetchErr != nil && applyErr != errNothingNew {
+		fetchErr = nil // the error is the apply's own, already in applyErr
+	}
+	if errors.Is(applyErr, api.ErrFeedStream) {
+		// Cut mid-stream: the link failed, not the state.
+		applyErr, fetchErr = errNothingNew, applyErr
+	}
+	return applyErr, fetchErr
+}
+
 func (n *Node) syncLoop(ctx context.Context) {
 	snapshot := false
 	for ctx.Err() == nil {
-		f, err := n.cfg.Origin.Feed(ctx, n.feedRequest(true, snapshot))
-		if err != nil {
+		err, fetchErr := n.fetchFeed(ctx, n.cfg.Origin, n.feedRequest(true, snapshot))
+		if fetchErr != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			n.link.down(err)
+			n.link.down(fetchErr)
 			n.metrics.originErrors.WithLabelValues("catalog").Inc()
-			n.log.Warn("catalog sync failed; serving the catalog we have", "index", n.Index(), "err", err)
+			n.log.Warn("catalog sync failed; serving the catalog we have", "index", n.Index(), "err", fetchErr)
 			sleepCtx(ctx, n.cfg.RetryInterval)
 			continue
 		}
 		n.link.up()
-		if f == nil {
+		if err == errNothingNew {
 			continue
 		}
-		err = n.applyFeed(ctx, f)
 		snapshot = errors.Is(err, errRootMismatch)
 		if err != nil && !snapshot {
 			// Refused (a protocol or key this edge does not accept):
@@ -69,53 +108,102 @@ func (n *Node) syncLoop(ctx context.Context) {
 	}
 }
 
-// applyFeed verifies f and installs what it yields. A state signed by a
-// key the edge does not know yet makes it refresh its keys once; that
-// asks the origin, so it runs without the lock /healthz and the peer
-// routes take.
+// applyFeed verifies a whole feed and installs what it yields.
 func (n *Node) applyFeed(ctx context.Context, f *api.Feed) error {
-	err := n.applyFeedOnce(f)
-	if errors.Is(err, api.ErrStateKey) && n.refreshKeys(ctx) {
-		err = n.applyFeedOnce(f)
-	}
-	return err
+	return n.applyReader(ctx, f.Reader())
 }
 
-func (n *Node) applyFeedOnce(f *api.Feed) error {
+// applyReader verifies a feed as it arrives and installs what it
+// yields. Appliers (the sync loop, gossip hints, peer pulls) take turns
+// on applyMu; the lock that /healthz, the peer routes and the feed
+// requests take is held only to swap the result in. A state signed by a
+// key the edge does not know yet makes it refresh its keys once, before
+// the first record is read.
+func (n *Node) applyReader(ctx context.Context, fr *api.FeedReader) error {
+	n.applyMu.Lock()
+	defer n.applyMu.Unlock()
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	rep, changed, err := n.rep.apply(f, n.keys, time.Now())
+	base, keys := n.rep, maps.Clone(n.keys)
+	n.mu.Unlock()
+	now := time.Now()
+	if _, err := base.openState(fr.State, keys, now); errors.Is(err, api.ErrStateKey) && n.refreshKeys(ctx) {
+		n.mu.Lock()
+		keys = maps.Clone(n.keys)
+		n.mu.Unlock()
+	}
+	// A snapshot goes to disk record by record as it arrives; a delta
+	// (small) is kept whole for the log and the peers' history.
+	var sw *snapWriter
+	delta := &api.Feed{Protocol: fr.Protocol, From: fr.From, State: fr.State, Records: []api.Record{}}
+	each := func(r api.Record) error {
+		delta.Records = append(delta.Records, r)
+		return nil
+	}
+	if fr.From == 0 {
+		each = nil
+		if n.disk != nil {
+			sw = n.disk.beginSnapshot(fr.Protocol, fr.State)
+			each = func(r api.Record) error { sw.add(r); return nil }
+		}
+	}
+	rep, changed, err := base.applyFrom(fr, keys, now, each)
 	if err != nil {
+		if sw != nil {
+			sw.abort()
+		}
 		return err
 	}
-	if rep.index() == n.rep.index() && len(changed) == 0 {
+	n.persist(sw, delta, rep)
+	if rep.index() == base.index() && len(changed) == 0 {
 		// A fresher signature of the state held: only the expiry moves.
-		n.rep = rep
-		n.saveLocked(f, rep)
+		n.mu.Lock()
+		n.rep, n.stateAt = rep, now
 		v := *n.view.Load()
 		v.expires = rep.state.Expires
 		n.storeViewLocked(&v)
+		n.mu.Unlock()
 		return nil
 	}
-	n.saveLocked(f, rep)
-	n.peerHist.note(f, rep.index())
 	// Pre-fetch is for what a change publishes, not for a first sync
 	// (or a snapshot after a gap): that would fetch every servable bundle
 	// of the catalog at once.
-	n.installReplicaLocked(rep, changed, f.From != 0 && n.rep.index() > 0)
+	n.installState(rep, changed, delta, fr.From != 0 && base.index() > 0)
 	return nil
 }
 
-// installReplicaLocked recompiles the changed apps and swaps the view in.
-func (n *Node) installReplicaLocked(rep *replica, changed map[string]bool, prefetch bool) {
+// persist keeps a verified state on disk; a failure is logged and the
+// state served anyway (only a restart would miss it).
+func (n *Node) persist(sw *snapWriter, delta *api.Feed, rep *replica) {
+	if n.disk == nil {
+		return
+	}
+	var err error
+	if sw != nil {
+		err = sw.commit()
+	} else {
+		err = n.disk.save(delta, rep)
+	}
+	if err != nil {
+		n.log.Error("cannot keep the catalog state on disk", "dir", n.disk.dir, "err", err)
+	}
+}
+
+// installState recompiles the apps rep changed (outside the lock: only
+// appliers, which take turns, replace the view) and swaps the result in.
+// delta names the records that changed, for peers' deltas (a snapshot
+// resets that history).
+func (n *Node) installState(rep *replica, changed map[string]bool, delta *api.Feed, prefetch bool) {
 	old := n.view.Load()
 	apps := make(map[string]*appSource, len(changed))
 	for id := range changed {
 		apps[strings.ToLower(id)] = rep.catalogApp(id)
 	}
-	n.rep = rep
 	v := old.with(rep.index(), rep.state.Expires, apps)
+	n.mu.Lock()
+	n.rep, n.stateAt = rep, time.Now()
+	n.peerHist.note(delta, rep.index())
 	n.storeViewLocked(v)
+	n.mu.Unlock()
 	n.announce(rep.index(), rep.state.Digest)
 	var fresh []*api.Bundle
 	for id := range apps {
@@ -235,9 +323,7 @@ func (n *Node) hintLoop(ctx context.Context) {
 			continue
 		}
 		qctx, cancel := context.WithTimeout(ctx, n.cfg.RetryInterval*4+time.Second)
-		if f, err := n.cfg.Origin.Feed(qctx, n.feedRequest(false, false)); err == nil && f != nil {
-			_ = n.applyFeed(qctx, f)
-		}
+		_, _ = n.fetchFeed(qctx, n.cfg.Origin, n.feedRequest(false, false))
 		if n.Index() < index && peer != "" {
 			if err := n.pullPeer(qctx, peer); err != nil {
 				n.log.Warn("catalog pull from a peer failed", "peer", peer, "err", err)
@@ -249,11 +335,13 @@ func (n *Node) hintLoop(ctx context.Context) {
 
 // pullPeer fetches a peer's state and installs it if it verifies.
 func (n *Node) pullPeer(ctx context.Context, peerURL string) error {
-	f, err := n.peerFeeds.feed(ctx, peerURL, n.cfg.PeerToken, n.Index())
-	if err != nil || f == nil {
-		return err
-	}
-	if err := n.applyFeed(ctx, f); err != nil {
+	err, fetchErr := n.fetchFeed(ctx, n.peerFeeds.source(peerURL, n.cfg.PeerToken), n.feedRequest(false, false))
+	switch {
+	case fetchErr != nil:
+		return fetchErr
+	case err == errNothingNew:
+		return nil
+	case err != nil:
 		n.metrics.originErrors.WithLabelValues("peer_state_refused").Inc()
 		return fmt.Errorf("edge: peer state refused: %w", err)
 	}

@@ -1,8 +1,10 @@
 package edge
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -294,13 +296,13 @@ func TestPeerFeed_DeltasFromHistory(t *testing.T) {
 func TestRec_KeepsOnlyBytesItCannotRebuild(t *testing.T) {
 	b := testBundle("1.0.0")
 	plain, _ := json.Marshal(b)
-	if x := newRec(plain, b); x.body != nil || string(x.bytes()) != string(plain) {
+	if x := newRec(plain, api.RecordDigest(plain), b); x.body != nil || string(x.bytes()) != string(plain) {
 		t.Fatalf("a round-tripping record kept %d bytes", len(x.body))
 	}
 	odd := []byte(`{"version":"1.0.0", "future_field":1}`)
 	var v api.Bundle
 	_ = json.Unmarshal(odd, &v)
-	if x := newRec(odd, &v); string(x.bytes()) != string(odd) || x.digest != api.RecordDigest(odd) {
+	if x := newRec(odd, api.RecordDigest(odd), &v); string(x.bytes()) != string(odd) || x.digest != api.RecordDigest(odd) {
 		t.Fatalf("bytes %q, want %q", x.bytes(), odd)
 	}
 }
@@ -320,5 +322,77 @@ func TestSync_PrefetchesChangesNotTheFirstSync(t *testing.T) {
 	}
 	if q := len(n.cl.jobs); q != 1 {
 		t.Fatalf("a newly servable bundle queued %d pre-fetches, want its zip", q)
+	}
+}
+
+// TestDisk_SnapshotFramesAndTheOlderFormat: a snapshot streamed in is
+// kept one frame per record and reads back to the same state; a flipped
+// byte in any record frame makes the snapshot refused, not half loaded;
+// a snapshot an older edge wrote as one frame still loads.
+func TestDisk_SnapshotFramesAndTheOlderFormat(t *testing.T) {
+	cat := signedCatalog(5, "1.0.0")
+	cat.Apps["com.example.app"].Bundles["1.0.0"].Manifest = []api.ManifestEntry{{FileName: "index.html", FileHash: zipHash, Blob: zipHash, Size: 10}}
+	wire, err := json.Marshal(signedSnapshot(testKey(), testKeyID, cat, time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg := LocalConfig()
+	cfg.Origin = &fakeOrigin{}
+	cfg.TrustKeys = testKeys()
+	cfg.DataDir = dir
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr, err := api.ReadFeed(bytes.NewReader(wire))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.applyReader(context.Background(), fr); err != nil {
+		t.Fatal(err)
+	}
+	want := n.rep
+	n.ln.Close()
+	n.cache.Close()
+	n.disk.close()
+
+	load := func() (*replica, error) {
+		d, err := openStateDisk(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.close()
+		return d.load(testKeys())
+	}
+	got, err := load()
+	if err != nil || got.index() != 5 || got.state.Digest != want.state.Digest || len(got.apps["com.example.app"].recs) != len(want.apps["com.example.app"].recs) {
+		t.Fatalf("read back index %d (%v)", got.index(), err)
+	}
+	snap := filepath.Join(dir, "catalog", "state.snap")
+	good, err := os.ReadFile(snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	headLen := 8 + int(binary.BigEndian.Uint32(good[:4]))
+	for _, at := range []int{headLen + 12, len(good) - 3} { // inside the first and the last record frame
+		bad := append([]byte(nil), good...)
+		bad[at] ^= 0x20
+		if err := os.WriteFile(snap, bad, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := load(); err == nil || got.index() != 0 {
+			t.Fatalf("a flipped byte at %d of %d: loaded index %d (%v)", at, len(good), got.index(), err)
+		}
+	}
+	var old bytes.Buffer
+	if _, err := appendFrame(&old, signedSnapshot(testKey(), testKeyID, cat, time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(snap, old.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := load(); err != nil || got.index() != 5 {
+		t.Fatalf("the older one-frame snapshot: index %d (%v)", got.index(), err)
 	}
 }

@@ -5,7 +5,6 @@ package api
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -20,6 +19,19 @@ const MaxFeedBytes = 2 << 30
 // Feed asks the sync feed for what is new after req.After. It returns
 // nil, nil when the origin had nothing new (204: the long-poll ended).
 func (c *Client) Feed(ctx context.Context, req FeedRequest) (*Feed, error) {
+	var f *Feed
+	err := c.StreamFeed(ctx, req, func(fr *FeedReader) error {
+		var err error
+		f, err = fr.ReadAll()
+		return err
+	})
+	return f, err
+}
+
+// StreamFeed is Feed handing the answer to fn while it arrives: fn reads
+// the records from fr before StreamFeed returns (the connection's body
+// is closed then). fn is not called when the origin had nothing new.
+func (c *Client) StreamFeed(ctx context.Context, req FeedRequest, fn func(*FeedReader) error) error {
 	q := url.Values{}
 	q.Set("after", strconv.FormatUint(req.After, 10))
 	if req.Expires > 0 {
@@ -36,27 +48,27 @@ func (c *Client) Feed(ctx context.Context, req FeedRequest) (*Feed, error) {
 	path := Prefix + "/sync/feed?" + q.Encode()
 	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
 	if err != nil {
-		return nil, fmt.Errorf("api: %w", err)
+		return fmt.Errorf("api: %w", err)
 	}
 	if c.token != "" {
 		hr.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.http.Do(hr)
 	if err != nil {
-		return nil, fmt.Errorf("%w (GET %s: %w)", ErrUnreachable, Prefix+"/sync/feed", err)
+		return fmt.Errorf("%w (GET %s: %w)", ErrUnreachable, Prefix+"/sync/feed", err)
 	}
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusNoContent:
-		return nil, nil
+		return nil
 	case resp.StatusCode/100 != 2:
-		return nil, decodeError(resp)
+		return decodeError(resp)
 	}
-	var f Feed
-	if err := json.NewDecoder(io.LimitReader(resp.Body, MaxFeedBytes)).Decode(&f); err != nil {
-		return nil, fmt.Errorf("api: decode the sync feed: %w", err)
+	fr, err := ReadFeed(io.LimitReader(resp.Body, MaxFeedBytes))
+	if err != nil {
+		return fmt.Errorf("api: decode the sync feed: %w", err)
 	}
-	return &f, nil
+	return fn(fr)
 }
 
 // SigningKeys lists the origin's public catalog keys.
