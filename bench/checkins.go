@@ -10,7 +10,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"os"
 	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -37,6 +43,68 @@ type checkinsResult struct {
 	PeakRatio float64 `json:"peak_ratio"`
 	// P99Ratio is Aloft's steady p99 over the bare handler's at the same rate.
 	P99Ratio float64 `json:"p99_ratio"`
+	// Edge says which process answered Aloft's checks.
+	Edge string `json:"edge"`
+	// Profiles are the files of the profiled steady run (in -out).
+	Profiles []string `json:"profiles,omitempty"`
+}
+
+// profileEdge runs p while the edge's pprof listener at base records a
+// CPU profile and an execution trace; it returns the files written.
+func (h *harness) profileEdge(ctx context.Context, base string, p plan) []string {
+	hc := &http.Client{Timeout: p.duration + 30*time.Second}
+	secs := int(p.duration.Seconds()) - 1
+	if secs < 1 {
+		secs = 1
+	}
+	var files []string
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, prof := range []struct{ path, file string }{
+		{fmt.Sprintf("/profile?seconds=%d", secs), "checkins-edge.cpu.pb.gz"},
+		{fmt.Sprintf("/trace?seconds=%d", min(secs, 5)), "checkins-edge.trace"},
+	} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fetchTo(ctx, hc, base+prof.path, filepath.Join(h.opts.out, prof.file)); err != nil {
+				h.logf("checkins: %s: %v", prof.file, err)
+				return
+			}
+			mu.Lock()
+			files = append(files, prof.file)
+			mu.Unlock()
+		}()
+	}
+	run(ctx, p)
+	wg.Wait()
+	sort.Strings(files)
+	return files
+}
+
+// fetchTo saves what url answers in file.
+func fetchTo(ctx context.Context, hc *http.Client, url, file string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: status %d", url, resp.StatusCode)
+	}
+	fh, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(fh, resp.Body); err != nil {
+		fh.Close()
+		return err
+	}
+	return fh.Close()
 }
 
 // setupCheckinsApp publishes a small bundle with a manifest and records
@@ -122,14 +190,28 @@ func runCheckins(ctx context.Context, h *harness) (*checkinsResult, error) {
 	fl := newFleet(checkinsApp, o.devices, o.seed)
 	fl.setMix(checkinsVersion, upToDateShare)
 	res := &checkinsResult{App: checkinsApp, Devices: o.devices, UpToDateShare: upToDateShare}
-	aloftPID, barePID := h.aloft.pid(), h.bare.pid()
+	// The edge measured is an `aloft edge` of its own, as devices reach
+	// it in production: aloft dev's edge shares its process with the
+	// origin (raft, stats ingestion, the feed), whose work would count
+	// against the check path.
+	ec, edgeURL, err := h.spawnEdge(h.apiURL, h.token, "--pprof-addr", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("checkins: start the edge: %w", err)
+	}
+	defer ec.stop()
+	edgeAddr := strings.TrimPrefix(edgeURL, "http://")
+	if _, err := waitVersion(ctx, newClient(edgeAddr, 1), edgeURL+"/updates", probeDevice(checkinsApp, "6.14.25", ""), checkinsVersion, h.opts.propTimeout); err != nil {
+		return nil, fmt.Errorf("checkins: the edge: %w", err)
+	}
+	res.Edge = "aloft edge (pid of its own), syncing from aloft dev"
+	aloftPID, barePID := ec.pid(), h.bare.pid()
 	// A short unmeasured warm-up per server: connections, page faults.
-	run(ctx, checksPlan("warm-up", h.edgeAddr, fl, 0, o.peakConns, o.peakDur/8))
+	run(ctx, checksPlan("warm-up", edgeAddr, fl, 0, o.peakConns, o.peakDur/8))
 	run(ctx, checksPlan("warm-up", h.bareAddr, fl, 0, o.peakConns, o.peakDur/8))
 
 	h.logf("checkins: peak, closed loop, %d connections, %s each in %d alternating turns", o.peakConns, o.peakDur, o.turns)
 	peaks := interleave(ctx, []contender{
-		{aloftPID, checksPlan("aloft peak", h.edgeAddr, fl, 0, o.peakConns, o.peakDur)},
+		{aloftPID, checksPlan("aloft peak", edgeAddr, fl, 0, o.peakConns, o.peakDur)},
 		{barePID, checksPlan("bare peak", h.bareAddr, fl, 0, o.peakConns, o.peakDur)},
 	}, o.turns)
 	if ctx.Err() != nil {
@@ -145,13 +227,19 @@ func runCheckins(ctx context.Context, h *harness) (*checkinsResult, error) {
 	}
 	h.logf("checkins: open loop at %.0f/s (half of Aloft's peak %.0f/s), %s each", res.SteadyRate, res.AloftPeak.Throughput, o.steadyDur)
 	steady := interleave(ctx, []contender{
-		{aloftPID, checksPlan("aloft steady", h.edgeAddr, fl, res.SteadyRate, o.openConns, o.steadyDur)},
+		{aloftPID, checksPlan("aloft steady", edgeAddr, fl, res.SteadyRate, o.openConns, o.steadyDur)},
 		{barePID, checksPlan("bare steady", h.bareAddr, fl, res.SteadyRate, o.openConns, o.steadyDur)},
 	}, o.turns)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
 	res.AloftSteady, res.BareSteady = steady[0], steady[1]
+	// One more steady run, not measured, under a CPU profile and an
+	// execution trace of the edge: where its time and its stalls go.
+	if pp, err := waitLine(ec, "aloft: pprof on ", 5*time.Second); err == nil {
+		res.Profiles = h.profileEdge(ctx, strings.TrimSuffix(strings.TrimSpace(pp), "/"),
+			checksPlan("aloft steady, profiled", edgeAddr, fl, res.SteadyRate, o.openConns, o.steadyDur))
+	}
 	res.PeakRatio = ratio(res.AloftPeak.Throughput, res.BarePeak.Throughput)
 	res.P99Ratio = ratio(res.AloftSteady.Latency.P99, res.BareSteady.Latency.P99)
 	h.aloftPeak = res.AloftPeak.Throughput

@@ -14,6 +14,17 @@ func writeCheckins(b *strings.Builder, c *checkinsResult) {
 	fmt.Fprintf(b, "## checkins\n\n%d devices of plugin lines 5.x–8.x, %.0f%% up to date; the rest run their builtin bundle and are offered %s.\n"+
 		"Aloft's peak is **%.3f×** the bare handler's; at %.0f/s open loop Aloft's p99 is **%.3f×** the bare handler's.\n\n",
 		c.Devices, c.UpToDateShare*100, checkinsVersion, c.PeakRatio, c.SteadyRate, c.P99Ratio)
+	if c.Edge != "" {
+		fmt.Fprintf(b, "Aloft's checks went to %s.", c.Edge)
+		if len(c.Profiles) > 0 {
+			fmt.Fprintf(b, " A further steady run at the same rate, not measured, was profiled: `go tool pprof -top %s`", c.Profiles[0])
+			for _, f := range c.Profiles[1:] {
+				fmt.Fprintf(b, ", `go tool trace %s`", f)
+			}
+			b.WriteString(".")
+		}
+		b.WriteString("\n\n")
+	}
 	runsTable(b, c.AloftPeak, c.BarePeak, c.AloftSteady, c.BareSteady)
 }
 

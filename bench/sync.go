@@ -77,7 +77,7 @@ func runSync(ctx context.Context, h *harness) (*syncResult, error) {
 		return res, err
 	}
 	res.Wire = w.res
-	idle := w.startIdle()
+	idle := w.startIdle(ctx)
 	h.logf("sync: idle window of %s started on the wire edge", h.opts.syncIdle)
 	var bigErr error
 	if h.opts.syncBig {

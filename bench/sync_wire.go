@@ -24,6 +24,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/aloft/aloft/bundle"
@@ -128,7 +129,7 @@ func (h *harness) syncWire(ctx context.Context) (*wireRig, error) {
 		return nil, err
 	}
 	w := &wireRig{proxy: proxy, res: &wireResult{Proxy: proxy.url(), Files: o.syncFiles}}
-	if w.edge, w.url, err = h.spawnEdge(proxy.url(), h.token); err != nil {
+	if w.edge, w.url, err = h.spawnEdge(proxy.url(), h.token, "--pprof-addr", "127.0.0.1:0"); err != nil {
 		proxy.close()
 		return nil, err
 	}
@@ -287,7 +288,16 @@ type idleWindow struct {
 	mark     int
 }
 
-func (w *wireRig) startIdle() *idleWindow {
+func (w *wireRig) startIdle(ctx context.Context) *idleWindow {
+	// The window starts once the edge has pre-fetched what the wire
+	// phase published: those blob fetches are the changes' cost, not
+	// an idle edge's.
+	mc := newClient(strings.TrimPrefix(w.url, "http://"), 1)
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline) && ctx.Err() == nil; pause(ctx, 100*time.Millisecond) {
+		if m, err := scrapeMetrics(mc, w.url); err == nil && m["aloft_edge_prefetch_pending"] == 0 && m["aloft_edge_prefetched_total"] > 0 {
+			break
+		}
+	}
 	up, down := w.proxy.totals()
 	return &idleWindow{t0: time.Now(), up: up, down: down, mark: w.proxy.mark()}
 }

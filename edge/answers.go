@@ -34,8 +34,18 @@ type answerKey struct {
 	shape uint8
 }
 
+// answer is an encoded answer: plain when small, else gzipped only.
 type answer struct {
 	plain, gz []byte
+}
+
+// appendAnswer encodes d's update answer, its manifest included.
+func appendAnswer(buf []byte, d *decision) []byte {
+	u := d.update
+	if d.shape&shapeManifest != 0 {
+		u.Manifest = d.bv.manifestFiles()
+	}
+	return capgo.AppendUpdate(buf, &u)
 }
 
 type answerCache struct {
@@ -49,11 +59,7 @@ func (c *answerCache) get(d *decision) *answer {
 	if a, ok := c.m.Load(k); ok {
 		return a.(*answer)
 	}
-	u := d.update
-	if d.shape&shapeManifest != 0 {
-		u.Manifest = d.bv.manifestFiles()
-	}
-	a := &answer{plain: capgo.AppendUpdate(nil, &u)}
+	a := &answer{plain: appendAnswer(nil, d)}
 	if c.n.Load() >= maxAnswers {
 		// Full (many Host headers): an answer used once is sent plain;
 		// best-compression gzip on every such check would cost more
@@ -65,7 +71,10 @@ func (c *answerCache) get(d *decision) *answer {
 		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
 		_, _ = zw.Write(a.plain)
 		_ = zw.Close()
-		a.gz = buf.Bytes()
+		// Kept compressed only: a manifest answer is tens of KiB plain,
+		// and nearly every client takes gzip (appendAnswer serves the
+		// others).
+		a.gz, a.plain = buf.Bytes(), nil
 	}
 	if prev, loaded := c.m.LoadOrStore(k, a); loaded {
 		return prev.(*answer)

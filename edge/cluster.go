@@ -41,8 +41,10 @@ type cluster struct {
 
 	rebuildMu sync.Mutex // serializes rebuild: the latest member list wins
 
-	jobs    chan prefetchJob
-	metrics clusterMetrics
+	jobs chan prefetchJob
+	// prefetchPending counts jobs queued or running (a gauge).
+	prefetchPending atomic.Int64
+	metrics         clusterMetrics
 }
 
 // region is one immutable snapshot of the ring over the region's live

@@ -70,7 +70,14 @@ func (n *Node) handleUpdates(ctx *fasthttp.RequestCtx) {
 			ctx.Response.SetBodyRaw(a.gz)
 			return
 		}
-		ctx.Response.SetBodyRaw(a.plain) // shared and never modified
+		if a.plain != nil {
+			ctx.Response.SetBodyRaw(a.plain) // shared and never modified
+			return
+		}
+		bp := n.getBuf()
+		*bp = appendAnswer((*bp)[:0], &d)
+		ctx.SetBody(*bp)
+		n.putBuf(bp)
 		return
 	}
 	bp := n.getBuf()

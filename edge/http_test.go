@@ -1,11 +1,14 @@
 package edge
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -491,5 +494,47 @@ func TestNode_DeltaDownloads(t *testing.T) {
 	again.Created = 2000
 	if bundleKey(app.ID, &again) == prefix {
 		t.Error("a republished version kept its delta URLs")
+	}
+}
+
+// TestNode_LargeAnswerWithAndWithoutGzip: a manifest answer is kept only
+// gzipped; a client that takes gzip gets those bytes, one that does not
+// gets the same answer plain, built again each time.
+func TestNode_LargeAnswerWithAndWithoutGzip(t *testing.T) {
+	b := testBundle("1.1.0")
+	for i := 0; i < 60; i++ {
+		b.Manifest = append(b.Manifest, api.ManifestEntry{FileName: fmt.Sprintf("assets/f%02d.js", i), FileHash: zipHash, Blob: zipHash, Size: 10})
+	}
+	v := testView([]*api.Bundle{b}, []*api.Channel{chanOpts(1, "production", "1.1.0", public)}, nil)
+	app := v.apps["com.example.app"].app
+	n := newTestNodeSigned(t, &api.Catalog{Protocol: api.ProtocolVersion, Index: 3, Apps: map[string]*api.App{app.ID: app}})
+	check := func(gz bool) []byte {
+		var ctx fasthttp.RequestCtx
+		ctx.Request.Header.SetMethod("POST")
+		ctx.Request.SetRequestURI("/updates")
+		ctx.Request.Header.SetHost("edge.test")
+		if gz {
+			ctx.Request.Header.Set("Accept-Encoding", "gzip")
+		}
+		ctx.Request.SetBodyString(checkBody)
+		n.route(&ctx)
+		body := append([]byte(nil), ctx.Response.Body()...)
+		if got := string(ctx.Response.Header.ContentEncoding()); (got == "gzip") != gz {
+			t.Fatalf("gzip=%v: Content-Encoding %q", gz, got)
+		}
+		if gz {
+			zr, err := gzip.NewReader(bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if body, err = io.ReadAll(zr); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return body
+	}
+	zipped, plain, again := check(true), check(false), check(false)
+	if !bytes.Equal(zipped, plain) || !bytes.Equal(plain, again) || !bytes.Contains(plain, []byte(`assets/f59.js"`)) {
+		t.Fatalf("gzipped %q\nplain %q", zipped, plain)
 	}
 }

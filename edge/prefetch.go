@@ -47,9 +47,11 @@ func (n *Node) prefetch(bundles []*api.Bundle) {
 			if o.size < 0 || !n.cache.Cacheable(o.size) {
 				continue // never cached (or not a size at all), so nothing to warm
 			}
+			n.cl.prefetchPending.Add(1)
 			select {
 			case n.cl.jobs <- o:
 			default:
+				n.cl.prefetchPending.Add(-1)
 				dropped++
 			}
 		}
@@ -89,6 +91,7 @@ func (c *cluster) prefetchLoop(ctx context.Context) {
 			return
 		case j := <-c.jobs:
 			c.prefetchOne(ctx, j)
+			c.prefetchPending.Add(-1)
 		}
 	}
 }

@@ -26,6 +26,9 @@ func newClusterMetrics(reg *prometheus.Registry, c *cluster) clusterMetrics {
 		prefetchSkipped: counter("aloft_edge_prefetch_skipped_bundles_total", "Bundles larger than PrefetchMaxBytes, left to devices."),
 	}
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "aloft_edge_prefetch_pending", Help: "Objects queued or being pre-fetched.",
+	}, func() float64 { return float64(c.prefetchPending.Load()) }))
+	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "aloft_edge_region_members", Help: "Edges on this edge's ring (its region's live members, itself included; 0 without gossip).",
 	}, func() float64 { return float64(c.ringMembers()) }))
 	peer := func(f func(ok, fetches int64) int64) func() float64 {

@@ -153,7 +153,10 @@ func (n *Node) applyReader(ctx context.Context, fr *api.FeedReader) error {
 		}
 		return err
 	}
-	n.persist(sw, delta, rep)
+	// Served first, then made durable: the disk's fsync of a large
+	// snapshot would otherwise hold back what devices see. Appliers take
+	// turns, so it is on disk before the next state is applied.
+	defer n.persist(sw, delta, rep)
 	if rep.index() == base.index() && len(changed) == 0 {
 		// A fresher signature of the state held: only the expiry moves.
 		n.mu.Lock()
@@ -168,6 +171,9 @@ func (n *Node) applyReader(ctx context.Context, fr *api.FeedReader) error {
 	// (or a snapshot after a gap): that would fetch every servable bundle
 	// of the catalog at once.
 	n.installState(rep, changed, delta, fr.From != 0 && base.index() > 0)
+	if fr.From == 0 {
+		n.log.Info("catalog snapshot installed", "index", rep.index(), "apps", len(rep.apps), "took", time.Since(now).Round(time.Millisecond))
+	}
 	return nil
 }
 

@@ -320,8 +320,8 @@ func TestSync_PrefetchesChangesNotTheFirstSync(t *testing.T) {
 	if err := n.applyFeed(context.Background(), deltaFeed(c5, c6)); err != nil {
 		t.Fatal(err)
 	}
-	if q := len(n.cl.jobs); q != 1 {
-		t.Fatalf("a newly servable bundle queued %d pre-fetches, want its zip", q)
+	if q, p := len(n.cl.jobs), n.cl.prefetchPending.Load(); q != 1 || p != 1 {
+		t.Fatalf("a newly servable bundle queued %d pre-fetches (%d pending), want its zip", q, p)
 	}
 }
 
