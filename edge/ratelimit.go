@@ -23,17 +23,35 @@ type limiter struct {
 	limit  uint32
 	window time.Duration
 	seeds  [2]maphash.Seed
-	rows   [2][]atomic.Uint32
-	start  atomic.Int64 // current window's start, Unix ns
+	cells  int
+	cur    atomic.Pointer[limiterWindow]
+	// spare is a zeroed window made in the background, swapped in when a
+	// window ends: clearing 2 × 2^20 counters in place stalled the
+	// request that started each window (and, on one core, every request
+	// behind it) for milliseconds.
+	spare atomic.Pointer[limiterWindow]
+}
+
+// limiterWindow is one window's counts.
+type limiterWindow struct {
+	start int64 // Unix ns; set before the window is published
+	rows  [2][]atomic.Uint32
+}
+
+func newLimiterWindow(cells int) *limiterWindow {
+	w := &limiterWindow{}
+	for i := range w.rows {
+		w.rows[i] = make([]atomic.Uint32, cells)
+	}
+	return w
 }
 
 // newLimiter makes a limiter of perWindow per device with cells counters
 // per row.
 func newLimiter(perWindow int, window time.Duration, cells int) *limiter {
-	l := &limiter{limit: uint32(perWindow), window: window, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
-	for i := range l.rows {
-		l.rows[i] = make([]atomic.Uint32, cells)
-	}
+	l := &limiter{limit: uint32(perWindow), window: window, seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}, cells: cells}
+	l.cur.Store(newLimiterWindow(cells))
+	l.spare.Store(newLimiterWindow(cells))
 	return l
 }
 
@@ -45,31 +63,39 @@ func (l *limiter) allow(device string, now time.Time) (bool, int) {
 
 // allowN is allow for n events at once.
 func (l *limiter) allowN(device string, n int, now time.Time) (bool, int) {
-	start := l.start.Load()
-	if ns := now.UnixNano(); ns-start >= int64(l.window) {
-		// The first request of a new window clears it; requests racing
-		// with the clear may be counted in either window, which is fine
-		// for a limit.
-		if l.start.CompareAndSwap(start, ns) {
-			for i := range l.rows {
-				for j := range l.rows[i] {
-					l.rows[i][j].Store(0)
-				}
-			}
-		}
-		start = l.start.Load()
+	w := l.cur.Load()
+	if ns := now.UnixNano(); ns-w.start >= int64(l.window) {
+		w = l.renew(w, ns)
 	}
 	count := ^uint32(0)
-	cells := uint64(len(l.rows[0]))
-	for i := range l.rows {
+	cells := uint64(l.cells)
+	for i := range w.rows {
 		h := maphash.String(l.seeds[i], device)
-		count = min(count, l.rows[i][h%cells].Add(uint32(n)))
+		count = min(count, w.rows[i][h%cells].Add(uint32(n)))
 	}
 	if count <= l.limit {
 		return true, 0
 	}
-	left := time.Duration(start + int64(l.window) - now.UnixNano()).Seconds()
+	left := time.Duration(w.start + int64(l.window) - now.UnixNano()).Seconds()
 	return false, max(1, int(left+0.999))
+}
+
+// renew starts a new window at ns in place of old, and returns the
+// current one. Requests racing with it may be counted in either window,
+// which is fine for a limit.
+func (l *limiter) renew(old *limiterWindow, ns int64) *limiterWindow {
+	nw := l.spare.Swap(nil)
+	if nw == nil {
+		// Two windows within the time it takes to make one: rare.
+		nw = newLimiterWindow(l.cells)
+	}
+	nw.start = ns
+	if !l.cur.CompareAndSwap(old, nw) {
+		l.spare.CompareAndSwap(nil, nw) // unused: still zero
+		return l.cur.Load()
+	}
+	go l.spare.CompareAndSwap(nil, newLimiterWindow(l.cells))
+	return nw
 }
 
 // appLimiter counts stats events per app in fixed windows. Apps are the

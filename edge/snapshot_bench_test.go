@@ -2,20 +2,28 @@ package edge
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aloft/aloft/origin/api"
+	"github.com/klauspost/compress/zstd"
 )
 
-var bigApps = flag.Int("big-apps", 100, "apps in BenchmarkSnapshotInstall's catalog (the bench's large catalog has 1000)")
+var (
+	bigApps = flag.Int("big-apps", 100, "apps in BenchmarkSnapshotInstall's catalog (the bench's large catalog has 1000)")
+	bigHTTP = flag.Bool("big-http", false, "BenchmarkSnapshotInstall reads the snapshot gzipped over loopback HTTP, as aloft edge does")
+)
 
 // bigCatalog has the bench's large-catalog shape: apps × 5 channels, each
 // channel serving one bundle and having served another, 100 manifest
@@ -60,6 +68,25 @@ func BenchmarkSnapshotInstall(b *testing.B) {
 	if err := json.NewEncoder(&wire).Encode(signedSnapshot(testKey(), testKeyID, bigCatalog(*bigApps), time.Hour)); err != nil {
 		b.Fatal(err)
 	}
+	var gz bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestSpeed)
+	_, _ = zw.Write(wire.Bytes())
+	_ = zw.Close()
+	var zs bytes.Buffer
+	zsw, _ := zstd.NewWriter(&zs, zstd.WithEncoderLevel(zstd.SpeedFastest))
+	_, _ = zsw.Write(wire.Bytes())
+	_ = zsw.Close()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.Contains(r.Header.Get("Accept-Encoding"), "zstd") {
+			w.Header().Set("Content-Encoding", "zstd")
+			_, _ = w.Write(zs.Bytes())
+			return
+		}
+		w.Header().Set("Content-Encoding", "gzip")
+		_, _ = w.Write(gz.Bytes())
+	}))
+	b.Logf("snapshot %d B of JSON, %d B gzip, %d B zstd", wire.Len(), gz.Len(), zs.Len())
+	defer srv.Close()
 	b.SetBytes(int64(wire.Len()))
 	b.ResetTimer()
 	b.ReportAllocs()
@@ -76,11 +103,17 @@ func BenchmarkSnapshotInstall(b *testing.B) {
 		n.keys = testKeys()
 		runtime.GC()
 		b.StartTimer()
-		fr, err := api.ReadFeed(bytes.NewReader(wire.Bytes()))
-		if err != nil {
-			b.Fatal(err)
+		if *bigHTTP {
+			// The way `aloft edge` gets it: gzip over HTTP, streamed.
+			ro := NewRemoteOrigin(srv.URL, "t")
+			err = ro.StreamFeed(context.Background(), api.FeedRequest{}, func(fr *api.FeedReader) error { return n.applyReader(context.Background(), fr) })
+		} else {
+			var fr *api.FeedReader
+			if fr, err = api.ReadFeed(bytes.NewReader(wire.Bytes())); err == nil {
+				err = n.applyReader(context.Background(), fr)
+			}
 		}
-		if err := n.applyReader(context.Background(), fr); err != nil {
+		if err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()

@@ -1,13 +1,21 @@
 package origin
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"io"
+	"net/http"
+	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aloft/aloft/origin/api"
+	"github.com/klauspost/compress/zstd"
 )
 
 // feedHolder applies feeds the way an edge does, minus the compiling:
@@ -237,5 +245,76 @@ func TestFeed_RotationIsEndorsed(t *testing.T) {
 	st, err := api.OpenState(f.State, api.StateCheck{Keys: map[string]ed25519.PublicKey{k.ID: k.Public}})
 	if err != nil || st.KeyID != k.ID {
 		t.Fatalf("state not signed by the new key: %v", err)
+	}
+}
+
+// TestFeedHTTP_Encodings: the feed route answers zstd to a client that
+// asks for it, gzip to one that asks only for gzip, plain JSON to one
+// that asks for neither, and all three decode to the same records; the
+// api client asks for zstd and reads it.
+func TestFeedHTTP_Encodings(t *testing.T) {
+	n, cl := startGCNode(t, nil)
+	if _, err := cl.PutBundleZip(context.Background(), "com.example.app", "1.0.0", zipOf(t, "<html>1</html>")); err != nil {
+		t.Fatal(err)
+	}
+	v := "1.0.0"
+	if _, err := cl.PutChannel(context.Background(), "com.example.app", "production", api.PutChannel{Bundle: &v}); err != nil {
+		t.Fatal(err)
+	}
+	url := "http://" + n.APIAddr() + "/api/v1/sync/feed?after=0"
+	var feeds []*api.Feed
+	for _, tc := range []struct{ accept, want string }{{"zstd, gzip", "zstd"}, {"gzip", "gzip"}, {"identity", ""}} {
+		req, _ := http.NewRequest("GET", url, nil)
+		req.Header.Set("Authorization", "Bearer "+gcToken)
+		req.Header.Set("Accept-Encoding", tc.accept)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if got := resp.Header.Get("Content-Encoding"); resp.StatusCode != 200 || got != tc.want {
+			t.Fatalf("Accept-Encoding %q: status %d, Content-Encoding %q, want %q", tc.accept, resp.StatusCode, got, tc.want)
+		}
+		var rd io.Reader = bytes.NewReader(raw)
+		switch tc.want {
+		case "zstd":
+			zr, err := zstd.NewReader(rd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer zr.Close()
+			rd = zr
+		case "gzip":
+			zr, err := gzip.NewReader(rd)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rd = zr
+		}
+		var f api.Feed
+		if err := json.NewDecoder(rd).Decode(&f); err != nil {
+			t.Fatalf("%s: %v", tc.want, err)
+		}
+		feeds = append(feeds, &f)
+	}
+	viaClient, err := cl.Feed(context.Background(), api.FeedRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	feeds = append(feeds, viaClient)
+	// A snapshot's records come in no set order.
+	for _, f := range feeds {
+		slices.SortFunc(f.Records, func(a, b api.Record) int {
+			return strings.Compare(a.App+"\x00"+a.Kind+"\x00"+a.Name, b.App+"\x00"+b.Kind+"\x00"+b.Name)
+		})
+	}
+	for i, f := range feeds[1:] {
+		if !reflect.DeepEqual(f, feeds[0]) {
+			t.Fatalf("answer %d disagrees:\n%+v\n%+v", i+1, f, feeds[0])
+		}
+	}
+	if len(feeds[0].Records) < 3 {
+		t.Fatalf("the feed holds %d records", len(feeds[0].Records))
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/aloft/aloft/origin/api"
+	"github.com/klauspost/compress/zstd"
 )
 
 // Feed answers an edge's sync request (api.FeedRequest): the records
@@ -77,23 +78,38 @@ func (hs *httpAPI) syncFeed(w http.ResponseWriter, r *http.Request) (int, any, e
 		return http.StatusNoContent, nil, nil
 	}
 	w.Header().Set("Content-Type", "application/json")
-	if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+	enc := feedEncoding(r.Header.Get("Accept-Encoding"))
+	if enc == "" {
 		w.WriteHeader(http.StatusOK)
 		_ = writeFeed(w, f)
 		return 0, nil, nil
 	}
-	gz, err := hs.feedGz.encode(f)
+	body, err := hs.feedGz.encode(f, enc)
 	if err != nil {
 		return 0, nil, err
 	}
-	w.Header().Set("Content-Encoding", "gzip")
-	w.Header().Set("Content-Length", strconv.Itoa(len(gz)))
+	w.Header().Set("Content-Encoding", enc)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(gz)
+	_, _ = w.Write(body)
 	return 0, nil, nil
 }
 
-// feedAnswers keeps the last feed answer gzipped. When a change lands,
+// feedEncoding picks the feed answer's compression: zstd for edges that
+// take it (a 1,000-app snapshot is 214 MB of JSON: zstd encodes and
+// decodes it several times faster than gzip, on the one core an origin
+// or edge may have), else gzip, else none.
+func feedEncoding(accept string) string {
+	switch {
+	case strings.Contains(accept, "zstd"):
+		return "zstd"
+	case strings.Contains(accept, "gzip"):
+		return "gzip"
+	}
+	return ""
+}
+
+// feedAnswers keeps the last feed answer compressed. When a change lands,
 // every edge waiting at the index before asks for the same delta at
 // once: encoding and compressing it once, not once per edge, is what
 // keeps a change's cost on the origin flat in the number of edges.
@@ -101,17 +117,23 @@ type feedAnswers struct {
 	mu   sync.Mutex
 	from uint64
 	st   string // the signed state, which names index and expiry
-	gz   []byte
+	enc  string
+	body []byte
 }
 
-func (fa *feedAnswers) encode(f *api.Feed) ([]byte, error) {
+func (fa *feedAnswers) encode(f *api.Feed, enc string) ([]byte, error) {
 	fa.mu.Lock()
 	defer fa.mu.Unlock()
-	if fa.gz != nil && fa.from == f.From && fa.st == string(f.State) {
-		return fa.gz, nil
+	if fa.body != nil && fa.from == f.From && fa.st == string(f.State) && fa.enc == enc {
+		return fa.body, nil
 	}
 	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	var zw io.WriteCloser
+	if enc == "zstd" {
+		zw, _ = zstd.NewWriter(&buf, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1)) // valid options
+	} else {
+		zw, _ = gzip.NewWriterLevel(&buf, gzip.BestSpeed) // a valid level
+	}
 	err := writeFeed(zw, f)
 	if err == nil {
 		err = zw.Close()
@@ -119,8 +141,8 @@ func (fa *feedAnswers) encode(f *api.Feed) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("origin: encode the feed: %w", err)
 	}
-	fa.from, fa.st, fa.gz = f.From, string(f.State), buf.Bytes()
-	return fa.gz, nil
+	fa.from, fa.st, fa.enc, fa.body = f.From, string(f.State), enc, buf.Bytes()
+	return fa.body, nil
 }
 
 // writeFeed encodes f as encoding/json would, without re-checking every
