@@ -113,8 +113,8 @@ func checkReportFiles(t *testing.T, dir, scenario string) map[string]any {
 		}
 	}
 	goals := doc["goals"].([]any)
-	if len(goals) != 15 {
-		t.Errorf("%d goals, want issue 4's 6, the stats reading, issue 9's 7 and the cluster's memory reading", len(goals))
+	if len(goals) != 17 {
+		t.Errorf("%d goals, want issue 4's 6, the stats reading, issue 9's 7, the cluster's memory reading and the region's 2", len(goals))
 	}
 	for _, g := range goals {
 		g := g.(map[string]any)

@@ -55,7 +55,8 @@ func evaluateGoals(r *report) []goal {
 		out = append(out, unmeasured("stats_check_p99", statsText, why(r, "stats", "")))
 	}
 	out = append(out, syncGoals(r)...)
-	return append(out, memoryGoal(r))
+	out = append(out, memoryGoal(r))
+	return append(out, regionGoals(r)...)
 }
 
 // memoryGoal reads "must stay well under the bundle's size" as: no origin

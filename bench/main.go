@@ -110,6 +110,8 @@ func (r *report) run(ctx context.Context, h *harness, scenario string) error {
 		r.Propagation, err = runPropagation(ctx, h)
 	case "sync":
 		r.Sync, err = runSync(ctx, h)
+	case "region":
+		r.Region, err = runRegion(ctx, h)
 	case "cluster":
 		r.Cluster, err = runCluster(ctx, h)
 	default:

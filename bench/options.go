@@ -15,7 +15,7 @@ import (
 
 // allScenarios in the order they run.
 func allScenarios() []string {
-	return []string{"checkins", "downloads", "release", "stats", "propagation", "sync", "cluster"}
+	return []string{"checkins", "downloads", "release", "stats", "propagation", "sync", "region", "cluster"}
 }
 
 // options sizes a run. Every count and duration is bounded, so a run stops
@@ -86,6 +86,20 @@ type options struct {
 	syncPool         int
 	syncSeedWorkers  int
 	syncFirstSyncMax time.Duration
+
+	// region: apps (one zip each, sizes drawn between the two bounds, in
+	// bytes), downloads and their connections, edges per run, the Zipf
+	// exponent, each edge's cache as a share of the working set, and the
+	// time bound of each run's downloads.
+	regionApps       int
+	regionRequests   int
+	regionConns      int
+	regionEdges      int
+	regionZipfS      float64
+	regionCacheShare float64
+	regionMinBytes   int
+	regionMaxBytes   int
+	regionMaxDur     time.Duration
 }
 
 // quickOptions: under five minutes on 2 cores, build included.
@@ -101,6 +115,8 @@ func quickOptions() options {
 		syncEdges: []int{3, 10}, syncChanges: 20, syncMoves: 10, syncNewBundles: 3, syncIdle: time.Minute,
 		syncApps: 1000, syncSmallApps: 10, syncChannels: 5, syncBundles: 50, syncFiles: 100, syncPool: 20,
 		syncSeedWorkers: 16, syncFirstSyncMax: 5 * time.Minute,
+		regionApps: 60, regionRequests: 20_000, regionConns: 4, regionEdges: 3, regionZipfS: 1.1, regionCacheShare: 0.3,
+		regionMinBytes: 32 << 10, regionMaxBytes: 160 << 10, regionMaxDur: 2 * time.Minute,
 	}
 }
 
@@ -145,6 +161,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	syncIdle := fs.Duration("sync-idle", 0, "sync: idle window the wire proxy counts (default 1m, 3m in the full run)")
 	syncBig := fs.Bool("sync-big", false, "sync: also measure the large catalog (on in the full run; several minutes)")
 	syncApps := fs.Int("sync-apps", 0, "sync: apps of the large catalog (default 1000)")
+	regionApps := fs.Int("region-apps", 0, "region: apps, one zip of 32–160 KiB each (default 60)")
+	regionRequests := fs.Int("region-requests", 0, "region: Zipf-distributed downloads per run (default 20000)")
+	regionShare := fs.Float64("region-cache-share", 0, "region: each edge's cache as a share of the working set (default 0.3)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: go run ./bench [flags]\n\nLoad-tests aloft dev against baselines measured in the same run.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -200,6 +219,9 @@ func parseOptions(args []string, stderr io.Writer) (options, error) {
 	if err := o.syncFlags(fs, *syncEdges, *syncChanges, *syncIdle, *syncBig, *syncApps); err != nil {
 		return options{}, err
 	}
+	if err := o.regionFlags(*regionApps, *regionRequests, *regionShare); err != nil {
+		return options{}, err
+	}
 	if o.out == "" {
 		o.out = filepath.Join("bench", "out", time.Now().UTC().Format("20060102-150405"))
 	}
@@ -237,6 +259,29 @@ func (o *options) syncFlags(fs *flag.FlagSet, edges string, changes int, idle ti
 	}
 	if o.syncBundles < 2*o.syncChannels {
 		return fmt.Errorf("sync: %d bundles per app cannot give %d channels two bundles each", o.syncBundles, o.syncChannels)
+	}
+	return nil
+}
+
+// regionFlags applies the region scenario's flags and checks what the
+// Zipf draw needs: two apps or more (the picks are 16-bit) and s > 1.
+func (o *options) regionFlags(apps, requests int, share float64) error {
+	if apps > 0 {
+		o.regionApps = apps
+	}
+	if requests > 0 {
+		o.regionRequests = requests
+	}
+	if share > 0 {
+		o.regionCacheShare = share
+	}
+	switch {
+	case o.regionApps < 2 || o.regionApps > 1<<16:
+		return fmt.Errorf("-region-apps: %d is not between 2 and 65536", o.regionApps)
+	case o.regionZipfS <= 1:
+		return fmt.Errorf("region: Zipf exponent %v must exceed 1", o.regionZipfS)
+	case o.regionMinBytes < 4<<10 || o.regionMaxBytes < o.regionMinBytes:
+		return fmt.Errorf("region: zip sizes %d–%d bytes", o.regionMinBytes, o.regionMaxBytes)
 	}
 	return nil
 }

@@ -24,6 +24,7 @@ type report struct {
 	Stats       *statsResult       `json:"stats,omitempty"`
 	Propagation *propagationResult `json:"propagation,omitempty"`
 	Sync        *syncResult        `json:"sync,omitempty"`
+	Region      *regionResult      `json:"region,omitempty"`
 	Cluster     *clusterResult     `json:"cluster,omitempty"`
 	// Errors maps a scenario that failed to its error.
 	Errors map[string]string `json:"errors"`
@@ -132,6 +133,7 @@ func writeMarkdown(dir string, r *report) error {
 	writeStats(&b, r.Stats)
 	writePropagation(&b, r.Propagation)
 	writeSync(&b, r.Sync)
+	writeRegion(&b, r.Region)
 	writeCluster(&b, r.Cluster)
 	if len(r.Errors) > 0 {
 		b.WriteString("## Errors\n\n")

@@ -5,7 +5,7 @@
 // are also accounted to the path they belong to: Go's client never
 // pipelines, so answer i on a connection is request i's. Counted are the
 // bytes the sockets carry (request and status lines, headers, bodies as
-// sent, gzip included); TCP/IP headers are not.
+// sent, compressed as sent); TCP/IP headers are not.
 
 package main
 
@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/aloft/aloft/origin/api"
+	"github.com/klauspost/compress/zstd"
 )
 
 // maxDecodedFeed bounds the feed answers the proxy decodes to count their
@@ -255,11 +256,19 @@ func readAnswer(resp *http.Response, ex *exchange) error {
 		return err
 	}
 	var rd io.Reader = &body
-	if resp.Header.Get("Content-Encoding") == "gzip" {
+	switch resp.Header.Get("Content-Encoding") {
+	case "gzip":
 		zr, err := gzip.NewReader(rd)
 		if err != nil {
 			return nil // counted, not decoded
 		}
+		rd = zr
+	case "zstd":
+		zr, err := zstd.NewReader(rd, zstd.WithDecoderConcurrency(1))
+		if err != nil {
+			return nil
+		}
+		defer zr.Close()
 		rd = zr
 	}
 	var f api.Feed
