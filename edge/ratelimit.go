@@ -94,7 +94,7 @@ func (l *limiter) renew(old *limiterWindow, ns int64) *limiterWindow {
 		l.spare.CompareAndSwap(nil, nw) // unused: still zero
 		return l.cur.Load()
 	}
-	go l.spare.CompareAndSwap(nil, newLimiterWindow(l.cells))
+	go func() { l.spare.CompareAndSwap(nil, newLimiterWindow(l.cells)) }() // made off the request's path
 	return nw
 }
 
