@@ -5,13 +5,10 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"strconv"
 	"strings"
 	"time"
 
@@ -104,27 +101,16 @@ func waitVersionEvery(ctx context.Context, client *fasthttp.HostClient, url stri
 
 // scrapeMetrics reads the unlabelled samples of an edge's /metrics.
 func scrapeMetrics(client *fasthttp.HostClient, base string) (map[string]float64, error) {
-	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
-	req.SetRequestURI(base + "/metrics")
-	if err := client.DoTimeout(req, resp, 5*time.Second); err != nil {
+	all, err := scrapeSeries(client, base)
+	if err != nil {
 		return nil, err
 	}
-	out := map[string]float64{}
-	sc := bufio.NewScanner(bytes.NewReader(resp.Body()))
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "#") || strings.Contains(line, "{") {
-			continue
-		}
-		if name, val, ok := strings.Cut(line, " "); ok {
-			if v, err := strconv.ParseFloat(strings.TrimSpace(val), 64); err == nil {
-				out[name] = v
-			}
+	for k := range all {
+		if strings.Contains(k, "{") {
+			delete(all, k)
 		}
 	}
-	return out, nil
+	return all, nil
 }
 
 // hostOf strips the scheme of a base URL for fasthttp.HostClient.Addr.

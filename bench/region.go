@@ -198,6 +198,10 @@ type regionResult struct {
 	Objects         []regionObject `json:"objects"`
 	Region          *regionRun     `json:"region,omitempty"`
 	Alone           *regionRun     `json:"alone,omitempty"`
+	// Roomy is the region again with RoomyCacheBytes per edge (roomyShare
+	// of the working set): caches that together hold it all.
+	Roomy           *regionRun `json:"roomy,omitempty"`
+	RoomyCacheBytes int64      `json:"roomy_cache_bytes"`
 	// FetchRatio and BytesRatio are the region's origin fetches and
 	// bytes over the lone edges'.
 	FetchRatio float64 `json:"fetch_ratio"`
@@ -260,8 +264,24 @@ func runRegion(ctx context.Context, h *harness) (*regionResult, error) {
 	}
 	res.FetchRatio = ratio(float64(res.Region.OriginFetches), float64(res.Alone.OriginFetches))
 	res.BytesRatio = ratio(float64(res.Region.OriginBytes), float64(res.Alone.OriginBytes))
+	// The region's promise, once per object per region, holds when its
+	// caches together can hold the working set: each edge half of it.
+	res.RoomyCacheBytes = regionCacheBytes(objs, roomyShare)
+	roomy, err := h.regionRun(ctx, true, secret, objs, picks, res.RoomyCacheBytes)
+	if roomy != nil {
+		roomy.Mode = fmt.Sprintf("region, %.0f%% each", roomyShare*100)
+		res.Roomy = roomy
+	}
+	if err != nil {
+		return res, fmt.Errorf("roomy region: %w", err)
+	}
+	h.logf("region, roomy caches: %d origin fetches (%.2f per object)", roomy.OriginFetches, roomy.FetchesPerObject)
 	return res, nil
 }
+
+// roomyShare is each edge's cache, over the working set, in the run that
+// checks the region reads each object from the blob store once.
+const roomyShare = 0.5
 
 func modeName(gossip bool) string {
 	if gossip {

@@ -40,6 +40,8 @@ type Cache struct {
 	slots chan struct{}
 
 	hits, misses, loads, streams, busy, failures, offered atomic.Int64
+	// lent counts fills from a Lender, lentNotKept those served and not kept.
+	lent, lentNotKept atomic.Int64
 
 	mu      sync.Mutex
 	sources map[string]*sourceCounters
@@ -114,7 +116,7 @@ func (c *Cache) Get(ctx context.Context, sha string, size int64, srcs []Source) 
 		c.testHookMiss()
 	}
 	return c.do(ctx, sha, func(fctx context.Context) ([]byte, error) {
-		return c.fill(fctx, sha, size, srcs)
+		return c.fill(fctx, sha, size, srcs, false)
 	})
 }
 
@@ -129,7 +131,9 @@ func (c *Cache) Has(sha string) bool {
 	return ok
 }
 
-// Prefetch fills object sha from srcs unless it is already cached, through
+// Prefetch fills object sha from srcs unless it is already cached (and
+// keeps it even when a Lender delivered it: a new release is about to be
+// every edge's hottest object), through
 // the same flight as Get (a publish-time pre-push and a device's first
 // download of the same bundle share one fetch). It returns once the fill
 // ended or ctx did; ristretto may still decline to keep the object (see
@@ -145,7 +149,7 @@ func (c *Cache) Prefetch(ctx context.Context, sha string, size int64, srcs []Sou
 		return err
 	}
 	_, err := c.do(ctx, sha, func(fctx context.Context) ([]byte, error) {
-		return c.fill(fctx, sha, size, srcs)
+		return c.fill(fctx, sha, size, srcs, true) // a release about to be asked for everywhere: kept
 	})
 	return err
 }
@@ -184,6 +188,9 @@ func (c *Cache) do(ctx context.Context, key string, fill func(context.Context) (
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.FetchTimeout)
 		defer cancel()
 		b, err := fill(fctx)
+		if err == errLent {
+			return b, nil // served to everyone waiting, not kept
+		}
 		if err != nil {
 			return nil, err
 		}

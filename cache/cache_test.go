@@ -412,3 +412,46 @@ func BenchmarkGet_Zipf(b *testing.B) {
 	s := c.Stats()
 	b.ReportMetric(float64(s.Hits)/float64(s.Hits+s.Misses), "hit-ratio")
 }
+
+// lender is a fake that says an owner edge keeps what it serves.
+type lender struct{ *fake }
+
+func (lender) Lends() {}
+
+// TestGet_LentFillsKeptOneInN: what a Lender delivers is served to every
+// caller but kept one time in KeepLentEvery; a Prefetch keeps it always;
+// a source that does not lend is always kept.
+func TestGet_LentFillsKeptOneInN(t *testing.T) {
+	cfg := testConfig()
+	cfg.KeepLentEvery = 4
+	c := newCache(t, cfg)
+	kept := 0
+	for i := 0; i < 8; i++ {
+		data, sha := object(4<<10, 100+i)
+		src := lender{newFake("peer", good(data))}
+		b, err := c.Get(context.Background(), sha, int64(len(data)), srcs(src))
+		if err != nil || !bytes.Equal(b, data) {
+			t.Fatalf("object %d: %v", i, err)
+		}
+		c.Wait()
+		if c.Has(sha) {
+			kept++
+		}
+	}
+	if s := c.Stats(); kept != 2 || s.LentNotKept != 6 {
+		t.Fatalf("kept %d of 8 lent fills (%d counted not kept), want 2", kept, s.LentNotKept)
+	}
+	data, sha := object(4<<10, 200)
+	if err := c.Prefetch(context.Background(), sha, int64(len(data)), srcs(lender{newFake("peer", good(data))})); err != nil {
+		t.Fatal(err)
+	}
+	c.Wait()
+	own, osha := object(4<<10, 201)
+	if _, err := c.Get(context.Background(), osha, int64(len(own)), srcs(newFake("origin", good(own)))); err != nil {
+		t.Fatal(err)
+	}
+	c.Wait()
+	if !c.Has(sha) || !c.Has(osha) {
+		t.Fatalf("pre-fetched lent object kept %v, origin object kept %v", c.Has(sha), c.Has(osha))
+	}
+}

@@ -46,6 +46,14 @@ type Config struct {
 	// is set by the device's pace), only by the throughput floor and
 	// their caller's context. Default 60s.
 	FetchTimeout time.Duration
+	// KeepLentEvery keeps one fill in KeepLentEvery from a Lender source
+	// (a region's owner edge, which holds the object itself); the others
+	// are served and not kept. A copy of every object an edge reads from
+	// its owner filled each cache with the region's hot objects three
+	// times over, so the region held a third of what it could; objects
+	// asked for often still come to live near their readers (groupcache's
+	// hot cache keeps one in ten). 1 keeps every fill. Default 4.
+	KeepLentEvery int
 }
 
 // DefaultConfig returns production defaults: a 256 MiB cache. MaxItemBytes
@@ -59,6 +67,7 @@ func DefaultConfig() Config {
 		MinBytesPerSec:   64 << 10,
 		ThroughputWindow: 5 * time.Second,
 		FetchTimeout:     time.Minute,
+		KeepLentEvery:    4,
 	}
 }
 
@@ -89,6 +98,8 @@ func (c Config) Validate() error {
 		return errors.New("cache: MaxItemBytes must not exceed MaxBytes")
 	case c.MaxFetches < 0:
 		return errors.New("cache: MaxFetches must not be negative")
+	case c.KeepLentEvery < 0:
+		return errors.New("cache: KeepLentEvery must not be negative")
 	case c.BusyWait < 0, c.FirstByteTimeout < 0, c.ThroughputWindow < 0, c.FetchTimeout < 0:
 		return errors.New("cache: durations must not be negative")
 	case c.MinBytesPerSec < 0:
@@ -121,6 +132,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.FetchTimeout == 0 {
 		c.FetchTimeout = d.FetchTimeout
+	}
+	if c.KeepLentEvery == 0 {
+		c.KeepLentEvery = d.KeepLentEvery
 	}
 	return c
 }

@@ -29,6 +29,14 @@ type Source interface {
 	Fetch(ctx context.Context, sha string, size int64) (io.ReadCloser, error)
 }
 
+// Lender is a Source whose objects another cache keeps (a region's owner
+// edge): what it delivers is kept only one time in Config.KeepLentEvery.
+type Lender interface {
+	Source
+	// Lends marks the source; it is never called.
+	Lends()
+}
+
 // SourceFunc adapts a function to Source.
 type SourceFunc func(ctx context.Context, sha string, size int64) (io.ReadCloser, error)
 
@@ -181,7 +189,7 @@ func (c *Cache) acquire(ctx context.Context) (release func(), err error) {
 
 // fill fetches object sha whole from srcs in order, under one fetch slot,
 // and returns the first copy that verifies.
-func (c *Cache) fill(ctx context.Context, sha string, size int64, srcs []Source) ([]byte, error) {
+func (c *Cache) fill(ctx context.Context, sha string, size int64, srcs []Source, keepLent bool) ([]byte, error) {
 	release, err := c.acquire(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -199,12 +207,29 @@ func (c *Cache) fill(ctx context.Context, sha string, size int64, srcs []Source)
 		}
 		b, err := c.attempt(ctx, s, i, sha, size)
 		if err == nil {
+			if _, lent := s.(Lender); lent && !keepLent && !c.keepLent() {
+				return b, errLent
+			}
 			return b, nil
 		}
 		fe.Errs = append(fe.Errs, err)
 	}
 	c.failures.Add(1)
 	return nil, fe
+}
+
+// errLent marks a fill's bytes as served and not kept (fill to do).
+var errLent = errors.New("cache: lent, not kept")
+
+// keepLent reports whether this fill from a Lender is the one in
+// KeepLentEvery that is kept.
+func (c *Cache) keepLent() bool {
+	n := c.lent.Add(1)
+	if n%int64(c.cfg.KeepLentEvery) == 0 {
+		return true
+	}
+	c.lentNotKept.Add(1)
+	return false
 }
 
 // attempt reads object sha whole from one source, verified, under a meter

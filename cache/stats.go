@@ -23,6 +23,9 @@ type Stats struct {
 	Busy int64
 	// Failures counts fills and streams that no source delivered.
 	Failures int64
+	// LentNotKept counts fills from a Lender served and not kept
+	// (Config.KeepLentEvery).
+	LentNotKept int64
 	// Sources holds fetch outcomes per source name (see Named).
 	Sources map[string]SourceStats
 
@@ -102,7 +105,7 @@ func (c *Cache) Stats() Stats {
 	s := Stats{
 		Hits: c.hits.Load(), Misses: c.misses.Load(), Loads: c.loads.Load(),
 		Streams: c.streams.Load(), Busy: c.busy.Load(), Failures: c.failures.Load(),
-		Offered: c.offered.Load(),
+		Offered: c.offered.Load(), LentNotKept: c.lentNotKept.Load(),
 		Sources: map[string]SourceStats{},
 	}
 	c.mu.Lock()

@@ -73,6 +73,10 @@ func (c *cluster) peerSource(name, base string) cache.Source {
 	return &peerSource{c: c, owner: name, prefix: base + peerBlobPath}
 }
 
+// Lends implements cache.Lender: the owner keeps the object, so this
+// edge keeps only some of what it reads from it.
+func (p *peerSource) Lends() {}
+
 // String names every peer source "peer" in cache.Stats, so the counters
 // show how often owners spared the origin, whichever owner it was.
 func (p *peerSource) String() string { return "peer" }

@@ -41,6 +41,9 @@ func newClusterMetrics(reg *prometheus.Registry, c *cluster) clusterMetrics {
 		Name: "aloft_edge_peer_fills_total", Help: "Misses filled from the region's owner edge with verified bytes.",
 	}, peer(func(ok, _ int64) int64 { return ok })))
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "aloft_edge_peer_fills_not_kept_total", Help: "Peer fills served and not kept: the owner keeps the object (one in cache KeepLentEvery is kept).",
+	}, func() float64 { return float64(c.n.cache.Stats().LentNotKept) }))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "aloft_edge_peer_fill_failures_total", Help: "Owner-edge fetches that failed (down, slow, refused, corrupt) and fell back to the origin.",
 	}, peer(func(ok, fetches int64) int64 { return fetches - ok })))
 	return m
