@@ -136,6 +136,7 @@ func (n *Node) applyReader(ctx context.Context, fr *api.FeedReader) error {
 	var sw *snapWriter
 	delta := &api.Feed{Protocol: fr.Protocol, From: fr.From, State: fr.State, Records: []api.Record{}}
 	each := func(r api.Record) error {
+		r.Body = append([]byte(nil), r.Body...) // the reader reuses its buffer
 		delta.Records = append(delta.Records, r)
 		return nil
 	}

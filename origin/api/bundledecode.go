@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"sync"
 )
 
 // DecodeBundle decodes a bundle's JSON as encoding/json would. exact
@@ -22,17 +23,31 @@ import (
 // a receiver that must pass the bytes on can re-encode them instead of
 // keeping them.
 func DecodeBundle(body []byte) (b *Bundle, exact bool, err error) {
-	if b, ok := fastBundle(body); ok {
-		if again, err := json.Marshal(b); err == nil && bytes.Equal(again, body) {
-			return b, true, nil
-		}
+	if b, ok := fastBundle(body); ok && encodesTo(b, body) {
+		return b, true, nil
 	}
 	b = &Bundle{}
 	if err := json.Unmarshal(body, b); err != nil {
 		return nil, false, err
 	}
-	again, err := json.Marshal(b)
-	return b, err == nil && bytes.Equal(again, body), nil
+	return b, encodesTo(b, body), nil
+}
+
+// encodeBufs are the buffers encodesTo encodes into: a snapshot's
+// bundles are re-encoded one after another, hundreds of megabytes that
+// json.Marshal would hand back as garbage.
+var encodeBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// encodesTo reports whether json.Marshal(v) would give exactly body.
+func encodesTo(v any, body []byte) bool {
+	buf := encodeBufs.Get().(*bytes.Buffer)
+	defer encodeBufs.Put(buf)
+	buf.Reset()
+	// Encoder.Encode writes what Marshal returns, plus a newline.
+	if err := json.NewEncoder(buf).Encode(v); err != nil {
+		return false
+	}
+	return bytes.Equal(bytes.TrimSuffix(buf.Bytes(), []byte{'\n'}), body)
 }
 
 var errNotFast = errors.New("api: not the origin's encoding")

@@ -30,7 +30,11 @@ type FeedReader struct {
 	done bool
 }
 
-// Next returns the next record; ok is false after the last one.
+// Next returns the next record; ok is false after the last one. A
+// record read from a stream (ReadFeed) shares its Body with the reader's
+// buffer: it is valid until the next call, so a caller that keeps a
+// record copies its Body. A snapshot's hundreds of megabytes then pass
+// through one buffer instead of becoming garbage record by record.
 func (fr *FeedReader) Next() (r Record, ok bool, err error) {
 	if fr.done {
 		return Record{}, false, nil
@@ -307,6 +311,7 @@ func (sc *feedScanner) startRecords(fr *FeedReader) error {
 		return err
 	}
 	first := true
+	var buf []byte // one record's bytes, reused: Next's Body is valid until the next call
 	fr.next = func() (Record, bool, error) {
 		c, err := sc.peek()
 		if err != nil {
@@ -323,10 +328,11 @@ func (sc *feedScanner) startRecords(fr *FeedReader) error {
 			_, _ = sc.r.ReadByte()
 		}
 		first = false
-		raw, err := sc.value(nil)
+		raw, err := sc.value(buf[:0])
 		if err != nil {
 			return Record{}, false, err
 		}
+		buf = raw
 		r, err := parseRecord(raw)
 		return r, err == nil, err
 	}
@@ -472,6 +478,7 @@ func (fr *FeedReader) ReadAll() (*Feed, error) {
 		if !ok {
 			return f, nil
 		}
+		r.Body = append(json.RawMessage(nil), r.Body...)
 		f.Records = append(f.Records, r)
 	}
 }
