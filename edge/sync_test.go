@@ -396,3 +396,50 @@ func TestDisk_SnapshotFramesAndTheOlderFormat(t *testing.T) {
 		t.Fatalf("the older one-frame snapshot: index %d (%v)", got.index(), err)
 	}
 }
+
+// TestSync_StreamedDeltaKeptWhole: a delta read from a stream (whose
+// reader reuses one buffer for every record) is kept on disk with each
+// record's own bytes: the state reads back and verifies.
+func TestSync_StreamedDeltaKeptWhole(t *testing.T) {
+	c5, c6 := signedCatalog(5, "1.0.0"), signedCatalog(6, "1.0.1")
+	dir := t.TempDir()
+	cfg := LocalConfig()
+	cfg.Origin = &fakeOrigin{}
+	cfg.TrustKeys = testKeys()
+	cfg.DataDir = dir
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delta := deltaFeed(c5, c6)
+	bodies := 0
+	for _, r := range delta.Records {
+		if len(r.Body) > 0 {
+			bodies++
+		}
+	}
+	if bodies < 2 {
+		t.Fatalf("the delta has %d records with bytes; the test needs two", bodies)
+	}
+	for _, f := range []*api.Feed{signedSnapshot(testKey(), testKeyID, c5, time.Hour), delta} {
+		wire, _ := json.Marshal(f)
+		fr, err := api.ReadFeed(bytes.NewReader(wire))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.applyReader(context.Background(), fr); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n.ln.Close()
+	n.cache.Close()
+	n.disk.close()
+	d, err := openStateDisk(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.close()
+	if got, err := d.load(testKeys()); err != nil || got.index() != 6 {
+		t.Fatalf("read back index %d (%v), want 6", got.index(), err)
+	}
+}
