@@ -290,13 +290,6 @@ func (r *replica) catalogApp(id string) *appSource {
 	return src
 }
 
-// snapshot is the whole replica as a feed, for peers.
-func (r *replica) snapshot() *api.Feed {
-	f := &api.Feed{Protocol: api.FeedProtocol, State: r.raw, Records: []api.Record{}}
-	r.eachRecord(func(rec api.Record) { f.Records = append(f.Records, rec) })
-	return f
-}
-
 // eachRecord calls fn with every record held, its bytes as received.
 func (r *replica) eachRecord(fn func(api.Record)) {
 	for id, ra := range r.apps {
