@@ -325,6 +325,21 @@ func TestSync_PrefetchesChangesNotTheFirstSync(t *testing.T) {
 	}
 }
 
+// newDiskNode builds a node (not running) keeping its state in dir and
+// trusting the test key; the caller closes it.
+func newDiskNode(t *testing.T, dir string) *Node {
+	t.Helper()
+	cfg := LocalConfig()
+	cfg.Origin = &fakeOrigin{}
+	cfg.TrustKeys = testKeys()
+	cfg.DataDir = dir
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 // TestDisk_SnapshotFramesAndTheOlderFormat: a snapshot streamed in is
 // kept one frame per record and reads back to the same state; a flipped
 // byte in any record frame makes the snapshot refused, not half loaded;
@@ -337,14 +352,7 @@ func TestDisk_SnapshotFramesAndTheOlderFormat(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	cfg := LocalConfig()
-	cfg.Origin = &fakeOrigin{}
-	cfg.TrustKeys = testKeys()
-	cfg.DataDir = dir
-	n, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := newDiskNode(t, dir)
 	fr, err := api.ReadFeed(bytes.NewReader(wire))
 	if err != nil {
 		t.Fatal(err)
@@ -403,14 +411,7 @@ func TestDisk_SnapshotFramesAndTheOlderFormat(t *testing.T) {
 func TestSync_StreamedDeltaKeptWhole(t *testing.T) {
 	c5, c6 := signedCatalog(5, "1.0.0"), signedCatalog(6, "1.0.1")
 	dir := t.TempDir()
-	cfg := LocalConfig()
-	cfg.Origin = &fakeOrigin{}
-	cfg.TrustKeys = testKeys()
-	cfg.DataDir = dir
-	n, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := newDiskNode(t, dir)
 	delta := deltaFeed(c5, c6)
 	bodies := 0
 	for _, r := range delta.Records {
