@@ -69,6 +69,7 @@ func tinyOptions(t *testing.T, scenario string) options {
 	o.clusterPublishes, o.clusterWriters, o.clusterWriteDur, o.killTrials, o.largeMB = 2, 2, 600*time.Millisecond, 1, 4
 	o.syncEdges, o.syncChanges, o.syncMoves, o.syncNewBundles, o.syncIdle = []int{2}, 2, 2, 1, time.Second
 	o.syncBig, o.syncApps, o.syncSmallApps, o.syncBundles, o.syncFiles, o.syncPool, o.syncSeedWorkers = true, 5, 2, 10, 10, 3, 4
+	o.regionApps, o.regionRequests, o.regionConns, o.regionMinBytes, o.regionMaxBytes = 12, 600, 2, 8<<10, 16<<10
 	return o
 }
 
@@ -123,7 +124,7 @@ func checkReportFiles(t *testing.T, dir, scenario string) map[string]any {
 		}
 	}
 	plots := doc["plots"].([]any)
-	if len(plots) == 0 && scenario != "cluster" && scenario != "sync" { // these scenarios draw none
+	if len(plots) == 0 && scenario != "cluster" && scenario != "sync" && scenario != "region" { // these scenarios draw none
 		t.Error("no plots")
 	}
 	for _, p := range plots {

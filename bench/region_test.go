@@ -5,11 +5,8 @@
 package main
 
 import (
-	"context"
-	"io"
 	"slices"
 	"testing"
-	"time"
 )
 
 func TestZipfPicks_DeterministicAndSkewed(t *testing.T) {
@@ -154,27 +151,18 @@ func TestAttribute(t *testing.T) {
 	}
 }
 
-// TestRun_Region runs the scenario at tiny sizes: 12 apps of 8–16 KiB,
-// 600 downloads per run. It calls runBench itself rather than runTiny:
-// the region's goals are listed only when it runs, so its report has two
-// goals more than checkReportFiles expects.
+// TestRun_Region runs the scenario at tiny sizes (tinyOptions): 12 apps
+// of 8–16 KiB, 600 downloads per run.
 func TestRun_Region(t *testing.T) {
-	o := tinyOptions(t, "region")
-	o.regionApps, o.regionRequests, o.regionConns, o.regionMinBytes, o.regionMaxBytes = 12, 600, 2, 8<<10, 16<<10
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	rep, err := runBench(ctx, o, "go test", io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(rep.Errors) > 0 {
-		t.Fatalf("scenario errors: %v", rep.Errors)
-	}
+	rep, _ := runTiny(t, "region")
 	g := rep.Region
 	if g == nil || g.Region == nil || g.Alone == nil || len(g.Objects) != 12 || g.CacheBytes < 4*(8<<10) {
 		t.Fatalf("region result %+v", g)
 	}
-	for _, r := range []*regionRun{g.Region, g.Alone} {
+	for _, r := range []*regionRun{g.Region, g.Alone, g.Roomy} {
+		if r == nil {
+			t.Fatal("a run is missing")
+		}
 		if r.Sent != 600 || r.Answered != 600 || r.Errors != 0 || sumOf(r.Outcomes) != r.Answered || r.Outcomes["sha256_verified"] == 0 {
 			t.Errorf("%s: sent %d, answered %d, errors %v, outcomes %v", r.Mode, r.Sent, r.Answered, r.ErrorsByKind, r.Outcomes)
 		}
