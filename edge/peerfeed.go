@@ -7,6 +7,7 @@ package edge
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -114,11 +115,9 @@ func (n *Node) handlePeerFeed(ctx *fasthttp.RequestCtx) {
 	}
 	ctx.SetContentType("application/json")
 	if f != nil {
-		ctx.SetBody(api.AppendFeedJSON(nil, f.From, f.State, func(fn func(api.Record)) {
-			for _, r := range f.Records {
-				fn(r)
-			}
-		}))
+		var b bytes.Buffer
+		_ = api.WriteFeedJSON(&b, f.From, f.State, f.Each) // a bytes.Buffer does not fail
+		ctx.SetBody(b.Bytes())
 		return
 	}
 	// A snapshot streams from the replica (immutable) as it is encoded:

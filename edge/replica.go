@@ -46,13 +46,18 @@ func (x rec) bytes() []byte {
 	return b
 }
 
-// newRec keeps body only if re-encoding v does not reproduce it.
-func newRec(body []byte, digest [32]byte, v any) rec {
-	x := rec{digest: digest, val: v}
-	if again, err := json.Marshal(v); err != nil || string(again) != string(body) {
-		x.body = append([]byte(nil), body...)
+// newRec decodes a record and keeps its bytes only if its value does not
+// encode back to them.
+func newRec(r api.Record, digest [32]byte) (rec, error) {
+	v, exact, err := decodeRecord(r)
+	if err != nil {
+		return rec{}, err
 	}
-	return x
+	x := rec{digest: digest, val: v}
+	if !exact {
+		x.body = append([]byte(nil), r.Body...)
+	}
+	return x, nil
 }
 
 type replicaApp struct {
@@ -148,24 +153,14 @@ func (r *replica) applyFrom(fr *api.FeedReader, keys map[string]ed25519.PublicKe
 		if old, ok := ra.recs[k]; ok && old.digest == digest {
 			continue
 		}
-		if record.Kind == api.KindBundle {
-			b, exact, err := api.DecodeBundle(record.Body)
-			if err != nil || b.Version != record.Name {
-				return nil, nil, fmt.Errorf("%w: bundle %q: %v", api.ErrFeedFormat, record.Name, err)
-			}
-			blobs.intern(b)
-			x := rec{digest: digest, val: b}
-			if !exact {
-				x.body = append([]byte(nil), record.Body...)
-			}
-			ra.recs[k] = x
-			continue
-		}
-		v, err := decodeRecord(record)
+		x, err := newRec(record, digest)
 		if err != nil {
 			return nil, nil, err
 		}
-		ra.recs[k] = newRec(record.Body, digest, v)
+		if b, ok := x.val.(*api.Bundle); ok {
+			blobs.intern(b)
+		}
+		ra.recs[k] = x
 	}
 	for id, ra := range touched {
 		changed[id] = true
@@ -227,40 +222,45 @@ func (r *replica) openState(raw []byte, keys map[string]ed25519.PublicKey, now t
 // decodeRecord reads a record's body into its catalog type, refusing one
 // that could not have come from an origin (an app record without an
 // app record's fields, a bundle named other than its version, ...).
-func decodeRecord(r api.Record) (any, error) {
-	var v any
+// exact reports whether the value encodes back to the body. Bundles, most
+// of a catalog's bytes, go through api.DecodeBundle, which knows that
+// already; the other records are small and are encoded again here.
+func decodeRecord(r api.Record) (v any, exact bool, err error) {
 	var name string
 	switch r.Kind {
 	case api.KindApp:
 		m := &api.AppMeta{}
-		v, name = m, ""
 		if err := json.Unmarshal(r.Body, m); err != nil || m.ID != r.App {
-			return nil, fmt.Errorf("%w: app record of %q", api.ErrFeedFormat, r.App)
+			return nil, false, fmt.Errorf("%w: app record of %q", api.ErrFeedFormat, r.App)
 		}
-		return v, nil
+		v, name = m, r.Name
 	case api.KindChannel:
 		c := &api.Channel{}
 		if err := json.Unmarshal(r.Body, c); err != nil {
-			return nil, fmt.Errorf("%w: channel %q: %v", api.ErrFeedFormat, r.Name, err)
+			return nil, false, fmt.Errorf("%w: channel %q: %v", api.ErrFeedFormat, r.Name, err)
 		}
 		v, name = c, c.Name
 	case api.KindBundle:
-		b := &api.Bundle{}
-		if err := json.Unmarshal(r.Body, b); err != nil {
-			return nil, fmt.Errorf("%w: bundle %q: %v", api.ErrFeedFormat, r.Name, err)
+		b, exact, err := api.DecodeBundle(r.Body)
+		if err != nil {
+			return nil, false, fmt.Errorf("%w: bundle %q: %v", api.ErrFeedFormat, r.Name, err)
 		}
-		v, name = b, b.Version
+		if b.Version != r.Name {
+			return nil, false, fmt.Errorf("%w: record %q holds %q", api.ErrFeedFormat, r.Name, b.Version)
+		}
+		return b, exact, nil
 	default:
 		o := &api.Override{}
 		if err := json.Unmarshal(r.Body, o); err != nil {
-			return nil, fmt.Errorf("%w: override: %v", api.ErrFeedFormat, err)
+			return nil, false, fmt.Errorf("%w: override: %v", api.ErrFeedFormat, err)
 		}
-		return o, nil
+		v, name = o, r.Name
 	}
 	if name != r.Name {
-		return nil, fmt.Errorf("%w: record %q holds %q", api.ErrFeedFormat, r.Name, name)
+		return nil, false, fmt.Errorf("%w: record %q holds %q", api.ErrFeedFormat, r.Name, name)
 	}
-	return v, nil
+	again, err := json.Marshal(v)
+	return v, err == nil && string(again) == string(r.Body), nil
 }
 
 // catalogApp assembles app id's catalog object from its records.

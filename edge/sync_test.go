@@ -294,16 +294,24 @@ func TestPeerFeed_DeltasFromHistory(t *testing.T) {
 // does not know, other spacing) keeps its exact bytes, so the state it is
 // part of still verifies when it is sent on or read back.
 func TestRec_KeepsOnlyBytesItCannotRebuild(t *testing.T) {
-	b := testBundle("1.0.0")
-	plain, _ := json.Marshal(b)
-	if x := newRec(plain, api.RecordDigest(plain), b); x.body != nil || string(x.bytes()) != string(plain) {
-		t.Fatalf("a round-tripping record kept %d bytes", len(x.body))
-	}
-	odd := []byte(`{"version":"1.0.0", "future_field":1}`)
-	var v api.Bundle
-	_ = json.Unmarshal(odd, &v)
-	if x := newRec(odd, api.RecordDigest(odd), &v); string(x.bytes()) != string(odd) || x.digest != api.RecordDigest(odd) {
-		t.Fatalf("bytes %q, want %q", x.bytes(), odd)
+	plainBundle, _ := json.Marshal(testBundle("1.0.0"))
+	plainChannel, _ := json.Marshal(chanOpts(1, "production", "1.0.0"))
+	for _, tc := range []struct {
+		r    api.Record
+		kept bool
+	}{
+		{api.Record{App: "a", Kind: api.KindBundle, Name: "1.0.0", Body: plainBundle}, false},
+		{api.Record{App: "a", Kind: api.KindChannel, Name: "production", Body: plainChannel}, false},
+		{api.Record{App: "a", Kind: api.KindBundle, Name: "1.0.0", Body: []byte(`{"version":"1.0.0", "future_field":1}`)}, true},
+		{api.Record{App: "a", Kind: api.KindChannel, Name: "production", Body: []byte(`{"name":"production","future_field":1}`)}, true},
+	} {
+		x, err := newRec(tc.r, api.RecordDigest(tc.r.Body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (x.body != nil) != tc.kept || string(x.bytes()) != string(tc.r.Body) {
+			t.Errorf("%s %s: kept %d bytes, gives back %q", tc.r.Kind, tc.r.Body, len(x.body), x.bytes())
+		}
 	}
 }
 

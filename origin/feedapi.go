@@ -167,11 +167,7 @@ func (fa *feedAnswers) encode(f *api.Feed, enc string) ([]byte, error) {
 // record body (encoding/json compacts each json.RawMessage again: most
 // of a large snapshot's encoding time).
 func writeFeed(w io.Writer, f *api.Feed) error {
-	return api.WriteFeedJSON(w, f.From, f.State, func(fn func(api.Record)) {
-		for _, r := range f.Records {
-			fn(r)
-		}
-	})
+	return api.WriteFeedJSON(w, f.From, f.State, f.Each)
 }
 
 // edgeParams checks what an edge says of itself: short printable

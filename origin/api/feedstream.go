@@ -521,18 +521,11 @@ func WriteFeedJSON(w io.Writer, from uint64, state []byte, each func(func(Record
 	return err
 }
 
-// AppendFeedJSON is WriteFeedJSON into a buffer.
-func AppendFeedJSON(buf []byte, from uint64, state []byte, each func(func(Record))) []byte {
-	buf = appendFeedHead(buf, from, state)
-	first := true
-	each(func(r Record) {
-		if !first {
-			buf = append(buf, ',')
-		}
-		first = false
-		buf = appendRecordJSON(buf, r)
-	})
-	return append(buf, "]}\n"...)
+// Each calls fn with each of f's records: f as WriteFeedJSON reads it.
+func (f *Feed) Each(fn func(Record)) {
+	for _, r := range f.Records {
+		fn(r)
+	}
 }
 
 func appendFeedHead(buf []byte, from uint64, state []byte) []byte {

@@ -30,11 +30,7 @@ func TestReadFeed_MatchesEncodingJSON(t *testing.T) {
 	f := sampleFeed()
 	std, _ := json.Marshal(f)
 	var ours bytes.Buffer
-	if err := WriteFeedJSON(&ours, f.From, f.State, func(fn func(Record)) {
-		for _, r := range f.Records {
-			fn(r)
-		}
-	}); err != nil {
+	if err := WriteFeedJSON(&ours, f.From, f.State, f.Each); err != nil {
 		t.Fatal(err)
 	}
 	var back Feed
