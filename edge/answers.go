@@ -34,9 +34,25 @@ type answerKey struct {
 	shape uint8
 }
 
-// answer is an encoded answer: plain when small, else gzipped only.
+// answer is an encoded answer: plain when small, else gzipped, with the
+// plain form made only once a client that does not take gzip asks.
 type answer struct {
 	plain, gz []byte
+	lazy      atomic.Pointer[[]byte]
+}
+
+// plainFor returns the plain answer, encoding it (once) from d if only
+// the gzipped one was kept.
+func (a *answer) plainFor(d *decision) []byte {
+	if a.plain != nil {
+		return a.plain
+	}
+	if p := a.lazy.Load(); p != nil {
+		return *p
+	}
+	b := appendAnswer(nil, d)
+	a.lazy.CompareAndSwap(nil, &b)
+	return *a.lazy.Load()
 }
 
 // appendAnswer encodes d's update answer, its manifest included.
@@ -71,9 +87,8 @@ func (c *answerCache) get(d *decision) *answer {
 		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
 		_, _ = zw.Write(a.plain)
 		_ = zw.Close()
-		// Kept compressed only: a manifest answer is tens of KiB plain,
-		// and nearly every client takes gzip (appendAnswer serves the
-		// others).
+		// Kept compressed: a manifest answer is tens of KiB plain, and
+		// nearly every client takes gzip (plainFor serves the others).
 		a.gz, a.plain = buf.Bytes(), nil
 	}
 	if prev, loaded := c.m.LoadOrStore(k, a); loaded {

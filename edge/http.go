@@ -70,14 +70,7 @@ func (n *Node) handleUpdates(ctx *fasthttp.RequestCtx) {
 			ctx.Response.SetBodyRaw(a.gz)
 			return
 		}
-		if a.plain != nil {
-			ctx.Response.SetBodyRaw(a.plain) // shared and never modified
-			return
-		}
-		bp := n.getBuf()
-		*bp = appendAnswer((*bp)[:0], &d)
-		ctx.SetBody(*bp)
-		n.putBuf(bp)
+		ctx.Response.SetBodyRaw(a.plainFor(&d)) // shared and never modified
 		return
 	}
 	bp := n.getBuf()

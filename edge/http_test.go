@@ -498,9 +498,9 @@ func TestNode_DeltaDownloads(t *testing.T) {
 	}
 }
 
-// TestNode_LargeAnswerWithAndWithoutGzip: a manifest answer is kept only
+// TestNode_LargeAnswerWithAndWithoutGzip: a manifest answer is kept
 // gzipped; a client that takes gzip gets those bytes, one that does not
-// gets the same answer plain, built again each time.
+// gets the same answer plain, encoded once when first asked.
 func TestNode_LargeAnswerWithAndWithoutGzip(t *testing.T) {
 	b := testBundle("1.1.0")
 	for i := 0; i < 60; i++ {
@@ -534,9 +534,27 @@ func TestNode_LargeAnswerWithAndWithoutGzip(t *testing.T) {
 		}
 		return body
 	}
-	zipped, plain, again := check(true), check(false), check(false)
+	// plainCopies counts cached answers holding a plain copy.
+	plainCopies := func() int {
+		copies := 0
+		n.view.Load().answers.m.Range(func(_, a any) bool {
+			if a := a.(*answer); a.plain != nil || a.lazy.Load() != nil {
+				copies++
+			}
+			return true
+		})
+		return copies
+	}
+	zipped := check(true)
+	if c := plainCopies(); c != 0 {
+		t.Fatalf("%d plain copies kept for gzip clients", c)
+	}
+	plain, again := check(false), check(false)
 	if !bytes.Equal(zipped, plain) || !bytes.Equal(plain, again) || !bytes.Contains(plain, []byte(`assets/f59.js"`)) {
 		t.Fatalf("gzipped %q\nplain %q", zipped, plain)
+	}
+	if c := plainCopies(); c != 1 {
+		t.Fatalf("%d plain copies after two plain checks, want the one encoded once", c)
 	}
 }
 
