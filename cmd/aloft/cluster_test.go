@@ -118,7 +118,8 @@ func TestBinary_ThreeOriginCluster(t *testing.T) {
 		lead := slices.IndexFunc(st.Nodes, func(n api.NodeStatus) bool { return n.NodeID == st.LeaderID })
 		return lead >= 0 && st.Nodes[i].AppliedIndex >= st.Nodes[lead].CommitIndex
 	}) {
-		t.Fatalf("o1 did not catch up: %+v", status("o2"))
+		log := nodes["o1"].stderr.String()
+		t.Fatalf("o1 did not catch up: %+v\no1's log (last 4 KiB):\n%s", status("o2"), log[max(0, len(log)-4096):])
 	}
 	if out, err := cli("o1", "bundle", "list", "--app", "com.example.app"); err != nil || !strings.Contains(string(out), "1.0.2") {
 		t.Fatalf("o1 after restart: %v\n%s", err, out)

@@ -37,9 +37,10 @@ func testBin(t *testing.T) string { return buildBinary(t) }
 
 // proc is a running aloft child.
 type proc struct {
-	cmd  *exec.Cmd
-	url  string // what it printed after "http://" on its first line
-	done chan error
+	cmd    *exec.Cmd
+	url    string // what it printed after "http://" on its first line
+	done   chan error
+	stderr *lockedBuffer // its log, for a failing test to show
 }
 
 // startProc runs bin args with env added and waits for the URL on its
@@ -74,7 +75,7 @@ func spawnProc(t *testing.T, bin string, env []string, args ...string) (*proc, <
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{cmd: cmd, done: make(chan error, 1)}
+	p := &proc{cmd: cmd, done: make(chan error, 1), stderr: stderr}
 	line := make(chan string, 1)
 	go func() {
 		l, _ := bufio.NewReader(stdout).ReadString('\n')
