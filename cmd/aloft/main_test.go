@@ -95,12 +95,16 @@ func TestBinary_DevEndToEnd(t *testing.T) {
 		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 		deadline := time.Now().Add(30 * time.Second)
 		var addrs map[string]string
+		// The banner is printed before the ready file is written, but it
+		// reaches out through a pipe the exec package copies from: it may
+		// arrive a moment after the file.
 		for {
-			if b, err := os.ReadFile(ready); err == nil && json.Unmarshal(b, &addrs) == nil {
+			if b, err := os.ReadFile(ready); err == nil && json.Unmarshal(b, &addrs) == nil &&
+				strings.Contains(out.String(), "aloft bundle upload") {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("aloft dev never became ready:\n%s", out.String())
+				t.Fatalf("aloft dev never became ready (or printed its banner):\n%s", out.String())
 			}
 			<-time.After(20 * time.Millisecond)
 		}
