@@ -127,6 +127,13 @@ type Config struct {
 	// serves at once from disk with the origin down, and the catalog keys
 	// it trusts. Empty: memory only (tests, `aloft dev`).
 	DataDir string
+	// DataSyncDelay is how long a catalog delta written to DataDir may
+	// wait for its fsync; every delta in that time shares one. A delta is
+	// written at once, so the edge's process dying loses nothing; a
+	// machine crash may lose this much, and the edge then starts from the
+	// signed state before it and catches up. Snapshots are always fsynced
+	// before they replace the last one. Default 1 s; 0 fsyncs each delta.
+	DataSyncDelay time.Duration
 	// TrustKeys are the origin catalog keys the edge trusts, by key id.
 	// Empty: the keys are fetched from the origin at the first sync and
 	// kept in DataDir (trust on first use); later keys are accepted only
@@ -168,6 +175,7 @@ func DefaultConfig() Config {
 		MaxSpoolBatches:    1000,
 		MaxSpoolBytes:      64 << 20,
 		PrefetchMaxBytes:   64 << 20,
+		DataSyncDelay:      time.Second,
 	}
 }
 

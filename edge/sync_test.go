@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -190,20 +191,12 @@ func newTestNodeSigned(t *testing.T, cat *api.Catalog) *Node {
 	return n
 }
 
-// TestDisk_TornLogEndsTheReplay: a crash mid-append leaves a torn frame;
-// the edge serves the last whole state and appends after it.
-func TestDisk_TornLogEndsTheReplay(t *testing.T) {
-	dir := t.TempDir()
-	d, err := openStateDisk(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := openStateDisk(dir); err == nil {
-		t.Fatal("a second edge opened a data dir in use")
-	}
+// diskStepper applies each feed it is given to a replica and saves it
+// to d, as the edge's appliers do.
+func diskStepper(t *testing.T, d *stateDisk) func(*api.Feed) {
 	rep := emptyReplica()
 	var mu sync.Mutex
-	step := func(f *api.Feed) {
+	return func(f *api.Feed) {
 		mu.Lock()
 		defer mu.Unlock()
 		next, _, err := rep.apply(f, testKeys(), time.Now())
@@ -215,12 +208,32 @@ func TestDisk_TornLogEndsTheReplay(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// versionDelta is the signed delta from index-1 (app on the version
+// before) to index (app on version, the old bundle deleted).
+func versionDelta(index uint64, version, before string) *api.Feed {
+	f := signedSnapshot(testKey(), testKeyID, signedCatalog(index, version), time.Hour)
+	f.From = index - 1
+	f.Records = append(f.Records, api.Record{App: "com.example.app", Kind: api.KindBundle, Name: before}) // deleted
+	return f
+}
+
+// TestDisk_TornLogEndsTheReplay: a crash mid-append leaves a torn frame;
+// the edge serves the last whole state and appends after it.
+func TestDisk_TornLogEndsTheReplay(t *testing.T) {
+	dir := t.TempDir()
+	d, err := openStateDisk(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openStateDisk(dir); err == nil {
+		t.Fatal("a second edge opened a data dir in use")
+	}
+	step := diskStepper(t, d)
 	step(signedSnapshot(testKey(), testKeyID, signedCatalog(3, "1.0.0"), time.Hour))
 	// A delta: the same app moved to another bundle.
-	full := signedSnapshot(testKey(), testKeyID, signedCatalog(4, "1.0.1"), time.Hour)
-	full.From = 3
-	full.Records = append(full.Records, api.Record{App: "com.example.app", Kind: api.KindBundle, Name: "1.0.0"}) // deleted
-	step(full)
+	step(versionDelta(4, "1.0.1", "1.0.0"))
 	d.close()
 	fh, err := os.OpenFile(filepath.Join(dir, "catalog", "state.log"), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
@@ -232,6 +245,104 @@ func TestDisk_TornLogEndsTheReplay(t *testing.T) {
 	got, err := d2.load(testKeys())
 	if err != nil || got.index() != 4 {
 		t.Fatalf("replayed to index %d (%v), want 4", got.index(), err)
+	}
+	d2.close()
+}
+
+// TestDisk_DeltasShareAnFsyncAndAppend: deltas within DataSyncDelay
+// share one fsync (each its own with a delay of 0); a small catalog's
+// log is appended to, not compacted into a new snapshot every other
+// change; what was saved reads back after the edge stops, and after a
+// kill (no close: what waited for its fsync is written already).
+func TestDisk_DeltasShareAnFsyncAndAppend(t *testing.T) {
+	for _, delay := range []time.Duration{0, 50 * time.Millisecond} {
+		t.Run(delay.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			d, err := openStateDisk(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d.syncDelay = delay
+			step := diskStepper(t, d)
+			step(signedSnapshot(testKey(), testKeyID, signedCatalog(1, "1.0.0"), time.Hour))
+			snap, err := os.Stat(filepath.Join(dir, "catalog", "state.snap"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			const deltas = 8
+			prev := "1.0.0"
+			for i := 1; i <= deltas; i++ {
+				v := fmt.Sprintf("1.0.%d", i)
+				step(versionDelta(uint64(i+1), v, prev))
+				prev = v
+			}
+			after, err := os.Stat(filepath.Join(dir, "catalog", "state.snap"))
+			if err != nil || !os.SameFile(snap, after) || d.logSize == 0 {
+				t.Fatalf("the snapshot was rewritten (or the log is empty: %d B): %v", d.logSize, err)
+			}
+			wantSyncs := deltas
+			if delay > 0 {
+				wantSyncs = 1
+				wait.For(t, 5*time.Second, "the delayed fsync", func() bool {
+					d.syncMu.Lock()
+					defer d.syncMu.Unlock()
+					return d.syncs > 0
+				})
+			}
+			d.syncMu.Lock()
+			syncs := d.syncs
+			d.syncMu.Unlock()
+			if syncs != wantSyncs {
+				t.Fatalf("%d fsyncs for %d deltas, want %d", syncs, deltas, wantSyncs)
+			}
+			// Read back by a second opener while the first still holds
+			// the files, as after a kill -9 (the lock is the first's).
+			d.lock.Close()
+			d2, err := openStateDisk(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := d2.load(testKeys())
+			if err != nil || got.index() != deltas+1 {
+				t.Fatalf("replayed to index %d (%v), want %d", got.index(), err, deltas+1)
+			}
+			d2.close()
+			d.close()
+		})
+	}
+}
+
+// TestDisk_LogCompactsPastTheSnapshot: once the log outgrows the
+// snapshot (and logCompactMin), a save writes a new snapshot and empties
+// the log, and the state still reads back.
+func TestDisk_LogCompactsPastTheSnapshot(t *testing.T) {
+	defer func(m int64) { logCompactMin = m }(logCompactMin)
+	logCompactMin = 0
+	dir := t.TempDir()
+	d, err := openStateDisk(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := diskStepper(t, d)
+	step(signedSnapshot(testKey(), testKeyID, signedCatalog(1, "1.0.0"), time.Hour))
+	snap, _ := os.Stat(filepath.Join(dir, "catalog", "state.snap"))
+	compacted := false
+	prev := "1.0.0"
+	for i := 1; i <= 8; i++ {
+		v := fmt.Sprintf("1.0.%d", i)
+		step(versionDelta(uint64(i+1), v, prev))
+		prev = v
+		if after, err := os.Stat(filepath.Join(dir, "catalog", "state.snap")); err == nil && !os.SameFile(snap, after) {
+			compacted = true
+		}
+	}
+	if !compacted || d.logSize >= d.snapSize {
+		t.Fatalf("8 deltas of a %d B snapshot: compacted %v, log %d B", d.snapSize, compacted, d.logSize)
+	}
+	d.close()
+	d2, _ := openStateDisk(dir)
+	if got, err := d2.load(testKeys()); err != nil || got.index() != 9 {
+		t.Fatalf("replayed to index %d (%v), want 9", got.index(), err)
 	}
 	d2.close()
 }

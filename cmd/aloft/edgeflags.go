@@ -25,6 +25,7 @@ func edgeRegionFlags(fs *flag.FlagSet, c *edge.Config) func() error {
 	fs.StringVar(&c.Name, "name", "", "this edge's name, unique in the cluster (default: host name and device port)")
 	fs.StringVar(&c.Region, "region", os.Getenv("ALOFT_REGION"), "region: edges of one region fill their caches from each other (env ALOFT_REGION)")
 	fs.StringVar(&c.DataDir, "data-dir", "./aloft-edge-data", "keeps the last verified catalog and the trusted keys, so a restart serves at once with the origin down (empty: memory only)")
+	fs.DurationVar(&c.DataSyncDelay, "data-sync-delay", c.DataSyncDelay, "a catalog delta is written to --data-dir at once and fsynced within this long, one fsync for every delta meanwhile; a machine crash may lose that much, caught up from the origin at the start (0: fsync each delta)")
 	fs.Int64Var(&c.Cache.MaxBytes, "cache-bytes", c.Cache.MaxBytes, "bytes of bundles and files kept in memory")
 	fs.Int64Var(&c.PrefetchMaxBytes, "prefetch-max-bytes", c.PrefetchMaxBytes, "fetch new bundles up to this size before the first device asks (negative: off)")
 	trust := fs.String("trust-key", os.Getenv("ALOFT_TRUST_KEY"), "comma-separated catalog keys to trust, ID=BASE64 (from GET /api/v1/sync/keys); empty: trust the origin's keys at the first sync (env ALOFT_TRUST_KEY)")
