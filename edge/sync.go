@@ -125,11 +125,19 @@ func (n *Node) applyReader(ctx context.Context, fr *api.FeedReader) error {
 	n.mu.Lock()
 	base, keys := n.rep, maps.Clone(n.keys)
 	n.mu.Unlock()
+	if err := checkProtocol(fr); err != nil {
+		return err // before the state: another protocol may sign differently
+	}
 	now := time.Now()
-	if _, err := base.openState(fr.State, keys, now); errors.Is(err, api.ErrStateKey) && n.refreshKeys(ctx) {
+	st, err := base.openState(fr.State, keys, now)
+	if errors.Is(err, api.ErrStateKey) && n.refreshKeys(ctx) {
 		n.mu.Lock()
 		keys = maps.Clone(n.keys)
 		n.mu.Unlock()
+		st, err = base.openState(fr.State, keys, now)
+	}
+	if err != nil {
+		return err
 	}
 	// A snapshot goes to disk record by record as it arrives; a delta
 	// (small) is kept whole for the log and the peers' history.
@@ -147,7 +155,7 @@ func (n *Node) applyReader(ctx context.Context, fr *api.FeedReader) error {
 			each = func(r api.Record) error { sw.add(r); return nil }
 		}
 	}
-	rep, changed, err := base.applyFrom(fr, keys, now, each)
+	rep, changed, err := base.applyOpened(fr, st, each)
 	if err != nil {
 		if sw != nil {
 			sw.abort()
