@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/aloft/aloft/origin/api"
+	"github.com/valyala/fasthttp"
 )
 
 const propagationApp = "com.bench.propagation"
@@ -114,12 +115,23 @@ type changeSeries struct {
 	// processes, whose CPU the series reports per change.
 	procs  []*child
 	origin *child
+	// probeClients (one per edge) and healthClient are kept for the whole
+	// series: a new connection to every edge at every change cost the
+	// edges, on the core they share, more than the change did.
+	probeClients []*fasthttp.HostClient
+	healthClient *http.Client
 }
 
 // propagateSeries alternates publishing a new bundle and rolling back
 // to the one before it, and summarises the times.
 func (h *harness) propagateSeries(ctx context.Context, cs changeSeries) (*propagationResult, error) {
 	res := &propagationResult{Edges: cs.edges, Changes: cs.changes, PollMS: ms(cs.poll)}
+	cs.probeClients = make([]*fasthttp.HostClient, len(cs.edges))
+	for i, e := range cs.edges {
+		cs.probeClients[i] = newClient(hostOf(e), 1)
+	}
+	cs.healthClient = &http.Client{Timeout: 5 * time.Second}
+	defer cs.healthClient.CloseIdleConnections()
 	edgeCPU0, originCPU0 := cpuOf(cs.procs), cpuOf([]*child{cs.origin})
 	var probes atomic.Int64
 	history := []string{cs.base}
@@ -182,7 +194,6 @@ func (h *harness) propagateOnce(ctx context.Context, cs changeSeries, s *propSam
 	s.AckMS = ms(ack.Sub(start))
 	s.PerEdgeMS, s.InstalledMS = make([]float64, len(cs.edges)), make([]float64, len(cs.edges))
 	errs := make([]error, len(cs.edges))
-	hc := &http.Client{Timeout: 5 * time.Second}
 	var wg sync.WaitGroup
 	for i, e := range cs.edges {
 		wg.Add(1)
@@ -191,10 +202,10 @@ func (h *harness) propagateOnce(ctx context.Context, cs changeSeries, s *propSam
 			// A probe device on a version no change uses, so every change
 			// is an update for it.
 			d := probeDevice(cs.app, "8.51.23", "0.0.0-probe")
-			_, n, err := waitVersionEvery(ctx, newClient(hostOf(e), 1), e+"/updates", d, s.Version, h.opts.propTimeout, cs.poll)
+			_, n, err := waitVersionEvery(ctx, cs.probeClients[i], e+"/updates", d, s.Version, h.opts.propTimeout, cs.poll)
 			s.PerEdgeMS[i], errs[i] = ms(time.Since(ack)), err
 			probes.Add(int64(n))
-			if at, ok := installedAt(ctx, hc, e); ok && errs[i] == nil {
+			if at, ok := installedAt(ctx, cs.healthClient, e); ok && errs[i] == nil {
 				s.InstalledMS[i] = ms(at.Sub(ack))
 			}
 		}()
