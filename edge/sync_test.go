@@ -19,6 +19,7 @@ import (
 
 	"github.com/aloft/aloft/internal/wait"
 	"github.com/aloft/aloft/origin/api"
+	"github.com/klauspost/compress/zstd"
 )
 
 func signedCatalog(index uint64, version string) *api.Catalog {
@@ -497,20 +498,50 @@ func TestDisk_SnapshotFramesAndTheOlderFormat(t *testing.T) {
 		t.Fatalf("read back index %d (%v)", got.index(), err)
 	}
 	snap := filepath.Join(dir, "catalog", "state.snap")
-	good, err := os.ReadFile(snap)
+	packed, err := os.ReadFile(snap)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !bytes.HasPrefix(packed, zstdMagic) {
+		t.Fatalf("the snapshot is not zstd: % x", packed[:4])
+	}
+	zr, _ := zstd.NewReader(nil)
+	good, err := zr.DecodeAll(packed, nil)
+	zr.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw, _ := zstd.NewWriter(nil)
+	defer zw.Close()
 	headLen := 8 + int(binary.BigEndian.Uint32(good[:4]))
 	for _, at := range []int{headLen + 12, len(good) - 3} { // inside the first and the last record frame
 		bad := append([]byte(nil), good...)
 		bad[at] ^= 0x20
-		if err := os.WriteFile(snap, bad, 0o600); err != nil {
-			t.Fatal(err)
+		for _, file := range [][]byte{zw.EncodeAll(bad, nil), bad} { // compressed, and as an older edge wrote it
+			if err := os.WriteFile(snap, file, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := load(); err == nil || got.index() != 0 {
+				t.Fatalf("a flipped byte at %d of %d: loaded index %d (%v)", at, len(good), got.index(), err)
+			}
 		}
-		if got, err := load(); err == nil || got.index() != 0 {
-			t.Fatalf("a flipped byte at %d of %d: loaded index %d (%v)", at, len(good), got.index(), err)
-		}
+	}
+	// A flipped byte of the compressed file itself.
+	bad := append([]byte(nil), packed...)
+	bad[len(bad)/2] ^= 0x20
+	if err := os.WriteFile(snap, bad, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := load(); err == nil || got.index() != 0 {
+		t.Fatalf("a flipped byte in the compressed snapshot: loaded index %d (%v)", got.index(), err)
+	}
+	// The uncompressed frames an edge wrote before snapshots were
+	// compressed.
+	if err := os.WriteFile(snap, good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := load(); err != nil || got.index() != 5 {
+		t.Fatalf("the uncompressed frames: index %d (%v)", got.index(), err)
 	}
 	var old bytes.Buffer
 	if _, err := appendFrame(&old, signedSnapshot(testKey(), testKeyID, cat, time.Hour)); err != nil {
