@@ -50,6 +50,7 @@ func runOrigin(ctx context.Context, args []string) int {
 	fs.DurationVar(&cfg.HeartbeatTimeout, "raft-heartbeat", cfg.HeartbeatTimeout, "raft heartbeat timeout: how long a follower waits for the leader before it stands for election (with --raft-election, how fast a dead leader is replaced)")
 	fs.DurationVar(&cfg.ElectionTimeout, "raft-election", cfg.ElectionTimeout, "raft election timeout")
 	s3 := s3Flags(fs, &cfg.S3)
+	pprofAddr := fs.String("pprof-addr", "", "serve net/http/pprof here for profiling (e.g. 127.0.0.1:6060; off when empty)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: aloft origin [flags]\n\nRuns one origin node: alone, or one of a 3- or 5-node raft cluster.\n\nExamples:\n  aloft origin --data /var/lib/aloft --api-addr 0.0.0.0:7070 --admin-token $TOKEN\n  aloft origin --node-id o1 --raft-addr 10.0.0.1:7000 --api-addr 10.0.0.1:7070 --bootstrap\n  aloft origin --node-id o2 --raft-addr 10.0.0.2:7000 --api-addr 10.0.0.2:7070 --join 10.0.0.1:7070\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -70,6 +71,7 @@ func runOrigin(ctx context.Context, args []string) int {
 		return 2
 	}
 	raiseFileLimit("origin")
+	servePprof(*pprofAddr)
 	cfg.Logger = logger()
 	n, err := origin.New(cfg)
 	if err == nil {
