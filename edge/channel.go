@@ -75,7 +75,7 @@ func (n *Node) setChannel(ctx *fasthttp.RequestCtx, av *appView, in *capgo.Info)
 		return
 	}
 	local := capgo.FeaturesOf(in.PluginVersion).LocalChannel
-	if o := av.app.Overrides[in.DeviceID]; o != nil && !o.SelfSet && !local {
+	if o := av.devs.get(in.DeviceID); o != nil && !o.SelfSet && !local {
 		writeJSON(ctx, fasthttp.StatusOK, channelError{Error: "cannot_override", Message: "The device is pinned to a channel by an operator"})
 		return
 	}
@@ -124,7 +124,7 @@ type channelAnswer struct {
 // channel the device says it uses, then the real public channel (Capgo
 // hard-codes "production" there).
 func getChannel(ctx *fasthttp.RequestCtx, av *appView, in *capgo.Info) {
-	if o := av.app.Overrides[in.DeviceID]; o != nil && av.channels[o.Channel] != nil {
+	if o := av.devs.get(in.DeviceID); o != nil && av.channels[o.Channel] != nil {
 		allow := av.channels[o.Channel].ch.AllowDeviceSelfSet
 		writeJSON(ctx, fasthttp.StatusOK, channelAnswer{Channel: o.Channel, Status: "override", AllowSet: &allow})
 		return
@@ -171,7 +171,7 @@ func listChannels(ctx *fasthttp.RequestCtx, av *appView, in *capgo.Info) {
 // unsetChannel is only sent by plugins before x.34 (newer ones unset
 // locally): it removes a stored self-assignment.
 func (n *Node) unsetChannel(ctx *fasthttp.RequestCtx, av *appView, in *capgo.Info) {
-	o := av.app.Overrides[in.DeviceID]
+	o := av.devs.get(in.DeviceID)
 	switch {
 	case o == nil:
 		writeRaw(ctx, fasthttp.StatusOK, `{"status":"ok"}`)

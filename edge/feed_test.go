@@ -45,8 +45,21 @@ func catalogRecords(cat *api.Catalog) ([]api.Record, [32]byte) {
 				add(api.KindBundle, v, b)
 			}
 		}
-		for dev, o := range app.Overrides {
-			add(api.KindOverride, dev, o)
+		buckets := map[int]map[string][32]byte{}
+		for dev, o := range cat.Overrides[id].All() {
+			b, err := json.Marshal(o)
+			if err != nil {
+				panic(err)
+			}
+			recs = append(recs, api.Record{App: id, Kind: api.KindOverride, Name: dev, Body: b})
+			i := api.BucketOf(dev)
+			if buckets[i] == nil {
+				buckets[i] = map[string][32]byte{}
+			}
+			buckets[i][dev] = api.RecordDigest(b)
+		}
+		for i, bd := range buckets {
+			d[api.BucketKey(i)] = api.BucketDigest(bd)
 		}
 		digests[id] = api.AppDigest(d)
 	}

@@ -78,7 +78,7 @@ func (h *peerHistory) delta(rep *replica, after uint64) *api.Feed {
 			seen[k] = true
 			r := api.Record{App: k.app, Kind: k.Kind, Name: k.Name}
 			if ra := rep.apps[k.app]; ra != nil {
-				if x, ok := ra.recs[k.RecordKey]; ok {
+				if x, ok := ra.lookup(k.RecordKey); ok {
 					r.Body = x.bytes()
 				}
 			}

@@ -185,7 +185,7 @@ func waitRing(t *testing.T, size int, nodes ...*Node) {
 // catalogOf is a catalog at index whose one app serves bundles (the last
 // on channel production).
 func catalogOf(index uint64, bundles ...*api.Bundle) *api.Catalog {
-	app := &api.App{ID: "com.example.app", Bundles: map[string]*api.Bundle{}, Channels: map[string]*api.Channel{}, Overrides: map[string]*api.Override{}}
+	app := &api.App{ID: "com.example.app", Bundles: map[string]*api.Bundle{}, Channels: map[string]*api.Channel{}}
 	for _, b := range bundles {
 		app.Bundles[b.Version] = b
 	}

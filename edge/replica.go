@@ -60,9 +60,147 @@ func newRec(r api.Record, digest [32]byte) (rec, error) {
 	return x, nil
 }
 
+// replicaApp is one app's records: its own, its channels' and its
+// bundles' in recs, its device overrides by bucket in devs (as the
+// origin's digest covers them), so a pinned device costs an apply one
+// bucket, not every override of the app.
 type replicaApp struct {
 	recs   map[api.RecordKey]rec
+	devs   *devTable
 	digest [32]byte
+}
+
+// devTable is an app's overrides by bucket (api.BucketOf); immutable once
+// built, shared by the view that answers from it.
+type devTable [api.OverrideBuckets]*devBucket
+
+type devBucket struct {
+	recs   map[string]rec // by device id; val is *api.Override
+	digest [32]byte       // api.BucketDigest of recs
+}
+
+// get returns dev's override, or nil.
+func (t *devTable) get(dev string) *api.Override {
+	if t == nil {
+		return nil
+	}
+	b := t[api.BucketOf(dev)]
+	if b == nil {
+		return nil
+	}
+	if x, ok := b.recs[dev]; ok {
+		return x.val.(*api.Override)
+	}
+	return nil
+}
+
+func (t *devTable) len() int {
+	n := 0
+	if t != nil {
+		for _, b := range t {
+			if b != nil {
+				n += len(b.recs)
+			}
+		}
+	}
+	return n
+}
+
+// lookup finds a record of the app, an override among its buckets.
+func (ra *replicaApp) lookup(k api.RecordKey) (rec, bool) {
+	if k.Kind != api.KindOverride {
+		x, ok := ra.recs[k]
+		return x, ok
+	}
+	if ra.devs == nil {
+		return rec{}, false
+	}
+	if b := ra.devs[api.BucketOf(k.Name)]; b != nil {
+		x, ok := b.recs[k.Name]
+		return x, ok
+	}
+	return rec{}, false
+}
+
+// editing is an app being changed by one apply: its parts are copied
+// from the held app the first time the apply changes them.
+type editing struct {
+	ra      *replicaApp
+	ownRecs bool
+	ownDevs bool
+	own     [api.OverrideBuckets]bool // buckets copied (or made) by this apply
+	recsHit bool                      // a record other than an override changed
+}
+
+func (e *editing) set(k api.RecordKey, x *rec) {
+	if k.Kind != api.KindOverride {
+		e.recsHit = true
+		if !e.ownRecs {
+			e.ra.recs, e.ownRecs = maps.Clone(e.ra.recs), true
+		}
+		if x == nil {
+			delete(e.ra.recs, k)
+		} else {
+			e.ra.recs[k] = *x
+		}
+		return
+	}
+	if !e.ownDevs {
+		t := &devTable{}
+		if e.ra.devs != nil {
+			*t = *e.ra.devs
+		}
+		e.ra.devs, e.ownDevs = t, true
+	}
+	i := api.BucketOf(k.Name)
+	if !e.own[i] {
+		b := &devBucket{recs: map[string]rec{}}
+		if old := e.ra.devs[i]; old != nil {
+			b.recs = maps.Clone(old.recs)
+		}
+		e.ra.devs[i], e.own[i] = b, true
+	}
+	if x == nil {
+		delete(e.ra.devs[i].recs, k.Name)
+	} else {
+		e.ra.devs[i].recs[k.Name] = *x
+	}
+}
+
+// seal recomputes the digests of what the apply changed; false when the
+// app has no records left.
+func (e *editing) seal() bool {
+	ra := e.ra
+	d := make(map[api.RecordKey][32]byte, len(ra.recs)+8)
+	for k, x := range ra.recs {
+		d[k] = x.digest
+	}
+	empty := len(ra.recs) == 0
+	if ra.devs != nil {
+		for i, b := range ra.devs {
+			if b == nil {
+				continue
+			}
+			if e.own[i] {
+				if len(b.recs) == 0 {
+					ra.devs[i] = nil
+					continue
+				}
+				bd := make(map[string][32]byte, len(b.recs))
+				for dev, x := range b.recs {
+					bd[dev] = x.digest
+				}
+				b.digest = api.BucketDigest(bd)
+			}
+			d[api.BucketKey(i)] = b.digest
+			empty = false
+		}
+		if e.ownDevs && *ra.devs == (devTable{}) {
+			ra.devs = nil
+		}
+	}
+	ra.digest = api.AppDigest(d)
+	return !empty
 }
 
 // replica is immutable once built; apply returns a new one.
@@ -85,7 +223,8 @@ func (r *replica) index() uint64 {
 }
 
 // apply verifies f against the keys and what r holds, and returns the
-// replica it yields with the ids of the apps that changed. now zero skips
+// replica it yields with the ids of the apps that changed, each mapped to
+// whether the app's own records changed (false: only its overrides). now zero skips
 // the expiry check (a state read back from disk is served, flagged as
 // expired, rather than dropped).
 func (r *replica) apply(f *api.Feed, keys map[string]ed25519.PublicKey, now time.Time) (*replica, map[string]bool, error) {
@@ -136,7 +275,7 @@ func (r *replica) applyOpened(fr *api.FeedReader, st *api.SignedState, each func
 	default:
 		out.apps, out.digests = maps.Clone(r.apps), maps.Clone(r.digests)
 	}
-	touched := map[string]*replicaApp{}
+	touched := map[string]*editing{}
 	blobs := interner{}
 	for {
 		record, ok, err := fr.Next()
@@ -154,21 +293,23 @@ func (r *replica) applyOpened(fr *api.FeedReader, st *api.SignedState, each func
 				return nil, nil, err
 			}
 		}
-		ra := touched[record.App]
-		if ra == nil {
-			ra = &replicaApp{recs: map[api.RecordKey]rec{}}
+		e := touched[record.App]
+		if e == nil {
+			e = &editing{ra: &replicaApp{recs: map[api.RecordKey]rec{}}, ownRecs: true}
 			if prev := out.apps[record.App]; prev != nil && fr.From != 0 {
-				ra.recs = maps.Clone(prev.recs)
+				e = &editing{ra: &replicaApp{recs: prev.recs, devs: prev.devs}}
 			}
-			touched[record.App] = ra
+			touched[record.App] = e
 		}
 		k := api.RecordKey{Kind: record.Kind, Name: record.Name}
 		if len(record.Body) == 0 {
-			delete(ra.recs, k)
+			if _, ok := e.ra.lookup(k); ok {
+				e.set(k, nil)
+			}
 			continue
 		}
 		digest := api.RecordDigest(record.Body)
-		if old, ok := ra.recs[k]; ok && old.digest == digest {
+		if old, ok := e.ra.lookup(k); ok && old.digest == digest {
 			continue
 		}
 		x, err := newRec(record, digest)
@@ -178,21 +319,18 @@ func (r *replica) applyOpened(fr *api.FeedReader, st *api.SignedState, each func
 		if b, ok := x.val.(*api.Bundle); ok {
 			blobs.intern(b)
 		}
-		ra.recs[k] = x
+		e.set(k, &x)
 	}
-	for id, ra := range touched {
-		changed[id] = true
-		if len(ra.recs) == 0 {
+	for id, e := range touched {
+		// Only overrides changed: the app's compiled view is kept.
+		changed[id] = changed[id] || e.recsHit || fr.From == 0 || r.apps[id] == nil
+		if !e.seal() {
 			delete(out.apps, id)
 			delete(out.digests, id)
+			changed[id] = true
 			continue
 		}
-		d := make(map[api.RecordKey][32]byte, len(ra.recs))
-		for k, x := range ra.recs {
-			d[k] = x.digest
-		}
-		ra.digest = api.AppDigest(d)
-		out.apps[id], out.digests[id] = ra, ra.digest
+		out.apps[id], out.digests[id] = e.ra, e.ra.digest
 	}
 	if root := api.RootDigest(out.digests); string(root[:]) != string(st.Body) {
 		return nil, nil, errRootMismatch
@@ -281,14 +419,19 @@ func decodeRecord(r api.Record) (v any, exact bool, err error) {
 	return v, err == nil && string(again) == string(r.Body), nil
 }
 
-// catalogApp assembles app id's catalog object from its records.
-func (r *replica) catalogApp(id string) *appSource {
+// catalogApp assembles app id's catalog object from its records; with
+// recs false (only its overrides changed) just the overrides.
+func (r *replica) catalogApp(id string, recs bool) *appSource {
 	ra := r.apps[id]
 	if ra == nil {
 		return nil
 	}
-	src := &appSource{versions: map[string]struct{}{}}
-	app := &api.App{ID: id, Bundles: map[string]*api.Bundle{}, Channels: map[string]*api.Channel{}, Overrides: map[string]*api.Override{}}
+	src := &appSource{devs: ra.devs}
+	if !recs {
+		return src
+	}
+	src.versions = map[string]struct{}{}
+	app := &api.App{ID: id, Bundles: map[string]*api.Bundle{}, Channels: map[string]*api.Channel{}}
 	for k, x := range ra.recs {
 		switch v := x.val.(type) {
 		case *api.AppMeta:
@@ -300,8 +443,6 @@ func (r *replica) catalogApp(id string) *appSource {
 			app.Channels[k.Name] = v
 		case *api.Bundle:
 			app.Bundles[k.Name] = v
-		case *api.Override:
-			app.Overrides[k.Name] = v
 		}
 	}
 	src.app = app
@@ -313,6 +454,17 @@ func (r *replica) eachRecord(fn func(api.Record)) {
 	for id, ra := range r.apps {
 		for k, x := range ra.recs {
 			fn(api.Record{App: id, Kind: k.Kind, Name: k.Name, Body: x.bytes()})
+		}
+		if ra.devs == nil {
+			continue
+		}
+		for _, b := range ra.devs {
+			if b == nil {
+				continue
+			}
+			for dev, x := range b.recs {
+				fn(api.Record{App: id, Kind: api.KindOverride, Name: dev, Body: x.bytes()})
+			}
 		}
 	}
 }

@@ -64,7 +64,7 @@ func (v *view) resolve(in *capgo.Info) decision {
 // that tells the developer why and does not make devices report a
 // download_fail on every check.
 func (av *appView) channelFor(in *capgo.Info) (*chanView, bool) {
-	if o := av.app.Overrides[in.DeviceID]; o != nil {
+	if o := av.devs.get(in.DeviceID); o != nil {
 		if cv := av.channels[o.Channel]; cv != nil {
 			return cv, true
 		}

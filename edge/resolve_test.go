@@ -34,17 +34,15 @@ func testBundle(v string, edit ...func(*api.Bundle)) *api.Bundle {
 
 // testView compiles one app with the given bundles and channels.
 func testView(bundles []*api.Bundle, chans []*api.Channel, overrides map[string]*api.Override) *view {
-	app := &api.App{ID: "com.example.app", Bundles: map[string]*api.Bundle{}, Channels: map[string]*api.Channel{}, Overrides: overrides}
-	if app.Overrides == nil {
-		app.Overrides = map[string]*api.Override{}
-	}
+	app := &api.App{ID: "com.example.app", Bundles: map[string]*api.Bundle{}, Channels: map[string]*api.Channel{}}
 	for _, b := range bundles {
 		app.Bundles[b.Version] = b
 	}
 	for _, c := range chans {
 		app.Channels[c.Name] = c
 	}
-	return newView(&api.Catalog{Protocol: api.ProtocolVersion, Index: 7, Apps: map[string]*api.App{app.ID: app}})
+	return newView(&api.Catalog{Protocol: api.ProtocolVersion, Index: 7, Apps: map[string]*api.App{app.ID: app},
+		Overrides: map[string]*api.Overrides{app.ID: api.NewOverrides(overrides)}})
 }
 
 func info(edit ...func(*capgo.Info)) capgo.Info {

@@ -39,7 +39,7 @@ func bigCatalog(apps int) *api.Catalog {
 	names := []string{"production", "beta", "alpha", "staging", "canary"}
 	for a := 0; a < apps; a++ {
 		id := fmt.Sprintf("com.big.a%04d", a)
-		app := &api.App{ID: id, NextChannelID: 6, Bundles: map[string]*api.Bundle{}, Channels: map[string]*api.Channel{}, Overrides: map[string]*api.Override{}}
+		app := &api.App{ID: id, NextChannelID: 6, Bundles: map[string]*api.Bundle{}, Channels: map[string]*api.Channel{}}
 		for v := 0; v < 10; v++ {
 			ver := fmt.Sprintf("1.0.%d", v)
 			b := testBundle(ver)

@@ -210,8 +210,8 @@ func (n *Node) persist(sw *snapWriter, delta *api.Feed, rep *replica) {
 func (n *Node) installState(rep *replica, changed map[string]bool, delta *api.Feed, prefetch bool) {
 	old := n.view.Load()
 	apps := make(map[string]*appSource, len(changed))
-	for id := range changed {
-		apps[strings.ToLower(id)] = rep.catalogApp(id)
+	for id, recs := range changed {
+		apps[strings.ToLower(id)] = rep.catalogApp(id, recs)
 	}
 	v := old.with(rep.index(), rep.state.Expires, apps)
 	n.mu.Lock()

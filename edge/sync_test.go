@@ -24,9 +24,9 @@ import (
 
 func signedCatalog(index uint64, version string) *api.Catalog {
 	app := &api.App{ID: "com.example.app", NextChannelID: 2,
-		Bundles:   map[string]*api.Bundle{version: testBundle(version)},
-		Channels:  map[string]*api.Channel{"production": chanOpts(1, "production", version, public)},
-		Overrides: map[string]*api.Override{}}
+		Bundles:  map[string]*api.Bundle{version: testBundle(version)},
+		Channels: map[string]*api.Channel{"production": chanOpts(1, "production", version, public)},
+	}
 	return &api.Catalog{Protocol: api.ProtocolVersion, Index: index, Apps: map[string]*api.App{app.ID: app}}
 }
 

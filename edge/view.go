@@ -38,7 +38,10 @@ type view struct {
 }
 
 type appView struct {
-	app      *api.App
+	app *api.App
+	// devs is the app's device overrides, apart from what is compiled:
+	// pinning a device swaps it and recompiles nothing.
+	devs     *devTable
 	channels map[string]*chanView
 	// ordered holds every channel sorted by name then id, as Capgo picks
 	// the public channel and lists channels in that order.
@@ -51,10 +54,12 @@ type appView struct {
 }
 
 // appSource is what an app view is compiled from: the app's servable
-// part, and the names of all its bundles.
+// part, the names of all its bundles, and its overrides. A nil app means
+// only the overrides changed: the compiled view is kept.
 type appSource struct {
 	app      *api.App
 	versions map[string]struct{}
+	devs     *devTable
 }
 
 type chanView struct {
@@ -86,7 +91,7 @@ func emptyView() *view {
 func newView(cat *api.Catalog) *view {
 	changed := make(map[string]*appSource, len(cat.Apps))
 	for id, app := range cat.Apps {
-		src := &appSource{app: app, versions: map[string]struct{}{}}
+		src := &appSource{app: app, versions: map[string]struct{}{}, devs: tableOf(cat.Overrides[id])}
 		for v := range app.Bundles {
 			src.versions[v] = struct{}{}
 		}
@@ -95,8 +100,29 @@ func newView(cat *api.Catalog) *view {
 	return emptyView().with(cat.Index, time.Time{}, changed)
 }
 
+// tableOf is an api.Overrides as the view holds overrides (catalogs
+// compiled whole, in tests).
+func tableOf(o *api.Overrides) *devTable {
+	if o.Len() == 0 {
+		return nil
+	}
+	t := &devTable{}
+	for i := range t {
+		b := o.Bucket(i)
+		if b == nil {
+			continue
+		}
+		t[i] = &devBucket{recs: make(map[string]rec, b.Len())}
+		for dev, v := range b.All() {
+			t[i].recs[dev] = rec{val: v}
+		}
+	}
+	return t
+}
+
 // with returns the view at index: the apps in changed recompiled (a nil
-// app is removed), every other app shared with v.
+// source is removed; one with only overrides keeps its compiled view),
+// every other app shared with v.
 func (v *view) with(index uint64, expires time.Time, changed map[string]*appSource) *view {
 	out := &view{index: index, expires: expires, apps: maps.Clone(v.apps), blobs: v.blobs, deltas: v.deltas,
 		indexHeader: strconv.AppendUint(nil, index, 10)}
@@ -105,6 +131,12 @@ func (v *view) with(index uint64, expires time.Time, changed map[string]*appSour
 	var gone []string
 	for id, src := range changed {
 		prev := v.apps[id]
+		if src != nil && src.app == nil && prev != nil {
+			av := *prev
+			av.devs = src.devs
+			out.apps[id] = &av
+			continue
+		}
 		if prev != nil {
 			maps.Copy(drops, prev.blobs)
 			for _, bv := range prev.bundles {
@@ -118,7 +150,7 @@ func (v *view) with(index uint64, expires time.Time, changed map[string]*appSour
 			continue
 		}
 		av := compileApp(src.app, prev)
-		av.versions = src.versions
+		av.versions, av.devs = src.versions, src.devs
 		out.apps[id] = av
 		maps.Copy(adds, av.blobs)
 		for _, bv := range av.bundles {

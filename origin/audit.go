@@ -76,8 +76,8 @@ func (s *state) view(t target) []byte {
 			v = snapOfChannel(app.Channels[t.name])
 		}
 	case "device":
-		if app != nil && app.Overrides[t.name] != nil {
-			v = snapOverride(*app.Overrides[t.name])
+		if o := s.overrides(t.app).Get(t.name); o != nil {
+			v = snapOverride(*o)
 		}
 	default:
 		v = s.privateView(t)

@@ -48,9 +48,21 @@ type projRec struct {
 	digest [32]byte
 }
 
+// projApp is one app's records: its own, its channels' and its bundles'
+// in recs, its overrides by bucket. Each part is shared with the previous
+// projection while its source is the same object, so pinning a device
+// encodes one override and hashes one bucket.
 type projApp struct {
-	src  *api.App
-	recs map[api.RecordKey]projRec
+	src     *api.App
+	devs    *api.Overrides
+	recs    map[api.RecordKey]projRec
+	buckets [api.OverrideBuckets]*projBucket
+}
+
+type projBucket struct {
+	src    *api.OverrideBucket
+	recs   map[string]projRec // by device id
+	digest [32]byte
 }
 
 type feedEntry struct {
@@ -117,10 +129,11 @@ func (fl *feedLog) advance(cat *api.Catalog) {
 	var keys []feedKey
 	for id, app := range cat.Apps {
 		prev := old[id]
-		if prev != nil && prev.src == app {
+		devs := cat.Overrides[id]
+		if prev != nil && prev.src == app && prev.devs == devs {
 			continue
 		}
-		pa := projectApp(app, prev)
+		pa := projectApp(app, devs, prev)
 		keys = appendChanged(keys, id, prev, pa)
 		apps[id] = pa
 		digests[id] = pa.digest()
@@ -182,38 +195,81 @@ func (fl *feedLog) sign() {
 	fl.changed = make(chan struct{})
 }
 
-// projectApp encodes app's records, reusing prev's for objects that did
-// not change (the same pointer).
-func projectApp(app *api.App, prev *projApp) *projApp {
-	pa := &projApp{src: app, recs: make(map[api.RecordKey]projRec, 1+len(app.Channels)+len(app.Overrides))}
-	reuse := func(k api.RecordKey, src any, v any) {
-		if prev != nil && src != nil {
-			if r, ok := prev.recs[k]; ok && r.src == src {
-				pa.recs[k] = r
-				return
+// projectApp encodes app's records and its overrides', reusing prev's
+// for objects that did not change (the same pointer).
+func projectApp(app *api.App, devs *api.Overrides, prev *projApp) *projApp {
+	pa := &projApp{src: app, devs: devs}
+	if prev != nil && prev.src == app {
+		pa.recs = prev.recs
+	} else {
+		pa.recs = make(map[api.RecordKey]projRec, 1+len(app.Channels))
+		reuse := func(k api.RecordKey, src any, v any) {
+			if prev != nil && src != nil {
+				if r, ok := prev.recs[k]; ok && r.src == src {
+					pa.recs[k] = r
+					return
+				}
+			}
+			pa.recs[k] = encodeRec(k.Kind, src, v)
+		}
+		meta := api.AppMeta{ID: app.ID, Name: app.Name, Created: app.Created, NextChannelID: app.NextChannelID,
+			Versions: slices.Sorted(maps.Keys(app.Bundles))}
+		reuse(api.RecordKey{Kind: api.KindApp}, nil, meta) // a few names: encoded each time
+		for name, ch := range app.Channels {
+			reuse(api.RecordKey{Kind: api.KindChannel, Name: name}, ch, ch)
+		}
+		for v := range api.Servable(app.Channels) {
+			if b := app.Bundles[v]; b != nil {
+				reuse(api.RecordKey{Kind: api.KindBundle, Name: v}, b, b)
 			}
 		}
-		b, err := json.Marshal(v)
-		if err != nil {
-			panic(fmt.Sprintf("origin: encode %s record: %v", k.Kind, err)) // plain data types: cannot fail
+	}
+	for i := range pa.buckets {
+		var pb *projBucket
+		if prev != nil {
+			pb = prev.buckets[i]
 		}
-		pa.recs[k] = projRec{src: src, body: b, digest: api.RecordDigest(b)}
-	}
-	meta := api.AppMeta{ID: app.ID, Name: app.Name, Created: app.Created, NextChannelID: app.NextChannelID,
-		Versions: slices.Sorted(maps.Keys(app.Bundles))}
-	reuse(api.RecordKey{Kind: api.KindApp}, nil, meta) // a few names: encoded each time
-	for name, ch := range app.Channels {
-		reuse(api.RecordKey{Kind: api.KindChannel, Name: name}, ch, ch)
-	}
-	for v := range api.Servable(app.Channels) {
-		if b := app.Bundles[v]; b != nil {
-			reuse(api.RecordKey{Kind: api.KindBundle, Name: v}, b, b)
-		}
-	}
-	for dev, o := range app.Overrides {
-		reuse(api.RecordKey{Kind: api.KindOverride, Name: dev}, o, o)
+		pa.buckets[i] = projectBucket(devs.Bucket(i), pb)
 	}
 	return pa
+}
+
+// projectBucket encodes one bucket of overrides, reusing prev's records
+// of the same objects; nil for an empty bucket.
+func projectBucket(b *api.OverrideBucket, prev *projBucket) *projBucket {
+	switch {
+	case b == nil:
+		return nil
+	case prev != nil && prev.src == b:
+		return prev
+	}
+	pb := &projBucket{src: b, recs: make(map[string]projRec, b.Len())}
+	digests := make(map[string][32]byte, b.Len())
+	for dev, o := range b.All() {
+		r, ok := prev.lookup(dev)
+		if !ok || r.src != o {
+			r = encodeRec(api.KindOverride, o, o)
+		}
+		pb.recs[dev], digests[dev] = r, r.digest
+	}
+	pb.digest = api.BucketDigest(digests)
+	return pb
+}
+
+func (pb *projBucket) lookup(dev string) (projRec, bool) {
+	if pb == nil {
+		return projRec{}, false
+	}
+	r, ok := pb.recs[dev]
+	return r, ok
+}
+
+func encodeRec(kind string, src, v any) projRec {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("origin: encode %s record: %v", kind, err)) // plain data types: cannot fail
+	}
+	return projRec{src: src, body: b, digest: api.RecordDigest(b)}
 }
 
 func (pa *projApp) digest() [32]byte {
@@ -221,35 +277,108 @@ func (pa *projApp) digest() [32]byte {
 	for k, r := range pa.recs {
 		d[k] = r.digest
 	}
+	for i, pb := range pa.buckets {
+		if pb != nil {
+			d[api.BucketKey(i)] = pb.digest
+		}
+	}
 	return api.AppDigest(d)
 }
 
 // appendChanged adds the keys whose bytes differ between prev and cur
 // (either may be nil).
 func appendChanged(keys []feedKey, id string, prev, cur *projApp) []feedKey {
-	if cur != nil {
-		for k, r := range cur.recs {
-			if prev == nil || prev.recs[k].digest != r.digest {
-				keys = append(keys, feedKey{id, k})
-			}
+	if prev == nil || cur == nil || prev.src != cur.src {
+		keys = appendChangedRecs(keys, id, prev.records(), cur.records())
+	}
+	for i := 0; i < api.OverrideBuckets; i++ {
+		var pb, cb *projBucket
+		if prev != nil {
+			pb = prev.buckets[i]
+		}
+		if cur != nil {
+			cb = cur.buckets[i]
+		}
+		if pb == cb {
+			continue
+		}
+		keys = appendChangedRecs(keys, id, pb.records(), cb.records())
+	}
+	return keys
+}
+
+// appendChangedRecs adds the keys of records whose digest differs
+// between two record sets (either may be nil).
+func appendChangedRecs(keys []feedKey, id string, prev, cur map[api.RecordKey][32]byte) []feedKey {
+	for k, d := range cur {
+		if pd, ok := prev[k]; !ok || pd != d {
+			keys = append(keys, feedKey{id, k})
 		}
 	}
-	if prev != nil {
-		for k := range prev.recs {
-			if _, ok := cur.lookup(k); !ok {
-				keys = append(keys, feedKey{id, k})
-			}
+	for k := range prev {
+		if _, ok := cur[k]; !ok {
+			keys = append(keys, feedKey{id, k})
 		}
 	}
 	return keys
+}
+
+func (pa *projApp) records() map[api.RecordKey][32]byte {
+	if pa == nil {
+		return nil
+	}
+	out := make(map[api.RecordKey][32]byte, len(pa.recs))
+	for k, r := range pa.recs {
+		out[k] = r.digest
+	}
+	return out
+}
+
+func (pb *projBucket) records() map[api.RecordKey][32]byte {
+	if pb == nil {
+		return nil
+	}
+	out := make(map[api.RecordKey][32]byte, len(pb.recs))
+	for dev, r := range pb.recs {
+		out[api.RecordKey{Kind: api.KindOverride, Name: dev}] = r.digest
+	}
+	return out
 }
 
 func (pa *projApp) lookup(k api.RecordKey) (projRec, bool) {
 	if pa == nil {
 		return projRec{}, false
 	}
+	if k.Kind == api.KindOverride {
+		return pa.buckets[api.BucketOf(k.Name)].lookup(k.Name)
+	}
 	r, ok := pa.recs[k]
 	return r, ok
+}
+
+// each calls fn with every record of the app.
+func (pa *projApp) each(fn func(api.RecordKey, projRec)) {
+	for k, r := range pa.recs {
+		fn(k, r)
+	}
+	for _, pb := range pa.buckets {
+		if pb == nil {
+			continue
+		}
+		for dev, r := range pb.recs {
+			fn(api.RecordKey{Kind: api.KindOverride, Name: dev}, r)
+		}
+	}
+}
+
+func (pa *projApp) len() int {
+	n := len(pa.recs)
+	for _, pb := range pa.buckets {
+		if pb != nil {
+			n += len(pb.recs)
+		}
+	}
+	return n
 }
 
 // next answers req at once: a snapshot, a delta, a fresher signature of
@@ -290,13 +419,13 @@ func (fl *feedLog) next(req api.FeedRequest) (*api.Feed, <-chan struct{}) {
 func (fl *feedLog) snapshotLocked() *api.Feed {
 	n := 0
 	for _, pa := range fl.apps {
-		n += len(pa.recs)
+		n += pa.len()
 	}
 	recs := make([]api.Record, 0, n)
 	for id, pa := range fl.apps {
-		for k, r := range pa.recs {
+		pa.each(func(k api.RecordKey, r projRec) {
 			recs = append(recs, api.Record{App: id, Kind: k.Kind, Name: k.Name, Body: r.body})
-		}
+		})
 	}
 	return &api.Feed{Protocol: api.FeedProtocol, From: 0, State: fl.signed, Records: recs}
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"reflect"
@@ -66,8 +67,20 @@ func (h *feedHolder) apply(f *api.Feed) {
 			continue
 		}
 		d := map[api.RecordKey][32]byte{}
+		buckets := map[int]map[string][32]byte{}
 		for k, b := range recs {
-			d[k] = api.RecordDigest(b)
+			if k.Kind != api.KindOverride {
+				d[k] = api.RecordDigest(b)
+				continue
+			}
+			i := api.BucketOf(k.Name)
+			if buckets[i] == nil {
+				buckets[i] = map[string][32]byte{}
+			}
+			buckets[i][k.Name] = api.RecordDigest(b)
+		}
+		for i, bd := range buckets {
+			d[api.BucketKey(i)] = api.BucketDigest(bd)
 		}
 		apps[id] = api.AppDigest(d)
 	}
@@ -169,6 +182,100 @@ func TestFeed_DeltasCarryOnlyWhatChanged(t *testing.T) {
 	// Nothing new: nothing to send.
 	if f := feedAfter(t, n, h.state.Index, h.state.Expires.UnixMilli()); f != nil {
 		t.Fatalf("an edge holding the current state got %+v", f)
+	}
+}
+
+// TestFeed_OverridesCostTheirBucket: pinned devices are records of their
+// own, grouped by bucket: pinning one more device sends one record and
+// re-projects one bucket; moving a channel sends the channel and touches
+// no bucket; deleting the channel the pins name drops them all; and
+// every delta still adds up to the signed root.
+func TestFeed_OverridesCostTheirBucket(t *testing.T) {
+	n, cl := startGCNode(t, nil)
+	ctx := context.Background()
+	const app = "com.example.app"
+	if _, err := cl.PutBundleZip(ctx, app, "1.0.0", zipOf(t, "one")); err != nil {
+		t.Fatal(err)
+	}
+	v1 := "1.0.0"
+	for _, ch := range []string{"production", "beta"} {
+		if _, err := cl.PutChannel(ctx, app, ch, api.PutChannel{Bundle: &v1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const pinned = 300
+	for i := range pinned {
+		if err := cl.SetDevice(ctx, app, fmt.Sprintf("00000000-0000-4000-8000-%012d", i), "beta"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFeedIndex(t, n, n.Catalog().Index)
+	h := newFeedHolder(t, n)
+	h.apply(feedAfter(t, n, 0, 0))
+	if got := len(h.recs[app]); got != pinned+4 { // app, 2 channels, 1 bundle
+		t.Fatalf("snapshot holds %d records of the app, want %d", got, pinned+4)
+	}
+	projected := func() *projApp {
+		n.svc.feed.mu.RLock()
+		defer n.svc.feed.mu.RUnlock()
+		return n.svc.feed.apps[app]
+	}
+	before := projected()
+	const newDev = "00000000-0000-4000-8000-999999999999"
+	if err := cl.SetDevice(ctx, app, newDev, "beta"); err != nil {
+		t.Fatal(err)
+	}
+	waitFeedIndex(t, n, n.Catalog().Index)
+	f := feedAfter(t, n, h.state.Index, 0)
+	if len(f.Records) != 1 || f.Records[0].Kind != api.KindOverride || f.Records[0].Name != newDev {
+		t.Fatalf("pinning one device sent %+v", f.Records)
+	}
+	h.apply(f)
+	after := projected()
+	mine := api.BucketOf(newDev)
+	for i := range after.buckets {
+		if same := after.buckets[i] == before.buckets[i]; same == (i == mine) {
+			t.Fatalf("bucket %d: shared %v after pinning a device of bucket %d", i, same, mine)
+		}
+	}
+	if reflect.ValueOf(after.recs).UnsafePointer() != reflect.ValueOf(before.recs).UnsafePointer() {
+		t.Fatal("pinning a device re-projected the app's own records")
+	}
+
+	v2 := "1.0.0"
+	if _, err := cl.PutChannel(ctx, app, "production", api.PutChannel{Bundle: &v2, Public: ptr(true)}); err != nil {
+		t.Fatal(err)
+	}
+	waitFeedIndex(t, n, n.Catalog().Index)
+	f = feedAfter(t, n, h.state.Index, 0)
+	if len(f.Records) != 1 || f.Records[0].Kind != api.KindChannel {
+		t.Fatalf("changing a channel sent %+v", f.Records)
+	}
+	h.apply(f)
+	moved := projected()
+	for i := range moved.buckets {
+		if moved.buckets[i] != after.buckets[i] {
+			t.Fatalf("changing a channel re-projected override bucket %d", i)
+		}
+	}
+
+	if err := cl.DeleteChannel(ctx, app, "beta"); err != nil {
+		t.Fatal(err)
+	}
+	waitFeedIndex(t, n, n.Catalog().Index)
+	f = feedAfter(t, n, h.state.Index, 0)
+	gone := 0
+	for _, r := range f.Records {
+		if r.Kind == api.KindOverride && len(r.Body) == 0 {
+			gone++
+		}
+	}
+	if gone != pinned+1 {
+		t.Fatalf("deleting the channel dropped %d overrides, want %d", gone, pinned+1)
+	}
+	h.apply(f)
+	if devs, err := cl.Devices(ctx, app); err != nil || len(devs) != 0 {
+		t.Fatalf("devices after their channel was deleted: %v %v", devs, err)
 	}
 }
 

@@ -221,12 +221,12 @@ func (hs *httpAPI) deleteChannel(_ http.ResponseWriter, r *http.Request) (int, a
 }
 
 func (hs *httpAPI) listDevices(_ http.ResponseWriter, r *http.Request) (int, any, error) {
-	app, err := hs.svc.App(r.PathValue("app"))
+	devs, err := hs.svc.Overrides(r.PathValue("app"))
 	if err != nil {
 		return 0, nil, err
 	}
-	out := make([]api.DeviceOverride, 0, len(app.Overrides))
-	for id, o := range app.Overrides {
+	out := make([]api.DeviceOverride, 0, devs.Len())
+	for id, o := range devs.All() {
 		out = append(out, api.DeviceOverride{DeviceID: id, Override: *o})
 	}
 	slices.SortFunc(out, func(a, b api.DeviceOverride) int { return strings.Compare(a.DeviceID, b.DeviceID) })
@@ -246,14 +246,14 @@ func (hs *httpAPI) putDevice(w http.ResponseWriter, r *http.Request) (int, any, 
 }
 
 func (hs *httpAPI) getDevice(_ http.ResponseWriter, r *http.Request) (int, any, error) {
-	app, err := hs.svc.App(r.PathValue("app"))
+	devs, err := hs.svc.Overrides(r.PathValue("app"))
 	if err != nil {
 		return 0, nil, err
 	}
 	id := strings.ToLower(r.PathValue("device"))
-	o := app.Overrides[id]
+	o := devs.Get(id)
 	if o == nil {
-		return 0, nil, fmt.Errorf("%w: device %s has no override in %s", ErrNotFound, id, app.ID)
+		return 0, nil, fmt.Errorf("%w: device %s has no override in %s", ErrNotFound, id, strings.ToLower(r.PathValue("app")))
 	}
 	return http.StatusOK, api.DeviceOverride{DeviceID: id, Override: *o}, nil
 }

@@ -94,6 +94,16 @@ func (svc *service) App(id string) (*api.App, error) {
 	return app, nil
 }
 
+// Overrides returns app id's device overrides (nil: none).
+func (svc *service) Overrides(id string) (*api.Overrides, error) {
+	cat, _ := svc.fsm.catalog()
+	id = strings.ToLower(id)
+	if cat.Apps[id] == nil {
+		return nil, fmt.Errorf("%w: %q", ErrAppNotFound, id)
+	}
+	return cat.Overrides[id], nil
+}
+
 // Catalog returns the current immutable catalog.
 func (svc *service) Catalog() *api.Catalog {
 	cat, _ := svc.fsm.catalog()

@@ -255,17 +255,18 @@ func (ss *snapState) state() *state {
 func snapOfCatalog(c *api.Catalog) *snapCatalog {
 	out := &snapCatalog{Protocol: c.Protocol, Index: c.Index, Apps: make(map[string]*snapApp, len(c.Apps))}
 	for id, a := range c.Apps {
+		devs := c.Overrides[id]
 		sa := &snapApp{ID: a.ID, Name: a.Name, Created: a.Created, NextChannelID: a.NextChannelID,
 			Bundles:   make(map[string]*snapBundle, len(a.Bundles)),
 			Channels:  make(map[string]*snapChannel, len(a.Channels)),
-			Overrides: make(map[string]*snapOverride, len(a.Overrides))}
+			Overrides: make(map[string]*snapOverride, devs.Len())}
 		for v, b := range a.Bundles {
 			sa.Bundles[v] = snapOfBundle(b)
 		}
 		for n, ch := range a.Channels {
 			sa.Channels[n] = snapOfChannel(ch)
 		}
-		for d, o := range a.Overrides {
+		for d, o := range devs.All() {
 			so := snapOverride(*o)
 			sa.Overrides[d] = &so
 		}
@@ -275,21 +276,25 @@ func snapOfCatalog(c *api.Catalog) *snapCatalog {
 }
 
 func (c *snapCatalog) catalog() *api.Catalog {
-	out := &api.Catalog{Protocol: c.Protocol, Index: c.Index, Apps: make(map[string]*api.App, len(c.Apps))}
+	out := &api.Catalog{Protocol: c.Protocol, Index: c.Index, Apps: make(map[string]*api.App, len(c.Apps)),
+		Overrides: map[string]*api.Overrides{}}
 	for id, sa := range c.Apps {
 		a := &api.App{ID: sa.ID, Name: sa.Name, Created: sa.Created, NextChannelID: sa.NextChannelID,
-			Bundles:   make(map[string]*api.Bundle, len(sa.Bundles)),
-			Channels:  make(map[string]*api.Channel, len(sa.Channels)),
-			Overrides: make(map[string]*api.Override, len(sa.Overrides))}
+			Bundles:  make(map[string]*api.Bundle, len(sa.Bundles)),
+			Channels: make(map[string]*api.Channel, len(sa.Channels))}
 		for v, b := range sa.Bundles {
 			a.Bundles[v] = b.bundle()
 		}
 		for n, ch := range sa.Channels {
 			a.Channels[n] = ch.channel()
 		}
+		devs := make(map[string]*api.Override, len(sa.Overrides))
 		for d, o := range sa.Overrides {
 			ao := api.Override(*o)
-			a.Overrides[d] = &ao
+			devs[d] = &ao
+		}
+		if t := api.NewOverrides(devs); t != nil {
+			out.Overrides[id] = t
 		}
 		out.Apps[id] = a
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/aloft/aloft/origin/api"
 )
 
 func snapshotBytes(t *testing.T, f *fsm) []byte {
@@ -34,6 +36,12 @@ func TestSnapshot_Restore_EveryField(t *testing.T) {
 	f := newFSM()
 	full := filled[state]()
 	full.cells = nil
+	// An override table's buckets are unexported (the filler cannot reach
+	// them): give every app a filled override, compared as JSON below.
+	full.Catalog.Overrides = map[string]*api.Overrides{}
+	for id := range full.Catalog.Apps {
+		full.Catalog.Overrides[id] = api.NewOverrides(map[string]*api.Override{"dev-" + id: ptr(filled[api.Override]())})
+	}
 	f.s = &full
 	g, err := restoreBytes(snapshotBytes(t, f))
 	if err != nil {
@@ -41,6 +49,11 @@ func TestSnapshot_Restore_EveryField(t *testing.T) {
 	}
 	if diff := stateDiff(f.s, g.s); diff != "" {
 		t.Fatal(diff)
+	}
+	want, _ := json.Marshal(f.s.Catalog.Overrides)
+	got, _ := json.Marshal(g.s.Catalog.Overrides)
+	if len(full.Catalog.Apps) == 0 || !bytes.Equal(want, got) {
+		t.Fatalf("overrides: %s, want %s", got, want)
 	}
 }
 

@@ -364,7 +364,7 @@ func (s *state) revokeToken(name string, now int64) error {
 
 // editApp returns a copy of app id (with copied bundle and channel maps)
 // installed in a copy of the catalog's app map, ready to be changed by the
-// caller; call editOverrides before changing its overrides.
+// caller.
 func (s *state) editApp(id string) (*api.App, error) {
 	old := s.Catalog.Apps[id]
 	if old == nil {
@@ -373,9 +373,6 @@ func (s *state) editApp(id string) (*api.App, error) {
 	app := *old
 	app.Bundles = maps.Clone(old.Bundles)
 	app.Channels = maps.Clone(old.Channels)
-	// Overrides are shared until an override changes (editOverrides):
-	// they grow with pinned devices, and a channel or bundle change must
-	// not copy them all.
 	s.replaceApp(&app)
 	return &app, nil
 }
@@ -392,7 +389,7 @@ func (s *state) createApp(p createAppCmd, now int64) (*api.App, error) {
 		return nil, fmt.Errorf("%w: %q", ErrAppExists, p.AppID)
 	}
 	app := &api.App{ID: p.AppID, Name: p.Name, Created: now, NextChannelID: 1,
-		Bundles: map[string]*api.Bundle{}, Channels: map[string]*api.Channel{}, Overrides: map[string]*api.Override{}}
+		Bundles: map[string]*api.Bundle{}, Channels: map[string]*api.Channel{}}
 	s.replaceApp(app)
 	return app, nil
 }
@@ -451,22 +448,30 @@ func (s *state) deleteChannel(p deleteChannelCmd) error {
 	}
 	app, _ := s.editApp(p.App)
 	delete(app.Channels, p.Name)
-	copied := false
-	for dev, o := range app.Overrides {
-		if o.Channel == p.Name {
-			if !copied {
-				editOverrides(app)
-				copied = true
-			}
-			delete(app.Overrides, dev)
-		}
-	}
+	s.replaceOverrides(p.App, s.overrides(p.App).Without(func(_ string, o *api.Override) bool { return o.Channel == p.Name }))
 	return nil
 }
 
-// editOverrides gives app (a copy from editApp) an override map of its
-// own, since the published app it was copied from shares the old one.
-func editOverrides(app *api.App) { app.Overrides = maps.Clone(app.Overrides) }
+func (s *state) overrides(app string) *api.Overrides { return s.Catalog.Overrides[app] }
+
+// replaceOverrides installs app's override table in a copy of the
+// catalog (nil: none); the same table again is not a change.
+func (s *state) replaceOverrides(app string, t *api.Overrides) {
+	if s.Catalog.Overrides[app] == t {
+		return
+	}
+	cat := *s.Catalog
+	cat.Overrides = maps.Clone(s.Catalog.Overrides)
+	if cat.Overrides == nil {
+		cat.Overrides = map[string]*api.Overrides{}
+	}
+	if t == nil {
+		delete(cat.Overrides, app)
+	} else {
+		cat.Overrides[app] = t
+	}
+	s.Catalog = &cat
+}
 
 func (s *state) setOverride(p setOverrideCmd, now int64) error {
 	cur := s.app(p.App)
@@ -476,15 +481,10 @@ func (s *state) setOverride(p setOverrideCmd, now int64) error {
 	if p.Channel != "" && cur.Channels[p.Channel] == nil {
 		return fmt.Errorf("%w: %s/%s", ErrChanNotFound, p.App, p.Channel)
 	}
-	if p.Channel == "" && cur.Overrides[p.Device] == nil {
-		return nil
+	var o *api.Override
+	if p.Channel != "" {
+		o = &api.Override{Channel: p.Channel, SelfSet: p.SelfSet, Updated: now}
 	}
-	app, _ := s.editApp(p.App)
-	editOverrides(app)
-	if p.Channel == "" {
-		delete(app.Overrides, p.Device)
-		return nil
-	}
-	app.Overrides[p.Device] = &api.Override{Channel: p.Channel, SelfSet: p.SelfSet, Updated: now}
+	s.replaceOverrides(p.App, s.overrides(p.App).With(p.Device, o))
 	return nil
 }

@@ -72,14 +72,14 @@ func TestState_Apply(t *testing.T) {
 	if ch.Bundle != "1.0.0" || !ch.Public || !ch.Android || ch.ID != 1 || app.NextChannelID != 2 {
 		t.Fatalf("channel %+v", ch)
 	}
-	if app.Overrides["d"].Channel != "production" {
-		t.Fatalf("override %+v", app.Overrides)
+	if o := s.overrides("com.example.app").Get("d"); o == nil || o.Channel != "production" {
+		t.Fatalf("override %+v", o)
 	}
 	// Deleting the channel drops the overrides that name it.
 	if r := run(cmdDeleteChannel, deleteChannelCmd{App: "com.example.app", Name: "production"}); r.Err != nil {
 		t.Fatal(r.Err)
 	}
-	if len(s.Catalog.Apps["com.example.app"].Overrides) != 0 {
+	if s.overrides("com.example.app").Len() != 0 {
 		t.Fatal("override survived its channel")
 	}
 	if r := run(cmdDeleteBundle, deleteBundleCmd{App: "com.example.app", Version: "1.0.0"}); r.Err != nil {

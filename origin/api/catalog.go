@@ -12,8 +12,8 @@ const ProtocolVersion = 1
 // back to the bundle shipped inside the native app.
 const BuiltinVersion = "builtin"
 
-// Catalog is the whole device-facing state: every app with its bundles,
-// channels and device overrides. Edges hold it in memory and answer update
+// Catalog is the whole device-facing state: every app with its bundles
+// and channels, and every app's device overrides. Edges hold it in memory and answer update
 // checks from it. A Catalog handed out by the origin is immutable: nobody
 // mutates it after publication, so readers need no lock.
 type Catalog struct {
@@ -24,6 +24,11 @@ type Catalog struct {
 	Index uint64 `json:"index"`
 	// Apps is keyed by app id.
 	Apps map[string]*App `json:"apps"`
+	// Overrides holds each app's device overrides, by app id (an app
+	// with none may be missing). They are not part of App: they grow with
+	// pinned devices, and a change to an app's channels or bundles must
+	// not copy or re-hash them (overrides.go).
+	Overrides map[string]*Overrides `json:"overrides,omitempty"`
 }
 
 // App is one Capacitor application, identified by its app id
@@ -34,8 +39,6 @@ type App struct {
 	Created  int64               `json:"created_ms"`
 	Bundles  map[string]*Bundle  `json:"bundles"`  // by version name
 	Channels map[string]*Channel `json:"channels"` // by channel name
-	// Overrides maps a lower-case device id to a channel name.
-	Overrides map[string]*Override `json:"overrides"`
 	// NextChannelID numbers channels; devices see the numbers in listChannels.
 	NextChannelID int64 `json:"next_channel_id"`
 }

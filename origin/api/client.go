@@ -324,6 +324,11 @@ func (c *Client) PutChannel(ctx context.Context, app, name string, req PutChanne
 	return out, c.Do(ctx, http.MethodPut, Prefix+"/apps/"+esc(app)+"/channels/"+esc(name), req, "", &out)
 }
 
+// DeleteChannel removes a channel and the device overrides that name it.
+func (c *Client) DeleteChannel(ctx context.Context, app, name string) error {
+	return c.Do(ctx, http.MethodDelete, Prefix+"/apps/"+esc(app)+"/channels/"+esc(name), nil, "", nil)
+}
+
 // Channels lists an app's channels.
 func (c *Client) Channels(ctx context.Context, app string) ([]Channel, error) {
 	var out []Channel

@@ -21,8 +21,9 @@ import (
 	"sort"
 )
 
-// FeedProtocol is the version of the feed format below.
-const FeedProtocol = 2
+// FeedProtocol is the version of the feed format below. 3: an app's
+// digest covers its overrides by bucket (BucketKey, BucketDigest).
+const FeedProtocol = 3
 
 // Record kinds.
 const (
@@ -93,7 +94,9 @@ func CheckRecord(r Record) error {
 func RecordDigest(body []byte) [32]byte { return sha256.Sum256(body) }
 
 // AppDigest combines an app's record digests, in key order, so any
-// holder of the same records computes the same digest.
+// holder of the same records computes the same digest. Override records
+// are not among them: each non-empty bucket of them is, under BucketKey,
+// with its BucketDigest.
 func AppDigest(records map[RecordKey][32]byte) [32]byte {
 	keys := make([]RecordKey, 0, len(records))
 	for k := range records {
@@ -111,6 +114,29 @@ func AppDigest(records map[RecordKey][32]byte) [32]byte {
 		h.Write([]byte(k.Kind))
 		h.Write([]byte{0})
 		h.Write([]byte(k.Name))
+		h.Write([]byte{0})
+		h.Write(d[:])
+	}
+	var out [32]byte
+	h.Sum(out[:0])
+	return out
+}
+
+// BucketDigest combines the record digests of one override bucket (by
+// device id) as AppDigest would combine them as override records; the
+// app digest then holds it under BucketKey.
+func BucketDigest(records map[string][32]byte) [32]byte {
+	names := make([]string, 0, len(records))
+	for n := range records {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		d := records[n]
+		h.Write([]byte(KindOverride))
+		h.Write([]byte{0})
+		h.Write([]byte(n))
 		h.Write([]byte{0})
 		h.Write(d[:])
 	}
