@@ -126,23 +126,11 @@ func AppDigest(records map[RecordKey][32]byte) [32]byte {
 // device id) as AppDigest would combine them as override records; the
 // app digest then holds it under BucketKey.
 func BucketDigest(records map[string][32]byte) [32]byte {
-	names := make([]string, 0, len(records))
-	for n := range records {
-		names = append(names, n)
+	keyed := make(map[RecordKey][32]byte, len(records))
+	for name, d := range records {
+		keyed[RecordKey{Kind: KindOverride, Name: name}] = d
 	}
-	sort.Strings(names)
-	h := sha256.New()
-	for _, n := range names {
-		d := records[n]
-		h.Write([]byte(KindOverride))
-		h.Write([]byte{0})
-		h.Write([]byte(n))
-		h.Write([]byte{0})
-		h.Write(d[:])
-	}
-	var out [32]byte
-	h.Sum(out[:0])
-	return out
+	return AppDigest(keyed)
 }
 
 // RootDigest combines the app digests, in app id order. The empty state
