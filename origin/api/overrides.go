@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"iter"
+	"maps"
 )
 
 // OverrideBuckets is how many buckets an app's overrides are split into.
@@ -112,9 +113,9 @@ func (o *Overrides) With(dev string, v *Override) *Overrides {
 	if o != nil {
 		*out = *o
 	}
-	nb := &OverrideBucket{m: make(map[string]*Override, old.Len()+1)}
-	for k, x := range old.All() {
-		nb.m[k] = x
+	nb := &OverrideBucket{m: map[string]*Override{}}
+	if old != nil {
+		nb.m = maps.Clone(old.m)
 	}
 	switch {
 	case v == nil:
@@ -151,10 +152,7 @@ func (o *Overrides) Without(drop func(dev string, v *Override) bool) *Overrides 
 				continue
 			}
 			if nb == nil {
-				nb = &OverrideBucket{m: make(map[string]*Override, len(b.m))}
-				for k2, v2 := range b.m {
-					nb.m[k2] = v2
-				}
+				nb = &OverrideBucket{m: maps.Clone(b.m)}
 			}
 			delete(nb.m, k)
 			out.n--
