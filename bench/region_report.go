@@ -14,7 +14,7 @@ import (
 func regionGoals(r *report) []goal {
 	const (
 		perObjText = "region: 3 edges filling from each other read each object from the blob store once on a Zipf download workload " +
-			"(read as: at most 1.2 origin blob fetches per distinct object requested, when the 3 caches together can hold the working set: each 50% of it; cold, pre-fetch off)"
+			"(read as: at most 1.2 origin blob fetches per distinct object requested, when each edge's cache holds what the ring gives it beside its copies: each 60% of the working set, seven eighths of it for owned objects; cold, pre-fetch off)"
 		ratioText = "region: under cache pressure (each edge 30% of the working set) origin blob fetches at most half those of the same 3 edges alone (no gossip; same workload, same cache size)"
 	)
 	g := r.Region
@@ -45,7 +45,7 @@ func writeRegion(b *strings.Builder, g *regionResult) {
 	fmt.Fprintf(b, "## region\n\nA Zipf download workload (s = %.2f, seed %d) over %d apps, one zip each (%.1f MB in all, %s), "+
 		"%d downloads per run over %d connections, each to an edge picked uniformly; every edge caches %d bytes (%.0f%% of the working set), "+
 		"starts cold and does not pre-fetch. The same downloads run once on 3 edges in one region (gossip, misses filled from the object's owner edge) "+
-		"and once on 3 edges alone; then once more as a region whose edges each cache half the working set (%d bytes), so that together they hold it all. Each edge reaches aloft dev's origin through a counting proxy and a recorder of its own, which count its blob fetches and note what each was for.\n\n",
+		"and once on 3 edges alone; then once more as a region whose edges each cache 60%% of the working set (%d bytes; an eighth of each cache holds copies of what peers lend, the rest what the edge owns, room for the largest ring share of three edges over these objects). Each edge reaches aloft dev's origin through a counting proxy and a recorder of its own, which count its blob fetches and note what each was for.\n\n",
 		g.ZipfS, g.Seed, g.Apps, float64(g.WorkingSetBytes)/1e6, sizeRange(g.Objects), g.Requests, g.Conns, g.CacheBytes, g.CacheShare*100, g.RoomyCacheBytes)
 	runs := []*regionRun{g.Region, g.Alone, g.Roomy}
 	b.WriteString("| run | downloads | errors | distinct objects | local hits (edge reached) | filled from a peer | filled from the origin by the edge reached | peer fill failures | origin blob fetches | of them for a peer | per distinct object | per 100 downloads | hit ratio (1 − fetches/downloads) | origin MB | MB served | origin / served | downloads/s | edge CPU s | other CPU cores |\n" +
@@ -66,15 +66,15 @@ func writeRegion(b *strings.Builder, g *regionResult) {
 		"each lone edge keeping what its own downloads ask for most, %.1f%% and %.2f.\n",
 		g.BestRegion.HitRatio*100, g.BestRegion.FetchesPerObject, g.BestAlone.HitRatio*100, g.BestAlone.FetchesPerObject)
 	b.WriteString("\nPer edge (counters over the downloads; cache hits count the owner's lookups for its peers too, cache fills count fills from a peer and from the origin):\n\n" +
-		"| run | edge | ring members | downloads | blobs served to peers | cache hits | cache fills | peer fills | peer fill failures | fills from the origin (fills − peer fills) | origin blob fetches (proxy) | CPU s |\n" +
-		"| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
+		"| run | edge | ring members | downloads | blobs served to peers | cache hits | cache fills | peer fills | peer fill failures | fills from the origin (fills − peer fills) | origin blob fetches (proxy) | distinct objects fetched, share of the working set | CPU s |\n" +
+		"| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range runs {
 		if r == nil {
 			continue
 		}
 		for _, e := range r.Edges {
-			fmt.Fprintf(b, "| %s | %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %d | %.2f |\n", r.Mode, e.URL, e.Members, e.Downloads,
-				e.PeerServed, e.Hits, e.Loads, e.PeerFills, e.PeerFailures, e.Loads-e.PeerFills, e.OriginFetches, e.CPUS)
+			fmt.Fprintf(b, "| %s | %s | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %.0f | %d | %.1f%% | %.2f |\n", r.Mode, e.URL, e.Members, e.Downloads,
+				e.PeerServed, e.Hits, e.Loads, e.PeerFills, e.PeerFailures, e.Loads-e.PeerFills, e.OriginFetches, e.FetchedShare*100, e.CPUS)
 		}
 	}
 	b.WriteString("\nWhat the figures mean: a download is answered from the memory of the edge it reached (a local hit), filled from the object's owner edge " +

@@ -32,9 +32,18 @@ import (
 // []byte values it hands out are shared with the cache and other callers:
 // they must never be modified. Its methods are safe for concurrent use.
 type Cache struct {
-	cfg   Config
-	rc    *ristretto.Cache[string, []byte]
-	group singleflight.Group
+	cfg Config
+	// rc holds what this cache fills from sources that do not lend (the
+	// objects a region's ring makes it the owner of, or every object of
+	// an edge alone); lentRC the copies it keeps of what owners lent it.
+	// Two budgets, because in one a copy of a hot object evicted objects
+	// the edge owns (TinyLFU favours the copies: every edge asks for
+	// them), and each eviction became one more origin fetch for the
+	// region: 21 per object where the region's caches could hold the
+	// whole working set.
+	// lentRC is nil when LentBytes is negative (nothing lent is kept).
+	rc, lentRC *ristretto.Cache[string, []byte]
+	group      singleflight.Group
 	// slots is the fetch semaphore: one token per fetch reading from a
 	// source, MaxFetches in all.
 	slots chan struct{}
@@ -64,12 +73,33 @@ func New(cfg Config) (*Cache, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	rc, err := newRistretto(cfg.MaxBytes - max(cfg.LentBytes, 0))
+	if err != nil {
+		return nil, err
+	}
+	var lentRC *ristretto.Cache[string, []byte]
+	if cfg.LentBytes > 0 {
+		if lentRC, err = newRistretto(cfg.LentBytes); err != nil {
+			rc.Close()
+			return nil, err
+		}
+	}
+	return &Cache{
+		cfg:     cfg,
+		rc:      rc,
+		lentRC:  lentRC,
+		slots:   make(chan struct{}, cfg.MaxFetches),
+		sources: map[string]*sourceCounters{},
+	}, nil
+}
+
+// newRistretto builds one byte-costed ristretto of maxCost bytes.
+func newRistretto(maxCost int64) (*ristretto.Cache[string, []byte], error) {
 	// NumCounters ~10x the expected item count; bundles and files average
-	// well above 1 KiB, so MaxBytes/1KiB*10 over-provisions comfortably.
-	counters := max(cfg.MaxBytes/1024*10, 1000)
+	// well above 1 KiB, so maxCost/1KiB*10 over-provisions comfortably.
 	rc, err := ristretto.NewCache(&ristretto.Config[string, []byte]{
-		NumCounters: counters,
-		MaxCost:     cfg.MaxBytes,
+		NumCounters: max(maxCost/1024*10, 1000),
+		MaxCost:     maxCost,
 		BufferItems: 64,
 		// Metrics are how admissions are counted (see Stats); their cost
 		// is a few sharded atomic adds per operation.
@@ -80,12 +110,26 @@ func New(cfg Config) (*Cache, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cache: %w", err)
 	}
-	return &Cache{
-		cfg:     cfg,
-		rc:      rc,
-		slots:   make(chan struct{}, cfg.MaxFetches),
-		sources: map[string]*sourceCounters{},
-	}, nil
+	return rc, nil
+}
+
+// lookup finds key in either budget.
+func (c *Cache) lookup(key string) ([]byte, bool) {
+	if b, ok := c.rc.Get(key); ok {
+		return b, true
+	}
+	if c.lentRC == nil {
+		return nil, false
+	}
+	return c.lentRC.Get(key)
+}
+
+// tiers lists the ristretto instances in use.
+func (c *Cache) tiers() []*ristretto.Cache[string, []byte] {
+	if c.lentRC == nil {
+		return []*ristretto.Cache[string, []byte]{c.rc}
+	}
+	return []*ristretto.Cache[string, []byte]{c.rc, c.lentRC}
 }
 
 // Get returns the verified bytes of object sha (size bytes long, as the
@@ -104,7 +148,7 @@ func (c *Cache) Get(ctx context.Context, sha string, size int64, srcs []Source) 
 	if !c.Cacheable(size) {
 		return nil, fmt.Errorf("%w: %s is %d bytes", ErrTooLarge, sha, size)
 	}
-	if b, ok := c.rc.Get(sha); ok {
+	if b, ok := c.lookup(sha); ok {
 		c.hits.Add(1)
 		return b, nil
 	}
@@ -127,7 +171,7 @@ func (c *Cache) Cacheable(size int64) bool { return size <= c.cfg.MaxItemBytes }
 // Has reports whether object sha is in memory now. ristretto counts the
 // lookup as an access, as it does for Get.
 func (c *Cache) Has(sha string) bool {
-	_, ok := c.rc.Get(sha)
+	_, ok := c.lookup(sha)
 	return ok
 }
 
@@ -163,7 +207,7 @@ func (c *Cache) Prefetch(ctx context.Context, sha string, size int64, srcs []Sou
 // *fasthttp.RequestCtx built without a server (as in the edge's tests)
 // would answer with a panic.
 func (c *Cache) GetOrLoad(ctx context.Context, key string, load func(context.Context) ([]byte, error)) ([]byte, error) {
-	if b, ok := c.rc.Get(key); ok {
+	if b, ok := c.lookup(key); ok {
 		c.hits.Add(1)
 		return b, nil
 	}
@@ -180,7 +224,7 @@ func (c *Cache) GetOrLoad(ctx context.Context, key string, load func(context.Con
 // ended would otherwise start a second fetch of an object now in memory.
 func (c *Cache) do(ctx context.Context, key string, fill func(context.Context) ([]byte, error)) ([]byte, error) {
 	ch := c.group.DoChan(key, func() (any, error) {
-		if b, ok := c.rc.Get(key); ok {
+		if b, ok := c.lookup(key); ok {
 			return b, nil
 		}
 		// Detached: a device that hangs up must not fail the fill for
@@ -188,13 +232,16 @@ func (c *Cache) do(ctx context.Context, key string, fill func(context.Context) (
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.FetchTimeout)
 		defer cancel()
 		b, err := fill(fctx)
-		if err == errLent {
-			return b, nil // served to everyone waiting, not kept
-		}
-		if err != nil {
+		switch err {
+		case nil:
+			c.store(c.rc, key, b)
+		case errLentKept:
+			c.store(c.lentRC, key, b)
+		case errLent:
+			// served to everyone waiting, not kept
+		default:
 			return nil, err
 		}
-		c.store(key, b)
 		return b, nil
 	})
 	select {
@@ -212,7 +259,7 @@ func (c *Cache) do(ctx context.Context, key string, fill func(context.Context) (
 // that when the flight ends an admitted object is visible to the next
 // lookup (ristretto applies Sets asynchronously). Whether it was admitted
 // is left to ristretto's metrics: Set's true only means "buffered".
-func (c *Cache) store(key string, b []byte) {
+func (c *Cache) store(rc *ristretto.Cache[string, []byte], key string, b []byte) {
 	if int64(len(b)) > c.cfg.MaxItemBytes {
 		return
 	}
@@ -222,8 +269,8 @@ func (c *Cache) store(key string, b []byte) {
 		return
 	}
 	c.offered.Add(1)
-	c.rc.Set(key, b, int64(len(b)))
-	c.rc.Wait()
+	rc.Set(key, b, int64(len(b)))
+	rc.Wait()
 }
 
 // Wait blocks until pending Sets are applied (for tests; fills already
@@ -232,7 +279,9 @@ func (c *Cache) Wait() {
 	c.life.RLock()
 	defer c.life.RUnlock()
 	if !c.closed {
-		c.rc.Wait()
+		for _, rc := range c.tiers() {
+			rc.Wait()
+		}
 	}
 }
 
@@ -243,6 +292,8 @@ func (c *Cache) Close() {
 	defer c.life.Unlock()
 	if !c.closed {
 		c.closed = true
-		c.rc.Close()
+		for _, rc := range c.tiers() {
+			rc.Close()
+		}
 	}
 }

@@ -311,6 +311,8 @@ func TestConfig(t *testing.T) {
 		{MaxBytes: 10, MaxFetches: -1},
 		{MaxBytes: 10, FirstByteTimeout: -1},
 		{MaxBytes: 10, MinBytesPerSec: -1},
+		{MaxBytes: 100, MaxItemBytes: 50, LentBytes: 51},
+		{MaxBytes: 100, LentBytes: 76},
 	}
 	for _, cfg := range bad {
 		if err := cfg.Validate(); err == nil {
@@ -321,8 +323,65 @@ func TestConfig(t *testing.T) {
 		}
 	}
 	d := (Config{MaxBytes: 1 << 20}).withDefaults()
-	if d.MaxItemBytes != 256<<10 || d.MaxFetches == 0 || d.FirstByteTimeout == 0 || d.MinBytesPerSec == 0 || d.FetchTimeout == 0 {
+	if d.MaxItemBytes != 256<<10 || d.LentBytes != 128<<10 || d.MaxFetches == 0 || d.FirstByteTimeout == 0 || d.MinBytesPerSec == 0 || d.FetchTimeout == 0 {
 		t.Fatalf("defaults not applied: %+v", d)
+	}
+	if d := (Config{MaxBytes: 1 << 20, MaxItemBytes: 1000 << 10}).withDefaults(); d.LentBytes != 24<<10 {
+		t.Fatalf("LentBytes %d beside a large MaxItemBytes, want what it leaves: %d", d.LentBytes, 24<<10)
+	}
+}
+
+// TestLent_CopiesHaveABudgetOfTheirOwn: copies of lent objects live in
+// LentBytes and the cache's own fills in the rest, so neither evicts the
+// other and together they stay within MaxBytes; with LentBytes negative
+// nothing lent is kept and the own fills have all of MaxBytes.
+func TestLent_CopiesHaveABudgetOfTheirOwn(t *testing.T) {
+	ctx := context.Background()
+	fillWith := func(c *Cache, n, seed int, lent bool) []string {
+		var shas []string
+		for i := range n {
+			data, sha := object(4<<10, seed+i)
+			var src Source = newFake("origin", good(data))
+			if lent {
+				src = lender{newFake("peer", good(data))}
+			}
+			if _, err := c.Get(ctx, sha, int64(len(data)), srcs(src)); err != nil {
+				t.Fatal(err)
+			}
+			c.Wait()
+			shas = append(shas, sha)
+		}
+		return shas
+	}
+	held := func(c *Cache, shas []string) (n int) {
+		for _, sha := range shas {
+			if c.Has(sha) {
+				n++
+			}
+		}
+		return n
+	}
+	cfg := testConfig()
+	cfg.MaxBytes, cfg.MaxItemBytes, cfg.LentBytes, cfg.KeepLentEvery = 64<<10, 4<<10, 16<<10, 1
+	c := newCache(t, cfg)
+	own := fillWith(c, 12, 300, false)  // exactly the 48 KiB left for them
+	copies := fillWith(c, 8, 400, true) // twice their budget
+	if n := held(c, own); n != 12 {
+		t.Errorf("copies evicted own fills: %d of 12 left", n)
+	}
+	if n := held(c, copies); n == 0 || n > 4 {
+		t.Errorf("%d copies held, want 1–4 (16 KiB of 4 KiB objects)", n)
+	}
+	if s := c.Stats(); s.Bytes > cfg.MaxBytes || s.LentBytes > cfg.LentBytes || s.LentBytes == 0 {
+		t.Errorf("holds %d bytes, %d of them copies: budgets %d and %d", s.Bytes, s.LentBytes, cfg.MaxBytes, cfg.LentBytes)
+	}
+
+	cfg.LentBytes = -1
+	alone := newCache(t, cfg)
+	own = fillWith(alone, 16, 500, false) // all of MaxBytes
+	copies = fillWith(alone, 2, 600, true)
+	if n, m := held(alone, own), held(alone, copies); n != 16 || m != 0 {
+		t.Errorf("with LentBytes < 0: %d of 16 own fills and %d lent copies held, want 16 and 0", n, m)
 	}
 }
 

@@ -54,6 +54,16 @@ type Config struct {
 	// asked for often still come to live near their readers (groupcache's
 	// hot cache keeps one in ten). 1 keeps every fill. Default 4.
 	KeepLentEvery int
+	// LentBytes is the part of MaxBytes that holds the copies kept of
+	// what a Lender delivered; the objects filled from other sources
+	// (those a region's ring gives this edge) get the rest, so copies of
+	// the region's hot objects never evict what only this edge holds.
+	// Objects larger than it are served from their owner and not
+	// copied. At most MaxBytes − MaxItemBytes; default MaxBytes/8
+	// (groupcache's hot cache has the same share), or less where the
+	// largest object needs the room; negative: nothing lent is kept, and
+	// all of MaxBytes is for this cache's own fills (an edge alone).
+	LentBytes int64
 }
 
 // DefaultConfig returns production defaults: a 256 MiB cache. MaxItemBytes
@@ -100,6 +110,9 @@ func (c Config) Validate() error {
 		return errors.New("cache: MaxFetches must not be negative")
 	case c.KeepLentEvery < 0:
 		return errors.New("cache: KeepLentEvery must not be negative")
+	case c.LentBytes > 0 && c.LentBytes > c.MaxBytes-c.withDefaults().MaxItemBytes:
+		// The rest must still hold the largest object.
+		return errors.New("cache: LentBytes must leave MaxItemBytes of MaxBytes for the cache's own fills")
 	case c.BusyWait < 0, c.FirstByteTimeout < 0, c.ThroughputWindow < 0, c.FetchTimeout < 0:
 		return errors.New("cache: durations must not be negative")
 	case c.MinBytesPerSec < 0:
@@ -114,6 +127,13 @@ func (c Config) withDefaults() Config {
 	d := DefaultConfig()
 	if c.MaxItemBytes == 0 {
 		c.MaxItemBytes = c.MaxBytes / 4
+	}
+	if c.LentBytes == 0 {
+		// What leaves the largest object room in the rest.
+		c.LentBytes = min(c.MaxBytes/8, c.MaxBytes-c.MaxItemBytes)
+		if c.LentBytes == 0 {
+			c.LentBytes = -1 // too small to share
+		}
 	}
 	if c.MaxFetches == 0 {
 		c.MaxFetches = d.MaxFetches

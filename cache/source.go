@@ -207,7 +207,10 @@ func (c *Cache) fill(ctx context.Context, sha string, size int64, srcs []Source,
 		}
 		b, err := c.attempt(ctx, s, i, sha, size)
 		if err == nil {
-			if _, lent := s.(Lender); lent && !keepLent && !c.keepLent() {
+			if _, lent := s.(Lender); lent {
+				if c.lentRC != nil && (keepLent || c.keepLent()) {
+					return b, errLentKept
+				}
 				return b, errLent
 			}
 			return b, nil
@@ -218,8 +221,12 @@ func (c *Cache) fill(ctx context.Context, sha string, size int64, srcs []Source,
 	return nil, fe
 }
 
-// errLent marks a fill's bytes as served and not kept (fill to do).
-var errLent = errors.New("cache: lent, not kept")
+// errLent and errLentKept mark a fill's bytes as a Lender's (fill to
+// do): served and not kept, or kept in the lent budget.
+var (
+	errLent     = errors.New("cache: lent, not kept")
+	errLentKept = errors.New("cache: lent, kept")
+)
 
 // keepLent reports whether this fill from a Lender is the one in
 // KeepLentEvery that is kept.

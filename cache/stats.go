@@ -36,8 +36,9 @@ type Stats struct {
 	// admission), Evicted (keys), and the bytes added and evicted.
 	Offered, Admitted, Dropped, Rejected, Evicted int64
 	CostAdded, CostEvicted                        int64
-	// Bytes is the object bytes held now.
-	Bytes int64
+	// Bytes is the object bytes held now, LentBytes the part of them
+	// that are copies of what a Lender delivered (Config.LentBytes).
+	Bytes, LentBytes int64
 }
 
 // SourceStats are one source's fetch outcomes.
@@ -113,14 +114,19 @@ func (c *Cache) Stats() Stats {
 		s.Sources[name] = st.snapshot()
 	}
 	c.mu.Unlock()
-	if m := c.rc.Metrics; m != nil {
-		s.Admitted = int64(m.KeysAdded())
-		s.Dropped = int64(m.SetsDropped())
-		s.Rejected = int64(m.SetsRejected())
-		s.Evicted = int64(m.KeysEvicted())
-		s.CostAdded = int64(m.CostAdded())
-		s.CostEvicted = int64(m.CostEvicted())
+	for _, rc := range c.tiers() {
+		if m := rc.Metrics; m != nil {
+			s.Admitted += int64(m.KeysAdded())
+			s.Dropped += int64(m.SetsDropped())
+			s.Rejected += int64(m.SetsRejected())
+			s.Evicted += int64(m.KeysEvicted())
+			s.CostAdded += int64(m.CostAdded())
+			s.CostEvicted += int64(m.CostEvicted())
+		}
 	}
-	s.Bytes = c.rc.MaxCost() - c.rc.RemainingCost()
+	if c.lentRC != nil {
+		s.LentBytes = c.lentRC.MaxCost() - c.lentRC.RemainingCost()
+	}
+	s.Bytes = c.rc.MaxCost() - c.rc.RemainingCost() + s.LentBytes
 	return s
 }

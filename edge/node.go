@@ -123,7 +123,11 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	c, err := cache.New(cfg.Cache)
+	cc := cfg.Cache
+	if cfg.Gossip == nil && cc.LentBytes == 0 {
+		cc.LentBytes = -1 // no peers lend to an edge alone: all of it is its own
+	}
+	c, err := cache.New(cc)
 	if err != nil {
 		return nil, err
 	}
