@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/aloft/aloft/internal/wait"
 	"github.com/aloft/aloft/origin/api"
+	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
 )
 
@@ -502,22 +504,34 @@ func TestDisk_SnapshotFramesAndTheOlderFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.HasPrefix(packed, zstdMagic) {
-		t.Fatalf("the snapshot is not zstd: % x", packed[:4])
+	if !bytes.HasPrefix(packed, s2Magic) {
+		t.Fatalf("the snapshot is not S2: % x", packed[:10])
 	}
-	zr, _ := zstd.NewReader(nil)
-	good, err := zr.DecodeAll(packed, nil)
-	zr.Close()
+	good, err := io.ReadAll(s2.NewReader(bytes.NewReader(packed)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	zw, _ := zstd.NewWriter(nil)
 	defer zw.Close()
+	s2Pack := func(b []byte) []byte {
+		var out bytes.Buffer
+		w := s2.NewWriter(&out)
+		_, _ = w.Write(b)
+		_ = w.Close()
+		return out.Bytes()
+	}
+	// An older edge's zstd snapshot still loads.
+	if err := os.WriteFile(snap, zw.EncodeAll(good, nil), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := load(); err != nil || got.index() != 5 {
+		t.Fatalf("an older edge's zstd snapshot: index %d (%v)", got.index(), err)
+	}
 	headLen := 8 + int(binary.BigEndian.Uint32(good[:4]))
 	for _, at := range []int{headLen + 12, len(good) - 3} { // inside the first and the last record frame
 		bad := append([]byte(nil), good...)
 		bad[at] ^= 0x20
-		for _, file := range [][]byte{zw.EncodeAll(bad, nil), bad} { // compressed, and as an older edge wrote it
+		for _, file := range [][]byte{s2Pack(bad), zw.EncodeAll(bad, nil), bad} { // compressed, and as older edges wrote it
 			if err := os.WriteFile(snap, file, 0o600); err != nil {
 				t.Fatal(err)
 			}

@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -368,6 +369,9 @@ func TestFeedHTTP_Encodings(t *testing.T) {
 	if _, err := cl.PutChannel(context.Background(), "com.example.app", "production", api.PutChannel{Bundle: &v}); err != nil {
 		t.Fatal(err)
 	}
+	// The feed follows the catalog a moment later: every answer below
+	// must be of the state after the channel.
+	waitFeedIndex(t, n, n.Catalog().Index)
 	url := "http://" + n.APIAddr() + "/api/v1/sync/feed?after=0"
 	var feeds []*api.Feed
 	// The catalog is small: zstd is used from zstdMin of records on.
@@ -429,5 +433,82 @@ func TestFeedHTTP_Encodings(t *testing.T) {
 	}
 	if len(feeds[0].Records) < 3 {
 		t.Fatalf("the feed holds %d records", len(feeds[0].Records))
+	}
+}
+
+// TestFeedHTTP_SnapshotStreamsWhileEncoded: an answer not encoded within
+// streamAfter goes out as it is compressed (chunked, no Content-Length),
+// across many chunks, and decodes to the same feed; edges asking for it
+// meanwhile share its one encoding.
+func TestFeedHTTP_SnapshotStreamsWhileEncoded(t *testing.T) {
+	n, cl := startGCNode(t, nil)
+	for i := range 3 {
+		v := fmt.Sprintf("1.0.%d", i)
+		if _, err := cl.PutBundleZip(context.Background(), "com.example.app", v, zipOf(t, "<html>"+v+"</html>")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cl.PutChannel(context.Background(), "com.example.app", "production", api.PutChannel{Bundle: &v}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFeedIndex(t, n, n.Catalog().Index)
+	want, err := cl.Feed(context.Background(), api.FeedRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func(d time.Duration, c, m int) { streamAfter, answerChunk, zstdMin = d, c, m }(streamAfter, answerChunk, zstdMin)
+	streamAfter, answerChunk, zstdMin = 0, 64, 0
+	hs := n.hs
+	before := hs.feedGz.encodes.Load()
+	url := "http://" + n.APIAddr() + "/api/v1/sync/feed?after=0"
+	got := make([]*api.Feed, 4)
+	errs := make([]error, len(got))
+	var wg sync.WaitGroup
+	for i := range got {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequest("GET", url, nil)
+			req.Header.Set("Authorization", "Bearer "+gcToken)
+			req.Header.Set("Accept-Encoding", "zstd")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer resp.Body.Close()
+			if resp.ContentLength != -1 || resp.Header.Get("Content-Encoding") != "zstd" {
+				errs[i] = fmt.Errorf("Content-Length %d, Content-Encoding %q: want a zstd stream", resp.ContentLength, resp.Header.Get("Content-Encoding"))
+				return
+			}
+			zr, err := zstd.NewReader(resp.Body)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer zr.Close()
+			var f api.Feed
+			errs[i] = json.NewDecoder(zr).Decode(&f)
+			got[i] = &f
+		}()
+	}
+	wg.Wait()
+	sortRecs := func(f *api.Feed) {
+		slices.SortFunc(f.Records, func(a, b api.Record) int {
+			return strings.Compare(a.App+"\x00"+a.Kind+"\x00"+a.Name, b.App+"\x00"+b.Kind+"\x00"+b.Name)
+		})
+	}
+	sortRecs(want)
+	for i, f := range got {
+		if errs[i] != nil {
+			t.Fatalf("request %d: %v", i, errs[i])
+		}
+		sortRecs(f)
+		if !reflect.DeepEqual(f, want) {
+			t.Fatalf("request %d read a different feed:\n%+v\n%+v", i, f, want)
+		}
+	}
+	if n := hs.feedGz.encodes.Load() - before; n != 1 {
+		t.Fatalf("%d encodings for %d requests of one snapshot, want 1", n, len(got))
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aloft/aloft/origin/api"
@@ -89,14 +90,22 @@ func (hs *httpAPI) syncFeed(w http.ResponseWriter, r *http.Request) (int, any, e
 		_ = writeFeed(w, f)
 		return 0, nil, nil
 	}
-	body, err := hs.feedGz.encode(f, enc)
-	if err != nil {
-		return 0, nil, err
-	}
+	a := hs.feedGz.answer(f, enc)
 	w.Header().Set("Content-Encoding", enc)
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	if body, ok := a.whole(streamAfter); ok {
+		// Encoded within the wait: a delta, or a snapshot encoded before.
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(body)
+		return 0, nil, nil
+	}
+	// A large snapshot being encoded: its bytes go out as they are
+	// compressed, so the edge decodes while the origin encodes.
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
+	if err := a.stream(r.Context(), w); err != nil && r.Context().Err() == nil {
+		// Cut, not ended: a truncated body is what the edge must see.
+		panic(http.ErrAbortHandler)
+	}
 	return 0, nil, nil
 }
 
@@ -130,37 +139,180 @@ func feedBytes(f *api.Feed) int {
 // feedAnswers keeps the last feed answer compressed. When a change lands,
 // every edge waiting at the index before asks for the same delta at
 // once: encoding and compressing it once, not once per edge, is what
-// keeps a change's cost on the origin flat in the number of edges.
+// keeps a change's cost on the origin flat in the number of edges. A
+// snapshot is encoded by one goroutine into a sharedAnswer that every
+// edge asking for it meanwhile reads as it grows: the first byte of a
+// 1,000-app snapshot (43 MB of zstd) leaves at once, not a second later.
 type feedAnswers struct {
 	mu   sync.Mutex
-	from uint64
-	st   string // the signed state, which names index and expiry
-	enc  string
-	body []byte
+	last *sharedAnswer
+	// encodes counts answers encoded, for tests.
+	encodes atomic.Int64
 }
 
-func (fa *feedAnswers) encode(f *api.Feed, enc string) ([]byte, error) {
+// answer returns the answer for f in enc, encoded once: the one being
+// or already encoded when f is the same feed, else a new one.
+func (fa *feedAnswers) answer(f *api.Feed, enc string) *sharedAnswer {
 	fa.mu.Lock()
 	defer fa.mu.Unlock()
-	if fa.body != nil && fa.from == f.From && fa.st == string(f.State) && fa.enc == enc {
-		return fa.body, nil
+	if a := fa.last; a != nil && a.from == f.From && a.st == string(f.State) && a.enc == enc {
+		return a
 	}
-	var buf bytes.Buffer
+	a := &sharedAnswer{from: f.From, st: string(f.State), enc: enc, more: make(chan struct{})}
+	fa.last = a
+	fa.encodes.Add(1)
+	go a.encode(f)
+	return a
+}
+
+// streamAfter is how long an answer is waited for whole (and then sent
+// with a Content-Length) before it is streamed: a delta takes well under
+// it, a large snapshot well over. A variable for tests.
+var streamAfter = 50 * time.Millisecond
+
+// sharedAnswer is one encoded feed answer, written by one goroutine and
+// read, while it grows, by any number of requests. Its bytes are kept in
+// chunks that are never moved, so a reader holds no lock while sending.
+type sharedAnswer struct {
+	from    uint64
+	st, enc string // st: the signed state, which names index and expiry
+
+	mu     sync.Mutex
+	chunks [][]byte
+	done   bool
+	err    error
+	more   chan struct{} // closed (and replaced) at each write and at the end
+}
+
+// answerChunk is the size of a sharedAnswer's chunks (a variable for
+// tests).
+var answerChunk = 256 << 10
+
+func (a *sharedAnswer) encode(f *api.Feed) {
 	var zw io.WriteCloser
-	if enc == "zstd" {
-		zw, _ = zstd.NewWriter(&buf, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1)) // valid options
+	if a.enc == "zstd" {
+		zw, _ = zstd.NewWriter(a, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1)) // valid options
 	} else {
-		zw, _ = gzip.NewWriterLevel(&buf, gzip.BestSpeed) // a valid level
+		zw, _ = gzip.NewWriterLevel(a, gzip.BestSpeed) // a valid level
 	}
 	err := writeFeed(zw, f)
 	if err == nil {
 		err = zw.Close()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("origin: encode the feed: %w", err)
+		err = fmt.Errorf("origin: encode the feed: %w", err)
 	}
-	fa.from, fa.st, fa.enc, fa.body = f.From, string(f.State), enc, buf.Bytes()
-	return fa.body, nil
+	a.mu.Lock()
+	a.done, a.err = true, err
+	close(a.more)
+	a.mu.Unlock()
+}
+
+// Write appends p (the compressor's output) and wakes the readers.
+func (a *sharedAnswer) Write(p []byte) (int, error) {
+	n := len(p)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for len(p) > 0 {
+		last := len(a.chunks) - 1
+		if last < 0 || len(a.chunks[last]) == cap(a.chunks[last]) {
+			a.chunks = append(a.chunks, make([]byte, 0, answerChunk))
+			last++
+		}
+		c := a.chunks[last]
+		k := min(len(p), cap(c)-len(c))
+		a.chunks[last] = append(c, p[:k]...)
+		p = p[k:]
+	}
+	close(a.more)
+	a.more = make(chan struct{})
+	return n, nil
+}
+
+// view returns the bytes from chunk i, offset off on, what closes when
+// there is more, and whether the answer is complete (and its error).
+func (a *sharedAnswer) view(i, off int) (b []byte, more <-chan struct{}, done bool, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if i < len(a.chunks) {
+		b = a.chunks[i][off:len(a.chunks[i])]
+	}
+	// Complete only once the reader is at the last chunk's end.
+	done = a.done && (i >= len(a.chunks)-1) && off+len(b) == chunkLen(a.chunks, i)
+	return b, a.more, done, a.err
+}
+
+func chunkLen(chunks [][]byte, i int) int {
+	if i < len(chunks) {
+		return len(chunks[i])
+	}
+	return 0
+}
+
+// whole waits up to d for the answer to be complete and returns it in one
+// piece, or false when it is still being encoded then (or failed). With d
+// at most 0 it is always false: every answer streams.
+func (a *sharedAnswer) whole(d time.Duration) ([]byte, bool) {
+	if d <= 0 {
+		return nil, false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		a.mu.Lock()
+		done, err, more := a.done, a.err, a.more
+		a.mu.Unlock()
+		if done {
+			if err != nil {
+				return nil, false
+			}
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			if len(a.chunks) == 1 {
+				return a.chunks[0], true
+			}
+			return bytes.Join(a.chunks, nil), true
+		}
+		select {
+		case <-more:
+		case <-t.C:
+			return nil, false
+		}
+	}
+}
+
+// stream writes the answer to w as it is encoded, flushing each piece,
+// until it is complete, it failed or ctx ended.
+func (a *sharedAnswer) stream(ctx context.Context, w http.ResponseWriter) error {
+	fl, _ := w.(http.Flusher)
+	i, off := 0, 0
+	for {
+		b, more, done, err := a.view(i, off)
+		if len(b) > 0 {
+			if _, werr := w.Write(b); werr != nil {
+				return werr
+			}
+			if fl != nil {
+				fl.Flush()
+			}
+			off += len(b)
+			if off == answerChunk {
+				i, off = i+1, 0
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if done {
+			return nil
+		}
+		select {
+		case <-more:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // writeFeed encodes f as encoding/json would, without re-checking every
