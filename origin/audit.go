@@ -183,6 +183,8 @@ func (t CommandType) String() string {
 		return "delete_channel"
 	case cmdSetOverride:
 		return "set_override"
+	case cmdSetOverrides:
+		return "set_overrides"
 	case cmdPutToken:
 		return "put_token"
 	case cmdDeleteToken:

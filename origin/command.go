@@ -32,6 +32,7 @@ const (
 	cmdDeleteMember
 	cmdSetRetention
 	cmdSetSigningKey
+	cmdSetOverrides
 	cmdMax
 )
 
@@ -50,7 +51,9 @@ const (
 //     and remembers stats batches in their own window (statsWindowSince);
 //     older entries decode as they are and apply as they did.
 //   - 4: adds cmdSetSigningKey (catalog signing keys, signing.go).
-const commandVersion = 4
+//   - 5: adds cmdSetOverrides (devices' own channel choices, many per
+//     entry: selfassign.go).
+const commandVersion = 5
 
 // ErrBadCommand means a log entry cannot be decoded.
 var ErrBadCommand = errors.New("origin: undecodable command")
@@ -106,6 +109,9 @@ func DecodeCommand(b []byte) (Command, error) {
 // upgradeCommand is the one place where older entries are brought to the
 // current shapes, one version step at a time.
 func upgradeCommand(c Command) (Command, error) {
+	if c.Type == cmdSetOverrides && c.Version < 5 {
+		return Command{}, fmt.Errorf("%w: batched override entries start at version 5, this one says %d", ErrBadCommand, c.Version)
+	}
 	if c.Type == cmdSetSigningKey && c.Version < 4 {
 		return Command{}, fmt.Errorf("%w: signing key entries start at version 4, this one says %d", ErrBadCommand, c.Version)
 	}

@@ -65,7 +65,11 @@ func (svc *service) PushStats(ctx context.Context, b api.StatsBatch) error {
 // SelfAssign stores or clears a device's own channel choice (plugins
 // before x.34).
 func (svc *service) SelfAssign(ctx context.Context, app, device, channel string) error {
-	return svc.SetDevice(ctx, app, device, channel, true, "")
+	cmd, err := svc.overrideCmd(app, device, channel, true)
+	if err != nil {
+		return err
+	}
+	return svc.selfAssigns.add(ctx, cmd)
 }
 
 // Blob returns a stored blob's verified bytes, whole.

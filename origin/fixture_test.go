@@ -256,6 +256,18 @@ func fixtureLog() []fixtureEntry {
 		{cmdSetSigningKey, "signing-key-" + key2.ID, key2},
 		{cmdSetSigningKey, "", key2},                                             // the same key again: no-op
 		{cmdSetSigningKey, "", setSigningKeyCmd{ID: "kforged", Seed: key1.Seed}}, // id of another key
+		// Format 5: devices' own choices in one entry: set, moved, one
+		// refused (no such channel) beside them, and cleared.
+		{cmdSetOverrides, "", setOverridesCmd{Items: []setOverrideCmd{
+			{App: app, Device: "0b3c7e52-8f1d-4c2a-9e6b-5d4f3a2b1c0d", Channel: "staging", SelfSet: true},
+			{App: app, Device: "1c4d8f63-9a2e-4d3b-8f7c-6e5a4b3c2d1e", Channel: "nope", SelfSet: true},
+			{App: app, Device: "2d5e9a74-ab3f-4e4c-9a8d-7f6b5c4d3e2f", Channel: "production", SelfSet: true},
+		}}},
+		{cmdSetOverrides, "", setOverridesCmd{Items: []setOverrideCmd{
+			{App: app, Device: "0b3c7e52-8f1d-4c2a-9e6b-5d4f3a2b1c0d", Channel: "", SelfSet: true},
+			{App: app, Device: "2d5e9a74-ab3f-4e4c-9a8d-7f6b5c4d3e2f", Channel: "staging", SelfSet: true},
+			{App: "com.missing.app", Device: "2d5e9a74-ab3f-4e4c-9a8d-7f6b5c4d3e2f", Channel: "staging", SelfSet: true},
+		}}},
 	}
 }
 

@@ -27,7 +27,7 @@ const gcToken = "gc-test-admin-token-123456"
 
 // startGCNode runs a single origin on a directory store and returns it with an
 // API client.
-func startGCNode(t *testing.T, tweak func(*Config)) (*Node, *api.Client) {
+func startGCNode(t testing.TB, tweak func(*Config)) (*Node, *api.Client) {
 	t.Helper()
 	cfg := LocalConfig(t.TempDir())
 	cfg.AdminToken = gcToken

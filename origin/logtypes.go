@@ -97,6 +97,12 @@ type setOverrideCmd struct {
 	SelfSet bool   `json:"self_set"`
 }
 
+// setOverridesCmd is many devices' own channel choices in one entry
+// (selfassign.go), applied in order, each on its own.
+type setOverridesCmd struct {
+	Items []setOverrideCmd `json:"items"`
+}
+
 type putTokenCmd struct {
 	Hash   string `json:"hash"`
 	Name   string `json:"name"`

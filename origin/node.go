@@ -273,6 +273,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.svc = &service{cfg: c, log: n.log, rn: n.rn, fsm: n.rn.fsm, bl: n.bl, used: newTokenUse(), edges: newEdgeRegistry(),
 		feed: newFeedLog(n.rn.fsm, c.StateTTL, c.StateResign)}
+	n.svc.selfAssigns.svc = n.svc
 	if n.hs, err = newHTTPAPI(c, n.log, m, n.rn, n.svc, n.bl, serverTLS, members); err != nil {
 		n.rn.shutdown()
 		return nil, err

@@ -188,16 +188,25 @@ func (svc *service) DeleteChannel(ctx context.Context, appID, name, key string) 
 
 // SetDevice pins (channel != "") or unpins a device.
 func (svc *service) SetDevice(ctx context.Context, appID, device, channel string, selfSet bool, key string) error {
-	app, err := svc.App(appID)
+	cmd, err := svc.overrideCmd(appID, device, channel, selfSet)
 	if err != nil {
 		return err
 	}
+	_, err = svc.rn.apply(ctx, cmdSetOverride, key, cmd)
+	return err
+}
+
+// overrideCmd checks a device override's app and device id.
+func (svc *service) overrideCmd(appID, device, channel string, selfSet bool) (setOverrideCmd, error) {
+	app, err := svc.App(appID)
+	if err != nil {
+		return setOverrideCmd{}, err
+	}
 	device = strings.ToLower(strings.TrimSpace(device))
 	if !devicePattern.MatchString(device) {
-		return invalid("device_id %q must be a UUID", device)
+		return setOverrideCmd{}, invalid("device_id %q must be a UUID", device)
 	}
-	_, err = svc.rn.apply(ctx, cmdSetOverride, key, setOverrideCmd{App: app.ID, Device: device, Channel: channel, SelfSet: selfSet})
-	return err
+	return setOverrideCmd{App: app.ID, Device: device, Channel: channel, SelfSet: selfSet}, nil
 }
 
 // Stats aggregates what devices reported for an app, newest versions first.

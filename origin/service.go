@@ -46,4 +46,6 @@ type service struct {
 	edges *edgeRegistry // the edges that sync from this node
 	feed  *feedLog      // the signed catalog states this node serves
 	gcMu  sync.Mutex    // one collection at a time: two would count each other's deletes
+	// selfAssigns batches devices' own channel choices (selfassign.go).
+	selfAssigns selfAssigns
 }

@@ -207,6 +207,8 @@ func decodeOp(c Command) (op, error) {
 		o = &deleteChannelCmd{}
 	case cmdSetOverride:
 		o = &setOverrideCmd{}
+	case cmdSetOverrides:
+		o = &setOverridesCmd{}
 	case cmdPutToken:
 		o = &putTokenCmd{}
 	case cmdDeleteToken:
@@ -272,6 +274,24 @@ func (p *setOverrideCmd) target() target { return target{kind: "device", app: p.
 func (p *setOverrideCmd) run(s *state, now int64) (any, bool, error) {
 	err := s.setOverride(*p, now)
 	return nil, err == nil, err
+}
+
+// target: not audited. These are devices choosing, not operators: one
+// entry per device would push the operators' changes out of the kept
+// audit log during a fleet's first check-ins.
+func (p *setOverridesCmd) target() target { return target{} }
+
+// run applies each item on its own; the value is each item's error (nil
+// when applied), in order.
+func (p *setOverridesCmd) run(s *state, now int64) (any, bool, error) {
+	errs := make([]error, len(p.Items))
+	changed := false
+	for i, it := range p.Items {
+		if errs[i] = s.setOverride(it, now); errs[i] == nil {
+			changed = true
+		}
+	}
+	return errs, changed, nil
 }
 
 func (p *putTokenCmd) target() target { return target{kind: "token", name: p.Name} }

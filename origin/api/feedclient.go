@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync"
 
 	"github.com/klauspost/compress/zstd"
 )
@@ -98,17 +99,29 @@ func (c *Client) RotateSigningKey(ctx context.Context) (SigningKey, error) {
 	return out, err
 }
 
+// gzipReaders are idle feed decoders.
+var gzipReaders sync.Pool
+
 // decodedBody undoes the answer's Content-Encoding (zstd, gzip or none).
 func decodedBody(resp *http.Response) (io.Reader, func(), error) {
 	switch enc := resp.Header.Get("Content-Encoding"); enc {
 	case "":
 		return resp.Body, func() {}, nil
 	case "gzip":
-		zr, err := gzip.NewReader(resp.Body)
+		// Pooled: a change reaches an edge as a few hundred bytes of gzip,
+		// and a new reader's inflate window and tables were most of what
+		// decoding them allocated.
+		zr, _ := gzipReaders.Get().(*gzip.Reader)
+		var err error
+		if zr == nil {
+			zr, err = gzip.NewReader(resp.Body)
+		} else {
+			err = zr.Reset(resp.Body)
+		}
 		if err != nil {
 			return nil, nil, err
 		}
-		return zr, func() { zr.Close() }, nil
+		return zr, func() { zr.Close(); gzipReaders.Put(zr) }, nil
 	case "zstd":
 		// One goroutine, and a window no larger than an origin writes
 		// (SpeedFastest: 4 MiB): a hostile answer cannot make it allocate more.
