@@ -114,8 +114,8 @@ func checkReportFiles(t *testing.T, dir, scenario string) map[string]any {
 		}
 	}
 	goals := doc["goals"].([]any)
-	if len(goals) != 18 {
-		t.Errorf("%d goals, want issue 4's 6, the stats reading, issue 9's 8, the cluster's memory reading and the region's 2", len(goals))
+	if len(goals) != 20 {
+		t.Errorf("%d goals, want issue 4's 6, the stats reading, issue 9's 10, the cluster's memory reading and the region's 2", len(goals))
 	}
 	for _, g := range goals {
 		g := g.(map[string]any)

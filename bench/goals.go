@@ -83,14 +83,24 @@ func memoryGoal(r *report) goal {
 func checkGoals(r *report) []goal {
 	const thrText = "update checks: at least 0.8× the bare-handler throughput"
 	const p99Text = "update checks: p99 under 2 ms at half of Aloft's own peak rate"
+	// Issue 9, part 5: a check path with no tail.
+	const peak9Text = "check path: Aloft's peak at least 0.9× the bare handler's (closed loop, same run)"
+	const tail9Text = "check path: Aloft's p99 at half of its peak within 1.5× the bare handler's p99 at the same rate (open loop, same run)"
 	c := r.Checkins
 	if c == nil {
 		w := why(r, "checkins", "")
-		return []goal{unmeasured("checks_throughput", thrText, w), unmeasured("checks_p99", p99Text, w)}
+		return []goal{unmeasured("checks_throughput", thrText, w), unmeasured("checks_p99", p99Text, w),
+			unmeasured("checks_peak_09", peak9Text, w), unmeasured("checks_tail_15", tail9Text, w)}
 	}
 	v := c.AloftSteady.Latency.P99
 	bound := boundNote(c.BarePeak)
+	tail := ratio(v, c.BareSteady.Latency.P99)
 	return []goal{
+		judged("checks_peak_09", peak9Text, c.PeakRatio, c.PeakRatio >= 0.9,
+			fmt.Sprintf("%.3f× (Aloft %.0f/s vs bare %.0f/s%s)", c.PeakRatio, c.AloftPeak.Throughput, c.BarePeak.Throughput, bound)),
+		judged("checks_tail_15", tail9Text, tail, tail <= 1.5 && c.AloftSteady.Errors == 0,
+			fmt.Sprintf("%.2f× (p99 %.3f ms vs bare %.3f ms at %.0f/s; p99.9 %.3f vs %.3f ms)", tail, v, c.BareSteady.Latency.P99, c.SteadyRate,
+				c.AloftSteady.Latency.P999, c.BareSteady.Latency.P999)),
 		judged("checks_throughput", thrText, c.PeakRatio, c.PeakRatio >= 0.8,
 			fmt.Sprintf("%.3f× (Aloft %.0f/s vs bare %.0f/s, closed loop, %d connections%s)", c.PeakRatio, c.AloftPeak.Throughput, c.BarePeak.Throughput, c.AloftPeak.Conns, bound)),
 		judged("checks_p99", p99Text, v, v < 2 && c.AloftSteady.Errors == 0,
