@@ -54,6 +54,14 @@ func evaluateGoals(r *report) []goal {
 	} else {
 		out = append(out, unmeasured("stats_check_p99", statsText, why(r, "stats", "")))
 	}
+	const floodText = "issue 10: check p99 beside a stats flood of 4 events per check within 1.5× the p99 without it, in the same run"
+	if s := r.Stats; s != nil && s.ChecksWithFlood != nil && s.P99Ratio > 0 {
+		out = append(out, judged("stats_flood_p99_ratio", floodText, s.P99Ratio, s.P99Ratio <= 1.5,
+			fmt.Sprintf("%.3f× (%.3f vs %.3f ms) at %.0f checks/s and %.1f events per check; %.0f events ingested per edge core-second",
+				s.P99Ratio, s.ChecksWithFlood.Latency.P99, s.ChecksAlone.Latency.P99, s.CheckRate, s.EventsPerCheck, s.EventsPerCoreSecond)))
+	} else {
+		out = append(out, unmeasured("stats_flood_p99_ratio", floodText, why(r, "stats", "")))
+	}
 	out = append(out, syncGoals(r)...)
 	out = append(out, memoryGoal(r))
 	return append(out, regionGoals(r)...)

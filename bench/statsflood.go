@@ -28,7 +28,14 @@ type statsResult struct {
 	// is what the edge's aloft_edge_stats_events_total grew by.
 	EventsSent    int64   `json:"events_sent"`
 	EventsCounted float64 `json:"events_counted"`
-	ArrayShare    float64 `json:"array_share"`
+	// EventsAcked counts the events of requests the edge answered 200:
+	// every one of them must be counted.
+	EventsAcked int64 `json:"events_acked"`
+	// EventsPerCoreSecond is stats events ingested per second of one edge
+	// core: events counted over the edge CPU the flood turns used beyond
+	// the checks-alone turns (same check rate, same length).
+	EventsPerCoreSecond float64 `json:"events_per_core_second"`
+	ArrayShare          float64 `json:"array_share"`
 	// EventsPerCheck sizes the flood: events per second over checks per
 	// second. StatsRate = CheckRate × EventsPerCheck / EventsPerRequest.
 	EventsPerCheck   float64 `json:"events_per_check"`
@@ -72,7 +79,7 @@ func statsBodies(fl *fleet, count, batchMax int, seed uint64) (bodies [][]byte, 
 	return bodies, events, arrays
 }
 
-func statsPlan(addr string, fl *fleet, bodies [][]byte, events []int, sent *atomic.Int64, rate float64, conns int, dur time.Duration) plan {
+func statsPlan(addr string, fl *fleet, bodies [][]byte, events []int, sent, acked *atomic.Int64, rate float64, conns int, dur time.Duration) plan {
 	url := "http://" + addr + "/stats"
 	n := int64(len(bodies))
 	return plan{
@@ -84,13 +91,14 @@ func statsPlan(addr string, fl *fleet, bodies [][]byte, events []int, sent *atom
 			req.SetBody(bodies[i%n])
 			sent.Add(int64(events[i%n]))
 		},
-		judge: func(_ int64, resp *fasthttp.Response) (string, string) {
+		judge: func(i int64, resp *fasthttp.Response) (string, string) {
 			if resp.StatusCode() != fasthttp.StatusOK {
 				return "", statusKind(resp.StatusCode())
 			}
 			if !bytes.HasPrefix(resp.Body(), []byte(`{"status":"ok"`)) {
 				return "", "bad_body"
 			}
+			acked.Add(int64(events[i%n]))
 			return "ok", ""
 		},
 	}
@@ -137,7 +145,7 @@ func runStatsFlood(ctx context.Context, h *harness) (*statsResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	var sent atomic.Int64
+	var sent, acked atomic.Int64
 	turn := o.statsDur / time.Duration(o.turns)
 	for t := 0; t < o.turns && ctx.Err() == nil; t++ {
 		accumulate(&res.ChecksAlone, measure(ctx, pid, checksPlan("checks alone", h.edgeAddr, fl, res.CheckRate, o.openConns, turn)))
@@ -146,7 +154,7 @@ func runStatsFlood(ctx context.Context, h *harness) (*statsResult, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			flood = run(ctx, statsPlan(h.edgeAddr, fl, bodies, events, &sent, res.StatsRate, o.openConns, turn))
+			flood = run(ctx, statsPlan(h.edgeAddr, fl, bodies, events, &sent, &acked, res.StatsRate, o.openConns, turn))
 		}()
 		checks := measure(ctx, pid, checksPlan("checks with stats flood", h.edgeAddr, fl, res.CheckRate, o.openConns, turn))
 		wg.Wait()
@@ -161,9 +169,12 @@ func runStatsFlood(ctx context.Context, h *harness) (*statsResult, error) {
 	for _, st := range []*runStats{res.ChecksAlone, res.ChecksWithFlood, res.Stats} {
 		st.finish()
 	}
-	res.EventsSent = sent.Load()
+	res.EventsSent, res.EventsAcked = sent.Load(), acked.Load()
 	if after, err := scrapeMetrics(mc, h.edgeURL); err == nil {
 		res.EventsCounted = after["aloft_edge_stats_events_total"] - before["aloft_edge_stats_events_total"]
+	}
+	if extra := res.ChecksWithFlood.Server.CPUSeconds - res.ChecksAlone.Server.CPUSeconds; extra > 0 {
+		res.EventsPerCoreSecond = float64(int(res.EventsCounted / extra))
 	}
 	res.P99Ratio = ratio(res.ChecksWithFlood.Latency.P99, res.ChecksAlone.Latency.P99)
 	return res, nil

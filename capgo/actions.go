@@ -5,6 +5,8 @@
 
 package capgo
 
+import "strings"
+
 // Bucket names that stats folding produces or keeps as they are.
 const (
 	// StatsBuiltin is the version of a device on the bundle its store
@@ -83,4 +85,87 @@ func FoldStatsVersion[B any](version string, bundles map[string]B) (name string,
 		return version, false
 	}
 	return StatsOther, true
+}
+
+// IsFailureAction reports whether action is an install failure: an event
+// that says a bundle did not reach the device or did not stick (download,
+// checksum, decrypt, unzip, path and space failures, and update_fail, the
+// rollback after notifyAppReady timed out). A release's success rate is
+// its "set" events over those plus the failures.
+func IsFailureAction(action string) bool {
+	switch action {
+	case "set_fail", "update_fail", "download_fail", "finish_download_fail",
+		"download_manifest_file_fail", "download_manifest_checksum_fail", "download_manifest_brotli_fail",
+		"manifest_path_fail", "checksum_fail", "checksum_required", "session_key_required", "decrypt_fail",
+		"unzip_fail", "windows_path_fail", "canonical_path_fail", "directory_path_fail", "low_mem_fail",
+		"insufficient_disk_space":
+		return true
+	}
+	return false
+}
+
+// IsDownloadStart and IsDownloadDone report the events that open and close
+// one download (zip or manifest), from which delivery time is measured
+// when a device sends no metadata.duration_ms.
+func IsDownloadStart(action string) bool {
+	return action == "download_0" || action == "download_zip_start" || action == "download_manifest_start"
+}
+
+// IsDownloadDone: see IsDownloadStart.
+func IsDownloadDone(action string) bool {
+	return action == "download_complete" || action == "download_zip_complete" || action == "download_manifest_complete"
+}
+
+// FoldPlatform returns the platform an aggregate counts under: ios,
+// android, electron, else StatsOther ("" stays "": not sent).
+// The answer is always a literal, never p itself, so callers may keep it
+// while p aliases a request body.
+func FoldPlatform(p string) string {
+	switch p {
+	case "":
+		return ""
+	case "ios":
+		return "ios"
+	case "android":
+		return "android"
+	case "electron":
+		return "electron"
+	}
+	return StatsOther
+}
+
+// FoldPluginVersion returns the plugin version an aggregate counts under:
+// a plain major.minor.patch of at most three digits each, else
+// StatsOther ("" stays ""). Pre-release tags fold into other too: a
+// device may send any string, and every distinct one would be a cell.
+func FoldPluginVersion(v string) string {
+	if v == "" {
+		return v
+	}
+	parts, digits := 0, 0
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+			if digits > 3 {
+				return StatsOther
+			}
+		case c == '.' && digits > 0 && parts < 2:
+			parts, digits = parts+1, 0
+		default:
+			return StatsOther
+		}
+	}
+	if parts != 2 || digits == 0 {
+		return StatsOther
+	}
+	return v
+}
+
+// NamesRunningVersion reports whether an event's version_name is the
+// bundle the device runs: "set" (the bundle it just switched to) and the
+// lifecycle and health events. Download, failure and other events name
+// the bundle they are about, which the device may never run.
+func NamesRunningVersion(action string) bool {
+	return action == "set" || strings.HasPrefix(action, "app_") || strings.HasPrefix(action, "webview_")
 }

@@ -26,8 +26,8 @@ type scanner struct {
 // jsonValue is one decoded value. Objects and arrays are validated and
 // skipped: the info object's fields are all scalars.
 type jsonValue struct {
-	kind byte // 's' string, 'b' bool, 'n' null, '0' number, 'o' object, 'a' array
-	s    string
+	kind byte   // 's' string, 'b' bool, 'n' null, '0' number, 'o' object, 'a' array
+	s    string // a string's value, a number's or an object's text
 	b    bool
 }
 
@@ -58,7 +58,10 @@ func (p *scanner) value(depth int) (jsonValue, error) {
 		s, err := p.str()
 		return jsonValue{kind: 's', s: s}, err
 	case c == '{':
-		return jsonValue{kind: 'o'}, p.object(depth+1, func(string) error { _, err := p.value(depth + 1); return err })
+		// s is the object's raw text (an event's metadata is kept as it).
+		start := p.i
+		err := p.object(depth+1, func(string) error { _, err := p.value(depth + 1); return err })
+		return jsonValue{kind: 'o', s: p.s[start:p.i]}, err
 	case c == '[':
 		return jsonValue{kind: 'a'}, p.array(depth+1, func() error { _, err := p.value(depth + 1); return err })
 	case c == 't':

@@ -19,7 +19,10 @@ type StatsEvent struct {
 	// for per-file delta failures; Info.VersionName holds the version part.
 	File      string
 	Timestamp int64
-	Err       error // non-nil when this element of a batch was refused
+	// Metadata is the raw JSON text of the event's metadata object, ""
+	// when it has none; EachMetadata reads it.
+	Metadata string
+	Err      error // non-nil when this element of a batch was refused
 }
 
 // MaxActionLen bounds the length of an action name; longer ones are refused
@@ -120,6 +123,9 @@ func (d *statsDecoder) statsField(key string, v jsonValue) error {
 		if v.kind != 'o' && v.kind != 'n' {
 			return &SchemaError{Field: key, Reason: "must be an object"}
 		}
+		if v.kind == 'o' {
+			d.ev.Metadata = v.s
+		}
 	}
 	return nil
 }
@@ -184,4 +190,31 @@ func AppendStatsResult(dst []byte, i int, err error) []byte {
 	}
 	dst = strconv.AppendInt(dst, int64(i), 10)
 	return append(dst, '}')
+}
+
+// EachMetadata calls fn for each key of an event's raw metadata object
+// (StatsEvent.Metadata) whose value is a string or a number (as its
+// text), in the order sent; other values are skipped. The strings may
+// alias raw. A malformed object fails with ErrParse (ScanStats already
+// refused those, so only a hand-made raw can).
+func EachMetadata(raw string, fn func(key, value string)) error {
+	if raw == "" {
+		return nil
+	}
+	p := &scanner{s: raw}
+	p.ws()
+	if p.i >= len(p.s) || p.s[p.i] != '{' {
+		return ErrParse
+	}
+	err := p.object(1, func(key string) error {
+		v, err := p.value(1)
+		if err == nil && (v.kind == 's' || v.kind == '0') {
+			fn(key, v.s)
+		}
+		return err
+	})
+	if err == nil && !p.eof() {
+		err = ErrParse
+	}
+	return err
 }

@@ -37,7 +37,7 @@ var allCommands = []string{
 	"channel create", "channel list", "channel pause", "channel promote", "channel resume",
 	"channel rollback", "channel rollout", "channel set", "cluster remove", "cluster status",
 	"device list", "device set-channel", "device unset", "edges",
-	"key create", "profile list", "profile set", "stats",
+	"key create", "profile list", "profile set", "stats", "stats device", "stats report",
 	"token create", "token list", "token revoke",
 }
 
@@ -824,6 +824,25 @@ func TestStats(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^VERSION\s+INSTALLS\s+FAILURES\s+DOWNLOADS\s+OTHER ACTIONS$`).MatchString(r.stdout) ||
 		!regexp.MustCompile(`(?m)^1\.0\.0\s+2\s+1\s+1\s+app_moved_to_foreground=1 download_complete=1$`).MatchString(r.stdout) {
 		t.Errorf("stats output: %s", r)
+	}
+	// The report: 2 installs against 1 failure; the device ran 1.0.0.
+	var rep api.StatsReport
+	e.okJSON(t, &rep, "stats", "report", "--app", app, "--since", "2h")
+	if len(rep.Versions) != 1 || rep.Versions[0].Installs != 2 || rep.Versions[0].FailuresByCause["update_fail"] != 1 ||
+		rep.Query.Resolution != api.ResolutionMinute || rep.Failures.Total != 1 {
+		t.Errorf("report = %+v", rep)
+	}
+	r = e.ok(t, "stats", "report", "--app", app, "--since", "2h")
+	if !regexp.MustCompile(`(?m)^1\.0\.0\s+1\s+2\s+1\s+1\s+66\.7%`).MatchString(r.stdout) || !strings.Contains(r.stdout, "by cause     update_fail=1") {
+		t.Errorf("report output: %s", r)
+	}
+	e.fail(t, 1, []string{"stats", "report", "--app", app, "--since", "soon"}, `--since "soon": want a duration`)
+	e.fail(t, 1, []string{"stats", "report", "--app", app, "--from", "2026-12-01T10:00:00Z", "--to", "2026-11-01T10:00:00Z"}, "bad_request")
+	// The timeline: the two identical "set" events of one millisecond are
+	// one (a retried batch that reached two origin nodes looks the same).
+	r = e.ok(t, "stats", "device", devA, "--app", app)
+	if !regexp.MustCompile(`(?m)\supdate_fail\s+1\.0\.0`).MatchString(r.stdout) || strings.Count(r.stdout, "\n") != 7 {
+		t.Errorf("timeline output: %s", r)
 	}
 }
 

@@ -75,9 +75,17 @@ type Config struct {
 	// they are shipped to the origin. It is what a crash can lose.
 	// Default 1s.
 	StatsFlushInterval time.Duration
-	// MaxStatsKeys bounds distinct (app, version, action) counters held
-	// between flushes; events beyond it are dropped and counted. Default 100000.
+	// MaxStatsKeys bounds distinct per-minute cells (app, channel,
+	// version, plugin version, platform, action) held between flushes;
+	// events beyond it are dropped and counted. Default 100000.
 	MaxStatsKeys int
+	// MaxSeenDevices bounds the devices (per app) whose checks and events
+	// one flush records for the origin's adoption counts and timelines;
+	// past it they still count in the aggregates. Default 200000.
+	MaxSeenDevices int
+	// MaxTimelineBytes bounds the device timeline events held between
+	// flushes (about 100 bytes plus metadata each). Default 16 MiB.
+	MaxTimelineBytes int64
 	// RetryInterval is the pause after a failed origin call, and the
 	// first pause of the stats shipper's exponential backoff. Default 1s.
 	RetryInterval time.Duration
@@ -162,6 +170,8 @@ func DefaultConfig() Config {
 		MaxBodyBytes:       1 << 20,
 		StatsFlushInterval: time.Second,
 		MaxStatsKeys:       100000,
+		MaxSeenDevices:     200000,
+		MaxTimelineBytes:   16 << 20,
 		RetryInterval:      time.Second,
 		StatsRetryMax:      time.Minute,
 		StatsDeviceLimit:   500,
@@ -202,8 +212,8 @@ func (c *Config) Validate() error {
 		return errors.New("edge: MaxBodyBytes must be positive")
 	case c.StatsFlushInterval <= 0 || c.RetryInterval <= 0 || c.StatsRetryMax <= 0:
 		return errors.New("edge: StatsFlushInterval, RetryInterval and StatsRetryMax must be positive")
-	case c.MaxStatsKeys <= 0 || c.MaxSpoolBatches <= 0 || c.MaxSpoolBytes <= 0:
-		return errors.New("edge: MaxStatsKeys, MaxSpoolBatches and MaxSpoolBytes must be positive")
+	case c.MaxStatsKeys <= 0 || c.MaxSpoolBatches <= 0 || c.MaxSpoolBytes <= 0 || c.MaxSeenDevices <= 0 || c.MaxTimelineBytes <= 0:
+		return errors.New("edge: MaxStatsKeys, MaxSeenDevices, MaxTimelineBytes, MaxSpoolBatches and MaxSpoolBytes must be positive")
 	case c.RateLimit < 0 || c.StatsDeviceLimit < 0 || c.StatsAppLimit < 0:
 		return errors.New("edge: RateLimit, StatsDeviceLimit and StatsAppLimit must be 0 (off) or positive")
 	case (c.RateLimit > 0 || c.StatsDeviceLimit > 0 || c.StatsAppLimit > 0) && c.RateLimitWindow <= 0:

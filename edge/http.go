@@ -54,11 +54,15 @@ func (n *Node) handleUpdates(ctx *fasthttp.RequestCtx) {
 	}
 	v := n.view.Load()
 	ctx.Response.Header.SetBytesV(api.HeaderIndex, v.indexHeader)
-	if v.stale(time.Now()) {
+	now := time.Now()
+	if v.stale(now) {
 		n.expiredAnswer(ctx)
 		return
 	}
 	d := v.resolve(&in)
+	if av := v.apps[lowerASCII(in.AppID)]; av != nil {
+		n.seen.check(av, &in, now.Unix()/60)
+	}
 	ctx.SetContentType("application/json")
 	if d.ok && d.bv != nil {
 		d.update.Base = n.base(ctx)

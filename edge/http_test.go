@@ -118,15 +118,20 @@ func TestNode_UpdatesHandler(t *testing.T) {
 
 func TestStatsAgg_BoundAndDrain(t *testing.T) {
 	s := newStatsAgg(2)
-	// A repeat costs no new slot; a third key is over the bound.
-	if d := s.addAll([]statsKey{{"a", "1", "set"}, {"a", "1", "set"}, {"a", "2", "set"}}); d != 0 {
+	obs := func(minute int64, version string, dur int64) statsObs {
+		return statsObs{key: statsKey{minute: minute, app: "a", version: version, action: "set"}, dur: dur}
+	}
+	// A repeat costs no new slot; a third key is over the bound, and the
+	// same key at another minute is another key.
+	if d := s.addAll([]statsObs{obs(1, "1", -1), obs(1, "1", 100), obs(1, "2", -1)}); d != 0 {
 		t.Fatalf("dropped %d below the bound", d)
 	}
-	if d := s.addAll([]statsKey{{"a", "3", "set"}}); d != 1 {
+	if d := s.addAll([]statsObs{obs(1, "3", -1), obs(2, "1", -1)}); d != 2 {
 		t.Fatal("bound not enforced")
 	}
 	c := s.drain()
-	if len(c) != 2 || *c[statsKey{"a", "1", "set"}] != 2 {
+	one := c[statsKey{minute: 1, app: "a", version: "1", action: "set"}]
+	if len(c) != 2 || one.n != 2 || len(one.dur) != 1 || one.dur[api.DurationBucket(100)] != 1 {
 		t.Fatalf("drained %v", c)
 	}
 	if s.drain() != nil {
@@ -239,7 +244,7 @@ func TestStats_KeysSurviveBodyReuse(t *testing.T) {
 		t.Fatalf("counts %v", counts)
 	}
 	for k, c := range counts {
-		if k.action != "download_fail" || k.version != "1.1.0" || *c != 2 {
+		if k.action != "download_fail" || k.version != "1.1.0" || c.n != 2 {
 			t.Fatalf("counter corrupted by body reuse: %+v = %d", k, *c)
 		}
 	}
@@ -405,7 +410,7 @@ func TestStats_SpoolAcrossRestart(t *testing.T) {
 			return len(up.stats) > 0
 		})
 	})
-	if len(up.stats) != 1 || up.stats[0].Counts[0].Action != "set" || up.stats[0].Counts[0].N != 1 {
+	if len(up.stats) != 1 || up.stats[0].Cells[0].Action != "set" || up.stats[0].Cells[0].N != 1 {
 		t.Fatalf("origin got %+v", up.stats)
 	}
 	if files, _ := filepath.Glob(filepath.Join(dir, "stats-*.json")); len(files) != 0 {

@@ -23,6 +23,7 @@ type metrics struct {
 	statsShipped prometheus.Counter
 	statsFolded  *prometheus.CounterVec
 	statsDrops   *prometheus.CounterVec
+	untracked    *prometheus.CounterVec
 	spoolErrors  prometheus.Counter
 	originErrors *prometheus.CounterVec
 	catalogIndex prometheus.Gauge
@@ -60,6 +61,10 @@ func newMetrics(reg *prometheus.Registry, n *Node) *metrics {
 		statsDrops: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aloft_edge_stats_dropped_total", Help: "Stats events not counted, by reason (see edge/DESIGN.md).",
 		}, []string{"reason"}),
+		untracked: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aloft_edge_devices_untracked_total",
+			Help: "Checks and stats events counted in the aggregates but left out of the devices table (devices_full) or a device timeline (timeline_full).",
+		}, []string{"reason"}),
 		spoolErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "aloft_edge_stats_spool_errors_total", Help: "Failed writes of the stats spool."}),
 		originErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aloft_edge_origin_errors_total", Help: "Failed calls to the origin, by operation.",
@@ -73,12 +78,16 @@ func newMetrics(reg *prometheus.Registry, n *Node) *metrics {
 	f(m.statsShipped)
 	f(m.statsFolded)
 	f(m.statsDrops)
+	f(m.untracked)
 	f(m.spoolErrors)
 	for _, r := range []string{foldVersion, foldAction} {
 		m.statsFolded.WithLabelValues(r) // present at 0, so alerts see the series
 	}
 	for _, r := range dropReasons() {
 		m.statsDrops.WithLabelValues(r)
+	}
+	for _, r := range []string{untrackedDevices, untrackedTimeline} {
+		m.untracked.WithLabelValues(r)
 	}
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aloft_edge_stats_spool_batches", Help: "Stats batches waiting to be shipped."},
 		func() float64 { b, _ := n.queue.pending(); return float64(b) }))
@@ -143,6 +152,12 @@ const (
 	dropAppLimit      = "app_rate_limit"         // answered 429; the plugin re-queues them
 	dropSpoolFull     = "spool_full"             // oldest batches past MaxSpoolBatches/Bytes
 	dropOriginRefused = "origin_refused"         // the origin answered 400 or 413
+)
+
+// Reasons of aloft_edge_devices_untracked_total.
+const (
+	untrackedDevices  = "devices_full"  // MaxSeenDevices devices in one flush
+	untrackedTimeline = "timeline_full" // MaxTimelineBytes of events in one flush
 )
 
 func dropReasons() []string {

@@ -85,6 +85,7 @@ type Node struct {
 	cache   *cache.Cache
 	srcs    []cache.Source // where a cache miss is filled from, in order
 	stats   *statsAgg
+	seen    *seenTable
 	metrics *metrics
 	limiter *limiter  // nil when rate limiting is off
 	bufs    sync.Pool // answer buffers (*[]byte)
@@ -147,8 +148,10 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.links = newLinks(&cfg, ln.Addr().String(), log)
 	n.stats = newStatsAgg(cfg.MaxStatsKeys)
+	n.seen = newSeenTable(cfg.MaxSeenDevices, cfg.MaxTimelineBytes)
 	n.queue = newSpoolQueue(cfg.SpoolDir, cfg.MaxSpoolBatches, cfg.MaxSpoolBytes, n.log,
 		func(events int64) { n.metrics.statsDropped(dropSpoolFull).Add(float64(events)) })
+	n.queue.edge, n.queue.region = n.name, cfg.Region
 	n.metrics = newMetrics(cfg.Registry, n)
 	if err := n.queue.load(); err != nil {
 		c.Close()

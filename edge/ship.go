@@ -32,13 +32,20 @@ func (n *Node) spoolLoop(ctx context.Context) {
 	}
 }
 
-// spoolNow moves the counts gathered so far into the spool.
+// spoolNow moves the counts and devices gathered so far into the spool.
 func (n *Node) spoolNow() {
 	counts := n.stats.drain()
-	if len(counts) == 0 {
+	devices, dd, de := n.seen.drain()
+	if dd > 0 {
+		n.metrics.untracked.WithLabelValues(untrackedDevices).Add(float64(dd))
+	}
+	if de > 0 {
+		n.metrics.untracked.WithLabelValues(untrackedTimeline).Add(float64(de))
+	}
+	if len(counts) == 0 && len(devices) == 0 {
 		return
 	}
-	if err := n.queue.absorb(counts); err != nil {
+	if err := n.queue.absorb(counts, devices); err != nil {
 		n.metrics.spoolErrors.Inc()
 		n.log.Error("stats spool write failed; the batch is kept in memory only", "err", err)
 	}
@@ -97,7 +104,7 @@ func (n *Node) ship(ctx context.Context, b *queued) bool {
 	n.queue.release(b)
 	n.metrics.originErrors.WithLabelValues("stats").Inc()
 	if ctx.Err() == nil {
-		n.log.Warn("stats shipping failed; will retry", "batch", b.batch.ID, "counters", len(b.batch.Counts), "err", err)
+		n.log.Warn("stats shipping failed; will retry", "batch", b.batch.ID, "cells", len(b.batch.Cells), "devices", len(b.batch.Devices), "err", err)
 	}
 	return false
 }

@@ -15,12 +15,14 @@
 package edge
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -29,12 +31,15 @@ import (
 )
 
 type spoolQueue struct {
-	dir       string // "" keeps batches in memory only
-	maxFiles  int
-	maxBytes  int64
-	maxCounts int // counts per batch; api.MaxStatsCounts
-	log       *slog.Logger
-	onDrop    func(events int64) // told about batches dropped to stay bounded
+	dir        string // "" keeps batches in memory only
+	maxFiles   int
+	maxBytes   int64
+	maxCounts  int // cells per batch; api.MaxStatsCounts
+	maxDevices int // devices per batch; api.MaxStatsDevices
+	edge       string
+	region     string
+	log        *slog.Logger
+	onDrop     func(events int64) // told about batches dropped to stay bounded
 
 	mu      sync.Mutex
 	batches []*queued // oldest first
@@ -44,11 +49,13 @@ type spoolQueue struct {
 }
 
 type queued struct {
-	seq    uint64
-	path   string // the batch's file; "" in memory or before its first write
-	batch  api.StatsBatch
-	at     map[statsKey]int // cell → index in batch.Counts; nil once frozen
-	size   int64            // bytes on disk (an estimate in memory)
+	seq   uint64
+	path  string // the batch's file; "" in memory or before its first write
+	batch api.StatsBatch
+	at    map[statsKey]int // cell → index in batch.Cells; nil once frozen
+	dat   map[seenKey]int  // device → index in batch.Devices; nil once frozen
+	size  int64            // bytes on disk (an estimate in memory)
+	// events counts the stats events in the batch (update checks not).
 	events int64
 	// frozen: the shipper has taken the batch at least once, so its
 	// counts must not change. inflight: it holds it now.
@@ -57,7 +64,7 @@ type queued struct {
 
 func newSpoolQueue(dir string, maxFiles int, maxBytes int64, log *slog.Logger, onDrop func(int64)) *spoolQueue {
 	return &spoolQueue{dir: dir, maxFiles: maxFiles, maxBytes: maxBytes, maxCounts: api.MaxStatsCounts,
-		log: log, onDrop: onDrop, ready: make(chan struct{}, 1)}
+		maxDevices: api.MaxStatsDevices, log: log, onDrop: onDrop, ready: make(chan struct{}, 1)}
 }
 
 // load replays the batches an earlier run left in dir, oldest first, once
@@ -108,17 +115,20 @@ func (q *spoolQueue) read(p string) *queued {
 	if err != nil || json.Unmarshal(data, &b.batch) != nil || b.batch.ID == "" {
 		return nil
 	}
-	for _, c := range b.batch.Counts {
+	for _, c := range b.batch.Counts { // spooled by an older release
+		b.events += c.N
+	}
+	for _, c := range b.batch.Cells {
 		b.events += c.N
 	}
 	return b
 }
 
-// absorb adds the counts of one flush: into the tail batch while the
-// shipper has not taken it, else into new batches; then writes every
-// batch it changed before the shipper can see it. A failed write leaves
-// the batch in memory, where it still ships; the error is returned.
-func (q *spoolQueue) absorb(counts map[statsKey]*int64) error {
+// absorb adds the cells and devices of one flush: into the tail batch
+// while the shipper has not taken it, else into new batches; then writes
+// every batch it changed before the shipper can see it. A failed write
+// leaves the batch in memory, where it still ships; the error is returned.
+func (q *spoolQueue) absorb(counts map[statsKey]*statsCell, devices []api.DeviceSeen) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	var touched []*queued
@@ -127,14 +137,25 @@ func (q *spoolQueue) absorb(counts map[statsKey]*int64) error {
 		tail = q.batches[len(q.batches)-1]
 		touched = append(touched, tail)
 	}
-	for k, n := range counts {
-		if tail == nil || len(tail.batch.Counts) >= q.maxCounts && !tail.has(k) {
-			tail = &queued{seq: q.seq, batch: api.StatsBatch{ID: api.NewIdempotencyKey()}, at: map[statsKey]int{}}
-			q.seq++
-			q.batches = append(q.batches, tail)
-			touched = append(touched, tail)
+	grow := func() {
+		tail = &queued{seq: q.seq, batch: api.StatsBatch{ID: api.NewIdempotencyKey(), Edge: q.edge, Region: q.region},
+			at: map[statsKey]int{}, dat: map[seenKey]int{}}
+		q.seq++
+		q.batches = append(q.batches, tail)
+		touched = append(touched, tail)
+	}
+	for k, c := range counts {
+		if tail == nil || len(tail.batch.Cells) >= q.maxCounts && !tail.has(k) {
+			grow()
 		}
-		tail.add(k, *n)
+		tail.add(k, c)
+	}
+	for i := range devices {
+		k := seenKey{devices[i].App, devices[i].Device}
+		if tail == nil || len(tail.batch.Devices) >= q.maxDevices && !tail.hasDevice(k) {
+			grow()
+		}
+		tail.addDevice(k, &devices[i])
 	}
 	var err error
 	for _, b := range touched {
@@ -150,22 +171,88 @@ func (q *spoolQueue) absorb(counts map[statsKey]*int64) error {
 
 func (b *queued) has(k statsKey) bool { _, ok := b.at[k]; return ok }
 
-func (b *queued) add(k statsKey, n int64) {
-	b.events += n
-	if i, ok := b.at[k]; ok {
-		b.batch.Counts[i].N += n
+func (b *queued) hasDevice(k seenKey) bool { _, ok := b.dat[k]; return ok }
+
+func (b *queued) add(k statsKey, c *statsCell) {
+	b.events += c.n
+	i, ok := b.at[k]
+	if !ok {
+		i = len(b.batch.Cells)
+		b.at[k] = i
+		b.batch.Cells = append(b.batch.Cells, api.StatsCell{Minute: k.minute, App: k.app, Channel: k.channel, Version: k.version,
+			Plugin: k.plugin, Platform: k.platform, Action: k.action})
+	}
+	cell := &b.batch.Cells[i]
+	cell.N += c.n
+	if len(c.dur) > 0 {
+		cell.Dur = mergeDur(cell.Dur, c.dur)
+	}
+}
+
+// mergeDur adds a histogram into a [[bucket, n], …] list, sorted by bucket.
+func mergeDur(into [][2]int64, add map[int]int64) [][2]int64 {
+	m := make(map[int64]int64, len(into)+len(add))
+	for _, p := range into {
+		m[p[0]] += p[1]
+	}
+	for b, n := range add {
+		m[int64(b)] += n
+	}
+	out := into[:0]
+	for b, n := range m {
+		out = append(out, [2]int64{b, n})
+	}
+	slices.SortFunc(out, func(a, b [2]int64) int { return cmp.Compare(a[0], b[0]) })
+	return out
+}
+
+// addDevice merges a device's record of one flush into the batch: the
+// newer one's names, the checks added, the events appended (the newest
+// api.MaxDeviceEvents kept).
+func (b *queued) addDevice(k seenKey, d *api.DeviceSeen) {
+	i, ok := b.dat[k]
+	if !ok {
+		b.dat[k] = len(b.batch.Devices)
+		b.batch.Devices = append(b.batch.Devices, *d)
 		return
 	}
-	b.at[k] = len(b.batch.Counts)
-	b.batch.Counts = append(b.batch.Counts, api.StatsCount{App: k.app, Version: k.version, Action: k.action, N: n})
+	have := &b.batch.Devices[i]
+	checks := have.Checks + d.Checks
+	events := append(have.Events, d.Events...)
+	older, newer := d, have
+	if d.Minute >= have.Minute {
+		older, newer = have, d
+	}
+	also := slices.Clone(older.Also)
+	if older.Version != "" {
+		also = addAlso(also, older.Version)
+	}
+	for _, v := range newer.Also {
+		also = addAlso(also, v)
+	}
+	version := cmp.Or(newer.Version, older.Version)
+	also = slices.DeleteFunc(also, func(v string) bool { return v == version })
+	*have = *newer
+	have.Version, have.Also = version, also
+	have.Checks = checks
+	have.Events = events[max(0, len(events)-api.MaxDeviceEvents):]
 }
 
 // write puts b on disk durably (or sizes it in memory). Called with mu held.
 func (q *spoolQueue) write(b *queued) error {
 	size := int64(64)
 	if q.dir == "" {
-		for _, c := range b.batch.Counts {
-			size += int64(len(c.App)+len(c.Version)+len(c.Action)) + 48
+		for _, c := range b.batch.Cells {
+			size += int64(len(c.App)+len(c.Channel)+len(c.Version)+len(c.Plugin)+len(c.Platform)+len(c.Action)+16*len(c.Dur)) + 64
+		}
+		for _, d := range b.batch.Devices {
+			size += int64(len(d.App)+len(d.Device)+len(d.Version)+len(d.Channel)+len(d.Plugin)) + 96
+			for _, e := range d.Events {
+				size += int64(len(e.Action)+len(e.Version)+len(e.OldVersion)+len(e.File)) + 96
+				for mk, mv := range e.Metadata {
+					size += int64(len(mk) + len(mv) + 8)
+				}
+			}
 		}
 		q.bytes += size - b.size
 		b.size = size
@@ -260,7 +347,7 @@ func (q *spoolQueue) next() *queued {
 		return nil
 	}
 	b := q.batches[0]
-	b.frozen, b.inflight, b.at = true, true, nil
+	b.frozen, b.inflight, b.at, b.dat = true, true, nil, nil
 	return b
 }
 

@@ -17,11 +17,10 @@ import (
 	"github.com/aloft/aloft/origin/api"
 )
 
-func counts(kv ...any) map[statsKey]*int64 {
-	m := map[statsKey]*int64{}
+func counts(kv ...any) map[statsKey]*statsCell {
+	m := map[statsKey]*statsCell{}
 	for i := 0; i+1 < len(kv); i += 2 {
-		n := int64(kv[i+1].(int))
-		m[statsKey{"com.example.app", "1.0.0", kv[i].(string)}] = &n
+		m[statsKey{minute: 1, app: "com.example.app", version: "1.0.0", action: kv[i].(string)}] = &statsCell{n: int64(kv[i+1].(int))}
 	}
 	return m
 }
@@ -43,7 +42,7 @@ func onDisk(t *testing.T, dir string) map[string]api.StatsBatch {
 }
 
 func countOf(b api.StatsBatch, action string) int64 {
-	for _, c := range b.Counts {
+	for _, c := range b.Cells {
 		if c.Action == action {
 			return c.N
 		}
@@ -65,10 +64,10 @@ func testQueue(t *testing.T, dir string) *spoolQueue {
 func TestSpoolQueue_TailAbsorbsUntilTaken(t *testing.T) {
 	for _, dir := range []string{t.TempDir(), ""} {
 		q := testQueue(t, dir)
-		if err := q.absorb(counts("set", 1)); err != nil {
+		if err := q.absorb(counts("set", 1), nil); err != nil {
 			t.Fatal(err)
 		}
-		if err := q.absorb(counts("set", 2, "delete", 1)); err != nil {
+		if err := q.absorb(counts("set", 2, "delete", 1), nil); err != nil {
 			t.Fatal(err)
 		}
 		if b, _ := q.pending(); b != 1 {
@@ -90,7 +89,7 @@ func TestSpoolQueue_TailAbsorbsUntilTaken(t *testing.T) {
 			t.Fatal("the shipper got no batch, or two at once")
 		}
 		id := first.batch.ID
-		_ = q.absorb(counts("set", 5))
+		_ = q.absorb(counts("set", 5), nil)
 		if countOf(first.batch, "set") != 3 {
 			t.Fatal("a batch in flight changed")
 		}
@@ -103,7 +102,7 @@ func TestSpoolQueue_TailAbsorbsUntilTaken(t *testing.T) {
 			t.Fatal("a released batch did not come back unchanged")
 		}
 		q.release(again)
-		_ = q.absorb(counts("set", 1))
+		_ = q.absorb(counts("set", 1), nil)
 		if b, e := q.pending(); b != 2 || e != 10 {
 			t.Fatalf("%d batches %d events, want the frozen one and one tail of 6", b, e)
 		}
@@ -123,13 +122,13 @@ func TestSpoolQueue_TailAbsorbsUntilTaken(t *testing.T) {
 func TestSpoolQueue_SplitsBatches(t *testing.T) {
 	q := testQueue(t, t.TempDir())
 	q.maxCounts = 2
-	_ = q.absorb(counts("a", 1, "b", 1, "c", 1, "d", 1, "e", 1))
+	_ = q.absorb(counts("a", 1, "b", 1, "c", 1, "d", 1, "e", 1), nil)
 	if b, e := q.pending(); b != 3 || e != 5 {
 		t.Fatalf("%d batches %d events, want 3 and 5", b, e)
 	}
 	for b := q.next(); b != nil; b = q.next() {
-		if len(b.batch.Counts) > 2 {
-			t.Fatalf("batch of %d counts", len(b.batch.Counts))
+		if len(b.batch.Cells) > 2 {
+			t.Fatalf("batch of %d counts", len(b.batch.Cells))
 		}
 		q.done(b)
 	}
@@ -141,9 +140,9 @@ func TestSpoolQueue_SplitsBatches(t *testing.T) {
 func TestSpoolQueue_ReplayAfterRestart(t *testing.T) {
 	dir := t.TempDir()
 	q := testQueue(t, dir)
-	_ = q.absorb(counts("set", 2))
+	_ = q.absorb(counts("set", 2), nil)
 	q.release(q.next())
-	_ = q.absorb(counts("delete", 3))
+	_ = q.absorb(counts("delete", 3), nil)
 	// A copy of a batch under another sequence number, a torn temp file
 	// and a torn batch, as crashes could leave them.
 	names, _ := filepath.Glob(filepath.Join(dir, "stats-*.json"))
@@ -161,7 +160,7 @@ func TestSpoolQueue_ReplayAfterRestart(t *testing.T) {
 		t.Fatalf("first replayed %+v, want the oldest", first.batch)
 	}
 	r.done(first)
-	_ = r.absorb(counts("set", 7))
+	_ = r.absorb(counts("set", 7), nil)
 	if b, e := r.pending(); b != 2 || e != 10 {
 		t.Fatalf("%d batches %d events: new counts went into a replayed batch", b, e)
 	}
@@ -180,11 +179,11 @@ func TestSpoolQueue_Bounds(t *testing.T) {
 		var dropped atomic.Int64
 		q := newSpoolQueue(dir, 2, 1<<20, slog.Default(), func(n int64) { dropped.Add(n) })
 		_ = q.load()
-		_ = q.absorb(counts("a", 1))
+		_ = q.absorb(counts("a", 1), nil)
 		held := q.next() // in flight: never dropped
-		_ = q.absorb(counts("b", 2))
+		_ = q.absorb(counts("b", 2), nil)
 		q.batches[1].frozen = true // as if shipped once
-		_ = q.absorb(counts("c", 4))
+		_ = q.absorb(counts("c", 4), nil)
 		if b, _ := q.pending(); b != 2 || dropped.Load() != 2 || q.batches[0] != held {
 			t.Fatalf("dir %q: %d batches, dropped %d events, want b's 2 dropped and a kept", dir, b, dropped.Load())
 		}
@@ -192,7 +191,7 @@ func TestSpoolQueue_Bounds(t *testing.T) {
 			t.Fatal("a dropped batch stayed on disk")
 		}
 		q.maxBytes = 1 // only the batch in flight survives
-		_ = q.absorb(counts("d", 8))
+		_ = q.absorb(counts("d", 8), nil)
 		if b, _ := q.pending(); b != 1 || dropped.Load() != 2+4+8 {
 			t.Fatalf("byte bound: %d batches, dropped %d", b, dropped.Load())
 		}
@@ -219,7 +218,7 @@ func (b *blockingOrigin) PushStats(ctx context.Context, batch api.StatsBatch) er
 		_ = json.Unmarshal(data, &disk)
 	}
 	b.mu.Lock()
-	if disk.ID != batch.ID || len(disk.Counts) != len(batch.Counts) || countOf(disk, "set") != countOf(batch, "set") {
+	if disk.ID != batch.ID || len(disk.Cells) != len(batch.Cells) || countOf(disk, "set") != countOf(batch, "set") {
 		b.notDisk = append(b.notDisk, batch.ID)
 	}
 	b.mu.Unlock()

@@ -31,7 +31,7 @@ func statsBody(evs ...string) string { return "[" + strings.Join(evs, ",") + "]"
 func drained(n *Node) map[string]int64 {
 	out := map[string]int64{}
 	for k, c := range n.stats.drain() {
-		out[k.app+" "+k.version+"/"+k.action] += *c
+		out[k.app+" "+k.version+"/"+k.action] += c.n
 	}
 	return out
 }
@@ -219,7 +219,7 @@ func TestStats_FoldedKeysSurviveBodyReuse(t *testing.T) {
 		t.Fatal("nothing spooled")
 	}
 	got := map[string]int64{}
-	for _, c := range q.batch.Counts {
+	for _, c := range q.batch.Cells {
 		got[c.App+" "+c.Version+"/"+c.Action] = c.N
 	}
 	want := map[string]int64{"com.example.app 1.1.0/app_crash": 2, "com.example.app other/app_crash": 1}

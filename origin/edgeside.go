@@ -45,23 +45,6 @@ func (bl *blobService) HasBlob(ctx context.Context, sha string) (int64, error) {
 	return bl.store.Size(ctx, sha)
 }
 
-// PushStats adds a batch of counters. The batch id is the idempotency key,
-// so an edge retrying a batch whose answer it lost counts it once. A batch
-// of more than api.MaxStatsCounts counts is refused with ErrTooLarge; the
-// rest is folded against the catalog before it reaches the log, so junk
-// names cost the log nothing.
-func (svc *service) PushStats(ctx context.Context, b api.StatsBatch) error {
-	if err := checkStatsBatch(b); err != nil {
-		return err
-	}
-	svc.fsm.read(func(s *state) { b = foldBatch(s, b) })
-	if len(b.Counts) == 0 {
-		return nil // only unknown apps: nothing to count, nothing to dedup
-	}
-	_, err := svc.rn.apply(ctx, cmdAddStats, "stats-"+b.ID, addStatsCmd{Batch: toLogStatsBatch(b)})
-	return err
-}
-
 // SelfAssign stores or clears a device's own channel choice (plugins
 // before x.34).
 func (svc *service) SelfAssign(ctx context.Context, app, device, channel string) error {
@@ -80,7 +63,8 @@ func (n *Node) HasBlob(ctx context.Context, sha string) (int64, error) {
 	return n.bl.HasBlob(ctx, sha)
 }
 
-// PushStats adds a batch of counters, once per batch id.
+// PushStats stores a batch of an edge's stats on this node, once per
+// batch id.
 func (n *Node) PushStats(ctx context.Context, b api.StatsBatch) error {
 	return n.svc.PushStats(ctx, b)
 }

@@ -263,11 +263,6 @@ func (hs *httpAPI) deleteDevice(_ http.ResponseWriter, r *http.Request) (int, an
 	return http.StatusNoContent, nil, err
 }
 
-func (hs *httpAPI) getStats(_ http.ResponseWriter, r *http.Request) (int, any, error) {
-	s, err := hs.svc.Stats(r.PathValue("app"))
-	return http.StatusOK, s, err
-}
-
 func (hs *httpAPI) getAudit(_ http.ResponseWriter, r *http.Request) (int, any, error) {
 	q := r.URL.Query()
 	req := api.AuditQuery{App: q.Get("app")}

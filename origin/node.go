@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/aloft/aloft/analytics"
 	"github.com/aloft/aloft/blobstore"
 	"github.com/aloft/aloft/bundle"
 	"github.com/aloft/aloft/origin/api"
@@ -72,6 +73,10 @@ type Config struct {
 	// writes to the leader, joining, cluster status): needed when the
 	// cluster's certificates come from a private CA or are self-signed.
 	TLSCAFile string
+	// Analytics configures this node's store of device stats (kept off
+	// the raft log; analytics/DESIGN.md). Path defaults to
+	// DataDir/analytics.db, zero fields to analytics.DefaultConfig's.
+	Analytics analytics.Config
 	// Clock is the time token expiry, last use and edge liveness read. Default
 	// time.Now; tests pass one they can move forward.
 	Clock func() time.Time
@@ -271,11 +276,17 @@ func New(cfg Config) (*Node, error) {
 		n.rn.shutdown()
 		return nil, err
 	}
+	stats, err := openAnalytics(c)
+	if err != nil {
+		n.rn.shutdown()
+		return nil, err
+	}
 	n.svc = &service{cfg: c, log: n.log, rn: n.rn, fsm: n.rn.fsm, bl: n.bl, used: newTokenUse(), edges: newEdgeRegistry(),
-		feed: newFeedLog(n.rn.fsm, c.StateTTL, c.StateResign)}
+		feed: newFeedLog(n.rn.fsm, c.StateTTL, c.StateResign), stats: stats}
 	n.svc.selfAssigns.svc = n.svc
 	if n.hs, err = newHTTPAPI(c, n.log, m, n.rn, n.svc, n.bl, serverTLS, members); err != nil {
 		n.rn.shutdown()
+		_ = stats.Close()
 		return nil, err
 	}
 	m.register(cfg.Registry, n)
@@ -335,6 +346,7 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	wg.Go(func() { n.leaderLoop(loops) })
 	wg.Go(func() { n.svc.feed.run(loops) })
+	wg.Go(func() { n.svc.statsPruneLoop(loops) })
 	errc := make(chan error, 1)
 	go func() { errc <- n.hs.serveAPI() }()
 	if n.reannounce {
@@ -358,5 +370,8 @@ func (n *Node) Run(ctx context.Context) error {
 	stop()
 	wg.Wait()
 	n.rn.shutdown()
+	if cerr := n.svc.stats.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("origin: analytics: %w", cerr)
+	}
 	return err
 }

@@ -209,33 +209,27 @@ func (svc *service) overrideCmd(appID, device, channel string, selfSet bool) (se
 	return setOverrideCmd{App: app.ID, Device: device, Channel: channel, SelfSet: selfSet}, nil
 }
 
-// Stats aggregates what devices reported for an app, newest versions first.
-func (svc *service) Stats(appID string) (*api.AppStats, error) {
-	app, err := svc.App(appID)
-	if err != nil {
-		return nil, err
-	}
-	out := &api.AppStats{AppID: app.ID, Versions: []api.VersionStats{}}
-	svc.fsm.read(func(s *state) {
-		for ver, acts := range s.Stats[app.ID] {
-			vs := api.VersionStats{Version: ver, Actions: map[string]int64{}}
-			for a, c := range acts {
-				vs.Actions[a] = c
-				switch {
-				case a == "set":
-					vs.Installs += c
-				case strings.HasSuffix(a, "_fail"):
-					vs.Failures += c
-				}
+// appStats shapes per-version action counts as the stats answer, newest
+// versions first.
+func appStats(appID string, acts map[string]map[string]int64) *api.AppStats {
+	out := &api.AppStats{AppID: appID, Versions: []api.VersionStats{}}
+	for ver, byAct := range acts {
+		vs := api.VersionStats{Version: ver, Actions: byAct}
+		for a, c := range byAct {
+			switch {
+			case a == "set":
+				vs.Installs += c
+			case strings.HasSuffix(a, "_fail"):
+				vs.Failures += c
 			}
-			// Android reports download_zip_complete and download_complete
-			// for one zip download; count each download once.
-			vs.Downloads = max(acts["download_complete"], acts["download_zip_complete"]+acts["download_manifest_complete"])
-			out.Versions = append(out.Versions, vs)
 		}
-	})
+		// Android reports download_zip_complete and download_complete
+		// for one zip download; count each download once.
+		vs.Downloads = max(byAct["download_complete"], byAct["download_zip_complete"]+byAct["download_manifest_complete"])
+		out.Versions = append(out.Versions, vs)
+	}
 	slices.SortFunc(out.Versions, func(a, b api.VersionStats) int { return compareVersions(b.Version, a.Version) })
-	return out, nil
+	return out
 }
 
 // Audit returns one page of the audit log, oldest first: the entries

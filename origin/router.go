@@ -63,6 +63,9 @@ func (hs *httpAPI) routeTable() (*http.ServeMux, []route) {
 	h("DELETE /api/v1/apps/{app}/devices/{device}", scopePublish, hs.deleteDevice)
 
 	h("GET /api/v1/apps/{app}/stats", scopeRead, hs.getStats)
+	h("GET /api/v1/apps/{app}/analytics", scopeRead, hs.getAnalytics)
+	h("GET /api/v1/apps/{app}/analytics/partial", scopeRead, hs.getAnalyticsPartial)
+	h("GET /api/v1/apps/{app}/devices/{device}/timeline", scopeRead, hs.getTimeline)
 	h("GET /api/v1/apps/{app}/retention", scopeRead, hs.getRetention)
 	h("PUT /api/v1/apps/{app}/retention", scopePublish, hs.putRetention)
 	h("GET /api/v1/audit", scopeRead, hs.getAudit)

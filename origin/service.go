@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/aloft/aloft/analytics"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -42,10 +43,11 @@ type service struct {
 	rn    committer
 	fsm   *fsm // read side of the replicated state
 	bl    blobChecker
-	used  *tokenUse     // when each token last authenticated on this node
-	edges *edgeRegistry // the edges that sync from this node
-	feed  *feedLog      // the signed catalog states this node serves
-	gcMu  sync.Mutex    // one collection at a time: two would count each other's deletes
+	used  *tokenUse        // when each token last authenticated on this node
+	edges *edgeRegistry    // the edges that sync from this node
+	feed  *feedLog         // the signed catalog states this node serves
+	stats *analytics.Store // this node's stats batches (analytics.go)
+	gcMu  sync.Mutex       // one collection at a time: two would count each other's deletes
 	// selfAssigns batches devices' own channel choices (selfassign.go).
 	selfAssigns selfAssigns
 }

@@ -1,13 +1,13 @@
-// Stats aggregates in the replicated state, kept bounded whatever edges
-// send: counts fold against the catalog (versions it knows, the actions
-// capgo lists, the rest into "other") and each app holds at most
-// maxStatsCells distinct (version, action) cells. The folding is part of
-// apply, so it reads only the state: replicas fold alike.
+// Stats aggregates in the replicated state, as releases before the
+// analytics store (analytics.go) wrote them: their log entries still
+// replay, and the all-time stats answer adds what they counted. Nothing
+// new is written here. Kept bounded as before: counts fold against the
+// catalog and each app holds at most maxStatsCells (version, action)
+// cells. The folding is part of apply, so it reads only the state.
 
 package origin
 
 import (
-	"fmt"
 	"math"
 
 	"github.com/aloft/aloft/capgo"
@@ -73,41 +73,4 @@ func (s *state) countStat(app, version, action string, n int64) {
 	}
 	// Saturate: an edge token holder must not wrap a counter negative.
 	byAct[action] = old + min(n, math.MaxInt64-old)
-}
-
-// foldBatch is what the leader does before committing a batch: the same
-// folding apply does, against the current catalog, with equal cells
-// merged, so the log entry is as small as its folded counts. apply folds
-// again (the catalog may change before the entry commits); this is only
-// to keep junk off the log.
-func foldBatch(s *state, b api.StatsBatch) api.StatsBatch {
-	out := api.StatsBatch{ID: b.ID}
-	at := map[api.StatsCount]int{} // cell (N = 0) → index in out.Counts
-	for _, c := range b.Counts {
-		c, ok := s.foldStatsCount(c)
-		if !ok {
-			continue
-		}
-		n := c.N
-		c.N = 0
-		if i, ok := at[c]; ok {
-			out.Counts[i].N += min(n, math.MaxInt64-out.Counts[i].N)
-			continue
-		}
-		at[c] = len(out.Counts)
-		c.N = n
-		out.Counts = append(out.Counts, c)
-	}
-	return out
-}
-
-// checkStatsBatch refuses what no edge should send.
-func checkStatsBatch(b api.StatsBatch) error {
-	switch {
-	case b.ID == "" || len(b.Counts) == 0:
-		return invalid("a stats batch needs an id and counts")
-	case len(b.Counts) > api.MaxStatsCounts:
-		return fmt.Errorf("%w: a stats batch holds at most %d counts, this one %d", ErrTooLarge, api.MaxStatsCounts, len(b.Counts))
-	}
-	return nil
 }

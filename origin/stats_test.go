@@ -2,15 +2,15 @@ package origin
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aloft/aloft/capgo"
 	"github.com/aloft/aloft/origin/api"
@@ -90,14 +90,6 @@ func TestState_AddStats_FoldsJunk(t *testing.T) {
 	if s.Stats["com.example.app"]["1.0.0"]["other"] == 0 || s.Stats["com.example.app"]["other"]["set"] == 0 {
 		t.Fatalf("real names not kept: %v", s.Stats["com.example.app"])
 	}
-	// The leader folds a batch the same way before it reaches the log.
-	f := foldBatch(s, api.StatsBatch{ID: "x", Counts: []api.StatsCount{
-		{App: "com.example.app", Version: "junk1", Action: "junk1", N: 2}, {App: "com.example.app", Version: "junk2", Action: "junk2", N: 3},
-		{App: "com.unknown.app", Version: "1.0.0", Action: "set", N: 1}, {App: "com.example.app", Version: "1.0.0", Action: "set", N: 1}}})
-	want := []api.StatsCount{{App: "com.example.app", Version: "other", Action: "other", N: 5}, {App: "com.example.app", Version: "1.0.0", Action: "set", N: 1}}
-	if fmt.Sprint(f.Counts) != fmt.Sprint(want) || f.ID != "x" {
-		t.Fatalf("folded batch %+v, want %+v", f, want)
-	}
 }
 
 // TestState_AddStats_CellCap: an app with more versions than the cap can
@@ -153,11 +145,11 @@ func TestState_AddStats_CellCap(t *testing.T) {
 }
 
 // TestNode_PushStats_Bounds: over HTTP, a batch of more than
-// api.MaxStatsCounts counts is refused with 413 too_large; a junk batch
-// within the size reaches the log folded, and the stats answer stays
-// small.
+// api.MaxStatsCounts counts is refused with 413 too_large; junk batches
+// within the size are stored folded, never on the raft log, and the
+// stats answer stays small.
 func TestNode_PushStats_Bounds(t *testing.T) {
-	n, _ := startGCNode(t, nil)
+	n, cl := startGCNode(t, nil)
 	post := func(b api.StatsBatch) (int, api.Error) {
 		body, _ := json.Marshal(b)
 		req, _ := http.NewRequest("POST", "http://"+n.APIAddr()+"/api/v1/sync/stats", bytes.NewReader(body))
@@ -175,26 +167,30 @@ func TestNode_PushStats_Bounds(t *testing.T) {
 	junk := func(id string, k int) api.StatsBatch {
 		b := api.StatsBatch{ID: id}
 		for i := 0; i < k; i++ {
-			b.Counts = append(b.Counts, api.StatsCount{App: "com.example.app", Version: fmt.Sprint("v", i), Action: strings.Repeat("x", 60) + fmt.Sprint(i), N: 1})
+			b.Cells = append(b.Cells, api.StatsCell{Minute: time.Now().Unix() / 60, App: "com.example.app", Version: fmt.Sprint("v", i),
+				Plugin: fmt.Sprint("9.9.", i, "-x"), Channel: fmt.Sprint("ch", i), Action: strings.Repeat("x", 60) + fmt.Sprint(i), N: 1})
 		}
 		return b
 	}
 	if code, e := post(junk("big", api.MaxStatsCounts+1)); code != http.StatusRequestEntityTooLarge || e.Code != api.CodeTooLarge {
 		t.Fatalf("oversized batch: %d %+v, want 413 %s", code, e, api.CodeTooLarge)
 	}
-	raftDB := filepath.Join(n.cfg.DataDir, "raft", "raft.db")
-	before := fileSize(t, raftDB)
-	const batches = 5 // ~1 MiB of JSON each
+	long := junk("long", 1)
+	long.Cells[0].Version = strings.Repeat("v", 300)
+	if code, e := post(long); code != http.StatusBadRequest || !strings.Contains(e.Message, "longer than") {
+		t.Fatalf("overlong name: %d %+v, want 400", code, e)
+	}
+	idx := n.rn.raft.LastIndex()
+	const batches = 5 // ~1.5 MiB of JSON each
 	for i := 0; i < batches; i++ {
 		if code, _ := post(junk(fmt.Sprint("ok", i), api.MaxStatsCounts)); code != http.StatusNoContent {
 			t.Fatalf("batch at the limit: %d", code)
 		}
 	}
-	// Folded before the log, the batches are a few cells each.
-	if grew := fileSize(t, raftDB) - before; grew > 512<<10 {
-		t.Fatalf("raft log grew %d bytes for %d junk batches: not folded before the log", grew, batches)
+	if got := n.rn.raft.LastIndex(); got != idx {
+		t.Fatalf("stats batches reached the raft log: index %d → %d", idx, got)
 	}
-	st, err := n.svc.Stats("com.example.app")
+	st, err := cl.Stats(context.Background(), "com.example.app")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,10 +199,33 @@ func TestNode_PushStats_Bounds(t *testing.T) {
 	}
 }
 
-func fileSize(t *testing.T, p string) int64 {
-	fi, err := os.Stat(p)
-	if err != nil {
-		t.Fatal(err)
+// TestFoldStatsBatch: a batch keeps what the catalog can name; junk names
+// fold into "other", unknown apps drop out, event versions get their
+// bucket (the raw name stays for the timeline), and a device that did not
+// say what it runs keeps "".
+func TestFoldStatsBatch(t *testing.T) {
+	s, _ := newStatsState(t, "1.0.0")
+	b := foldStatsBatch(s, api.StatsBatch{ID: "x", Region: "eu", Cells: []api.StatsCell{
+		{Minute: 1, App: "com.example.app", Version: "junk", Channel: "nope", Plugin: "8.1.0-beta", Platform: "web", Action: "made_up", N: 2},
+		{Minute: 1, App: "com.example.app", Version: "1.0.0", Plugin: "8.51.23", Platform: "ios", Action: "set", N: 1},
+		{Minute: 1, App: "com.unknown.app", Version: "1.0.0", Action: "set", N: 1},
+		{Minute: 1, App: "com.example.app", Version: "1.0.0", Action: "set", N: 0},
+	}, Devices: []api.DeviceSeen{
+		{App: "com.example.app", Device: "ABC", Minute: 1, Events: []api.DeviceEvent{{Action: "download_fail", Version: "9.9.9-x"}, {Action: "set", Version: "1.0.0"}}},
+		{App: "com.unknown.app", Device: "d", Minute: 1, Version: "1.0.0"},
+	}})
+	want := []api.StatsCell{
+		{Minute: 1, App: "com.example.app", Version: "other", Channel: "other", Plugin: "other", Platform: "other", Action: "other", N: 2},
+		{Minute: 1, App: "com.example.app", Version: "1.0.0", Plugin: "8.51.23", Platform: "ios", Action: "set", N: 1},
 	}
-	return fi.Size()
+	if fmt.Sprint(b.Cells) != fmt.Sprint(want) || b.Region != "eu" || b.ID != "x" {
+		t.Fatalf("cells %+v, want %+v", b.Cells, want)
+	}
+	if len(b.Devices) != 1 {
+		t.Fatalf("devices %+v", b.Devices)
+	}
+	d := b.Devices[0]
+	if d.Device != "abc" || d.Version != "" || d.Events[0].Bucket != "other" || d.Events[0].Version != "9.9.9-x" || d.Events[1].Bucket != "1.0.0" {
+		t.Fatalf("device %+v", d)
+	}
 }

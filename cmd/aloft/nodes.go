@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime/debug"
 
+	"github.com/aloft/aloft/analytics"
 	"github.com/aloft/aloft/edge"
 	"github.com/aloft/aloft/origin"
 	"github.com/aloft/aloft/origin/api"
@@ -47,6 +48,11 @@ func runOrigin(ctx context.Context, args []string) int {
 	fs.DurationVar(&cfg.GCMinAge, "gc-min-age", cfg.GCMinAge, "keep unreferenced blobs and partial uploads at least this long")
 	fs.DurationVar(&cfg.EdgeLiveness, "edge-liveness", cfg.EdgeLiveness, "how long after its last sync request an edge still counts as live (aloft edges, --wait); must exceed the 30s long-poll")
 	originGuardFlags(fs, &cfg, "")
+	ad := analytics.DefaultConfig("")
+	fs.DurationVar(&cfg.Analytics.MinuteRetention, "stats-minutes", ad.MinuteRetention, "how long per-minute stats are kept")
+	fs.DurationVar(&cfg.Analytics.HourRetention, "stats-hours", ad.HourRetention, "how long hourly stats are kept (at least --stats-minutes)")
+	fs.DurationVar(&cfg.Analytics.DayRetention, "stats-days", ad.DayRetention, "how long daily stats are kept (at least --stats-hours)")
+	fs.DurationVar(&cfg.Analytics.DeviceRetention, "stats-device-retention", ad.DeviceRetention, "how long a silent device's record and timeline are kept")
 	fs.DurationVar(&cfg.HeartbeatTimeout, "raft-heartbeat", cfg.HeartbeatTimeout, "raft heartbeat timeout: how long a follower waits for the leader before it stands for election (with --raft-election, how fast a dead leader is replaced)")
 	fs.DurationVar(&cfg.ElectionTimeout, "raft-election", cfg.ElectionTimeout, "raft election timeout")
 	s3 := s3Flags(fs, &cfg.S3)

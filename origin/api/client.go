@@ -357,6 +357,20 @@ func (c *Client) Stats(ctx context.Context, app string) (AppStats, error) {
 	return out, c.Do(ctx, http.MethodGet, Prefix+"/apps/"+esc(app)+"/stats", nil, "", &out)
 }
 
+// Analytics returns an app's stats report for q (q.App names the app;
+// zero fields take the origin's defaults: the last 24 hours).
+func (c *Client) Analytics(ctx context.Context, q StatsQuery) (StatsReport, error) {
+	var out StatsReport
+	return out, c.Do(ctx, http.MethodGet, Prefix+"/apps/"+esc(q.App)+"/analytics?"+q.Values().Encode(), nil, "", &out)
+}
+
+// Timeline returns a device's last stats events, merged across the
+// origin cluster.
+func (c *Client) Timeline(ctx context.Context, app, device string) (Timeline, error) {
+	var out Timeline
+	return out, c.Do(ctx, http.MethodGet, Prefix+"/apps/"+esc(app)+"/devices/"+esc(device)+"/timeline", nil, "", &out)
+}
+
 // GetBlob downloads a blob's bytes.
 func (c *Client) GetBlob(ctx context.Context, sha string) ([]byte, error) {
 	rc, err := c.OpenBlob(ctx, sha)

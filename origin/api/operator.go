@@ -162,47 +162,6 @@ type DeviceOverride struct {
 	Override
 }
 
-// VersionStats aggregates what devices reported about one bundle version.
-type VersionStats struct {
-	Version string `json:"version"`
-	// Installs counts "set" events.
-	Installs int64 `json:"installs"`
-	// Failures counts every action ending in "_fail".
-	Failures int64 `json:"failures"`
-	// Downloads counts completed downloads (zip or manifest).
-	Downloads int64            `json:"downloads"`
-	Actions   map[string]int64 `json:"actions"`
-}
-
-// AppStats is the body of GET /api/v1/apps/{app}/stats.
-type AppStats struct {
-	AppID    string         `json:"app_id"`
-	Versions []VersionStats `json:"versions"`
-}
-
-// MaxStatsCounts bounds the counts in one StatsBatch; the origin answers
-// a larger batch 413 too_large. An edge folds events into at most
-// (versions in the catalog + 3) × (actions + 1) cells per app, about 300
-// for an app with one live version, so a real batch is far smaller; edges
-// that gather more start another batch.
-const MaxStatsCounts = 10000
-
-// StatsBatch is what an edge ships to the origin: counts per app, version
-// and action since its last batch.
-type StatsBatch struct {
-	// ID makes a retried batch count once.
-	ID     string       `json:"id"`
-	Counts []StatsCount `json:"counts"`
-}
-
-// StatsCount is one counter increment in a StatsBatch.
-type StatsCount struct {
-	App     string `json:"app"`
-	Version string `json:"version"`
-	Action  string `json:"action"`
-	N       int64  `json:"n"`
-}
-
 // Token roles: what a token may do. Give each client the least it needs.
 const (
 	// RoleAdmin may do everything, including managing tokens and
