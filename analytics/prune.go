@@ -12,7 +12,8 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-// pruneChunk bounds the keys one prune transaction deletes.
+// pruneChunk bounds the keys one prune transaction deletes (Store.chunk;
+// tests make it small).
 const pruneChunk = 10000
 
 // Prune deletes what is past its retention at now: minute, hour and day
@@ -32,7 +33,7 @@ func (s *Store) Prune(now time.Time) (int, error) {
 		// start + width + retention ≤ now.
 		cut := sec - int64(rets[i]/time.Second) - r.width + 1
 		for _, name := range [][]byte{r.cells, r.active, r.dur} {
-			n, err := s.chunked(func(tx *bbolt.Tx) (int, bool, error) { return pruneTimed(tx.Bucket(name), cut) })
+			n, err := s.chunked(func(tx *bbolt.Tx) (int, bool, error) { return pruneTimed(tx.Bucket(name), cut, s.chunk) })
 			total += n
 			if err != nil {
 				return total, fmt.Errorf("analytics: prune %s: %w", name, err)
@@ -40,13 +41,13 @@ func (s *Store) Prune(now time.Time) (int, error) {
 		}
 	}
 	idCut := sec - int64(s.cfg.DedupWindow/time.Second) + 1
-	n, err := s.chunked(func(tx *bbolt.Tx) (int, bool, error) { return pruneBatchIDs(tx, idCut) })
+	n, err := s.chunked(func(tx *bbolt.Tx) (int, bool, error) { return pruneBatchIDs(tx, idCut, s.chunk) })
 	total += n
 	if err != nil {
 		return total, fmt.Errorf("analytics: prune batch ids: %w", err)
 	}
 	devCut := sec - int64(s.cfg.DeviceRetention/time.Second) + 1
-	n, err = s.chunked(func(tx *bbolt.Tx) (int, bool, error) { return pruneDevices(tx, devCut) })
+	n, err = s.chunked(func(tx *bbolt.Tx) (int, bool, error) { return pruneDevices(tx, devCut, s.chunk) })
 	total += n
 	if err != nil {
 		return total, fmt.Errorf("analytics: prune devices: %w", err)
@@ -77,18 +78,18 @@ func (s *Store) chunked(del func(*bbolt.Tx) (int, bool, error)) (int, error) {
 	}
 }
 
-// pruneTimed deletes up to pruneChunk keys with a bucket before cut, app
+// pruneTimed deletes up to chunk keys with a bucket before cut, app
 // by app: each app's old keys are the front of its range.
-func pruneTimed(b *bbolt.Bucket, cut int64) (int, bool, error) {
+func pruneTimed(b *bbolt.Bucket, cut int64, chunk int) (int, bool, error) {
 	var doomed [][]byte
 	c := b.Cursor()
-	for k, _ := c.First(); k != nil && len(doomed) < pruneChunk; {
+	for k, _ := c.First(); k != nil && len(doomed) < chunk; {
 		p, ok := keyPrefix(k)
 		if !ok {
 			return 0, false, errCorrupt
 		}
 		stop := appendTime(bytes.Clone(p), cut)
-		for ; k != nil && bytes.Compare(k, stop) < 0 && len(doomed) < pruneChunk; k, _ = c.Next() {
+		for ; k != nil && bytes.Compare(k, stop) < 0 && len(doomed) < chunk; k, _ = c.Next() {
 			doomed = append(doomed, bytes.Clone(k))
 		}
 		next := prefixEnd(p)
@@ -98,7 +99,7 @@ func pruneTimed(b *bbolt.Bucket, cut int64) (int, bool, error) {
 		k, _ = c.Seek(next)
 	}
 	// Deleted after the walk: a bbolt cursor may skip a key after Delete.
-	return len(doomed), len(doomed) == pruneChunk, deleteAll(b, doomed)
+	return len(doomed), len(doomed) == chunk, deleteAll(b, doomed)
 }
 
 func deleteAll(b *bbolt.Bucket, keys [][]byte) error {
@@ -112,11 +113,11 @@ func deleteAll(b *bbolt.Bucket, keys [][]byte) error {
 
 // oldest returns up to a chunk of the keys of a time index (time ‖ …)
 // before cut, oldest first.
-func oldest(b *bbolt.Bucket, cut int64) [][]byte {
+func oldest(b *bbolt.Bucket, cut int64, chunk int) [][]byte {
 	var keys [][]byte
 	stop := appendTime(nil, cut)
 	c := b.Cursor()
-	for k, _ := c.First(); k != nil && bytes.Compare(k, stop) < 0 && len(keys) < pruneChunk; k, _ = c.Next() {
+	for k, _ := c.First(); k != nil && bytes.Compare(k, stop) < 0 && len(keys) < chunk; k, _ = c.Next() {
 		keys = append(keys, bytes.Clone(k))
 	}
 	return keys
@@ -124,9 +125,9 @@ func oldest(b *bbolt.Bucket, cut int64) [][]byte {
 
 // pruneBatchIDs forgets up to a chunk of batch ids received before cut,
 // walking the time index from its oldest entry.
-func pruneBatchIDs(tx *bbolt.Tx, cut int64) (int, bool, error) {
+func pruneBatchIDs(tx *bbolt.Tx, cut int64, chunk int) (int, bool, error) {
 	ids, times := tx.Bucket(bucketBatchIDs), tx.Bucket(bucketBatchTimes)
-	doomed := oldest(times, cut)
+	doomed := oldest(times, cut, chunk)
 	for _, k := range doomed {
 		r := reader{b: k}
 		r.time()
@@ -138,14 +139,14 @@ func pruneBatchIDs(tx *bbolt.Tx, cut int64) (int, bool, error) {
 			return 0, false, err
 		}
 	}
-	return 2 * len(doomed), len(doomed) == pruneChunk, deleteAll(times, doomed)
+	return 2 * len(doomed), len(doomed) == chunk, deleteAll(times, doomed)
 }
 
 // pruneDevices drops up to a chunk of device records (record, timeline,
 // index entry) last seen before cut.
-func pruneDevices(tx *bbolt.Tx, cut int64) (int, bool, error) {
+func pruneDevices(tx *bbolt.Tx, cut int64, chunk int) (int, bool, error) {
 	devices, timelines, seen := tx.Bucket(bucketDevices), tx.Bucket(bucketTimelines), tx.Bucket(bucketDeviceSeen)
-	doomed := oldest(seen, cut)
+	doomed := oldest(seen, cut, chunk)
 	n := 0
 	for _, k := range doomed {
 		if len(k) < 8 {
@@ -165,5 +166,5 @@ func pruneDevices(tx *bbolt.Tx, cut int64) (int, bool, error) {
 			return 0, false, err
 		}
 	}
-	return n + len(doomed), len(doomed) == pruneChunk, deleteAll(seen, doomed)
+	return n + len(doomed), len(doomed) == chunk, deleteAll(seen, doomed)
 }

@@ -71,8 +71,9 @@ var keyFormat = []byte("format")
 // Store is one node's analytics file. Its methods are safe for concurrent
 // use: bbolt runs one write transaction at a time beside any readers.
 type Store struct {
-	db  *bbolt.DB
-	cfg Config
+	db    *bbolt.DB
+	cfg   Config
+	chunk int // keys one prune transaction deletes at most
 }
 
 // Open opens (or creates) the store at cfg.Path. A file another Store
@@ -93,7 +94,7 @@ func Open(cfg Config) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("analytics: open %s: %w", cfg.Path, err)
 	}
-	return &Store{db: db, cfg: cfg}, nil
+	return &Store{db: db, cfg: cfg, chunk: pruneChunk}, nil
 }
 
 // initBuckets creates what a new file lacks and checks an old file's
