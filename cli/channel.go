@@ -71,9 +71,10 @@ func channelCommands() map[string]*command {
 			example: "aloft channel set production --app com.example.app --bundle 1.0.1 --public"},
 		"channel list": {usage: "--app APP", summary: "list an app's channels", flags: appFlag, run: listChannels,
 			example: "aloft channel list --app com.example.app"},
-		"channel rollout": {usage: "<channel> --app APP --bundle V --percent P", flags: rolloutFlags, run: startRollout, catalog: true,
-			summary: "send bundle V to P% of the channel's devices (sticky per device)",
-			example: "aloft channel rollout production --app com.example.app --bundle 1.1.0 --percent 10"},
+		"channel rollout": {usage: "<channel> --app APP --bundle V --percent P [--guard-max-failure PCT [--guard-min-attempts N] [--guard-action pause|rollback|alert] | --no-guard]",
+			flags: rolloutFlags, run: startRollout, catalog: true,
+			summary: "send bundle V to P% of the channel's devices (sticky per device), optionally guarded",
+			example: "aloft channel rollout production --app com.example.app --bundle 1.1.0 --percent 10 --guard-max-failure 5"},
 		"channel pause": simple("stop new devices joining the rollout", "aloft channel pause production --app com.example.app",
 			func() api.PutChannel { return api.PutChannel{RolloutPaused: &t} }, "channel %s: rollout paused (%s)"),
 		"channel resume": simple("let devices join the rollout again", "aloft channel resume production --app com.example.app",
@@ -99,6 +100,13 @@ func describeChannel(ch api.Channel) string {
 		s += fmt.Sprintf(", rollout %s to %s%%", r.Bundle, strconv.FormatFloat(float64(r.PercentBPS)/100, 'f', -1, 64))
 		if r.Paused {
 			s += " (paused)"
+		}
+		if g := r.Guard; g != nil {
+			s += fmt.Sprintf(", guarded (%s above %s%% failures after %d attempts)", g.Action,
+				strconv.FormatFloat(100*g.MaxFailureRate, 'f', -1, 64), g.MinAttempts)
+		}
+		if r.Tripped != "" {
+			s += "; tripped: " + strings.TrimPrefix(r.Tripped, "guard: ")
 		}
 	}
 	return s
@@ -213,6 +221,28 @@ func rolloutFlags(fs *flag.FlagSet, c *call) {
 	c.values["bundle"] = fs.String("bundle", "", "bundle version to roll out (required)")
 	c.values["percent"] = fs.String("percent", "", "share of devices, 0–100, decimals allowed (required)")
 	c.values["paused"] = fs.Bool("paused", false, "create the rollout paused")
+	c.values["guard-max-failure"] = fs.String("guard-max-failure", "", "guard the rollout: stop it once more than this % of its install attempts fail (with 95% confidence)")
+	c.values["guard-min-attempts"] = fs.Int("guard-min-attempts", 100, "with --guard-max-failure: the guard never trips on fewer install attempts (at least 10)")
+	c.values["guard-action"] = fs.String("guard-action", api.GuardPause, "with --guard-max-failure: what a tripped guard does: pause, rollback or alert (notify only)")
+	c.values["no-guard"] = fs.Bool("no-guard", false, "remove the rollout's guard (a step that names no guard keeps it)")
+}
+
+// rolloutGuard reads the guard flags: nil when none is asked for.
+func rolloutGuard(c *call) (*api.RolloutGuard, error) {
+	if !c.set("guard-max-failure") {
+		if c.set("guard-min-attempts") || c.set("guard-action") {
+			return nil, errors.New("--guard-min-attempts and --guard-action need --guard-max-failure")
+		}
+		return nil, nil
+	}
+	if c.boolean("no-guard") {
+		return nil, errors.New("--no-guard and --guard-max-failure contradict each other")
+	}
+	pct, err := strconv.ParseFloat(strings.TrimSuffix(c.str("guard-max-failure"), "%"), 64)
+	if err != nil || !(pct > 0 && pct < 100) {
+		return nil, fmt.Errorf("--guard-max-failure must be a percentage above 0 and below 100, got %q", c.str("guard-max-failure"))
+	}
+	return &api.RolloutGuard{MaxFailureRate: pct / 100, MinAttempts: int64(c.integer("guard-min-attempts")), Action: c.str("guard-action")}, nil
 }
 
 func startRollout(ctx context.Context, c *call) error {
@@ -223,7 +253,12 @@ func startRollout(ctx context.Context, c *call) error {
 	if c.str("bundle") == "" {
 		return errors.New("--bundle is required")
 	}
-	spec := api.PutChannel{Rollout: &api.RolloutSpec{Bundle: c.str("bundle"), PercentBPS: int(math.Round(pct * 100)), Paused: c.boolean("paused")}}
+	guard, err := rolloutGuard(c)
+	if err != nil {
+		return err
+	}
+	spec := api.PutChannel{Rollout: &api.RolloutSpec{Bundle: c.str("bundle"), PercentBPS: int(math.Round(pct * 100)), Paused: c.boolean("paused"),
+		Guard: guard, NoGuard: c.boolean("no-guard")}}
 	ch, err := putChannel(ctx, c, spec)
 	if err == nil {
 		c.print(ch, "channel %s: %s", ch.Name, describeChannel(ch))

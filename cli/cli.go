@@ -78,6 +78,7 @@ type call struct {
 
 func (c *call) str(name string) string   { return *(c.values[name].(*string)) }
 func (c *call) boolean(name string) bool { return *(c.values[name].(*bool)) }
+func (c *call) integer(name string) int  { return *(c.values[name].(*int)) }
 func (c *call) set(name string) bool {
 	found := false
 	c.fs.Visit(func(f *flag.Flag) { found = found || f.Name == name })

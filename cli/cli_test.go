@@ -235,6 +235,9 @@ func TestMissingArguments(t *testing.T) {
 		{[]string{"channel", "rollout", "beta", "--app", "a.b", "--bundle", "1.0.0"}, "--percent must be a number from 0 to 100"},
 		{[]string{"channel", "rollout", "beta", "--app", "a.b", "--bundle", "1.0.0", "--percent", "101"}, "--percent must be a number from 0 to 100"},
 		{[]string{"channel", "rollout", "beta", "--app", "a.b", "--percent", "10"}, "--bundle is required"},
+		{[]string{"channel", "rollout", "beta", "--app", "a.b", "--bundle", "1.0.0", "--percent", "10", "--guard-max-failure", "0"}, "--guard-max-failure must be a percentage"},
+		{[]string{"channel", "rollout", "beta", "--app", "a.b", "--bundle", "1.0.0", "--percent", "10", "--guard-action", "rollback"}, "need --guard-max-failure"},
+		{[]string{"channel", "rollout", "beta", "--app", "a.b", "--bundle", "1.0.0", "--percent", "10", "--guard-max-failure", "5", "--no-guard"}, "contradict"},
 		{[]string{"channel", "pause", "--app", "a.b"}, "expected a channel name"},
 		{[]string{"channel", "promote", "beta"}, "--app is required"},
 		{[]string{"device", "set-channel", devA, "--app", "a.b"}, "--channel is required"},
@@ -627,6 +630,21 @@ func TestRolloutLifecycle(t *testing.T) {
 		t.Fatalf("after rollout: %+v %+v", ch, ch.Rollout)
 	}
 	rolloutID := ch.Rollout.ID
+	// A guard added by a later step keeps the rollout (and its draw).
+	r = e.ok(t, "channel", "rollout", "production", "--app", app, "--bundle", "1.1.0", "--percent", "12.5",
+		"--guard-max-failure", "2.5%", "--guard-action", "rollback", "--guard-min-attempts", "200")
+	if want := "channel production: bundle 1.0.0, rollout 1.1.0 to 12.5%, guarded (rollback above 2.5% failures after 200 attempts)"; strings.TrimSpace(r.stdout) != want {
+		t.Errorf("guarded rollout output: %q, want %q", r.stdout, want)
+	}
+	if g := s.channelOf(t, app, "production").Rollout; g.ID != rolloutID || g.Guard == nil || g.Guard.MaxFailureRate != 0.025 || g.Guard.MinAttempts != 200 {
+		t.Fatalf("guarded rollout %+v", g)
+	}
+	e.fail(t, 1, []string{"channel", "rollout", "production", "--app", app, "--bundle", "1.1.0", "--percent", "12.5",
+		"--guard-max-failure", "5", "--guard-min-attempts", "3"}, "min_attempts must be at least 10")
+	e.ok(t, "channel", "rollout", "production", "--app", app, "--bundle", "1.1.0", "--percent", "12.5", "--no-guard")
+	if g := s.channelOf(t, app, "production").Rollout; g.Guard != nil {
+		t.Fatalf("--no-guard left %+v", g.Guard)
+	}
 	s.WaitEdge(t)
 	// About one device in eight gets 1.1.0, the others 1.0.0.
 	var in, out []string

@@ -32,7 +32,7 @@ func runRetention(ctx context.Context, c *call) error {
 		return err
 	}
 	app, cl := c.args[0], c.client()
-	keepLast, keepFor := *(c.values["keep-last"].(*int)), *(c.values["keep-for"].(*time.Duration))
+	keepLast, keepFor := c.integer("keep-last"), *(c.values["keep-for"].(*time.Duration))
 	// Usage first, before anything is sent.
 	switch {
 	case c.boolean("off") && (c.set("keep-last") || c.set("keep-for")):

@@ -23,7 +23,7 @@ func (s *state) putChannel(p putChannelCmd, now int64) (*api.Channel, error) {
 		ch = api.Channel{Name: p.Name, ID: cur.NextChannelID, IOS: true, Android: true, Electron: true,
 			AllowEmulator: true, AllowDevice: true, AllowDev: true, AllowProd: true, DisableAutoUpdate: api.DisableNone}
 	}
-	if err := mergeChannel(&ch, p, cur); err != nil {
+	if err := mergeChannel(&ch, p, cur, now); err != nil {
 		return nil, err
 	}
 	ch.Updated = now
@@ -35,8 +35,14 @@ func (s *state) putChannel(p putChannelCmd, now int64) (*api.Channel, error) {
 	return &ch, nil
 }
 
-func mergeChannel(ch *api.Channel, p putChannelCmd, app *api.App) error {
+func mergeChannel(ch *api.Channel, p putChannelCmd, app *api.App, now int64) error {
 	sp := p.Spec
+	if id := sp.IfRollout; id != "" && (ch.Rollout == nil || ch.Rollout.ID != id) {
+		return fmt.Errorf("%w: channel %q no longer runs rollout %s", ErrConflict, ch.Name, id)
+	}
+	if sp.IfTripped && (ch.Rollout == nil || ch.Rollout.Tripped == "") {
+		return fmt.Errorf("%w: channel %q's rollout has not tripped its guard, or was resumed since", ErrConflict, ch.Name)
+	}
 	if sp.Bundle != nil && *sp.Bundle != ch.Bundle {
 		if err := bundleUsable(app, *sp.Bundle); err != nil {
 			return err
@@ -80,17 +86,34 @@ func mergeChannel(ch *api.Channel, p putChannelCmd, app *api.App) error {
 		}
 		r := *ch.Rollout
 		r.Paused = *sp.RolloutPaused
+		if !r.Paused && r.Tripped != "" {
+			// Resumed after its guard tripped: the operator has looked
+			// and taken over; a rollout step naming a guard re-arms one.
+			r.Tripped, r.Guard = "", nil
+		}
+		ch.Rollout = &r
+	}
+	if sp.Tripped != nil && ch.Rollout != nil {
+		r := *ch.Rollout
+		r.Tripped = *sp.Tripped
 		ch.Rollout = &r
 	}
 	if r := sp.Rollout; r != nil {
 		if err := bundleUsable(app, r.Bundle); err != nil {
 			return err
 		}
-		id := p.RolloutID
-		if ch.Rollout != nil && ch.Rollout.Bundle == r.Bundle {
-			id = ch.Rollout.ID // same rollout: keep every device's draw
+		next := &api.Rollout{Bundle: r.Bundle, PercentBPS: r.PercentBPS, Paused: r.Paused, ID: p.RolloutID,
+			Started: now, Guard: r.Guard.guard()}
+		if old := ch.Rollout; old != nil && old.Bundle == r.Bundle {
+			// Same rollout: keep every device's draw, the guard's count
+			// and what it found; a step that names no guard keeps the one
+			// the rollout has, so widening it cannot drop it by omission.
+			next.ID, next.Started, next.Tripped = old.ID, old.Started, old.Tripped
+			if next.Guard == nil && !r.NoGuard {
+				next.Guard = old.Guard
+			}
 		}
-		ch.Rollout = &api.Rollout{Bundle: r.Bundle, PercentBPS: r.PercentBPS, Paused: r.Paused, ID: id}
+		ch.Rollout = next
 	}
 	return nil
 }

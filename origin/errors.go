@@ -23,6 +23,7 @@ var (
 	ErrChanNotFound   = errors.New("origin: channel not found")
 	ErrNotFound       = errors.New("origin: not found")
 	ErrTokenExists    = errors.New("origin: token name already exists")
+	ErrConflict       = errors.New("origin: the state changed under a conditional change")
 	ErrBlobNotFound   = blobstore.ErrNotFound
 	ErrHashMismatch   = blobstore.ErrHashMismatch
 	ErrInvalidZip     = errors.New("origin: invalid bundle zip")

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/aloft/aloft/blobstore"
@@ -36,6 +37,9 @@ type httpAPI struct {
 	members *http.Transport // to other members' APIs (listen.go)
 	proxy   *forwardProxy   // forwards writes to the leader
 	feedGz  feedAnswers     // the last feed answer, encoded (feedapi.go)
+	// guardChecks counts rollout evaluations (rolloutguard.go), so a test
+	// knows the guard looked and chose to do nothing.
+	guardChecks atomic.Int64
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request) (int, any, error)
@@ -132,6 +136,7 @@ func httpError(err error) *api.Error {
 		{ErrBundleExists, http.StatusConflict, api.CodeBundleExists},
 		{ErrBundleInUse, http.StatusConflict, api.CodeBundleInUse},
 		{ErrTokenExists, http.StatusConflict, api.CodeBadRequest},
+		{ErrConflict, http.StatusConflict, api.CodeConflict},
 		{ErrInvalidZip, http.StatusUnprocessableEntity, api.CodeInvalidZip},
 		{ErrHashMismatch, http.StatusUnprocessableEntity, api.CodeHashMismatch},
 		{blobstore.ErrSizeMismatch, http.StatusBadRequest, api.CodeBadRequest},

@@ -77,12 +77,23 @@ type logChannelSpec struct {
 	RolloutPaused                *bool           `json:"rollout_paused,omitempty"`
 	Promote                      bool            `json:"promote,omitempty"`
 	Rollback                     bool            `json:"rollback,omitempty"`
+	Tripped                      *string         `json:"tripped,omitempty"`
+	IfRollout                    string          `json:"if_rollout,omitempty"`
+	IfTripped                    bool            `json:"if_tripped,omitempty"`
 }
 
 type logRolloutSpec struct {
-	Bundle     string `json:"bundle"`
-	PercentBPS int    `json:"percent_bps"`
-	Paused     bool   `json:"paused"`
+	Bundle     string           `json:"bundle"`
+	PercentBPS int              `json:"percent_bps"`
+	Paused     bool             `json:"paused"`
+	Guard      *logRolloutGuard `json:"guard,omitempty"`
+	NoGuard    bool             `json:"no_guard,omitempty"`
+}
+
+type logRolloutGuard struct {
+	MaxFailureRate float64 `json:"max_failure_rate"`
+	MinAttempts    int64   `json:"min_attempts"`
+	Action         string  `json:"action"`
 }
 
 type deleteChannelCmd struct {
@@ -175,11 +186,21 @@ func toLogChannelSpec(s api.PutChannel) logChannelSpec {
 		AllowEmulator: s.AllowEmulator, AllowDevice: s.AllowDevice, AllowDev: s.AllowDev, AllowProd: s.AllowProd,
 		Public: s.Public, AllowDeviceSelfSet: s.AllowDeviceSelfSet, DisableAutoUpdate: s.DisableAutoUpdate,
 		DisableAutoUpdateUnderNative: s.DisableAutoUpdateUnderNative, ClearRollout: s.ClearRollout,
-		RolloutPaused: s.RolloutPaused, Promote: s.Promote, Rollback: s.Rollback}
+		RolloutPaused: s.RolloutPaused, Promote: s.Promote, Rollback: s.Rollback, Tripped: s.Tripped, IfRollout: s.IfRollout, IfTripped: s.IfTripped}
 	if r := s.Rollout; r != nil {
-		out.Rollout = &logRolloutSpec{Bundle: r.Bundle, PercentBPS: r.PercentBPS, Paused: r.Paused}
+		out.Rollout = &logRolloutSpec{Bundle: r.Bundle, PercentBPS: r.PercentBPS, Paused: r.Paused, NoGuard: r.NoGuard}
+		if g := r.Guard; g != nil {
+			out.Rollout.Guard = &logRolloutGuard{MaxFailureRate: g.MaxFailureRate, MinAttempts: g.MinAttempts, Action: g.Action}
+		}
 	}
 	return out
+}
+
+func (g *logRolloutGuard) guard() *api.RolloutGuard {
+	if g == nil {
+		return nil
+	}
+	return &api.RolloutGuard{MaxFailureRate: g.MaxFailureRate, MinAttempts: g.MinAttempts, Action: g.Action}
 }
 
 func toLogStatsBatch(b api.StatsBatch) logStatsBatch {

@@ -82,9 +82,9 @@ func fromLogChannelSpec(s logChannelSpec) api.PutChannel {
 		AllowEmulator: s.AllowEmulator, AllowDevice: s.AllowDevice, AllowDev: s.AllowDev, AllowProd: s.AllowProd,
 		Public: s.Public, AllowDeviceSelfSet: s.AllowDeviceSelfSet, DisableAutoUpdate: s.DisableAutoUpdate,
 		DisableAutoUpdateUnderNative: s.DisableAutoUpdateUnderNative, ClearRollout: s.ClearRollout,
-		RolloutPaused: s.RolloutPaused, Promote: s.Promote, Rollback: s.Rollback}
+		RolloutPaused: s.RolloutPaused, Promote: s.Promote, Rollback: s.Rollback, Tripped: s.Tripped, IfRollout: s.IfRollout, IfTripped: s.IfTripped}
 	if r := s.Rollout; r != nil {
-		out.Rollout = &api.RolloutSpec{Bundle: r.Bundle, PercentBPS: r.PercentBPS, Paused: r.Paused}
+		out.Rollout = &api.RolloutSpec{Bundle: r.Bundle, PercentBPS: r.PercentBPS, Paused: r.Paused, Guard: r.Guard.guard(), NoGuard: r.NoGuard}
 	}
 	return out
 }

@@ -114,6 +114,9 @@ type Config struct {
 	// Default 1h; zero turns the periodic sweep off (POST
 	// /api/v1/blobs/gc still works).
 	GCInterval time.Duration
+	// GuardInterval is how often the leader checks guarded rollouts'
+	// failure rates (rolloutguard.go). Default 30s; zero turns guards off.
+	GuardInterval time.Duration
 	// GCMinAge is how long an unreferenced blob (or an abandoned partial
 	// upload) is kept before the collector may delete it. Default 24h.
 	GCMinAge time.Duration
@@ -161,6 +164,7 @@ func DefaultConfig() Config {
 		StateResign:        time.Hour,
 		EdgeLiveness:       2 * time.Minute,
 		GCInterval:         time.Hour,
+		GuardInterval:      30 * time.Second,
 		GCMinAge:           24 * time.Hour,
 		APIMaxConnsPerIP:   256,
 		ReadHeaderTimeout:  10 * time.Second,
@@ -181,6 +185,7 @@ func LocalConfig(dataDir string) Config {
 	c.APIAddr = "127.0.0.1:0"
 	c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout = 50*time.Millisecond, 50*time.Millisecond, 50*time.Millisecond
 	c.LongPoll = 2 * time.Second
+	c.GuardInterval = 200 * time.Millisecond
 	return c
 }
 
@@ -199,8 +204,8 @@ func (c *Config) Validate() error {
 		return errors.New("origin: raft's leader lease must be positive and no longer than its heartbeat timeout")
 	case c.MaxBlobBytes <= 0 || c.ApplyTimeout <= 0 || c.LongPoll <= 0:
 		return errors.New("origin: MaxBlobBytes, ApplyTimeout and LongPoll must be positive")
-	case c.GCInterval < 0 || c.GCMinAge < 0:
-		return errors.New("origin: GCInterval and GCMinAge must not be negative")
+	case c.GCInterval < 0 || c.GCMinAge < 0 || c.GuardInterval < 0:
+		return errors.New("origin: GCInterval, GCMinAge and GuardInterval must not be negative")
 	case c.APIMaxConns < 0 || c.APIMaxConnsPerIP < 0:
 		return errors.New("origin: APIMaxConns and APIMaxConnsPerIP must be 0 (derived / no cap) or positive")
 	case c.ReadHeaderTimeout <= 0 || c.BodyTimeout <= 0 || c.IdleTimeout <= 0:
@@ -347,6 +352,9 @@ func (n *Node) Run(ctx context.Context) error {
 	wg.Go(func() { n.leaderLoop(loops) })
 	wg.Go(func() { n.svc.feed.run(loops) })
 	wg.Go(func() { n.svc.statsPruneLoop(loops) })
+	if n.cfg.GuardInterval > 0 {
+		wg.Go(func() { n.guardLoop(loops) })
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- n.hs.serveAPI() }()
 	if n.reannounce {

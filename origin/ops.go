@@ -152,6 +152,9 @@ func (svc *service) PutChannel(ctx context.Context, appID, name string, spec api
 		if r.Bundle == "" {
 			return nil, invalid("rollout bundle is required")
 		}
+		if err := checkGuard(r.Guard); err != nil {
+			return nil, err
+		}
 	}
 	r, err := svc.rn.apply(ctx, cmdPutChannel, key, putChannelCmd{App: app.ID, Name: name, Spec: toLogChannelSpec(spec), RolloutID: api.NewIdempotencyKey()})
 	if err != nil {

@@ -120,10 +120,13 @@ type snapChannel struct {
 }
 
 type snapRollout struct {
-	Bundle     string `json:"bundle"`
-	PercentBPS int    `json:"percent_bps"`
-	Paused     bool   `json:"paused"`
-	ID         string `json:"id"`
+	Bundle     string           `json:"bundle"`
+	PercentBPS int              `json:"percent_bps"`
+	Paused     bool             `json:"paused"`
+	ID         string           `json:"id"`
+	Started    int64            `json:"started_ms,omitempty"`
+	Guard      *logRolloutGuard `json:"guard,omitempty"`
+	Tripped    string           `json:"tripped,omitempty"`
 }
 
 type snapOverride struct {
@@ -325,7 +328,10 @@ func snapOfChannel(c *api.Channel) *snapChannel {
 		AllowProd: c.AllowProd, Public: c.Public, AllowDeviceSelfSet: c.AllowDeviceSelfSet,
 		DisableAutoUpdate: c.DisableAutoUpdate, DisableAutoUpdateUnderNative: c.DisableAutoUpdateUnderNative, Updated: c.Updated}
 	if r := c.Rollout; r != nil {
-		sr := snapRollout(*r)
+		sr := snapRollout{Bundle: r.Bundle, PercentBPS: r.PercentBPS, Paused: r.Paused, ID: r.ID, Started: r.Started, Tripped: r.Tripped}
+		if g := r.Guard; g != nil {
+			sr.Guard = &logRolloutGuard{MaxFailureRate: g.MaxFailureRate, MinAttempts: g.MinAttempts, Action: g.Action}
+		}
 		out.Rollout = &sr
 	}
 	return out
@@ -337,8 +343,8 @@ func (c *snapChannel) channel() *api.Channel {
 		AllowProd: c.AllowProd, Public: c.Public, AllowDeviceSelfSet: c.AllowDeviceSelfSet,
 		DisableAutoUpdate: c.DisableAutoUpdate, DisableAutoUpdateUnderNative: c.DisableAutoUpdateUnderNative, Updated: c.Updated}
 	if r := c.Rollout; r != nil {
-		ar := api.Rollout(*r)
-		out.Rollout = &ar
+		out.Rollout = &api.Rollout{Bundle: r.Bundle, PercentBPS: r.PercentBPS, Paused: r.Paused, ID: r.ID,
+			Started: r.Started, Guard: r.Guard.guard(), Tripped: r.Tripped}
 	}
 	return out
 }

@@ -103,6 +103,13 @@ type Rollout struct {
 	// ID seeds the sticky per-device draw. A new rollout gets a new ID, so
 	// each rollout samples a fresh set of devices.
 	ID string `json:"id"`
+	// Started is when the rollout began (the leader's clock, Unix ms):
+	// its guard counts attempts from then.
+	Started int64 `json:"started_ms,omitempty"`
+	// Guard stops the rollout when its bundle fails (RolloutGuard).
+	Guard *RolloutGuard `json:"guard,omitempty"`
+	// Tripped says why the guard paused the rollout ("" while it has not).
+	Tripped string `json:"tripped,omitempty"`
 }
 
 // Channel is a named release track of an app (reference §7.1).

@@ -45,6 +45,7 @@ const (
 	CodeUnauthorized   = "unauthorized"
 	CodeForbidden      = "forbidden"
 	CodeNotFound       = "not_found"
+	CodeConflict       = "conflict"
 	CodeAppNotFound    = "app_not_found"
 	CodeBundleNotFound = "bundle_not_found"
 	CodeChanNotFound   = "channel_not_found"
@@ -120,6 +121,16 @@ type PutChannel struct {
 	// Rollback ends any rollout and points the channel back at its
 	// previous bundle, or at builtin when it has none.
 	Rollback bool `json:"rollback,omitempty"`
+	// Tripped records why a rollout was stopped (the rollout guard sets
+	// it with its pause); resuming clears it.
+	Tripped *string `json:"tripped,omitempty"`
+	// IfRollout makes the change conditional: it applies only while the
+	// channel's rollout has this id (409 conflict otherwise), so a change
+	// decided about one rollout never hits the next.
+	IfRollout string `json:"if_rollout,omitempty"`
+	// IfTripped, with IfRollout, also requires that rollout's guard to
+	// have tripped (and no operator to have resumed it since).
+	IfTripped bool `json:"if_tripped,omitempty"`
 }
 
 // MissingBlobs is the body and the answer of POST /api/v1/blobs/missing:
@@ -149,6 +160,38 @@ type RolloutSpec struct {
 	Bundle     string `json:"bundle"`
 	PercentBPS int    `json:"percent_bps"`
 	Paused     bool   `json:"paused"`
+	// Guard, when set, stops the rollout on its own once its bundle fails
+	// too often (see RolloutGuard).
+	// A step of a running rollout (same bundle) that names no Guard keeps
+	// the rollout's; NoGuard removes it.
+	Guard   *RolloutGuard `json:"guard,omitempty"`
+	NoGuard bool          `json:"no_guard,omitempty"`
+}
+
+// Guard actions: what a tripped guard does to its rollout. Every trip is
+// recorded on the rollout (Rollout.Tripped) and notified (webhook event
+// rollout.paused, rollout.rolled_back or rollout.failure_alert).
+const (
+	GuardPause    = "pause"
+	GuardRollback = "rollback"
+	// GuardAlert only records and notifies: the rollout goes on.
+	GuardAlert = "alert"
+)
+
+// RolloutGuard stops a rollout whose bundle fails: once devices made at
+// least MinAttempts install attempts of it since the rollout started
+// ("set" events plus install failures, capgo.IsFailureAction) and the
+// lower bound of the 95% Wilson interval of the failure share exceeds
+// MaxFailureRate, the origin's leader pauses or rolls back the rollout
+// (Action), committed like an operator's change and audited as the guard.
+type RolloutGuard struct {
+	// MaxFailureRate is the failure share tolerated, in (0, 1).
+	MaxFailureRate float64 `json:"max_failure_rate"`
+	// MinAttempts is the sample below which the guard never trips; at
+	// least 10.
+	MinAttempts int64 `json:"min_attempts"`
+	// Action is GuardPause, GuardRollback or GuardAlert.
+	Action string `json:"action"`
 }
 
 // SetDevice is the body of PUT /api/v1/apps/{app}/devices/{device_id}.
