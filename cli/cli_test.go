@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -27,7 +28,9 @@ import (
 	"github.com/aloft/aloft/bundle"
 	"github.com/aloft/aloft/cli"
 	"github.com/aloft/aloft/internal/devtest"
+	"github.com/aloft/aloft/internal/wait"
 	"github.com/aloft/aloft/origin/api"
+	"github.com/aloft/aloft/webhook"
 )
 
 // allCommands is every operator command the CLI must offer (issue 3).
@@ -39,6 +42,7 @@ var allCommands = []string{
 	"device list", "device set-channel", "device unset", "edges",
 	"key create", "profile list", "profile set", "stats", "stats device", "stats report",
 	"token create", "token list", "token revoke",
+	"webhook add", "webhook delete", "webhook list", "webhook log", "webhook ping", "webhook set",
 }
 
 // published is the --json output of bundle upload.
@@ -1160,4 +1164,68 @@ func TestApp_Retention(t *testing.T) {
 	e.fail(t, 1, []string{"app", "retention", app, "--off", "--keep-last", "3"}, "--off")
 	e.fail(t, 1, []string{"app", "retention", app, "--keep-for", "500ms"}, "under a second")
 	e.ok(t, "app", "retention", app, "--off")
+}
+
+// TestWebhookCommands: add prints the secret once, list shows the
+// endpoint without it, a publish is delivered (signed: the receiver
+// checks), the log shows the attempt, set changes it, delete removes it;
+// usage mistakes are refused before anything is sent.
+func TestWebhookCommands(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	e := newEnv(t, s)
+	const app = "com.example.hooks"
+	e.ok(t, "app", "create", app)
+	var mu sync.Mutex
+	var secret string
+	var got []string
+	recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		ts, _ := strconv.ParseInt(r.Header.Get("webhook-timestamp"), 10, 64)
+		want, err := webhook.Sign(secret, r.Header.Get("webhook-id"), time.Unix(ts, 0), body)
+		if err != nil || want != r.Header.Get("webhook-signature") {
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		got = append(got, string(body))
+	}))
+	t.Cleanup(recv.Close)
+
+	var wh api.Webhook
+	e.okJSON(t, &wh, "webhook", "add", "--app", app, "--url", recv.URL, "--events", "bundle.published")
+	if !strings.HasPrefix(wh.Secret, "whsec_") || wh.ID == "" {
+		t.Fatalf("added %+v", wh)
+	}
+	mu.Lock()
+	secret = wh.Secret
+	mu.Unlock()
+	r := e.ok(t, "webhook", "list", "--app", app)
+	if !strings.Contains(r.stdout, wh.ID) || !strings.Contains(r.stdout, "bundle.published") || strings.Contains(r.stdout, wh.Secret) {
+		t.Fatalf("list: %s", r)
+	}
+	e.ok(t, "bundle", "upload", webBuild(t, "1.0.0", nil), "--app", app, "--version", "1.0.0")
+	wait.For(t, 10*time.Second, "the delivery", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == 1
+	})
+	if !strings.Contains(got[0], `"type":"bundle.published"`) || !strings.Contains(got[0], `"version":"1.0.0"`) {
+		t.Errorf("delivered %s", got[0])
+	}
+	wait.For(t, 10*time.Second, "the attempt in the log", func() bool {
+		return strings.Contains(e.ok(t, "webhook", "log", wh.ID, "--app", app).stdout, "delivered")
+	})
+	r = e.ok(t, "webhook", "set", wh.ID, "--app", app, "--disable", "receiver moved", "--rotate-secret")
+	if !strings.Contains(r.stdout, "disabled: receiver moved") || !strings.Contains(r.stdout, "new signing secret") {
+		t.Errorf("set: %s", r)
+	}
+	e.fail(t, 1, []string{"webhook", "set", wh.ID, "--app", app, "--events", "bundle.exploded"}, "unknown webhook event")
+	e.fail(t, 1, []string{"webhook", "set", wh.ID, "--app", app}, "nothing to change")
+	e.fail(t, 1, []string{"webhook", "set", wh.ID, "--app", app, "--enable", "--disable", "x"}, "contradict")
+	e.fail(t, 1, []string{"webhook", "add", "--app", app}, "--url is required")
+	e.fail(t, 1, []string{"webhook", "log", wh.ID, "--app", app, "--limit", "0"}, "--limit must be 1 to 1000")
+	e.ok(t, "webhook", "delete", wh.ID, "--app", app)
+	e.fail(t, 1, []string{"webhook", "log", wh.ID, "--app", app}, "not_found")
 }

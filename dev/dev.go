@@ -89,6 +89,9 @@ func configs(cfg Config) (origin.Config, edge.Config) {
 	if cfg.APIAddr != "" {
 		oc.APIAddr = cfg.APIAddr
 	}
+	// A development server posts webhooks to endpoints on this machine
+	// too (a receiver on localhost), and over plain http.
+	oc.Webhooks.AllowHTTP, oc.Webhooks.AllowPrivate = true, true
 	// A lone node needs no long election wait.
 	oc.HeartbeatTimeout, oc.ElectionTimeout, oc.LeaderLeaseTimeout = 100*time.Millisecond, 100*time.Millisecond, 100*time.Millisecond
 	ec.PublicURL, ec.Logger, ec.RateLimit = cfg.PublicURL, cfg.Logger, cfg.RateLimit

@@ -109,6 +109,10 @@ func (s *state) privateView(t target) any {
 		if r, ok := s.Retain[t.app]; ok {
 			return snapRetention(r)
 		}
+	case "webhook":
+		if h, ok := s.Hooks[t.app][t.name]; ok {
+			return hookView(h)
+		}
 	case "catalog":
 		return struct {
 			Index uint64 `json:"index"`
@@ -201,6 +205,10 @@ func (t CommandType) String() string {
 		return "set_retention"
 	case cmdSetSigningKey:
 		return "set_signing_key"
+	case cmdPutWebhook:
+		return "put_webhook"
+	case cmdDeleteWebhook:
+		return "delete_webhook"
 	}
 	return fmt.Sprintf("type_%d", uint8(t))
 }

@@ -103,7 +103,10 @@ func mergeChannel(ch *api.Channel, p putChannelCmd, app *api.App, now int64) err
 			return err
 		}
 		next := &api.Rollout{Bundle: r.Bundle, PercentBPS: r.PercentBPS, Paused: r.Paused, ID: p.RolloutID,
-			Started: now, Guard: r.Guard.guard()}
+			Guard: r.Guard.guard()}
+		if p.stamp {
+			next.Started = now
+		}
 		if old := ch.Rollout; old != nil && old.Bundle == r.Bundle {
 			// Same rollout: keep every device's draw, the guard's count
 			// and what it found; a step that names no guard keeps the one

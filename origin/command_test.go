@@ -20,7 +20,9 @@ func TestDecodeCommand_Versions(t *testing.T) {
 		{`{"t":1,"v":2,"k":"k","ts":5,"a":"ci","d":{"app_id":"com.example.app"}}`, 2, "ci", ""},
 		{`{"t":13,"v":3,"k":"k","ts":5,"a":"ci","d":{"app":"com.example.app","keep_last":3}}`, 3, "ci", ""},
 		{`{"t":15,"v":5,"k":"k","ts":5,"a":"ci","d":{"items":[]}}`, 5, "ci", ""},
-		{`{"t":1,"v":6,"ts":5,"a":"ci","d":{}}`, 0, "", "version 6 (this build reads versions 1 to 5"},
+		{`{"t":16,"v":6,"k":"k","ts":5,"a":"ci","d":{"app":"com.example.app","id":"wh_1"}}`, 6, "ci", ""},
+		{`{"t":1,"v":7,"ts":5,"a":"ci","d":{}}`, 0, "", "version 7 (this build reads versions 1 to 6"},
+		{`{"t":17,"v":5,"a":"ci","d":{}}`, 0, "", "webhook entries start at version 6"},
 		{`{"t":15,"v":4,"a":"ci","d":{}}`, 0, "", "batched override entries start at version 5"},
 		{`{"t":14,"v":3,"a":"ci","d":{}}`, 0, "", "signing key entries start at version 4"},
 		{`{"t":13,"v":2,"a":"ci","d":{}}`, 0, "", "retention entries start at version 3"},
@@ -28,7 +30,7 @@ func TestDecodeCommand_Versions(t *testing.T) {
 		{`{"t":1,"ts":5,"d":{}}`, 0, "", "version 0"},
 		{`{"t":1,"v":1,"a":"ci","d":{}}`, 0, "", "a version 1 entry names an actor"},
 		{`{"t":0,"v":2,"d":{}}`, 0, "", "type 0"},
-		{`{"t":16,"v":5,"d":{}}`, 0, "", "type 16"},
+		{`{"t":18,"v":6,"d":{}}`, 0, "", "type 18"},
 		{`{"t":1,"v":2,"d":`, 0, "", "unexpected end"},
 	} {
 		c, err := DecodeCommand([]byte(tc.entry))

@@ -268,6 +268,24 @@ func fixtureLog() []fixtureEntry {
 			{App: app, Device: "2d5e9a74-ab3f-4e4c-9a8d-7f6b5c4d3e2f", Channel: "staging", SelfSet: true},
 			{App: "com.missing.app", Device: "2d5e9a74-ab3f-4e4c-9a8d-7f6b5c4d3e2f", Channel: "staging", SelfSet: true},
 		}}},
+		// Format 6: a guarded rollout (started, widened keeping its guard),
+		// the guard's pause, a conditional change refused, its rollback;
+		// webhooks created, refused, changed and deleted.
+		ch("beta", api.PutChannel{Rollout: &api.RolloutSpec{Bundle: "3.1.0", PercentBPS: 1000,
+			Guard: &api.RolloutGuard{MaxFailureRate: 0.05, MinAttempts: 100, Action: api.GuardRollback}}}, "rid-18"),
+		ch("beta", api.PutChannel{Rollout: &api.RolloutSpec{Bundle: "3.1.0", PercentBPS: 2000}}, "rid-19"),
+		ch("beta", api.PutChannel{IfRollout: "rid-18", RolloutPaused: boolp(true), Tripped: strp("guard: 20 of 100 install attempts of 3.1.0 failed")}, "rid-20"),
+		ch("beta", api.PutChannel{IfRollout: "rid-17", Rollback: true}, "rid-21"), // another rollout: refused
+		ch("beta", api.PutChannel{IfRollout: "rid-18", IfTripped: true, Rollback: true}, "rid-22"),
+		{cmdPutWebhook, "", putWebhookCmd{App: app, ID: "wh_1", Create: true, URL: strp("https://hooks.example.com/aloft"),
+			Secret: strp("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"), Events: &[]string{api.EventBundlePublished}}},
+		{cmdPutWebhook, "", putWebhookCmd{App: app, ID: "wh_1", Create: true, URL: strp("https://hooks.example.com/again")}}, // exists: refused
+		{cmdPutWebhook, "", putWebhookCmd{App: app, ID: "wh_2", Create: true, URL: strp("https://hooks.example.com/two"),
+			Secret: strp("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD")}},
+		{cmdPutWebhook, "", putWebhookCmd{App: app, ID: "wh_1", Disabled: strp("the endpoint answered 410 Gone")}},
+		{cmdDeleteWebhook, "", deleteWebhookCmd{App: app, ID: "wh_2"}},
+		{cmdDeleteWebhook, "", deleteWebhookCmd{App: app, ID: "wh_2"}}, // gone: refused
+		{cmdPutWebhook, "", putWebhookCmd{App: "com.missing.app", ID: "wh_3", Create: true, URL: strp("https://hooks.example.com/three")}},
 	}
 }
 

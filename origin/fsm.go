@@ -18,9 +18,12 @@ type fsm struct {
 	mu      sync.RWMutex
 	s       *state
 	changed chan struct{} // closed and replaced when the catalog changes
+	audited chan struct{} // closed and replaced when an audit entry may be new (webhooks.go)
 }
 
-func newFSM() *fsm { return &fsm{s: newState(), changed: make(chan struct{})} }
+func newFSM() *fsm {
+	return &fsm{s: newState(), changed: make(chan struct{}), audited: make(chan struct{})}
+}
 
 var _ raft.FSM = (*fsm)(nil)
 
@@ -37,11 +40,16 @@ func (f *fsm) Apply(l *raft.Log) any {
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	before := f.s.Catalog
+	before, audited := f.s.Catalog, len(f.s.Audit)
 	r := f.s.apply(l.Index, c)
 	if f.s.Catalog != before {
 		close(f.changed)
 		f.changed = make(chan struct{})
+	}
+	if n := len(f.s.Audit); n != audited || n == maxAudit {
+		// (At maxAudit the length stays put as entries come and go.)
+		close(f.audited)
+		f.audited = make(chan struct{})
 	}
 	return r
 }
@@ -88,6 +96,8 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	f.s = s
 	close(f.changed)
 	f.changed = make(chan struct{})
+	close(f.audited)
+	f.audited = make(chan struct{})
 	return nil
 }
 

@@ -56,6 +56,9 @@ type putChannelCmd struct {
 	// RolloutID is a fresh random id the FSM uses if this command starts
 	// a new rollout.
 	RolloutID string `json:"rollout_id"`
+	// stamp: the entry is of a version that stamps a new rollout's start
+	// (guardsSince); older entries replay as their builds applied them.
+	stamp bool
 }
 
 // logChannelSpec is a partial channel update: nil fields keep their value.

@@ -24,6 +24,7 @@ import (
 	"github.com/aloft/aloft/blobstore"
 	"github.com/aloft/aloft/bundle"
 	"github.com/aloft/aloft/origin/api"
+	"github.com/aloft/aloft/webhook"
 )
 
 // Config configures one origin Node.
@@ -77,6 +78,12 @@ type Config struct {
 	// the raft log; analytics/DESIGN.md). Path defaults to
 	// DataDir/analytics.db, zero fields to analytics.DefaultConfig's.
 	Analytics analytics.Config
+	// Webhooks configures this node's webhook delivery queue (used while
+	// it leads; webhook/DESIGN.md). Path defaults to DataDir/webhook.db,
+	// zero fields to webhook.DefaultConfig's; OnFinal is the node's own.
+	// Endpoint URLs must be https:// on public addresses unless AllowHTTP
+	// and AllowPrivate say otherwise.
+	Webhooks webhook.Config
 	// Clock is the time token expiry, last use and edge liveness read. Default
 	// time.Now; tests pass one they can move forward.
 	Clock func() time.Time
@@ -186,6 +193,7 @@ func LocalConfig(dataDir string) Config {
 	c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout = 50*time.Millisecond, 50*time.Millisecond, 50*time.Millisecond
 	c.LongPoll = 2 * time.Second
 	c.GuardInterval = 200 * time.Millisecond
+	c.Webhooks = webhook.LocalConfig("")
 	return c
 }
 
@@ -286,12 +294,20 @@ func New(cfg Config) (*Node, error) {
 		n.rn.shutdown()
 		return nil, err
 	}
+	c.Webhooks.OnFinal = n.hookFinal
+	hooks, err := openHookDispatcher(c)
+	if err != nil {
+		n.rn.shutdown()
+		_ = stats.Close()
+		return nil, err
+	}
 	n.svc = &service{cfg: c, log: n.log, rn: n.rn, fsm: n.rn.fsm, bl: n.bl, used: newTokenUse(), edges: newEdgeRegistry(),
-		feed: newFeedLog(n.rn.fsm, c.StateTTL, c.StateResign), stats: stats}
+		feed: newFeedLog(n.rn.fsm, c.StateTTL, c.StateResign), stats: stats, hooks: hooks}
 	n.svc.selfAssigns.svc = n.svc
 	if n.hs, err = newHTTPAPI(c, n.log, m, n.rn, n.svc, n.bl, serverTLS, members); err != nil {
 		n.rn.shutdown()
 		_ = stats.Close()
+		_ = hooks.Close()
 		return nil, err
 	}
 	m.register(cfg.Registry, n)
@@ -355,6 +371,7 @@ func (n *Node) Run(ctx context.Context) error {
 	if n.cfg.GuardInterval > 0 {
 		wg.Go(func() { n.guardLoop(loops) })
 	}
+	wg.Go(func() { n.webhookLoop(loops) })
 	errc := make(chan error, 1)
 	go func() { errc <- n.hs.serveAPI() }()
 	if n.reannounce {
@@ -380,6 +397,9 @@ func (n *Node) Run(ctx context.Context) error {
 	n.rn.shutdown()
 	if cerr := n.svc.stats.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("origin: analytics: %w", cerr)
+	}
+	if cerr := n.svc.hooks.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("origin: webhooks: %w", cerr)
 	}
 	return err
 }

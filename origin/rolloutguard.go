@@ -20,6 +20,11 @@ import (
 	"github.com/aloft/aloft/origin/api"
 )
 
+// guardsSince is the first command version whose rollouts carry their
+// start time (and may carry a guard): entries of older builds replay
+// without one, as those builds applied them.
+const guardsSince = 6
+
 // guardZ is the normal quantile of the Wilson bound: 1.96, a 95% interval.
 const guardZ = 1.96
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/aloft/aloft/analytics"
 	"github.com/aloft/aloft/origin/api"
+	"github.com/aloft/aloft/webhook"
 )
 
 // committer is what the catalog service needs of consensus: committing a
@@ -43,11 +44,12 @@ type service struct {
 	rn    committer
 	fsm   *fsm // read side of the replicated state
 	bl    blobChecker
-	used  *tokenUse        // when each token last authenticated on this node
-	edges *edgeRegistry    // the edges that sync from this node
-	feed  *feedLog         // the signed catalog states this node serves
-	stats *analytics.Store // this node's stats batches (analytics.go)
-	gcMu  sync.Mutex       // one collection at a time: two would count each other's deletes
+	used  *tokenUse           // when each token last authenticated on this node
+	edges *edgeRegistry       // the edges that sync from this node
+	feed  *feedLog            // the signed catalog states this node serves
+	stats *analytics.Store    // this node's stats batches (analytics.go)
+	hooks *webhook.Dispatcher // this node's webhook deliveries, run while it leads (webhooks.go)
+	gcMu  sync.Mutex          // one collection at a time: two would count each other's deletes
 	// selfAssigns batches devices' own channel choices (selfassign.go).
 	selfAssigns selfAssigns
 }

@@ -51,6 +51,8 @@ type snapState struct {
 	// SigningKeys joined format 2 with command format 4: absent is no
 	// key yet, which the leader then makes.
 	SigningKeys []snapSigningKey `json:"signing_keys,omitempty"`
+	// Hooks joined format 2 with command format 6: absent is none.
+	Hooks map[string]map[string]snapHook `json:"hooks,omitempty"`
 }
 
 type snapSigningKey struct {
@@ -185,6 +187,15 @@ func encodeSnapshot(s *state) ([]byte, error) {
 	for _, k := range s.SigningKeys {
 		out.SigningKeys = append(out.SigningKeys, snapSigningKey(k))
 	}
+	for app, hs := range s.Hooks {
+		if out.Hooks == nil {
+			out.Hooks = map[string]map[string]snapHook{}
+		}
+		out.Hooks[app] = map[string]snapHook{}
+		for id, h := range hs {
+			out.Hooks[app][id] = snapHook(h)
+		}
+	}
 	for _, e := range s.Audit {
 		out.Audit = append(out.Audit, snapAudit(e))
 	}
@@ -248,6 +259,15 @@ func (ss *snapState) state() *state {
 	s.StatsKeys, s.StatsKeyLog = ss.StatsKeys, ss.StatsKeyLog
 	for _, k := range ss.SigningKeys {
 		s.SigningKeys = append(s.SigningKeys, signingKeyRec(k))
+	}
+	for app, hs := range ss.Hooks {
+		if s.Hooks == nil {
+			s.Hooks = map[string]map[string]hookRec{}
+		}
+		s.Hooks[app] = map[string]hookRec{}
+		for id, h := range hs {
+			s.Hooks[app][id] = hookRec(h)
+		}
 	}
 	for _, e := range ss.Audit {
 		s.Audit = append(s.Audit, api.AuditEntry(e))

@@ -45,6 +45,8 @@ type state struct {
 	Audit []api.AuditEntry
 	// SigningKeys are the catalog keys, the active one last (signing.go).
 	SigningKeys []signingKeyRec
+	// Hooks are the webhook endpoints, app → id → endpoint (webhooks.go).
+	Hooks map[string]map[string]hookRec
 
 	// cells counts each app's stats cells (stats.go); derived from Stats,
 	// so not encoded, and rebuilt when nil (after a restore).
@@ -223,6 +225,10 @@ func decodeOp(c Command) (op, error) {
 		o = &setRetentionCmd{}
 	case cmdSetSigningKey:
 		o = &setSigningKeyCmd{}
+	case cmdPutWebhook:
+		o = &putWebhookCmd{}
+	case cmdDeleteWebhook:
+		o = &deleteWebhookCmd{}
 	case cmdInitCatalog:
 		// No payload: no build ever read one, so none is required.
 		return initCatalogCmd{}, nil
@@ -234,6 +240,9 @@ func decodeOp(c Command) (op, error) {
 	}
 	if d, ok := o.(*deleteTokenCmd); ok {
 		d.revoke = c.Version >= revokeKeepsSince
+	}
+	if p, ok := o.(*putChannelCmd); ok {
+		p.stamp = c.Version >= guardsSince
 	}
 	return o, nil
 }
