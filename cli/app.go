@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/aloft/aloft/origin/api"
 )
@@ -39,6 +40,17 @@ func appCommands() map[string]*command {
 			},
 		},
 		"app retention": retentionCommand(),
+		"app policy": {
+			usage:   "<app_id> [--require-encryption[=false]] [--expose-metadata[=false]]",
+			summary: "show or set an app's policy: refuse unencrypted bundles; send bundles' link and comment to devices",
+			example: "aloft app policy com.example.app --require-encryption",
+			catalog: true,
+			flags: func(fs *flag.FlagSet, c *call) {
+				c.values["require-encryption"] = fs.Bool("require-encryption", false, "refuse bundles published without --encrypt (=false to allow them)")
+				c.values["expose-metadata"] = fs.Bool("expose-metadata", false, "send bundles' link and comment to devices (=false to keep them on the origin)")
+			},
+			run: runAppPolicy,
+		},
 		"app list": {
 			usage: "", summary: "list apps", example: "aloft app list",
 			run: func(ctx context.Context, c *call) error {
@@ -54,4 +66,43 @@ func appCommands() map[string]*command {
 			},
 		},
 	}
+}
+
+func runAppPolicy(ctx context.Context, c *call) error {
+	if err := c.needArgs(1, "one app id, e.g. com.example.app"); err != nil {
+		return err
+	}
+	app, cl := c.args[0], c.client()
+	var p api.AppPolicyAnswer
+	var err error
+	if c.set("require-encryption") || c.set("expose-metadata") {
+		var req api.PutAppPolicy
+		if c.set("require-encryption") {
+			v := c.boolean("require-encryption")
+			req.RequireEncryption = &v
+		}
+		if c.set("expose-metadata") {
+			v := c.boolean("expose-metadata")
+			req.ExposeMetadata = &v
+		}
+		p, err = cl.SetAppPolicy(ctx, app, req)
+	} else {
+		p, err = cl.AppPolicy(ctx, app)
+	}
+	if err != nil {
+		return err
+	}
+	enc := "accepts unencrypted bundles"
+	if p.RequireEncryption {
+		enc = "accepts only encrypted bundles"
+		if len(p.Unencrypted) > 0 {
+			enc += fmt.Sprintf(" (published before: %s, still served)", strings.Join(p.Unencrypted, ", "))
+		}
+	}
+	meta := "keeps link and comment from devices"
+	if p.ExposeMetadata {
+		meta = "sends link and comment to devices"
+	}
+	c.print(p, "%s: %s; %s", app, enc, meta)
+	return nil
 }

@@ -35,7 +35,7 @@ import (
 
 // allCommands is every operator command the CLI must offer (issue 3).
 var allCommands = []string{
-	"app create", "app list", "app retention", "audit", "audit verify", "blobs gc",
+	"app create", "app list", "app policy", "app retention", "audit", "audit verify", "blobs gc",
 	"bundle delete", "bundle list", "bundle upload",
 	"channel create", "channel list", "channel pause", "channel promote", "channel resume",
 	"channel rollback", "channel rollout", "channel set", "cluster remove", "cluster status",
@@ -1228,4 +1228,46 @@ func TestWebhookCommands(t *testing.T) {
 	e.fail(t, 1, []string{"webhook", "log", wh.ID, "--app", app, "--limit", "0"}, "--limit must be 1 to 1000")
 	e.ok(t, "webhook", "delete", wh.ID, "--app", app)
 	e.fail(t, 1, []string{"webhook", "log", wh.ID, "--app", app}, "not_found")
+}
+
+// TestAppPolicy: devices see link and comment only once the app exposes
+// them; requiring encryption refuses a plain upload in words, lists the
+// plain bundles already there, and takes an encrypted one.
+func TestAppPolicy(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	e := newEnv(t, s)
+	const app = "com.example.policy"
+	e.publicApp(t, app)
+	e.ok(t, "bundle", "upload", webBuild(t, "1.0.0", nil), "--app", app, "--version", "1.0.0", "--channel", "production",
+		"--link", "https://example.com/notes", "--comment", "fix: secret-project-x")
+	s.WaitEdge(t)
+	if ans := s.wantVersion(t, info(app, devA, "0.9.0"), "1.0.0"); ans["link"] != nil || ans["comment"] != nil {
+		t.Fatalf("link and comment reached a device by default: %v", ans)
+	}
+	r := e.ok(t, "app", "policy", app, "--expose-metadata")
+	if !strings.Contains(r.stdout, "sends link and comment to devices") {
+		t.Errorf("policy: %s", r)
+	}
+	s.WaitEdge(t)
+	if ans := s.wantVersion(t, info(app, devB, "0.9.0"), "1.0.0"); ans["link"] != "https://example.com/notes" || ans["comment"] != "fix: secret-project-x" {
+		t.Fatalf("exposed metadata missing: %v", ans)
+	}
+
+	r = e.ok(t, "app", "policy", app, "--require-encryption")
+	if !strings.Contains(r.stdout, "accepts only encrypted bundles (published before: 1.0.0, still served)") {
+		t.Errorf("policy: %s", r)
+	}
+	e.fail(t, 1, []string{"bundle", "upload", webBuild(t, "1.1.0", nil), "--app", app, "--version", "1.1.0"}, "encryption_required", "--encrypt")
+	_, flags := e.encryption(t, true)
+	e.ok(t, append([]string{"bundle", "upload", webBuild(t, "1.1.0", nil), "--app", app, "--version", "1.1.0"}, flags...)...)
+	var p api.AppPolicyAnswer
+	e.okJSON(t, &p, "app", "policy", app, "--require-encryption=false", "--expose-metadata=false")
+	if p.RequireEncryption || p.ExposeMetadata {
+		t.Errorf("policy after turning both off: %+v", p)
+	}
+	s.WaitEdge(t)
+	if ans := s.wantVersion(t, info(app, devC, "0.9.0"), "1.0.0"); ans["link"] != nil {
+		t.Fatalf("link sent after the app stopped exposing it: %v", ans)
+	}
 }

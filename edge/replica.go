@@ -435,7 +435,7 @@ func (r *replica) catalogApp(id string, recs bool) *appSource {
 	for k, x := range ra.recs {
 		switch v := x.val.(type) {
 		case *api.AppMeta:
-			app.Name, app.Created, app.NextChannelID = v.Name, v.Created, v.NextChannelID
+			app.Name, app.Created, app.NextChannelID, app.ExposeMetadata = v.Name, v.Created, v.NextChannelID, v.ExposeMetadata
 			for _, ver := range v.Versions {
 				src.versions[ver] = struct{}{}
 			}

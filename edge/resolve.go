@@ -135,7 +135,7 @@ func (av *appView) check(in *capgo.Info, f capgo.Features, build capgo.Version, 
 	if bv == nil {
 		return builtin(in, f)
 	}
-	return success(in, f, bv)
+	return success(in, f, bv, av.app.ExposeMetadata)
 }
 
 // keyIDMismatch ignores a 4-character legacy key id that prefixes the other.
@@ -231,7 +231,9 @@ func builtin(in *capgo.Info, f capgo.Features) decision {
 	return decision{ok: true, update: capgo.Update{Version: api.BuiltinVersion, Path: placeholderPath}}
 }
 
-func success(in *capgo.Info, f capgo.Features, bv *bundleView) decision {
+// success answers bv; link and comment go only to plugins that read
+// them, of apps whose policy exposes them.
+func success(in *capgo.Info, f capgo.Features, bv *bundleView, exposeMetadata bool) decision {
 	b := bv.b
 	if b.Zip == "" && (!bv.manifestOK || !f.Manifest) {
 		return refuse("no_url_or_manifest", "Bundle "+b.Version+" has no zip and this plugin cannot use a manifest", capgo.KindFailed)
@@ -247,7 +249,7 @@ func success(in *capgo.Info, f capgo.Features, bv *bundleView) decision {
 	if f.Manifest && bv.manifestOK {
 		shape |= shapeManifest // the answer cache encodes it (answers.go)
 	}
-	if f.LinkComment {
+	if f.LinkComment && exposeMetadata {
 		u.Link, u.Comment = b.Link, b.Comment
 		shape |= 4
 	}

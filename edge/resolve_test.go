@@ -206,6 +206,9 @@ func TestResolve_PluginGates(t *testing.T) {
 		{"8.0.0", true, false, false},
 		{"8.35.0", true, true, false},
 	}
+	// Link and comment reach devices only when the app exposes them.
+	hidden := testView([]*api.Bundle{b}, []*api.Channel{chanOpts(1, "production", "2.0.0", public)}, nil)
+	v.apps["com.example.app"].app.ExposeMetadata = true
 	for _, c := range cases {
 		in := info(func(i *capgo.Info) { i.PluginVersion = c.plugin })
 		d := v.resolve(&in)
@@ -215,6 +218,9 @@ func TestResolve_PluginGates(t *testing.T) {
 		u := d.update
 		if (d.shape&shapeManifest != 0) != c.manifest || (u.Link != "") != c.link || (u.Checksum == "0badf00d") != c.crc {
 			t.Errorf("%s: manifest=%v link=%v checksum=%s", c.plugin, d.shape&shapeManifest != 0, u.Link, u.Checksum)
+		}
+		if h := hidden.resolve(&in); h.update.Link != "" || h.update.Comment != "" {
+			t.Errorf("%s: link %q and comment %q sent for an app that does not expose them", c.plugin, h.update.Link, h.update.Comment)
 		}
 	}
 }

@@ -54,11 +54,14 @@ func (s *state) view(t target) []byte {
 	switch app := s.app(t.app); t.kind {
 	case "app":
 		if app != nil {
+			// The policy's fields are omitted while off, so entries of
+			// apps that never had one render as older builds did.
 			v = struct {
 				ID      string `json:"app_id"`
 				Name    string `json:"name"`
 				Created int64  `json:"created_ms"`
-			}{app.ID, app.Name, app.Created}
+				api.AppPolicy
+			}{app.ID, app.Name, app.Created, app.AppPolicy}
 		}
 	case "bundle":
 		if app != nil && app.Bundles[t.name] != nil {
@@ -209,6 +212,8 @@ func (t CommandType) String() string {
 		return "put_webhook"
 	case cmdDeleteWebhook:
 		return "delete_webhook"
+	case cmdSetAppPolicy:
+		return "set_app_policy"
 	}
 	return fmt.Sprintf("type_%d", uint8(t))
 }

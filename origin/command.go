@@ -35,6 +35,7 @@ const (
 	cmdSetOverrides
 	cmdPutWebhook
 	cmdDeleteWebhook
+	cmdSetAppPolicy
 	cmdMax
 )
 
@@ -55,7 +56,8 @@ const (
 //   - 4: adds cmdSetSigningKey (catalog signing keys, signing.go).
 //   - 5: adds cmdSetOverrides (devices' own channel choices, many per
 //     entry: selfassign.go).
-//   - 6: adds cmdPutWebhook and cmdDeleteWebhook (webhooks.go); a rollout
+//   - 6: adds cmdPutWebhook and cmdDeleteWebhook (webhooks.go) and
+//     cmdSetAppPolicy (policy.go); a rollout
 //     started by a version 6 entry records its start (guardsSince), and
 //     channel specs may carry a rollout guard and conditions (optional
 //     fields).
@@ -115,8 +117,8 @@ func DecodeCommand(b []byte) (Command, error) {
 // upgradeCommand is the one place where older entries are brought to the
 // current shapes, one version step at a time.
 func upgradeCommand(c Command) (Command, error) {
-	if (c.Type == cmdPutWebhook || c.Type == cmdDeleteWebhook) && c.Version < 6 {
-		return Command{}, fmt.Errorf("%w: webhook entries start at version 6, this one says %d", ErrBadCommand, c.Version)
+	if (c.Type == cmdPutWebhook || c.Type == cmdDeleteWebhook || c.Type == cmdSetAppPolicy) && c.Version < 6 {
+		return Command{}, fmt.Errorf("%w: webhook and app policy entries start at version 6, this one says %d", ErrBadCommand, c.Version)
 	}
 	if c.Type == cmdSetOverrides && c.Version < 5 {
 		return Command{}, fmt.Errorf("%w: batched override entries start at version 5, this one says %d", ErrBadCommand, c.Version)

@@ -24,12 +24,14 @@ var (
 	ErrNotFound       = errors.New("origin: not found")
 	ErrTokenExists    = errors.New("origin: token name already exists")
 	ErrConflict       = errors.New("origin: the state changed under a conditional change")
-	ErrBlobNotFound   = blobstore.ErrNotFound
-	ErrHashMismatch   = blobstore.ErrHashMismatch
-	ErrInvalidZip     = errors.New("origin: invalid bundle zip")
-	ErrTooLarge       = errors.New("origin: too large")
-	ErrNotLeader      = errors.New("origin: not the raft leader")
-	ErrClosed         = errors.New("origin: node is closed")
-	ErrBodyTimeout    = errors.New("origin: the request body stalled")
-	ErrNoLeader       = errors.New("origin: the cluster has no leader")
+	// ErrEncryptionRequired: the app's policy refuses unencrypted bundles.
+	ErrEncryptionRequired = errors.New("origin: encryption required")
+	ErrBlobNotFound       = blobstore.ErrNotFound
+	ErrHashMismatch       = blobstore.ErrHashMismatch
+	ErrInvalidZip         = errors.New("origin: invalid bundle zip")
+	ErrTooLarge           = errors.New("origin: too large")
+	ErrNotLeader          = errors.New("origin: not the raft leader")
+	ErrClosed             = errors.New("origin: node is closed")
+	ErrBodyTimeout        = errors.New("origin: the request body stalled")
+	ErrNoLeader           = errors.New("origin: the cluster has no leader")
 )

@@ -213,7 +213,7 @@ func projectApp(app *api.App, devs *api.Overrides, prev *projApp) *projApp {
 			pa.recs[k] = encodeRec(k.Kind, src, v)
 		}
 		meta := api.AppMeta{ID: app.ID, Name: app.Name, Created: app.Created, NextChannelID: app.NextChannelID,
-			Versions: slices.Sorted(maps.Keys(app.Bundles))}
+			Versions: slices.Sorted(maps.Keys(app.Bundles)), ExposeMetadata: app.ExposeMetadata}
 		reuse(api.RecordKey{Kind: api.KindApp}, nil, meta) // a few names: encoded each time
 		for name, ch := range app.Channels {
 			reuse(api.RecordKey{Kind: api.KindChannel, Name: name}, ch, ch)

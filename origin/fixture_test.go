@@ -286,6 +286,13 @@ func fixtureLog() []fixtureEntry {
 		{cmdDeleteWebhook, "", deleteWebhookCmd{App: app, ID: "wh_2"}},
 		{cmdDeleteWebhook, "", deleteWebhookCmd{App: app, ID: "wh_2"}}, // gone: refused
 		{cmdPutWebhook, "", putWebhookCmd{App: "com.missing.app", ID: "wh_3", Create: true, URL: strp("https://hooks.example.com/three")}},
+		// Format 6: app policy; a plain bundle refused, an encrypted one taken.
+		{cmdSetAppPolicy, "", setAppPolicyCmd{App: app, RequireEncryption: boolp(true), ExposeMetadata: boolp(true)}},
+		{cmdPutBundle, "", putBundleCmd{App: app, Bundle: logBundle{Version: "4.0.0", Zip: fixtureSHA("zip 4.0.0"), ZipSize: 64, Checksum: fixtureSHA("zip 4.0.0")}}},
+		{cmdPutBundle, "", putBundleCmd{App: app, Bundle: logBundle{Version: "4.0.1", Zip: fixtureSHA("zip 4.0.1"), ZipSize: 64,
+			Checksum: fixtureSHA("enc 4.0.1"), SessionKey: "aXY=:a2V5", KeyID: "MIIBCgKCAQEA"}}},
+		{cmdSetAppPolicy, "", setAppPolicyCmd{App: app, RequireEncryption: boolp(false)}},
+		{cmdSetAppPolicy, "", setAppPolicyCmd{App: "com.missing.app", ExposeMetadata: boolp(true)}},
 	}
 }
 

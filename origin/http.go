@@ -137,6 +137,7 @@ func httpError(err error) *api.Error {
 		{ErrBundleInUse, http.StatusConflict, api.CodeBundleInUse},
 		{ErrTokenExists, http.StatusConflict, api.CodeBadRequest},
 		{ErrConflict, http.StatusConflict, api.CodeConflict},
+		{ErrEncryptionRequired, http.StatusUnprocessableEntity, api.CodeEncryptionRequired},
 		{ErrInvalidZip, http.StatusUnprocessableEntity, api.CodeInvalidZip},
 		{ErrHashMismatch, http.StatusUnprocessableEntity, api.CodeHashMismatch},
 		{blobstore.ErrSizeMismatch, http.StatusBadRequest, api.CodeBadRequest},

@@ -224,6 +224,8 @@ func (rn *raftNode) openTransport() (raft.ServerAddress, error) {
 func (rn *raftNode) waitCaughtUp(ctx context.Context) error {
 	t := time.NewTicker(20 * time.Millisecond)
 	defer t.Stop()
+	var lastCommit uint64
+	steady := 0
 	for {
 		_, leader := rn.raft.LeaderWithID()
 		if leader != "" {
@@ -238,10 +240,20 @@ func (rn *raftNode) waitCaughtUp(ctx context.Context) error {
 				}
 				continue
 			}
+			// A follower learns the leader's commit index only with the
+			// entries it is sent, so the first answer may be part of the
+			// way: the commit index must also hold still for a few polls
+			// (several heartbeat rounds) before the follower counts as
+			// caught up.
 			commit, _ := strconv.ParseUint(rn.raft.Stats()["commit_index"], 10, 64)
-			if commit > 0 && rn.raft.AppliedIndex() >= commit && rn.fsm.index() > 0 {
-				return nil
+			if commit > 0 && commit == lastCommit && rn.raft.AppliedIndex() >= commit && rn.fsm.index() > 0 {
+				if steady++; steady >= 3 {
+					return nil
+				}
+			} else {
+				steady = 0
 			}
+			lastCommit = commit
 		}
 		select {
 		case <-ctx.Done():

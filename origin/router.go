@@ -73,6 +73,8 @@ func (hs *httpAPI) routeTable() (*http.ServeMux, []route) {
 	h("DELETE /api/v1/apps/{app}/webhooks/{id}", scopeAdmin, hs.deleteWebhook)
 	h("POST /api/v1/apps/{app}/webhooks/{id}/ping", scopeAdmin, hs.pingWebhook)
 	h("GET /api/v1/apps/{app}/webhooks/{id}/deliveries", scopeAdmin, hs.getWebhookDeliveries)
+	h("GET /api/v1/apps/{app}/policy", scopeRead, hs.getAppPolicy)
+	h("PUT /api/v1/apps/{app}/policy", scopeAdmin, hs.putAppPolicy)
 	h("GET /api/v1/apps/{app}/retention", scopeRead, hs.getRetention)
 	h("PUT /api/v1/apps/{app}/retention", scopePublish, hs.putRetention)
 	h("GET /api/v1/audit", scopeRead, hs.getAudit)

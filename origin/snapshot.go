@@ -77,6 +77,9 @@ type snapApp struct {
 	Channels      map[string]*snapChannel  `json:"channels"`
 	Overrides     map[string]*snapOverride `json:"overrides"`
 	NextChannelID int64                    `json:"next_channel_id"`
+	// Joined format 2 with command format 6: absent is off.
+	RequireEncryption bool `json:"require_encryption,omitempty"`
+	ExposeMetadata    bool `json:"expose_metadata,omitempty"`
 }
 
 type snapBundle struct {
@@ -280,6 +283,7 @@ func snapOfCatalog(c *api.Catalog) *snapCatalog {
 	for id, a := range c.Apps {
 		devs := c.Overrides[id]
 		sa := &snapApp{ID: a.ID, Name: a.Name, Created: a.Created, NextChannelID: a.NextChannelID,
+			RequireEncryption: a.RequireEncryption, ExposeMetadata: a.ExposeMetadata,
 			Bundles:   make(map[string]*snapBundle, len(a.Bundles)),
 			Channels:  make(map[string]*snapChannel, len(a.Channels)),
 			Overrides: make(map[string]*snapOverride, devs.Len())}
@@ -303,8 +307,9 @@ func (c *snapCatalog) catalog() *api.Catalog {
 		Overrides: map[string]*api.Overrides{}}
 	for id, sa := range c.Apps {
 		a := &api.App{ID: sa.ID, Name: sa.Name, Created: sa.Created, NextChannelID: sa.NextChannelID,
-			Bundles:  make(map[string]*api.Bundle, len(sa.Bundles)),
-			Channels: make(map[string]*api.Channel, len(sa.Channels))}
+			AppPolicy: api.AppPolicy{RequireEncryption: sa.RequireEncryption, ExposeMetadata: sa.ExposeMetadata},
+			Bundles:   make(map[string]*api.Bundle, len(sa.Bundles)),
+			Channels:  make(map[string]*api.Channel, len(sa.Channels))}
 		for v, b := range sa.Bundles {
 			a.Bundles[v] = b.bundle()
 		}

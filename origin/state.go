@@ -229,6 +229,8 @@ func decodeOp(c Command) (op, error) {
 		o = &putWebhookCmd{}
 	case cmdDeleteWebhook:
 		o = &deleteWebhookCmd{}
+	case cmdSetAppPolicy:
+		o = &setAppPolicyCmd{}
 	case cmdInitCatalog:
 		// No payload: no build ever read one, so none is required.
 		return initCatalogCmd{}, nil
@@ -432,6 +434,9 @@ func (s *state) putBundle(p putBundleCmd, now int64) (*api.Bundle, error) {
 			}
 			return nil, fmt.Errorf("%w: %s %s (bundles are immutable; publish a new version)", ErrBundleExists, p.App, b.Version)
 		}
+	}
+	if cur := s.app(p.App); cur != nil && cur.RequireEncryption && !b.Encrypted() {
+		return nil, fmt.Errorf("%w: %s accepts only encrypted bundles (publish with --encrypt, or change the app's policy)", ErrEncryptionRequired, p.App)
 	}
 	app, err := s.editApp(p.App)
 	if err != nil {

@@ -41,6 +41,19 @@ type App struct {
 	Channels map[string]*Channel `json:"channels"` // by channel name
 	// NextChannelID numbers channels; devices see the numbers in listChannels.
 	NextChannelID int64 `json:"next_channel_id"`
+	// AppPolicy is the app's publishing and serving policy.
+	AppPolicy
+}
+
+// AppPolicy is what an operator decides per app (PUT …/apps/{app}/policy).
+type AppPolicy struct {
+	// RequireEncryption refuses bundles published without Capgo
+	// encryption (no session key).
+	RequireEncryption bool `json:"require_encryption,omitempty"`
+	// ExposeMetadata sends bundles' link and comment to devices (plugins
+	// that read them); off by default, as in Capgo, since they often
+	// carry commit messages.
+	ExposeMetadata bool `json:"expose_metadata,omitempty"`
 }
 
 // ManifestEntry is one file of a bundle for delta downloads (reference §5).

@@ -69,6 +69,8 @@ type AppMeta struct {
 	// Versions names every bundle of the app, sorted, servable or not:
 	// edges count stats of devices on any of them under its own name.
 	Versions []string `json:"versions,omitempty"`
+	// ExposeMetadata is AppPolicy's: whether devices get link and comment.
+	ExposeMetadata bool `json:"expose_metadata,omitempty"`
 }
 
 // ErrFeedFormat is a feed record that cannot be part of any state.

@@ -3,8 +3,10 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net/http"
 )
 
 // Header names used on the operator API.
@@ -41,26 +43,28 @@ func (e *Error) Error() string {
 
 // Operator API error codes.
 const (
-	CodeBadRequest     = "bad_request"
-	CodeUnauthorized   = "unauthorized"
-	CodeForbidden      = "forbidden"
-	CodeNotFound       = "not_found"
-	CodeConflict       = "conflict"
-	CodeAppNotFound    = "app_not_found"
-	CodeBundleNotFound = "bundle_not_found"
-	CodeChanNotFound   = "channel_not_found"
-	CodeBlobNotFound   = "blob_not_found"
-	CodeAppExists      = "app_exists"
-	CodeBundleExists   = "bundle_exists"
-	CodeBundleInUse    = "bundle_in_use"
-	CodeInvalidZip     = "invalid_zip"
-	CodeHashMismatch   = "hash_mismatch"
-	CodeTooLarge       = "too_large"
-	CodeNotLeader      = "not_leader"
-	CodeUnavailable    = "unavailable"
-	CodeInternal       = "internal"
-	CodeTimeout        = "request_timeout"
-	CodeServerBusy     = "server_busy"
+	CodeBadRequest   = "bad_request"
+	CodeUnauthorized = "unauthorized"
+	CodeForbidden    = "forbidden"
+	CodeNotFound     = "not_found"
+	CodeConflict     = "conflict"
+	// CodeEncryptionRequired: the app's policy refuses unencrypted bundles.
+	CodeEncryptionRequired = "encryption_required"
+	CodeAppNotFound        = "app_not_found"
+	CodeBundleNotFound     = "bundle_not_found"
+	CodeChanNotFound       = "channel_not_found"
+	CodeBlobNotFound       = "blob_not_found"
+	CodeAppExists          = "app_exists"
+	CodeBundleExists       = "bundle_exists"
+	CodeBundleInUse        = "bundle_in_use"
+	CodeInvalidZip         = "invalid_zip"
+	CodeHashMismatch       = "hash_mismatch"
+	CodeTooLarge           = "too_large"
+	CodeNotLeader          = "not_leader"
+	CodeUnavailable        = "unavailable"
+	CodeInternal           = "internal"
+	CodeTimeout            = "request_timeout"
+	CodeServerBusy         = "server_busy"
 	// CodeBlobCorrupt: the blob store handed back an object whose length
 	// or SHA-256 is wrong; the message names the object. PUT the blob
 	// again (a PUT replaces it) or restore it from a backup.
@@ -324,4 +328,30 @@ type GarbageReport struct {
 	// Retired lists the bundles (app@version) apps' retention policies let
 	// go before the sweep; their blobs go once unreferenced and old enough.
 	Retired []string `json:"retired,omitempty"`
+}
+
+// PutAppPolicy is the body of PUT /api/v1/apps/{app}/policy: the fields
+// given change, the others stay.
+type PutAppPolicy struct {
+	RequireEncryption *bool `json:"require_encryption,omitempty"`
+	ExposeMetadata    *bool `json:"expose_metadata,omitempty"`
+}
+
+// AppPolicyAnswer is an app's policy, with the bundles published before
+// encryption was required that it would refuse now (newest last).
+type AppPolicyAnswer struct {
+	AppPolicy
+	Unencrypted []string `json:"unencrypted_bundles"`
+}
+
+// SetAppPolicy changes app's policy.
+func (c *Client) SetAppPolicy(ctx context.Context, app string, p PutAppPolicy) (AppPolicyAnswer, error) {
+	var out AppPolicyAnswer
+	return out, c.Do(ctx, http.MethodPut, Prefix+"/apps/"+esc(app)+"/policy", p, "", &out)
+}
+
+// AppPolicy reads app's policy.
+func (c *Client) AppPolicy(ctx context.Context, app string) (AppPolicyAnswer, error) {
+	var out AppPolicyAnswer
+	return out, c.Do(ctx, http.MethodGet, Prefix+"/apps/"+esc(app)+"/policy", nil, "", &out)
 }
