@@ -52,8 +52,11 @@ func fetchForApp[T any](ctx context.Context, c *call, fetch func(context.Context
 
 func channelCommands() map[string]*command {
 	simple := func(summary, example string, spec func() api.PutChannel, done string) *command {
-		return &command{usage: "<channel> --app APP", summary: summary, example: example, flags: appFlag, catalog: true,
+		return &command{usage: "<channel> --app APP [--at TIME]", summary: summary, example: example, flags: withAt(appFlag), catalog: true,
 			run: func(ctx context.Context, c *call) error {
+				if c.set("at") {
+					return scheduleChange(ctx, c, spec())
+				}
 				ch, err := putChannel(ctx, c, spec())
 				if err == nil {
 					c.print(ch, done, ch.Name, describeChannel(ch))
@@ -66,13 +69,13 @@ func channelCommands() map[string]*command {
 		"channel create": {usage: "<channel> --app APP [--bundle V] [--public] [--self-set] [policy flags]",
 			summary: "create a channel (fails if it exists)", flags: channelFlags, run: createChannel, catalog: true,
 			example: "aloft channel create beta --app com.example.app --self-set"},
-		"channel set": {usage: "<channel> --app APP [--bundle V] [--public] [--self-set] [policy flags]",
-			summary: "create or update a channel", flags: channelFlags, run: setChannel, catalog: true,
+		"channel set": {usage: "<channel> --app APP [--bundle V] [--public] [--self-set] [policy flags] [--at TIME]",
+			summary: "create or update a channel", flags: withAt(channelFlags), run: setChannel, catalog: true,
 			example: "aloft channel set production --app com.example.app --bundle 1.0.1 --public"},
 		"channel list": {usage: "--app APP", summary: "list an app's channels", flags: appFlag, run: listChannels,
 			example: "aloft channel list --app com.example.app"},
-		"channel rollout": {usage: "<channel> --app APP --bundle V --percent P [--guard-max-failure PCT [--guard-min-attempts N] [--guard-action pause|rollback|alert] | --no-guard]",
-			flags: rolloutFlags, run: startRollout, catalog: true,
+		"channel rollout": {usage: "<channel> --app APP --bundle V --percent P [--guard-max-failure PCT [--guard-min-attempts N] [--guard-action pause|rollback|alert] | --no-guard] [--at TIME]",
+			flags: withAt(rolloutFlags), run: startRollout, catalog: true,
 			summary: "send bundle V to P% of the channel's devices (sticky per device), optionally guarded",
 			example: "aloft channel rollout production --app com.example.app --bundle 1.1.0 --percent 10 --guard-max-failure 5"},
 		"channel pause": simple("stop new devices joining the rollout", "aloft channel pause production --app com.example.app",
@@ -191,6 +194,9 @@ func channelSpec(c *call) api.PutChannel {
 }
 
 func setChannel(ctx context.Context, c *call) error {
+	if c.set("at") {
+		return scheduleChange(ctx, c, channelSpec(c))
+	}
 	ch, err := putChannel(ctx, c, channelSpec(c))
 	if err == nil {
 		c.print(ch, "channel %s: %s, public %v, self-set %v", ch.Name, describeChannel(ch), ch.Public, ch.AllowDeviceSelfSet)
@@ -259,6 +265,9 @@ func startRollout(ctx context.Context, c *call) error {
 	}
 	spec := api.PutChannel{Rollout: &api.RolloutSpec{Bundle: c.str("bundle"), PercentBPS: int(math.Round(pct * 100)), Paused: c.boolean("paused"),
 		Guard: guard, NoGuard: c.boolean("no-guard")}}
+	if c.set("at") {
+		return scheduleChange(ctx, c, spec)
+	}
 	ch, err := putChannel(ctx, c, spec)
 	if err == nil {
 		c.print(ch, "channel %s: %s", ch.Name, describeChannel(ch))

@@ -40,7 +40,7 @@ var allCommands = []string{
 	"channel create", "channel list", "channel pause", "channel promote", "channel resume",
 	"channel rollback", "channel rollout", "channel set", "cluster remove", "cluster status",
 	"device list", "device set-channel", "device unset", "edges",
-	"key create", "profile list", "profile set", "stats", "stats device", "stats report",
+	"key create", "profile list", "profile set", "schedule cancel", "schedule list", "stats", "stats device", "stats report",
 	"token create", "token list", "token revoke",
 	"webhook add", "webhook delete", "webhook list", "webhook log", "webhook ping", "webhook set",
 }
@@ -350,6 +350,7 @@ func TestBundleCommands(t *testing.T) {
 	e := newEnv(t, s)
 	const app = "com.example.bundles"
 	e.publicApp(t, app)
+	e.ok(t, "app", "policy", app, "--expose-metadata") // link and comment reach devices
 	dirA := webBuild(t, "A", nil)
 	zipA := zipOf(t, dirA)
 
@@ -1270,4 +1271,43 @@ func TestAppPolicy(t *testing.T) {
 	if ans := s.wantVersion(t, info(app, devC, "0.9.0"), "1.0.0"); ans["link"] != nil {
 		t.Fatalf("link sent after the app stopped exposing it: %v", ans)
 	}
+}
+
+// TestScheduleCommands: --at schedules instead of changing, the list
+// shows it pending and then fired, the change reaches devices after its
+// time, and a cancelled one never does; bad times are refused.
+func TestScheduleCommands(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	e := newEnv(t, s)
+	const app = "com.example.later"
+	e.publicApp(t, app)
+	e.ok(t, "bundle", "upload", webBuild(t, "1.0.0", nil), "--app", app, "--version", "1.0.0", "--channel", "production")
+	e.ok(t, "bundle", "upload", webBuild(t, "1.1.0", nil), "--app", app, "--version", "1.1.0")
+	var sch api.Schedule
+	e.okJSON(t, &sch, "channel", "set", "production", "--app", app, "--bundle", "1.1.0", "--at", "+1s")
+	if !sch.Pending() || sch.Change.Bundle == nil || *sch.Change.Bundle != "1.1.0" {
+		t.Fatalf("scheduled %+v", sch)
+	}
+	if ch := s.channelOf(t, app, "production"); ch.Bundle != "1.0.0" {
+		t.Fatalf("--at changed the channel at once: %+v", ch)
+	}
+	r := e.ok(t, "schedule", "list", "--app", app)
+	if !strings.Contains(r.stdout, sch.ID) || !strings.Contains(r.stdout, "bundle 1.1.0") || !strings.Contains(r.stdout, "pending") {
+		t.Fatalf("list: %s", r)
+	}
+	later := e.ok(t, "channel", "promote", "production", "--app", app, "--at", "+1h")
+	id := strings.Fields(strings.TrimPrefix(later.stdout, "channel production: "))[0]
+	e.ok(t, "schedule", "cancel", id, "--app", app)
+	wait.For(t, 10*time.Second, "the scheduled bundle", func() bool { return s.channelOf(t, app, "production").Bundle == "1.1.0" })
+	s.WaitEdge(t)
+	s.wantVersion(t, info(app, devA, "0.9.0"), "1.1.0")
+	r = e.ok(t, "schedule", "list", "--app", app)
+	if !strings.Contains(r.stdout, "fired ") || !strings.Contains(r.stdout, "cancelled ") {
+		t.Fatalf("list after: %s", r)
+	}
+	e.fail(t, 1, []string{"channel", "pause", "production", "--app", app, "--at", "tomorrow"}, "RFC 3339")
+	e.fail(t, 1, []string{"channel", "pause", "production", "--app", app, "--at", "+-5m"}, "positive duration")
+	e.fail(t, 1, []string{"channel", "pause", "production", "--app", app, "--at", "2020-01-01T00:00:00Z"}, "in the past")
+	e.fail(t, 1, []string{"channel", "pause", "production", "--app", app, "--at", "+1m", "--wait"}, "--wait waits")
 }

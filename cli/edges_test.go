@@ -27,7 +27,7 @@ import (
 // catalogCommands are the commands that change what edges serve: each
 // takes --wait.
 var catalogCommands = []string{
-	"app create", "bundle delete", "bundle upload", "channel create", "channel pause", "channel promote",
+	"app create", "app policy", "bundle delete", "bundle upload", "channel create", "channel pause", "channel promote",
 	"channel resume", "channel rollback", "channel rollout", "channel set", "device set-channel", "device unset",
 }
 

@@ -96,6 +96,10 @@ func seed(t *testing.T) *fixture {
 	// 1.0.2 with a manifest, internal (private) → 1.0.1. Channel ids are
 	// 1, 2, 3 in that order (C16).
 	s.createApp(t, appMain)
+	// Link and comment reach devices (C4) only when the app says so.
+	if _, err := s.api.SetAppPolicy(ctxT(t), appMain, api.PutAppPolicy{ExposeMetadata: ptr(true)}); err != nil {
+		t.Fatal(err)
+	}
 	f.zip101 = bundleZip(t, "1.0.1")
 	s.publishZip(t, appMain, "1.0.1", f.zip101, nil)
 	dir := t.TempDir()

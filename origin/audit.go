@@ -116,6 +116,10 @@ func (s *state) privateView(t target) any {
 		if h, ok := s.Hooks[t.app][t.name]; ok {
 			return hookView(h)
 		}
+	case "schedule":
+		if r, ok := s.Schedules[t.app][t.name]; ok {
+			return scheduleView(r)
+		}
 	case "catalog":
 		return struct {
 			Index uint64 `json:"index"`
@@ -214,6 +218,12 @@ func (t CommandType) String() string {
 		return "delete_webhook"
 	case cmdSetAppPolicy:
 		return "set_app_policy"
+	case cmdPutSchedule:
+		return "put_schedule"
+	case cmdCancelSchedule:
+		return "cancel_schedule"
+	case cmdFireSchedule:
+		return "fire_schedule"
 	}
 	return fmt.Sprintf("type_%d", uint8(t))
 }

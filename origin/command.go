@@ -36,6 +36,9 @@ const (
 	cmdPutWebhook
 	cmdDeleteWebhook
 	cmdSetAppPolicy
+	cmdPutSchedule
+	cmdCancelSchedule
+	cmdFireSchedule
 	cmdMax
 )
 
@@ -57,7 +60,8 @@ const (
 //   - 5: adds cmdSetOverrides (devices' own channel choices, many per
 //     entry: selfassign.go).
 //   - 6: adds cmdPutWebhook and cmdDeleteWebhook (webhooks.go) and
-//     cmdSetAppPolicy (policy.go); a rollout
+//     cmdSetAppPolicy (policy.go) and cmdPutSchedule, cmdCancelSchedule,
+//     cmdFireSchedule (schedule.go); a rollout
 //     started by a version 6 entry records its start (guardsSince), and
 //     channel specs may carry a rollout guard and conditions (optional
 //     fields).
@@ -117,8 +121,8 @@ func DecodeCommand(b []byte) (Command, error) {
 // upgradeCommand is the one place where older entries are brought to the
 // current shapes, one version step at a time.
 func upgradeCommand(c Command) (Command, error) {
-	if (c.Type == cmdPutWebhook || c.Type == cmdDeleteWebhook || c.Type == cmdSetAppPolicy) && c.Version < 6 {
-		return Command{}, fmt.Errorf("%w: webhook and app policy entries start at version 6, this one says %d", ErrBadCommand, c.Version)
+	if c.Type >= cmdPutWebhook && c.Version < 6 {
+		return Command{}, fmt.Errorf("%w: webhook, app policy and schedule entries start at version 6, this one says %d", ErrBadCommand, c.Version)
 	}
 	if c.Type == cmdSetOverrides && c.Version < 5 {
 		return Command{}, fmt.Errorf("%w: batched override entries start at version 5, this one says %d", ErrBadCommand, c.Version)

@@ -22,7 +22,7 @@ func TestDecodeCommand_Versions(t *testing.T) {
 		{`{"t":15,"v":5,"k":"k","ts":5,"a":"ci","d":{"items":[]}}`, 5, "ci", ""},
 		{`{"t":16,"v":6,"k":"k","ts":5,"a":"ci","d":{"app":"com.example.app","id":"wh_1"}}`, 6, "ci", ""},
 		{`{"t":1,"v":7,"ts":5,"a":"ci","d":{}}`, 0, "", "version 7 (this build reads versions 1 to 6"},
-		{`{"t":17,"v":5,"a":"ci","d":{}}`, 0, "", "webhook entries start at version 6"},
+		{`{"t":17,"v":5,"a":"ci","d":{}}`, 0, "", "webhook, app policy and schedule entries start at version 6"},
 		{`{"t":15,"v":4,"a":"ci","d":{}}`, 0, "", "batched override entries start at version 5"},
 		{`{"t":14,"v":3,"a":"ci","d":{}}`, 0, "", "signing key entries start at version 4"},
 		{`{"t":13,"v":2,"a":"ci","d":{}}`, 0, "", "retention entries start at version 3"},
@@ -30,8 +30,8 @@ func TestDecodeCommand_Versions(t *testing.T) {
 		{`{"t":1,"ts":5,"d":{}}`, 0, "", "version 0"},
 		{`{"t":1,"v":1,"a":"ci","d":{}}`, 0, "", "a version 1 entry names an actor"},
 		{`{"t":0,"v":2,"d":{}}`, 0, "", "type 0"},
-		{`{"t":19,"v":6,"d":{}}`, 0, "", "type 19"},
-		{`{"t":18,"v":5,"a":"ci","d":{}}`, 0, "", "app policy entries start at version 6"},
+		{`{"t":22,"v":6,"d":{}}`, 0, "", "type 22"},
+		{`{"t":18,"v":5,"a":"ci","d":{}}`, 0, "", "webhook, app policy and schedule entries start at version 6"},
 		{`{"t":1,"v":2,"d":`, 0, "", "unexpected end"},
 	} {
 		c, err := DecodeCommand([]byte(tc.entry))

@@ -293,6 +293,22 @@ func fixtureLog() []fixtureEntry {
 			Checksum: fixtureSHA("enc 4.0.1"), SessionKey: "aXY=:a2V5", KeyID: "MIIBCgKCAQEA"}}},
 		{cmdSetAppPolicy, "", setAppPolicyCmd{App: app, RequireEncryption: boolp(false)}},
 		{cmdSetAppPolicy, "", setAppPolicyCmd{App: "com.missing.app", ExposeMetadata: boolp(true)}},
+		// Format 6: scheduled changes: one fired (early: refused; then on
+		// time; then again: refused), one cancelled, one failing when due.
+		{cmdPutSchedule, "", putScheduleCmd{App: app, Schedule: scheduleRec{ID: "sch_1", Channel: "production", At: fixtureTime + 120_000,
+			Spec: toLogChannelSpec(api.PutChannel{Rollout: &api.RolloutSpec{Bundle: "4.0.1", PercentBPS: 2500}}), RolloutID: "rid-sch-1", Actor: "ci"}}},
+		{cmdPutSchedule, "", putScheduleCmd{App: app, Schedule: scheduleRec{ID: "sch_2", Channel: "beta", At: fixtureTime + 120_000,
+			Spec: toLogChannelSpec(api.PutChannel{Bundle: strp("4.0.1")}), RolloutID: "rid-sch-2", Actor: "ci"}}},
+		{cmdPutSchedule, "", putScheduleCmd{App: app, Schedule: scheduleRec{ID: "sch_3", Channel: "beta", At: fixtureTime,
+			Spec: toLogChannelSpec(api.PutChannel{Bundle: strp("9.9.9")}), RolloutID: "rid-sch-3", Actor: "ci"}}},
+		{cmdFireSchedule, "", fireScheduleCmd{App: app, ID: "sch_1", Channel: "production"}}, // early: refused
+		{cmdCancelSchedule, "", cancelScheduleCmd{App: app, ID: "sch_2"}},
+		{cmdCancelSchedule, "", cancelScheduleCmd{App: app, ID: "sch_2"}},              // already cancelled
+		{cmdFireSchedule, "", fireScheduleCmd{App: app, ID: "sch_3", Channel: "beta"}}, // no such bundle: fired with an error
+		{cmdPutSchedule, "", putScheduleCmd{App: app, Schedule: scheduleRec{ID: "sch_4", Channel: "production", At: fixtureTime + 60_000,
+			Spec: toLogChannelSpec(api.PutChannel{Rollout: &api.RolloutSpec{Bundle: "4.0.1", PercentBPS: 500}}), RolloutID: "rid-sch-4", Actor: "ci"}}},
+		{cmdFireSchedule, "", fireScheduleCmd{App: app, ID: "sch_4", Channel: "production"}}, // due: the rollout starts
+		{cmdFireSchedule, "", fireScheduleCmd{App: app, ID: "sch_4", Channel: "production"}}, // fired already: refused
 	}
 }
 

@@ -75,16 +75,3 @@ func TestLogTypes_Convert_EveryField(t *testing.T) {
 		t.Errorf("stats batch: %s", firstDiff("batch", reflect.ValueOf(batch), reflect.ValueOf(got)))
 	}
 }
-
-// fromLogChannelSpec is the inverse of toLogChannelSpec, for the test.
-func fromLogChannelSpec(s logChannelSpec) api.PutChannel {
-	out := api.PutChannel{Bundle: s.Bundle, IOS: s.IOS, Android: s.Android, Electron: s.Electron,
-		AllowEmulator: s.AllowEmulator, AllowDevice: s.AllowDevice, AllowDev: s.AllowDev, AllowProd: s.AllowProd,
-		Public: s.Public, AllowDeviceSelfSet: s.AllowDeviceSelfSet, DisableAutoUpdate: s.DisableAutoUpdate,
-		DisableAutoUpdateUnderNative: s.DisableAutoUpdateUnderNative, ClearRollout: s.ClearRollout,
-		RolloutPaused: s.RolloutPaused, Promote: s.Promote, Rollback: s.Rollback, Tripped: s.Tripped, IfRollout: s.IfRollout, IfTripped: s.IfTripped}
-	if r := s.Rollout; r != nil {
-		out.Rollout = &api.RolloutSpec{Bundle: r.Bundle, PercentBPS: r.PercentBPS, Paused: r.Paused, Guard: r.Guard.guard(), NoGuard: r.NoGuard}
-	}
-	return out
-}

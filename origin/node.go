@@ -124,6 +124,10 @@ type Config struct {
 	// GuardInterval is how often the leader checks guarded rollouts'
 	// failure rates (rolloutguard.go). Default 30s; zero turns guards off.
 	GuardInterval time.Duration
+	// ScheduleInterval is how often the leader looks for scheduled
+	// changes that fell due (schedule.go): a change fires at most this
+	// late. Default 1s.
+	ScheduleInterval time.Duration
 	// GCMinAge is how long an unreferenced blob (or an abandoned partial
 	// upload) is kept before the collector may delete it. Default 24h.
 	GCMinAge time.Duration
@@ -172,6 +176,7 @@ func DefaultConfig() Config {
 		EdgeLiveness:       2 * time.Minute,
 		GCInterval:         time.Hour,
 		GuardInterval:      30 * time.Second,
+		ScheduleInterval:   time.Second,
 		GCMinAge:           24 * time.Hour,
 		APIMaxConnsPerIP:   256,
 		ReadHeaderTimeout:  10 * time.Second,
@@ -193,6 +198,7 @@ func LocalConfig(dataDir string) Config {
 	c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout = 50*time.Millisecond, 50*time.Millisecond, 50*time.Millisecond
 	c.LongPoll = 2 * time.Second
 	c.GuardInterval = 200 * time.Millisecond
+	c.ScheduleInterval = 20 * time.Millisecond
 	c.Webhooks = webhook.LocalConfig("")
 	return c
 }
@@ -214,6 +220,8 @@ func (c *Config) Validate() error {
 		return errors.New("origin: MaxBlobBytes, ApplyTimeout and LongPoll must be positive")
 	case c.GCInterval < 0 || c.GCMinAge < 0 || c.GuardInterval < 0:
 		return errors.New("origin: GCInterval, GCMinAge and GuardInterval must not be negative")
+	case c.ScheduleInterval <= 0:
+		return errors.New("origin: ScheduleInterval must be positive")
 	case c.APIMaxConns < 0 || c.APIMaxConnsPerIP < 0:
 		return errors.New("origin: APIMaxConns and APIMaxConnsPerIP must be 0 (derived / no cap) or positive")
 	case c.ReadHeaderTimeout <= 0 || c.BodyTimeout <= 0 || c.IdleTimeout <= 0:
@@ -372,6 +380,7 @@ func (n *Node) Run(ctx context.Context) error {
 		wg.Go(func() { n.guardLoop(loops) })
 	}
 	wg.Go(func() { n.webhookLoop(loops) })
+	wg.Go(func() { n.scheduleLoop(loops) })
 	errc := make(chan error, 1)
 	go func() { errc <- n.hs.serveAPI() }()
 	if n.reannounce {

@@ -139,22 +139,8 @@ func (svc *service) PutChannel(ctx context.Context, appID, name string, spec api
 	if err != nil {
 		return nil, err
 	}
-	if err := checkName("channel name", name, namePattern, nameRule); err != nil {
+	if err := checkChannelSpec(name, spec); err != nil {
 		return nil, err
-	}
-	if d := spec.DisableAutoUpdate; d != nil && !slices.Contains(disableChoices, *d) {
-		return nil, invalid("disable_auto_update must be one of %s", strings.Join(disableChoices, ", "))
-	}
-	if r := spec.Rollout; r != nil {
-		if r.PercentBPS < 0 || r.PercentBPS > 10000 {
-			return nil, invalid("rollout percent_bps must be 0–10000 (basis points), got %d", r.PercentBPS)
-		}
-		if r.Bundle == "" {
-			return nil, invalid("rollout bundle is required")
-		}
-		if err := checkGuard(r.Guard); err != nil {
-			return nil, err
-		}
 	}
 	r, err := svc.rn.apply(ctx, cmdPutChannel, key, putChannelCmd{App: app.ID, Name: name, Spec: toLogChannelSpec(spec), RolloutID: api.NewIdempotencyKey()})
 	if err != nil {
@@ -164,6 +150,28 @@ func (svc *service) PutChannel(ctx context.Context, appID, name string, spec api
 		return ch, nil
 	}
 	return svc.Channel(app.ID, name)
+}
+
+// checkChannelSpec refuses a channel change no state could take.
+func checkChannelSpec(name string, spec api.PutChannel) error {
+	if err := checkName("channel name", name, namePattern, nameRule); err != nil {
+		return err
+	}
+	if d := spec.DisableAutoUpdate; d != nil && !slices.Contains(disableChoices, *d) {
+		return invalid("disable_auto_update must be one of %s", strings.Join(disableChoices, ", "))
+	}
+	if r := spec.Rollout; r != nil {
+		if r.PercentBPS < 0 || r.PercentBPS > 10000 {
+			return invalid("rollout percent_bps must be 0–10000 (basis points), got %d", r.PercentBPS)
+		}
+		if r.Bundle == "" {
+			return invalid("rollout bundle is required")
+		}
+		if err := checkGuard(r.Guard); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Channel returns one channel.

@@ -56,6 +56,9 @@ func (hs *httpAPI) routeTable() (*http.ServeMux, []route) {
 	h("PUT /api/v1/apps/{app}/channels/{name}", scopePublish, hs.putChannel)
 	h("GET /api/v1/apps/{app}/channels/{name}", scopeRead, hs.getChannel)
 	h("DELETE /api/v1/apps/{app}/channels/{name}", scopePublish, hs.deleteChannel)
+	h("POST /api/v1/apps/{app}/channels/{name}/schedule", scopePublish, hs.postSchedule)
+	h("GET /api/v1/apps/{app}/schedules", scopeRead, hs.listSchedules)
+	h("DELETE /api/v1/apps/{app}/schedules/{id}", scopePublish, hs.deleteSchedule)
 
 	h("GET /api/v1/apps/{app}/devices", scopeRead, hs.listDevices)
 	h("PUT /api/v1/apps/{app}/devices/{device}", scopePublish, hs.putDevice)

@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 
 	"github.com/aloft/aloft/origin/api"
 )
@@ -53,6 +54,8 @@ type snapState struct {
 	SigningKeys []snapSigningKey `json:"signing_keys,omitempty"`
 	// Hooks joined format 2 with command format 6: absent is none.
 	Hooks map[string]map[string]snapHook `json:"hooks,omitempty"`
+	// Schedules likewise (scheduleRec is its own persisted shape).
+	Schedules map[string]map[string]scheduleRec `json:"schedules,omitempty"`
 }
 
 type snapSigningKey struct {
@@ -199,6 +202,12 @@ func encodeSnapshot(s *state) ([]byte, error) {
 			out.Hooks[app][id] = snapHook(h)
 		}
 	}
+	for app, rs := range s.Schedules {
+		if out.Schedules == nil {
+			out.Schedules = map[string]map[string]scheduleRec{}
+		}
+		out.Schedules[app] = maps.Clone(rs)
+	}
 	for _, e := range s.Audit {
 		out.Audit = append(out.Audit, snapAudit(e))
 	}
@@ -271,6 +280,12 @@ func (ss *snapState) state() *state {
 		for id, h := range hs {
 			s.Hooks[app][id] = hookRec(h)
 		}
+	}
+	for app, rs := range ss.Schedules {
+		if s.Schedules == nil {
+			s.Schedules = map[string]map[string]scheduleRec{}
+		}
+		s.Schedules[app] = maps.Clone(rs)
 	}
 	for _, e := range ss.Audit {
 		s.Audit = append(s.Audit, api.AuditEntry(e))

@@ -47,6 +47,8 @@ type state struct {
 	SigningKeys []signingKeyRec
 	// Hooks are the webhook endpoints, app → id → endpoint (webhooks.go).
 	Hooks map[string]map[string]hookRec
+	// Schedules are the scheduled channel changes, app → id (schedule.go).
+	Schedules map[string]map[string]scheduleRec
 
 	// cells counts each app's stats cells (stats.go); derived from Stats,
 	// so not encoded, and rebuilt when nil (after a restore).
@@ -231,6 +233,12 @@ func decodeOp(c Command) (op, error) {
 		o = &deleteWebhookCmd{}
 	case cmdSetAppPolicy:
 		o = &setAppPolicyCmd{}
+	case cmdPutSchedule:
+		o = &putScheduleCmd{}
+	case cmdCancelSchedule:
+		o = &cancelScheduleCmd{}
+	case cmdFireSchedule:
+		o = &fireScheduleCmd{}
 	case cmdInitCatalog:
 		// No payload: no build ever read one, so none is required.
 		return initCatalogCmd{}, nil
