@@ -74,7 +74,7 @@ func channelCommands() map[string]*command {
 			example: "aloft channel set production --app com.example.app --bundle 1.0.1 --public"},
 		"channel list": {usage: "--app APP", summary: "list an app's channels", flags: appFlag, run: listChannels,
 			example: "aloft channel list --app com.example.app"},
-		"channel rollout": {usage: "<channel> --app APP --bundle V --percent P [--guard-max-failure PCT [--guard-min-attempts N] [--guard-action pause|rollback|alert] | --no-guard] [--at TIME]",
+		"channel rollout": {usage: "<channel> --app APP --bundle V --percent P [--guard-max-failure PCT [--guard-min-attempts N] [--guard-action pause|rollback|alert] | --no-guard] [--regions R,R… [--stage-minutes N]] [--at TIME]",
 			flags: withAt(rolloutFlags), run: startRollout, catalog: true,
 			summary: "send bundle V to P% of the channel's devices (sticky per device), optionally guarded",
 			example: "aloft channel rollout production --app com.example.app --bundle 1.1.0 --percent 10 --guard-max-failure 5"},
@@ -107,6 +107,9 @@ func describeChannel(ch api.Channel) string {
 		if g := r.Guard; g != nil {
 			s += fmt.Sprintf(", guarded (%s above %s%% failures after %d attempts)", g.Action,
 				strconv.FormatFloat(100*g.MaxFailureRate, 'f', -1, 64), g.MinAttempts)
+		}
+		if len(r.Regions) > 0 {
+			s += fmt.Sprintf(", staged %s (stage %d of %d)", strings.Join(r.Regions, " → "), r.Stage, len(r.Regions))
 		}
 		if r.Tripped != "" {
 			s += "; tripped: " + strings.TrimPrefix(r.Tripped, "guard: ")
@@ -231,6 +234,8 @@ func rolloutFlags(fs *flag.FlagSet, c *call) {
 	c.values["guard-min-attempts"] = fs.Int("guard-min-attempts", 100, "with --guard-max-failure: the guard never trips on fewer install attempts (at least 10)")
 	c.values["guard-action"] = fs.String("guard-action", api.GuardPause, "with --guard-max-failure: what a tripped guard does: pause, rollback or alert (notify only)")
 	c.values["no-guard"] = fs.Bool("no-guard", false, "remove the rollout's guard (a step that names no guard keeps it)")
+	c.values["regions"] = fs.String("regions", "", "stage a new rollout by edge region, in this order (eu,us,ap): the next opens once the last is healthy (needs --guard-max-failure)")
+	c.values["stage-minutes"] = fs.Int("stage-minutes", 10, "with --regions: the least each stage runs before the next may open")
 }
 
 // rolloutGuard reads the guard flags: nil when none is asked for.
@@ -265,6 +270,16 @@ func startRollout(ctx context.Context, c *call) error {
 	}
 	spec := api.PutChannel{Rollout: &api.RolloutSpec{Bundle: c.str("bundle"), PercentBPS: int(math.Round(pct * 100)), Paused: c.boolean("paused"),
 		Guard: guard, NoGuard: c.boolean("no-guard")}}
+	if c.set("regions") {
+		for x := range strings.SplitSeq(c.str("regions"), ",") {
+			if x = strings.TrimSpace(x); x != "" {
+				spec.Rollout.Regions = append(spec.Rollout.Regions, x)
+			}
+		}
+		spec.Rollout.StageMinutes = c.integer("stage-minutes")
+	} else if c.set("stage-minutes") {
+		return errors.New("--stage-minutes needs --regions")
+	}
 	if c.set("at") {
 		return scheduleChange(ctx, c, spec)
 	}

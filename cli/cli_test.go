@@ -646,6 +646,11 @@ func TestRolloutLifecycle(t *testing.T) {
 	}
 	e.fail(t, 1, []string{"channel", "rollout", "production", "--app", app, "--bundle", "1.1.0", "--percent", "12.5",
 		"--guard-max-failure", "5", "--guard-min-attempts", "3"}, "min_attempts must be at least 10")
+	// Staging by region needs regions some edge reports (the dev edge reports none).
+	e.fail(t, 1, []string{"channel", "rollout", "production", "--app", app, "--bundle", "1.1.0", "--percent", "12.5",
+		"--guard-max-failure", "5", "--regions", "eu,us"}, `no edge reports region "eu": no edge has reported a region yet`)
+	e.fail(t, 1, []string{"channel", "rollout", "production", "--app", app, "--bundle", "1.1.0", "--percent", "12.5",
+		"--stage-minutes", "5"}, "--stage-minutes needs --regions")
 	e.ok(t, "channel", "rollout", "production", "--app", app, "--bundle", "1.1.0", "--percent", "12.5", "--no-guard")
 	if g := s.channelOf(t, app, "production").Rollout; g.Guard != nil {
 		t.Fatalf("--no-guard left %+v", g.Guard)

@@ -167,7 +167,7 @@ func New(cfg Config) (*Node, error) {
 	if cfg.StatsAppLimit > 0 {
 		n.statsApps = newAppLimiter(cfg.StatsAppLimit, cfg.RateLimitWindow)
 	}
-	n.view.Store(emptyView())
+	n.view.Store(emptyViewIn(cfg.Region))
 	if err := n.startCluster(); err != nil {
 		c.Close()
 		ln.Close()

@@ -83,7 +83,8 @@ func (av *appView) channelFor(in *capgo.Info) (*chanView, bool) {
 // is a hash of (device, rollout id) into [0, 10000): a device is in when
 // its draw is below the percentage, so raising the percentage never drops a
 // device, and no per-device state is kept. A device already running the
-// rollout bundle stays on it, even while the rollout is paused.
+// rollout bundle stays on it, even while the rollout is paused, or not
+// yet staged into this edge's region.
 func (cv *chanView) target(in *capgo.Info) string {
 	r := cv.ch.Rollout
 	if r == nil || r.Bundle == "" {
@@ -92,7 +93,7 @@ func (cv *chanView) target(in *capgo.Info) string {
 	if in.VersionName == r.Bundle {
 		return r.Bundle
 	}
-	if !r.Paused && r.PercentBPS > 0 && rolloutDraw(in.DeviceID, r.ID) < r.PercentBPS {
+	if !r.Paused && cv.rolloutHere && r.PercentBPS > 0 && rolloutDraw(in.DeviceID, r.ID) < r.PercentBPS {
 		return r.Bundle
 	}
 	return cv.ch.Bundle

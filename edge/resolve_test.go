@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aloft/aloft/capgo"
 	"github.com/aloft/aloft/origin/api"
@@ -362,5 +363,37 @@ func TestResolve_BuiltinNameIsCoercedBuild(t *testing.T) {
 	v := testView([]*api.Bundle{testBundle("1.0.0")}, []*api.Channel{chanOpts(1, "production", "1.0.0", public)}, nil)
 	if d := v.resolve(&in); d.ok || d.refusal.Code != "no_new_version_available" {
 		t.Fatalf("builtin on native \"1\" against bundle 1.0.0: %+v", d)
+	}
+}
+
+// TestResolve_RolloutStagedByRegion: a rollout staged over eu then us is
+// served by eu's edges at stage 1, by us's at stage 2, and by edges of a
+// region it does not name only once every stage is open; a device
+// already on the rollout bundle keeps it everywhere.
+func TestResolve_RolloutStagedByRegion(t *testing.T) {
+	b1, b2 := testBundle("1.0.0"), testBundle("2.0.0")
+	viewAt := func(region string, stage int) *view {
+		ch := chanOpts(1, "production", "1.0.0", public, func(c *api.Channel) {
+			c.Rollout = &api.Rollout{Bundle: "2.0.0", PercentBPS: 10000, ID: "r1", Regions: []string{"eu", "us"}, Stage: stage}
+		})
+		app := &api.App{ID: "com.example.app", Bundles: map[string]*api.Bundle{"1.0.0": b1, "2.0.0": b2}, Channels: map[string]*api.Channel{"production": ch}}
+		return emptyViewIn(region).with(7, time.Time{}, map[string]*appSource{app.ID: {app: app, versions: map[string]struct{}{}, devs: tableOf(nil)}})
+	}
+	for _, c := range []struct {
+		region string
+		stage  int
+		want   string
+	}{
+		{"eu", 1, "2.0.0"}, {"us", 1, "1.0.0"}, {"ap", 1, "1.0.0"}, {"", 1, "1.0.0"},
+		{"eu", 2, "2.0.0"}, {"us", 2, "2.0.0"}, {"ap", 2, "2.0.0"},
+	} {
+		in := info(func(i *capgo.Info) { i.VersionName = "0.9.0" })
+		if d := viewAt(c.region, c.stage).resolve(&in); !d.ok || d.update.Version != c.want {
+			t.Errorf("region %q stage %d: %+v, want %s", c.region, c.stage, d, c.want)
+		}
+	}
+	in := info(func(i *capgo.Info) { i.VersionName = "2.0.0" })
+	if d := viewAt("us", 1).resolve(&in); d.ok {
+		t.Errorf("a device on the rollout bundle in a region not yet staged was offered %s", d.update.Version)
 	}
 }

@@ -35,6 +35,9 @@ type view struct {
 	expires time.Time
 	// indexHeader is index in decimal, sent with every answer.
 	indexHeader []byte
+	// region is the edge's (Config.Region): rollouts staged by region
+	// are compiled for it.
+	region string
 }
 
 type appView struct {
@@ -64,6 +67,9 @@ type appSource struct {
 
 type chanView struct {
 	ch *api.Channel
+	// rolloutHere: the channel's rollout is served in this edge's region
+	// (a staged rollout's stage has reached it).
+	rolloutHere bool
 }
 
 type bundleView struct {
@@ -83,8 +89,11 @@ type bundleView struct {
 // on a parsable url even when it downloads files from the manifest.
 const placeholderPath = "/b/none/manifest-only.zip"
 
-func emptyView() *view {
-	return &view{apps: map[string]*appView{}, blobs: &blobIndex{}, deltas: map[string]*bundleView{}, indexHeader: []byte("0")}
+func emptyView() *view { return emptyViewIn("") }
+
+// emptyViewIn is the view of an edge of region before any catalog.
+func emptyViewIn(region string) *view {
+	return &view{apps: map[string]*appView{}, blobs: &blobIndex{}, deltas: map[string]*bundleView{}, indexHeader: []byte("0"), region: region}
 }
 
 // newView compiles a whole catalog.
@@ -125,7 +134,7 @@ func tableOf(o *api.Overrides) *devTable {
 // every other app shared with v.
 func (v *view) with(index uint64, expires time.Time, changed map[string]*appSource) *view {
 	out := &view{index: index, expires: expires, apps: maps.Clone(v.apps), blobs: v.blobs, deltas: v.deltas,
-		indexHeader: strconv.AppendUint(nil, index, 10)}
+		indexHeader: strconv.AppendUint(nil, index, 10), region: v.region}
 	adds, drops := map[string]int64{}, map[string]int64{}
 	deltas := map[string]*bundleView{}
 	var gone []string
@@ -149,7 +158,7 @@ func (v *view) with(index uint64, expires time.Time, changed map[string]*appSour
 			delete(out.apps, id)
 			continue
 		}
-		av := compileApp(src.app, prev)
+		av := compileApp(src.app, prev, v.region)
 		av.versions, av.devs = src.versions, src.devs
 		out.apps[id] = av
 		maps.Copy(adds, av.blobs)
@@ -172,10 +181,10 @@ func (v *view) with(index uint64, expires time.Time, changed map[string]*appSour
 
 // compileApp compiles app, reusing prev's compiled bundles where the
 // bundle is the same object.
-func compileApp(app *api.App, prev *appView) *appView {
+func compileApp(app *api.App, prev *appView, region string) *appView {
 	av := &appView{app: app, channels: map[string]*chanView{}, bundles: map[string]*bundleView{}, blobs: map[string]int64{}}
 	for name, ch := range app.Channels {
-		cv := &chanView{ch: ch}
+		cv := &chanView{ch: ch, rolloutHere: ch.Rollout != nil && ch.Rollout.ServesRegion(region)}
 		av.channels[name] = cv
 		av.ordered = append(av.ordered, cv)
 	}

@@ -6,6 +6,7 @@ package origin
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/aloft/aloft/origin/api"
 )
@@ -42,6 +43,15 @@ func mergeChannel(ch *api.Channel, p putChannelCmd, app *api.App, now int64) err
 	}
 	if sp.IfTripped && (ch.Rollout == nil || ch.Rollout.Tripped == "") {
 		return fmt.Errorf("%w: channel %q's rollout has not tripped its guard, or was resumed since", ErrConflict, ch.Name)
+	}
+	if sp.AdvanceStage {
+		r := ch.Rollout
+		if sp.IfRollout == "" || r == nil || r.Stage >= len(r.Regions) || r.Paused || r.Tripped != "" {
+			return fmt.Errorf("%w: channel %q has no staged rollout with a region left to open", ErrConflict, ch.Name)
+		}
+		next := *r
+		next.Stage, next.StageStarted = r.Stage+1, now
+		ch.Rollout = &next
 	}
 	if sp.Bundle != nil && *sp.Bundle != ch.Bundle {
 		if err := bundleUsable(app, *sp.Bundle); err != nil {
@@ -107,6 +117,9 @@ func mergeChannel(ch *api.Channel, p putChannelCmd, app *api.App, now int64) err
 		if p.stamp {
 			next.Started = now
 		}
+		if len(r.Regions) > 0 {
+			next.Regions, next.Stage, next.StageStarted, next.StageMinutes = slices.Clone(r.Regions), 1, now, r.StageMin
+		}
 		if old := ch.Rollout; old != nil && old.Bundle == r.Bundle {
 			// Same rollout: keep every device's draw, the guard's count
 			// and what it found; a step that names no guard keeps the one
@@ -115,6 +128,8 @@ func mergeChannel(ch *api.Channel, p putChannelCmd, app *api.App, now int64) err
 			if next.Guard == nil && !r.NoGuard {
 				next.Guard = old.Guard
 			}
+			// Its staging too: a step changes the share, not the stages.
+			next.Regions, next.Stage, next.StageStarted, next.StageMinutes = old.Regions, old.Stage, old.StageStarted, old.StageMinutes
 		}
 		ch.Rollout = next
 	}

@@ -24,6 +24,8 @@ var (
 	ErrNotFound       = errors.New("origin: not found")
 	ErrTokenExists    = errors.New("origin: token name already exists")
 	ErrConflict       = errors.New("origin: the state changed under a conditional change")
+	// ErrUnavailable: something the answer needs cannot be had now.
+	ErrUnavailable = errors.New("origin: temporarily unavailable")
 	// ErrEncryptionRequired: the app's policy refuses unencrypted bundles.
 	ErrEncryptionRequired = errors.New("origin: encryption required")
 	ErrBlobNotFound       = blobstore.ErrNotFound

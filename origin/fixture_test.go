@@ -309,6 +309,13 @@ func fixtureLog() []fixtureEntry {
 			Spec: toLogChannelSpec(api.PutChannel{Rollout: &api.RolloutSpec{Bundle: "4.0.1", PercentBPS: 500}}), RolloutID: "rid-sch-4", Actor: "ci"}}},
 		{cmdFireSchedule, "", fireScheduleCmd{App: app, ID: "sch_4", Channel: "production"}}, // due: the rollout starts
 		{cmdFireSchedule, "", fireScheduleCmd{App: app, ID: "sch_4", Channel: "production"}}, // fired already: refused
+		// Format 6: a rollout staged by region, widened (keeping its
+		// stages), opened to its next region, then refused a stage too many.
+		ch("staging", api.PutChannel{Rollout: &api.RolloutSpec{Bundle: "4.0.1", PercentBPS: 1000, Regions: []string{"eu", "us"}, StageMinutes: 10,
+			Guard: &api.RolloutGuard{MaxFailureRate: 0.02, MinAttempts: 50, Action: api.GuardPause}}}, "rid-23"),
+		ch("staging", api.PutChannel{Rollout: &api.RolloutSpec{Bundle: "4.0.1", PercentBPS: 3000}}, "rid-24"),
+		ch("staging", api.PutChannel{IfRollout: "rid-23", AdvanceStage: true}, "rid-25"),
+		ch("staging", api.PutChannel{IfRollout: "rid-23", AdvanceStage: true}, "rid-26"), // no region left
 	}
 }
 

@@ -206,6 +206,13 @@ func (hs *httpAPI) putChannel(w http.ResponseWriter, r *http.Request) (int, any,
 	if err := decodeBody(w, r, &spec); err != nil {
 		return 0, nil, err
 	}
+	// The spec's own checks first: they say more than the regions' do.
+	if err := checkChannelSpec(r.PathValue("name"), spec); err != nil {
+		return 0, nil, err
+	}
+	if err := hs.checkRegions(r, spec); err != nil {
+		return 0, nil, err
+	}
 	ch, err := hs.svc.PutChannel(r.Context(), r.PathValue("app"), r.PathValue("name"), spec, idemKey(r))
 	return http.StatusOK, ch, err
 }

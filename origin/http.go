@@ -40,6 +40,8 @@ type httpAPI struct {
 	// guardChecks counts rollout evaluations (rolloutguard.go), so a test
 	// knows the guard looked and chose to do nothing.
 	guardChecks atomic.Int64
+	// stageChecks counts staged rollouts' health reads likewise.
+	stageChecks atomic.Int64
 }
 
 type handlerFunc func(w http.ResponseWriter, r *http.Request) (int, any, error)
@@ -150,6 +152,7 @@ func httpError(err error) *api.Error {
 		{ErrNoLeader, http.StatusServiceUnavailable, api.CodeNoLeader},
 		{ErrBodyTimeout, http.StatusRequestTimeout, api.CodeTimeout},
 		{ErrNoState, http.StatusServiceUnavailable, api.CodeUnavailable},
+		{ErrUnavailable, http.StatusServiceUnavailable, api.CodeUnavailable},
 	}
 	for _, t := range table {
 		if errors.Is(err, t.target) {

@@ -83,6 +83,7 @@ type logChannelSpec struct {
 	Tripped                      *string         `json:"tripped,omitempty"`
 	IfRollout                    string          `json:"if_rollout,omitempty"`
 	IfTripped                    bool            `json:"if_tripped,omitempty"`
+	AdvanceStage                 bool            `json:"advance_stage,omitempty"`
 }
 
 type logRolloutSpec struct {
@@ -91,6 +92,8 @@ type logRolloutSpec struct {
 	Paused     bool             `json:"paused"`
 	Guard      *logRolloutGuard `json:"guard,omitempty"`
 	NoGuard    bool             `json:"no_guard,omitempty"`
+	Regions    []string         `json:"regions,omitempty"`
+	StageMin   int              `json:"stage_minutes,omitempty"`
 }
 
 type logRolloutGuard struct {
@@ -189,9 +192,10 @@ func toLogChannelSpec(s api.PutChannel) logChannelSpec {
 		AllowEmulator: s.AllowEmulator, AllowDevice: s.AllowDevice, AllowDev: s.AllowDev, AllowProd: s.AllowProd,
 		Public: s.Public, AllowDeviceSelfSet: s.AllowDeviceSelfSet, DisableAutoUpdate: s.DisableAutoUpdate,
 		DisableAutoUpdateUnderNative: s.DisableAutoUpdateUnderNative, ClearRollout: s.ClearRollout,
-		RolloutPaused: s.RolloutPaused, Promote: s.Promote, Rollback: s.Rollback, Tripped: s.Tripped, IfRollout: s.IfRollout, IfTripped: s.IfTripped}
+		RolloutPaused: s.RolloutPaused, Promote: s.Promote, Rollback: s.Rollback, Tripped: s.Tripped, IfRollout: s.IfRollout, IfTripped: s.IfTripped, AdvanceStage: s.AdvanceStage}
 	if r := s.Rollout; r != nil {
-		out.Rollout = &logRolloutSpec{Bundle: r.Bundle, PercentBPS: r.PercentBPS, Paused: r.Paused, NoGuard: r.NoGuard}
+		out.Rollout = &logRolloutSpec{Bundle: r.Bundle, PercentBPS: r.PercentBPS, Paused: r.Paused, NoGuard: r.NoGuard,
+			Regions: r.Regions, StageMin: r.StageMinutes}
 		if g := r.Guard; g != nil {
 			out.Rollout.Guard = &logRolloutGuard{MaxFailureRate: g.MaxFailureRate, MinAttempts: g.MinAttempts, Action: g.Action}
 		}
@@ -229,9 +233,10 @@ func fromLogChannelSpec(s logChannelSpec) api.PutChannel {
 		AllowEmulator: s.AllowEmulator, AllowDevice: s.AllowDevice, AllowDev: s.AllowDev, AllowProd: s.AllowProd,
 		Public: s.Public, AllowDeviceSelfSet: s.AllowDeviceSelfSet, DisableAutoUpdate: s.DisableAutoUpdate,
 		DisableAutoUpdateUnderNative: s.DisableAutoUpdateUnderNative, ClearRollout: s.ClearRollout,
-		RolloutPaused: s.RolloutPaused, Promote: s.Promote, Rollback: s.Rollback, Tripped: s.Tripped, IfRollout: s.IfRollout, IfTripped: s.IfTripped}
+		RolloutPaused: s.RolloutPaused, Promote: s.Promote, Rollback: s.Rollback, Tripped: s.Tripped, IfRollout: s.IfRollout, IfTripped: s.IfTripped, AdvanceStage: s.AdvanceStage}
 	if r := s.Rollout; r != nil {
-		out.Rollout = &api.RolloutSpec{Bundle: r.Bundle, PercentBPS: r.PercentBPS, Paused: r.Paused, Guard: r.Guard.guard(), NoGuard: r.NoGuard}
+		out.Rollout = &api.RolloutSpec{Bundle: r.Bundle, PercentBPS: r.PercentBPS, Paused: r.Paused, Guard: r.Guard.guard(), NoGuard: r.NoGuard,
+			Regions: r.Regions, StageMinutes: r.StageMin}
 	}
 	return out
 }

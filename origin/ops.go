@@ -170,6 +170,47 @@ func checkChannelSpec(name string, spec api.PutChannel) error {
 		if err := checkGuard(r.Guard); err != nil {
 			return err
 		}
+		if err := checkStages(r); err != nil {
+			return err
+		}
+	}
+	if spec.AdvanceStage && spec.IfRollout == "" {
+		return invalid("advance_stage needs if_rollout (the rollout whose next region opens)")
+	}
+	return nil
+}
+
+// maxStages bounds a staged rollout's regions.
+const maxStages = 20
+
+// checkStages refuses a region staging no leader could run, and fills in
+// the default stage length.
+func checkStages(r *api.RolloutSpec) error {
+	switch {
+	case len(r.Regions) == 0:
+		if r.StageMinutes != 0 {
+			return invalid("stage_minutes needs regions")
+		}
+		return nil
+	case r.Guard == nil:
+		return invalid("a rollout staged by region needs a guard: its health test opens each next region")
+	case len(r.Regions) > maxStages:
+		return invalid("at most %d regions, got %d", maxStages, len(r.Regions))
+	case r.StageMinutes < 0 || r.StageMinutes > 7*24*60:
+		return invalid("stage_minutes must be 0 (10) to 10080, got %d", r.StageMinutes)
+	}
+	seen := map[string]bool{}
+	for _, x := range r.Regions {
+		if err := checkName("region", x, namePattern, nameRule); err != nil {
+			return err
+		}
+		if seen[x] {
+			return invalid("region %q is named twice", x)
+		}
+		seen[x] = true
+	}
+	if r.StageMinutes == 0 {
+		r.StageMinutes = 10
 	}
 	return nil
 }

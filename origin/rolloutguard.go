@@ -13,7 +13,11 @@ package origin
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math"
+	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/aloft/aloft/capgo"
@@ -100,8 +104,14 @@ func (hs *httpAPI) checkGuards(ctx context.Context) {
 		}
 	})
 	for _, g := range watch {
-		if err := hs.checkGuard(ctx, g); err != nil && ctx.Err() == nil {
+		tripped, err := hs.checkGuard(ctx, g)
+		if err != nil && ctx.Err() == nil {
 			hs.log.Warn("rollout guard check failed", "app", g.app, "channel", g.channel, "err", err)
+		}
+		if err == nil && !tripped {
+			if err := hs.checkStage(ctx, g); err != nil && ctx.Err() == nil {
+				hs.log.Warn("staged rollout check failed", "app", g.app, "channel", g.channel, "err", err)
+			}
 		}
 	}
 	for _, g := range finish {
@@ -116,19 +126,33 @@ func (hs *httpAPI) checkGuards(ctx context.Context) {
 // pausing): the reason is then in the catalog, the audit log and the
 // webhook event. A rollback follows as a change of its own (guardRollback),
 // from this leader or, if it dies first, from the next one.
-func (hs *httpAPI) checkGuard(ctx context.Context, g guarded) error {
-	attempts, failures, err := hs.rolloutAttempts(ctx, g)
+func (hs *httpAPI) checkGuard(ctx context.Context, g guarded) (tripped bool, err error) {
+	attempts, failures, err := hs.rolloutAttempts(ctx, g, "", g.rollout.Started)
 	if err != nil {
-		return err
+		return false, err
 	}
 	hs.guardChecks.Add(1)
 	gd := g.rollout.Guard
 	lower := wilsonLower(failures, attempts, guardZ)
 	if attempts < gd.MinAttempts || lower <= gd.MaxFailureRate {
-		return nil
+		return false, nil
 	}
-	why := fmt.Sprintf("guard: %d of %d install attempts of %s failed (%.1f%%; at least %.1f%% with 95%% confidence, over the %.1f%% allowed)",
-		failures, attempts, g.rollout.Bundle, 100*float64(failures)/float64(attempts), 100*lower, 100*gd.MaxFailureRate)
+	return true, hs.trip(ctx, g, guardFinding(g.rollout, "", failures, attempts, lower))
+}
+
+// guardFinding says why a guard trips.
+func guardFinding(r api.Rollout, region string, failures, attempts int64, lower float64) string {
+	where := ""
+	if region != "" {
+		where = " in region " + region
+	}
+	return fmt.Sprintf("guard: %d of %d install attempts of %s%s failed (%.1f%%; at least %.1f%% with 95%% confidence, over the %.1f%% allowed)",
+		failures, attempts, r.Bundle, where, 100*float64(failures)/float64(attempts), 100*lower, 100*r.Guard.MaxFailureRate)
+}
+
+// trip records the guard's finding and carries out its action.
+func (hs *httpAPI) trip(ctx context.Context, g guarded, why string) error {
+	gd := g.rollout.Guard
 	spec := api.PutChannel{IfRollout: g.rollout.ID, Tripped: &why}
 	if gd.Action != api.GuardAlert {
 		paused := true
@@ -143,6 +167,43 @@ func (hs *httpAPI) checkGuard(ctx context.Context, g guarded) error {
 		g.rollout.Paused, g.rollout.Tripped = true, why
 		return hs.guardRollback(ctx, g)
 	}
+	return nil
+}
+
+// checkStage opens a staged rollout's next region once the current stage
+// has run its minutes and its newest region is healthy: at least the
+// guard's min_attempts there since the stage began, and a failure share
+// whose Wilson lower bound is within the guard's threshold. Too few
+// attempts: it waits. Unhealthy: the guard trips, naming the region (the
+// whole rollout's counts may still look fine while one region fails).
+func (hs *httpAPI) checkStage(ctx context.Context, g guarded) error {
+	r := g.rollout
+	if len(r.Regions) == 0 || r.Stage >= len(r.Regions) || r.Guard == nil {
+		return nil
+	}
+	now := hs.cfg.Clock()
+	if now.Sub(time.UnixMilli(r.StageStarted)) < time.Duration(r.StageMinutes)*time.Minute {
+		return nil
+	}
+	region := r.Regions[r.Stage-1]
+	attempts, failures, err := hs.rolloutAttempts(ctx, g, region, r.StageStarted)
+	if err != nil {
+		return err
+	}
+	hs.stageChecks.Add(1)
+	if attempts < r.Guard.MinAttempts {
+		return nil
+	}
+	if lower := wilsonLower(failures, attempts, guardZ); lower > r.Guard.MaxFailureRate {
+		return hs.trip(ctx, g, guardFinding(r, region, failures, attempts, lower))
+	}
+	spec := api.PutChannel{IfRollout: r.ID, AdvanceStage: true}
+	key := fmt.Sprintf("stage-%s-%d", r.ID, r.Stage+1)
+	if _, err := hs.svc.PutChannel(withActor(ctx, "stage:"+hs.cfg.NodeID), g.app, g.channel, spec, key); err != nil {
+		return err
+	}
+	hs.log.Info("staged rollout opened its next region", "app", g.app, "channel", g.channel, "bundle", r.Bundle,
+		"healthy", region, "next", r.Regions[r.Stage], "attempts", attempts, "failures", failures)
 	return nil
 }
 
@@ -165,10 +226,10 @@ func (hs *httpAPI) guardActor(ctx context.Context) context.Context {
 // plus install failures) and failures since the rollout started, merged
 // across the cluster. A node that does not answer makes it an error: a
 // decision on part of the evidence could go either way.
-func (hs *httpAPI) rolloutAttempts(ctx context.Context, g guarded) (attempts, failures int64, err error) {
+func (hs *httpAPI) rolloutAttempts(ctx context.Context, g guarded, region string, sinceMS int64) (attempts, failures int64, err error) {
 	now := hs.cfg.Clock()
-	from := max(g.rollout.Started/1000, now.Add(-hs.cfg.Analytics.HourRetention).Unix())
-	q := api.StatsQuery{App: g.app, Version: g.rollout.Bundle, From: from, To: now.Unix() + 60, Resolution: api.ResolutionHour}
+	from := max(sinceMS/1000, now.Add(-hs.cfg.Analytics.HourRetention).Unix())
+	q := api.StatsQuery{App: g.app, Version: g.rollout.Bundle, Region: region, From: from, To: now.Unix() + 60, Resolution: api.ResolutionHour}
 	if now.Unix()-from <= 6*3600 {
 		q.Resolution = api.ResolutionMinute
 	}
@@ -192,4 +253,37 @@ func (hs *httpAPI) rolloutAttempts(ctx context.Context, g guarded) (attempts, fa
 		}
 	}
 	return attempts, failures, nil
+}
+
+// checkRegions refuses a staged rollout naming a region no edge reports:
+// a stage there would never see an attempt, so it would wait forever.
+// Regions are the edges' own (aloft edge --region), as GET /api/v1/edges
+// lists them; a cluster member that cannot be asked makes it an error.
+func (hs *httpAPI) checkRegions(r *http.Request, spec api.PutChannel) error {
+	if spec.Rollout == nil || len(spec.Rollout.Regions) == 0 {
+		return nil
+	}
+	l, err := hs.clusterEdges(r.Context(), bearer(r))
+	if err != nil {
+		return err
+	}
+	if len(l.Partial) > 0 {
+		return fmt.Errorf("%w: cannot list every edge's region (%d origin nodes did not answer); try again", ErrUnavailable, len(l.Partial))
+	}
+	known := map[string]bool{}
+	for _, e := range l.Edges {
+		if e.Region != "" {
+			known[e.Region] = true
+		}
+	}
+	for _, x := range spec.Rollout.Regions {
+		if !known[x] {
+			have := slices.Sorted(maps.Keys(known))
+			if len(have) == 0 {
+				return invalid("no edge reports region %q: no edge has reported a region yet (aloft edge --region)", x)
+			}
+			return invalid("no edge reports region %q (edges report: %s)", x, strings.Join(have, ", "))
+		}
+	}
+	return nil
 }

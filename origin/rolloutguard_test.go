@@ -3,7 +3,9 @@ package origin
 import (
 	"context"
 	"math"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -207,5 +209,110 @@ func TestGuard_Refusals(t *testing.T) {
 	}
 	if r := rolloutOf(t, cl); r.Paused {
 		t.Fatalf("a refused conditional change paused the rollout: %+v", r)
+	}
+}
+
+// stagedNode is guardNode with production's rollout staged over eu then
+// us, and a clock the test moves past each stage's minutes.
+func stagedNode(t *testing.T) (*Node, *api.Client, *atomic.Int64) {
+	t.Helper()
+	skew := &atomic.Int64{}
+	n, cl := startGCNode(t, func(c *Config) {
+		c.Clock = func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	})
+	ctx := context.Background()
+	for _, v := range []string{"1.0.0", "1.1.0"} {
+		if _, err := cl.PutBundleZip(ctx, "com.example.app", v, zipOf(t, v)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base := "1.0.0"
+	if _, err := cl.PutChannel(ctx, "com.example.app", "production", api.PutChannel{Bundle: &base}); err != nil {
+		t.Fatal(err)
+	}
+	// Through the service: no edge reports these regions here (the API's
+	// own check is TestGuard_StageRegionsMustExist's).
+	_, err := n.svc.PutChannel(ctx, "com.example.app", "production", api.PutChannel{Rollout: &api.RolloutSpec{Bundle: "1.1.0",
+		PercentBPS: 10000, Regions: []string{"eu", "us"},
+		Guard: &api.RolloutGuard{MaxFailureRate: 0.05, MinAttempts: 100, Action: api.GuardPause}}}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, cl, skew
+}
+
+// regionFleet pushes one batch of 1.1.0 installs from region.
+func regionFleet(t *testing.T, n *Node, id, region string, sets, fails int64) {
+	t.Helper()
+	m := time.Now().Unix() / 60
+	b := api.StatsBatch{ID: id, Region: region, Cells: []api.StatsCell{
+		{Minute: m, App: "com.example.app", Version: "1.1.0", Platform: "ios", Action: "set", N: sets},
+		{Minute: m, App: "com.example.app", Version: "1.1.0", Platform: "ios", Action: "unzip_fail", N: fails},
+	}}
+	if err := n.PushStats(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestGuard_StagesByRegion: the next region opens only after the stage's
+// minutes and once its region is healthy with enough attempts; healthy
+// counts from another region do not open it.
+func TestGuard_StagesByRegion(t *testing.T) {
+	n, cl, skew := stagedNode(t)
+	if r := rolloutOf(t, cl); r.Stage != 1 || r.StageMinutes != 10 || !slices.Equal(r.Regions, []string{"eu", "us"}) {
+		t.Fatalf("staged rollout %+v", r)
+	}
+	regionFleet(t, n, "b1", "eu", 300, 1)
+	stages := func() int64 { return n.hs.stageChecks.Load() }
+	looked(t, n)
+	if r := rolloutOf(t, cl); r.Stage != 1 || stages() != 0 {
+		t.Fatalf("opened before the stage's minutes: %+v (%d stage checks)", r, stages())
+	}
+	skew.Store(int64(11 * time.Minute))
+	regionFleet(t, n, "b2", "us", 0, 0)
+	wait.For(t, 10*time.Second, "the next region", func() bool { return rolloutOf(t, cl).Stage == 2 })
+	r := rolloutOf(t, cl)
+	if r.Paused || r.Tripped != "" || !r.ServesRegion("us") || !r.ServesRegion("ap") {
+		t.Fatalf("after opening us: %+v", r)
+	}
+}
+
+// TestGuard_StageWaitsForItsRegion: without attempts in the stage's own
+// region it waits; with failures there the guard pauses it instead.
+func TestGuard_StageWaitsForItsRegion(t *testing.T) {
+	n, cl, skew := stagedNode(t)
+	skew.Store(int64(11 * time.Minute))
+	regionFleet(t, n, "b1", "us", 500, 0) // the wrong region's health
+	from := n.hs.stageChecks.Load()
+	wait.For(t, 10*time.Second, "two stage checks", func() bool { return n.hs.stageChecks.Load() >= from+2 })
+	if r := rolloutOf(t, cl); r.Stage != 1 {
+		t.Fatalf("opened on another region's counts: %+v", r)
+	}
+	regionFleet(t, n, "b2", "eu", 80, 20)
+	wait.For(t, 10*time.Second, "the guard's pause", func() bool { return rolloutOf(t, cl).Paused })
+	if r := rolloutOf(t, cl); r.Stage != 1 {
+		t.Fatalf("an unhealthy stage opened the next: %+v", r)
+	}
+}
+
+// TestGuard_StageRegionsMustExist: the API refuses regions no edge
+// reports, and staging without a guard.
+func TestGuard_StageRegionsMustExist(t *testing.T) {
+	_, cl := guardNode(t, api.GuardPause)
+	ctx := context.Background()
+	g := &api.RolloutGuard{MaxFailureRate: 0.05, MinAttempts: 100, Action: api.GuardPause}
+	for _, c := range []struct {
+		spec api.RolloutSpec
+		want string
+	}{
+		{api.RolloutSpec{Bundle: "1.1.0", PercentBPS: 100, Regions: []string{"eu"}, Guard: g}, `no edge reports region "eu"`},
+		{api.RolloutSpec{Bundle: "1.1.0", PercentBPS: 100, Regions: []string{"eu"}}, "needs a guard"},
+		{api.RolloutSpec{Bundle: "1.1.0", PercentBPS: 100, Regions: []string{"eu", "eu"}, Guard: g}, "named twice"},
+		{api.RolloutSpec{Bundle: "1.1.0", PercentBPS: 100, StageMinutes: 5, Guard: g}, "stage_minutes needs regions"},
+	} {
+		_, err := cl.PutChannel(ctx, "com.example.app", "production", api.PutChannel{Rollout: &c.spec})
+		if ae, ok := err.(*api.Error); !ok || ae.Status != 400 || !strings.Contains(ae.Message, c.want) {
+			t.Errorf("%+v: %v, want 400 with %q", c.spec, err, c.want)
+		}
 	}
 }

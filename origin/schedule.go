@@ -353,6 +353,12 @@ func (hs *httpAPI) postSchedule(w http.ResponseWriter, r *http.Request) (int, an
 	if err := decodeBody(w, r, &req); err != nil {
 		return 0, nil, err
 	}
+	if err := checkChannelSpec(r.PathValue("name"), req.Change); err != nil {
+		return 0, nil, err
+	}
+	if err := hs.checkRegions(r, req.Change); err != nil {
+		return 0, nil, err
+	}
 	out, err := hs.svc.ScheduleChannelChange(r.Context(), r.PathValue("app"), r.PathValue("name"), req, idemKey(r))
 	return http.StatusCreated, out, err
 }

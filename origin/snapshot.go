@@ -135,6 +135,10 @@ type snapRollout struct {
 	Started    int64            `json:"started_ms,omitempty"`
 	Guard      *logRolloutGuard `json:"guard,omitempty"`
 	Tripped    string           `json:"tripped,omitempty"`
+	Regions    []string         `json:"regions,omitempty"`
+	Stage      int              `json:"stage,omitempty"`
+	StageStart int64            `json:"stage_started_ms,omitempty"`
+	StageMin   int              `json:"stage_minutes,omitempty"`
 }
 
 type snapOverride struct {
@@ -368,7 +372,8 @@ func snapOfChannel(c *api.Channel) *snapChannel {
 		AllowProd: c.AllowProd, Public: c.Public, AllowDeviceSelfSet: c.AllowDeviceSelfSet,
 		DisableAutoUpdate: c.DisableAutoUpdate, DisableAutoUpdateUnderNative: c.DisableAutoUpdateUnderNative, Updated: c.Updated}
 	if r := c.Rollout; r != nil {
-		sr := snapRollout{Bundle: r.Bundle, PercentBPS: r.PercentBPS, Paused: r.Paused, ID: r.ID, Started: r.Started, Tripped: r.Tripped}
+		sr := snapRollout{Bundle: r.Bundle, PercentBPS: r.PercentBPS, Paused: r.Paused, ID: r.ID, Started: r.Started, Tripped: r.Tripped,
+			Regions: r.Regions, Stage: r.Stage, StageStart: r.StageStarted, StageMin: r.StageMinutes}
 		if g := r.Guard; g != nil {
 			sr.Guard = &logRolloutGuard{MaxFailureRate: g.MaxFailureRate, MinAttempts: g.MinAttempts, Action: g.Action}
 		}
@@ -384,7 +389,8 @@ func (c *snapChannel) channel() *api.Channel {
 		DisableAutoUpdate: c.DisableAutoUpdate, DisableAutoUpdateUnderNative: c.DisableAutoUpdateUnderNative, Updated: c.Updated}
 	if r := c.Rollout; r != nil {
 		out.Rollout = &api.Rollout{Bundle: r.Bundle, PercentBPS: r.PercentBPS, Paused: r.Paused, ID: r.ID,
-			Started: r.Started, Guard: r.Guard.guard(), Tripped: r.Tripped}
+			Started: r.Started, Guard: r.Guard.guard(), Tripped: r.Tripped,
+			Regions: r.Regions, Stage: r.Stage, StageStarted: r.StageStart, StageMinutes: r.StageMin}
 	}
 	return out
 }

@@ -123,6 +123,29 @@ type Rollout struct {
 	Guard *RolloutGuard `json:"guard,omitempty"`
 	// Tripped says why the guard paused the rollout ("" while it has not).
 	Tripped string `json:"tripped,omitempty"`
+	// Regions stages the rollout by edge region: only edges in the first
+	// Stage regions serve it; edges of regions not named come after the
+	// last stage. Empty: every edge at once.
+	Regions []string `json:"regions,omitempty"`
+	// Stage is how many of Regions serve the rollout (1..len(Regions)).
+	Stage int `json:"stage,omitempty"`
+	// StageStarted is when the current stage began (leader's clock, ms).
+	StageStarted int64 `json:"stage_started_ms,omitempty"`
+	// StageMinutes is the least a stage runs before the next may open.
+	StageMinutes int `json:"stage_minutes,omitempty"`
+}
+
+// ServesRegion reports whether an edge of region serves the rollout now.
+func (r *Rollout) ServesRegion(region string) bool {
+	if len(r.Regions) == 0 {
+		return true
+	}
+	for i, x := range r.Regions {
+		if x == region {
+			return i < r.Stage
+		}
+	}
+	return r.Stage >= len(r.Regions)
 }
 
 // Channel is a named release track of an app (reference §7.1).

@@ -135,6 +135,9 @@ type PutChannel struct {
 	// IfTripped, with IfRollout, also requires that rollout's guard to
 	// have tripped (and no operator to have resumed it since).
 	IfTripped bool `json:"if_tripped,omitempty"`
+	// AdvanceStage, with IfRollout, opens the staged rollout's next
+	// region (the leader does it when the current stage is healthy).
+	AdvanceStage bool `json:"advance_stage,omitempty"`
 }
 
 // MissingBlobs is the body and the answer of POST /api/v1/blobs/missing:
@@ -170,6 +173,13 @@ type RolloutSpec struct {
 	// the rollout's; NoGuard removes it.
 	Guard   *RolloutGuard `json:"guard,omitempty"`
 	NoGuard bool          `json:"no_guard,omitempty"`
+	// Regions stages a new rollout by edge region, one region at a time
+	// in this order (it needs a Guard: the guard's health test gates each
+	// stage); a step of the same rollout that names none keeps them.
+	Regions []string `json:"regions,omitempty"`
+	// StageMinutes is how long each stage runs, at least, before the
+	// next may start (default 10).
+	StageMinutes int `json:"stage_minutes,omitempty"`
 }
 
 // Guard actions: what a tripped guard does to its rollout. Every trip is
