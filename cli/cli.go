@@ -99,7 +99,7 @@ func (c *call) client() *api.Client {
 
 func commands() map[string]*command {
 	m := map[string]*command{}
-	for _, group := range []map[string]*command{appCommands(), bundleCommands(), channelCommands(), deviceCommands(), otherCommands(), statsCommands(), profileCommands(), clusterCommands(), auditCommands(), edgesCommands(), webhookCommands(), scheduleCommands()} {
+	for _, group := range []map[string]*command{appCommands(), bundleCommands(), channelCommands(), deviceCommands(), otherCommands(), statsCommands(), profileCommands(), clusterCommands(), auditCommands(), edgesCommands(), webhookCommands(), scheduleCommands(), previewCommands()} {
 		for k, v := range group {
 			m[k] = v
 		}

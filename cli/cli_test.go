@@ -8,13 +8,16 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -40,7 +43,7 @@ var allCommands = []string{
 	"channel create", "channel list", "channel pause", "channel promote", "channel resume",
 	"channel rollback", "channel rollout", "channel set", "cluster remove", "cluster status",
 	"device list", "device set-channel", "device unset", "edges",
-	"key create", "profile list", "profile set", "schedule cancel", "schedule list", "stats", "stats device", "stats report",
+	"key create", "preview create", "preview list", "preview revoke", "profile list", "profile set", "schedule cancel", "schedule list", "stats", "stats device", "stats report",
 	"token create", "token list", "token revoke",
 	"webhook add", "webhook delete", "webhook list", "webhook log", "webhook ping", "webhook set",
 }
@@ -1315,4 +1318,78 @@ func TestScheduleCommands(t *testing.T) {
 	e.fail(t, 1, []string{"channel", "pause", "production", "--app", app, "--at", "+-5m"}, "positive duration")
 	e.fail(t, 1, []string{"channel", "pause", "production", "--app", app, "--at", "2020-01-01T00:00:00Z"}, "in the past")
 	e.fail(t, 1, []string{"channel", "pause", "production", "--app", app, "--at", "+1m", "--wait"}, "--wait waits")
+}
+
+// TestPreviewCommands: a preview link's payload, fetched as the plugin
+// does (GET, Accept: application/json), names a zip whose SHA-256 is its
+// checksum; a channel's link follows the channel; a revoked link is
+// refused; the CLI prints the deep link and a QR code.
+func TestPreviewCommands(t *testing.T) {
+	t.Parallel()
+	s := startServer(t)
+	e := newEnv(t, s)
+	const app = "com.example.preview"
+	e.publicApp(t, app)
+	e.ok(t, "bundle", "upload", webBuild(t, "1.0.0", nil), "--app", app, "--version", "1.0.0", "--channel", "production")
+	e.ok(t, "bundle", "upload", webBuild(t, "1.1.0", map[string][]byte{"new.js": []byte("new")}), "--app", app, "--version", "1.1.0")
+	fetch := func(u string) (int, map[string]any) {
+		req, _ := http.NewRequest(http.MethodGet, u, nil)
+		req.Header.Set("Accept", "application/json")
+		resp, err := s.http.Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", u, err)
+		}
+		defer resp.Body.Close()
+		var m map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
+			t.Fatalf("GET %s: %v", u, err)
+		}
+		return resp.StatusCode, m
+	}
+	edgeURL := s.EdgeURL()
+
+	var p api.Preview
+	e.okJSON(t, &p, "preview", "create", "--app", app, "--bundle", "1.1.0", "--ttl", "1h", "--edge-url", edgeURL)
+	s.WaitEdge(t)
+	if !strings.HasPrefix(p.DeepLink, "capgo://preview/bundle?") || !strings.Contains(p.DeepLink, url.QueryEscape(p.PayloadURL)) || p.QRPNG == "" || p.Token == "" {
+		t.Fatalf("preview %+v", p)
+	}
+	code, m := fetch(p.PayloadURL)
+	if code != 200 || m["version"] != "1.1.0" || m["appId"] != app {
+		t.Fatalf("payload %d %v", code, m)
+	}
+	zipBytes := s.get(t, m["url"].(string))
+	if sum := sha256.Sum256(zipBytes); hex.EncodeToString(sum[:]) != m["checksum"] {
+		t.Fatalf("the payload's checksum %v is not the SHA-256 of the zip at its url", m["checksum"])
+	}
+
+	r := e.ok(t, "preview", "create", "--app", app, "--channel", "production", "--edge-url", edgeURL, "--wait")
+	if !strings.Contains(r.stdout, "capgo://preview/channel?") || !strings.Contains(r.stdout, "█") {
+		t.Fatalf("create output lacks the deep link or the QR code: %s", r)
+	}
+	var chanURL string
+	for line := range strings.SplitSeq(r.stdout, "\n") {
+		if u, ok := strings.CutPrefix(line, "payload url: "); ok {
+			chanURL = u
+		}
+	}
+	if _, m := fetch(chanURL); m["version"] != "1.0.0" {
+		t.Fatalf("channel preview opens %v, want production's 1.0.0", m["version"])
+	}
+	e.ok(t, "channel", "set", "production", "--app", app, "--bundle", "1.1.0", "--wait")
+	if _, m := fetch(chanURL); m["version"] != "1.1.0" {
+		t.Fatalf("channel preview opens %v after the channel moved, want 1.1.0", m["version"])
+	}
+
+	r = e.ok(t, "preview", "list", "--app", app)
+	if !strings.Contains(r.stdout, p.ID) || strings.Contains(r.stdout, p.Token) {
+		t.Fatalf("list: %s", r)
+	}
+	e.ok(t, "preview", "revoke", p.ID, "--app", app, "--wait")
+	if code, m := fetch(p.PayloadURL); code != 404 || m["error"] == nil {
+		t.Fatalf("revoked preview answered %d %v", code, m)
+	}
+	e.fail(t, 1, []string{"preview", "create", "--app", app}, "--bundle or --channel")
+	e.fail(t, 1, []string{"preview", "create", "--app", app, "--bundle", "9.9.9", "--edge-url", edgeURL}, "bundle_not_found")
+	e.fail(t, 1, []string{"preview", "create", "--app", app, "--bundle", "1.0.0", "--edge-url", "ftp://x"}, "edge url")
 }

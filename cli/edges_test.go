@@ -28,7 +28,7 @@ import (
 // takes --wait.
 var catalogCommands = []string{
 	"app create", "app policy", "bundle delete", "bundle upload", "channel create", "channel pause", "channel promote",
-	"channel resume", "channel rollback", "channel rollout", "channel set", "device set-channel", "device unset",
+	"channel resume", "channel rollback", "channel rollout", "channel set", "device set-channel", "device unset", "preview create", "preview revoke",
 }
 
 // bareOrigin is a started origin node with a clock the test moves.

@@ -21,7 +21,8 @@ func testKey() ed25519.PrivateKey {
 const testKeyID = "ktest"
 
 // catalogRecords encodes cat as the origin's feed does: one record per
-// app, channel, servable bundle and override.
+// app (its previews in it, by id), channel, servable bundle (previewed
+// ones included) and override.
 func catalogRecords(cat *api.Catalog) ([]api.Record, [32]byte) {
 	var recs []api.Record
 	digests := map[string][32]byte{}
@@ -35,12 +36,21 @@ func catalogRecords(cat *api.Catalog) ([]api.Record, [32]byte) {
 			recs = append(recs, api.Record{App: id, Kind: kind, Name: name, Body: b})
 			d[api.RecordKey{Kind: kind, Name: name}] = api.RecordDigest(b)
 		}
-		add(api.KindApp, "", api.AppMeta{ID: app.ID, Name: app.Name, Created: app.Created, NextChannelID: app.NextChannelID,
-			Versions: slices.Sorted(maps.Keys(app.Bundles))})
+		meta := api.AppMeta{ID: app.ID, Name: app.Name, Created: app.Created, NextChannelID: app.NextChannelID,
+			Versions: slices.Sorted(maps.Keys(app.Bundles))}
+		servable := api.Servable(app.Channels)
+		for _, id := range slices.Sorted(maps.Keys(app.Previews)) {
+			g := app.Previews[id]
+			meta.Previews = append(meta.Previews, *g)
+			if g.Bundle != "" {
+				servable[g.Bundle] = true // a previewed bundle is sent like a channel's
+			}
+		}
+		add(api.KindApp, "", meta)
 		for name, ch := range app.Channels {
 			add(api.KindChannel, name, ch)
 		}
-		for v := range api.Servable(app.Channels) {
+		for v := range servable {
 			if b := app.Bundles[v]; b != nil {
 				add(api.KindBundle, v, b)
 			}

@@ -27,6 +27,7 @@ type metrics struct {
 	spoolErrors  prometheus.Counter
 	originErrors *prometheus.CounterVec
 	catalogIndex prometheus.Gauge
+	previews     *prometheus.CounterVec
 	handler      fasthttp.RequestHandler
 
 	// Resolved children, so the hot path skips label hashing.
@@ -70,6 +71,9 @@ func newMetrics(reg *prometheus.Registry, n *Node) *metrics {
 			Name: "aloft_edge_origin_errors_total", Help: "Failed calls to the origin, by operation.",
 		}, []string{"op"}),
 		catalogIndex: prometheus.NewGauge(prometheus.GaugeOpts{Name: "aloft_edge_catalog_index", Help: "Catalog index served."}),
+		previews: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "aloft_edge_preview_requests_total", Help: "Preview payload requests by outcome (see edge/DESIGN.md, Preview payloads).",
+		}, []string{"result"}),
 	}
 	f(m.requests)
 	f(m.latency)
@@ -95,6 +99,10 @@ func newMetrics(reg *prometheus.Registry, n *Node) *metrics {
 		func() float64 { _, e := n.queue.pending(); return float64(e) }))
 	f(m.originErrors)
 	f(m.catalogIndex)
+	f(m.previews)
+	for _, r := range previewResults() {
+		m.previews.WithLabelValues(r)
+	}
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aloft_edge_cache_hits", Help: "Byte-cache hits since start."},
 		func() float64 { return float64(n.cache.Stats().Hits) }))
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aloft_edge_cache_loads", Help: "Byte-cache fills from the origin since start."},

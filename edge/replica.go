@@ -436,6 +436,14 @@ func (r *replica) catalogApp(id string, recs bool) *appSource {
 		switch v := x.val.(type) {
 		case *api.AppMeta:
 			app.Name, app.Created, app.NextChannelID, app.ExposeMetadata = v.Name, v.Created, v.NextChannelID, v.ExposeMetadata
+			if len(v.Previews) > 0 {
+				// Pointers into the record's own slice: a record's value is
+				// never modified once decoded, so nothing is copied.
+				app.Previews = make(map[string]*api.PreviewGrant, len(v.Previews))
+				for i := range v.Previews {
+					app.Previews[v.Previews[i].ID] = &v.Previews[i]
+				}
+			}
 			for _, ver := range v.Versions {
 				src.versions[ver] = struct{}{}
 			}

@@ -15,7 +15,9 @@ import (
 
 // route dispatches every device-facing request. The plugin posts to exactly
 // the configured URLs, so the paths are fixed: /updates, /stats and
-// /channel_self, plus downloads under /b/ (zips) and /d/ (delta files).
+// /channel_self, plus downloads under /b/ (zips) and /d/ (delta files)
+// and preview payloads under /preview/ (the URL a preview link hands the
+// plugin, preview.go).
 func (n *Node) route(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	path := ctx.Path()
@@ -59,6 +61,9 @@ func (n *Node) dispatch(ctx *fasthttp.RequestCtx, path []byte) string {
 	case bytes.HasPrefix(path, []byte("/d/")):
 		n.handleDeltaDownload(ctx)
 		return "download"
+	case bytes.HasPrefix(path, []byte("/preview/")):
+		n.handlePreview(ctx, path[len("/preview/"):])
+		return "preview"
 	case bytes.HasPrefix(path, []byte("/_aloft/peer/blob/")):
 		n.handlePeerBlob(ctx, path[len("/_aloft/peer/blob/"):])
 		return "peer_blob"

@@ -54,6 +54,10 @@ type appView struct {
 	blobs map[string]int64
 	// versions names every bundle of the app, servable or not (stats).
 	versions map[string]struct{}
+	// previews finds the app's live preview grants by token hash
+	// (api.PreviewTokenHash): a payload request hashes its token and
+	// looks it up, so the edge never holds a token.
+	previews map[string]*api.PreviewGrant
 }
 
 // appSource is what an app view is compiled from: the app's servable
@@ -211,6 +215,17 @@ func compileApp(app *api.App, prev *appView, region string) *appView {
 		}
 		for _, m := range b.Manifest {
 			av.blobs[m.Blob] = m.Size
+		}
+	}
+	if len(app.Previews) > 0 {
+		av.previews = make(map[string]*api.PreviewGrant, len(app.Previews))
+		for _, g := range app.Previews {
+			if g == nil {
+				continue // a JSON null in a catalog built whole (tests)
+			}
+			// Lower-cased as the request's hash is: a hash the origin
+			// wrote in upper case would otherwise never match.
+			av.previews[strings.ToLower(g.Hash)] = g
 		}
 	}
 	return av

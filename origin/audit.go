@@ -116,6 +116,10 @@ func (s *state) privateView(t target) any {
 		if h, ok := s.Hooks[t.app][t.name]; ok {
 			return hookView(h)
 		}
+	case "preview":
+		if app := s.app(t.app); app != nil && app.Previews[t.name] != nil {
+			return previewView(app.Previews[t.name])
+		}
 	case "schedule":
 		if r, ok := s.Schedules[t.app][t.name]; ok {
 			return scheduleView(r)
@@ -224,6 +228,10 @@ func (t CommandType) String() string {
 		return "cancel_schedule"
 	case cmdFireSchedule:
 		return "fire_schedule"
+	case cmdPutPreview:
+		return "put_preview"
+	case cmdRevokePreview:
+		return "revoke_preview"
 	}
 	return fmt.Sprintf("type_%d", uint8(t))
 }

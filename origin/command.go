@@ -39,6 +39,8 @@ const (
 	cmdPutSchedule
 	cmdCancelSchedule
 	cmdFireSchedule
+	cmdPutPreview
+	cmdRevokePreview
 	cmdMax
 )
 
@@ -61,7 +63,8 @@ const (
 //     entry: selfassign.go).
 //   - 6: adds cmdPutWebhook and cmdDeleteWebhook (webhooks.go) and
 //     cmdSetAppPolicy (policy.go) and cmdPutSchedule, cmdCancelSchedule,
-//     cmdFireSchedule (schedule.go); a rollout
+//     cmdFireSchedule (schedule.go), cmdPutPreview and cmdRevokePreview
+//     (preview.go); a rollout
 //     started by a version 6 entry records its start (guardsSince), and
 //     channel specs may carry a rollout guard and conditions (optional
 //     fields).

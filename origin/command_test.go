@@ -30,7 +30,7 @@ func TestDecodeCommand_Versions(t *testing.T) {
 		{`{"t":1,"ts":5,"d":{}}`, 0, "", "version 0"},
 		{`{"t":1,"v":1,"a":"ci","d":{}}`, 0, "", "a version 1 entry names an actor"},
 		{`{"t":0,"v":2,"d":{}}`, 0, "", "type 0"},
-		{`{"t":22,"v":6,"d":{}}`, 0, "", "type 22"},
+		{`{"t":24,"v":6,"d":{}}`, 0, "", "type 24"},
 		{`{"t":18,"v":5,"a":"ci","d":{}}`, 0, "", "webhook, app policy and schedule entries start at version 6"},
 		{`{"t":1,"v":2,"d":`, 0, "", "unexpected end"},
 	} {

@@ -214,11 +214,20 @@ func projectApp(app *api.App, devs *api.Overrides, prev *projApp) *projApp {
 		}
 		meta := api.AppMeta{ID: app.ID, Name: app.Name, Created: app.Created, NextChannelID: app.NextChannelID,
 			Versions: slices.Sorted(maps.Keys(app.Bundles)), ExposeMetadata: app.ExposeMetadata}
+		for _, id := range slices.Sorted(maps.Keys(app.Previews)) {
+			meta.Previews = append(meta.Previews, *app.Previews[id])
+		}
 		reuse(api.RecordKey{Kind: api.KindApp}, nil, meta) // a few names: encoded each time
 		for name, ch := range app.Channels {
 			reuse(api.RecordKey{Kind: api.KindChannel, Name: name}, ch, ch)
 		}
-		for v := range api.Servable(app.Channels) {
+		servable := api.Servable(app.Channels)
+		for _, g := range app.Previews {
+			if g.Bundle != "" {
+				servable[g.Bundle] = true // a preview link opens it
+			}
+		}
+		for v := range servable {
 			if b := app.Bundles[v]; b != nil {
 				reuse(api.RecordKey{Kind: api.KindBundle, Name: v}, b, b)
 			}

@@ -316,6 +316,15 @@ func fixtureLog() []fixtureEntry {
 		ch("staging", api.PutChannel{Rollout: &api.RolloutSpec{Bundle: "4.0.1", PercentBPS: 3000}}, "rid-24"),
 		ch("staging", api.PutChannel{IfRollout: "rid-23", AdvanceStage: true}, "rid-25"),
 		ch("staging", api.PutChannel{IfRollout: "rid-23", AdvanceStage: true}, "rid-26"), // no region left
+		// Format 6: preview links: of a bundle, of a channel, one refused
+		// (no such bundle), one revoked, one expired (dropped by the next).
+		{cmdPutPreview, "", putPreviewCmd{App: app, Grant: api.PreviewGrant{ID: "pre_1", Hash: fixtureSHA("token 1"), Bundle: "4.0.1", Expires: fixtureTime + 86400_000}}},
+		{cmdPutPreview, "", putPreviewCmd{App: app, Grant: api.PreviewGrant{ID: "pre_2", Hash: fixtureSHA("token 2"), Channel: "staging", Expires: fixtureTime + 86400_000}}},
+		{cmdPutPreview, "", putPreviewCmd{App: app, Grant: api.PreviewGrant{ID: "pre_3", Hash: fixtureSHA("token 3"), Bundle: "9.9.9", Expires: fixtureTime + 86400_000}}},
+		{cmdPutPreview, "", putPreviewCmd{App: app, Grant: api.PreviewGrant{ID: "pre_4", Hash: fixtureSHA("token 4"), Bundle: "4.0.1", Expires: fixtureTime}}},
+		{cmdRevokePreview, "", revokePreviewCmd{App: app, ID: "pre_2"}},
+		{cmdRevokePreview, "", revokePreviewCmd{App: app, ID: "pre_2"}}, // gone
+		{cmdPutPreview, "", putPreviewCmd{App: app, Grant: api.PreviewGrant{ID: "pre_5", Hash: fixtureSHA("token 5"), Bundle: "4.0.1", Expires: fixtureTime + 86400_000}}},
 	}
 }
 

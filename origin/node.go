@@ -124,6 +124,10 @@ type Config struct {
 	// GuardInterval is how often the leader checks guarded rollouts'
 	// failure rates (rolloutguard.go). Default 30s; zero turns guards off.
 	GuardInterval time.Duration
+	// PreviewEdgeURL is the public base URL of the edges (the update
+	// hostname devices use) that preview links point at; empty: a live
+	// edge's own public URL, or what the request names.
+	PreviewEdgeURL string
 	// ScheduleInterval is how often the leader looks for scheduled
 	// changes that fell due (schedule.go): a change fires at most this
 	// late. Default 1s.

@@ -86,6 +86,9 @@ func retireVictims(cat *api.Catalog, retain map[string]retentionRec, now time.Ti
 			continue
 		}
 		pinned := map[string]bool{}
+		for _, g := range app.Previews {
+			pinned[g.Bundle] = true
+		}
 		for _, ch := range app.Channels {
 			pinned[ch.Bundle] = true
 			if ch.Rollout != nil {

@@ -81,8 +81,18 @@ type snapApp struct {
 	Overrides     map[string]*snapOverride `json:"overrides"`
 	NextChannelID int64                    `json:"next_channel_id"`
 	// Joined format 2 with command format 6: absent is off.
-	RequireEncryption bool `json:"require_encryption,omitempty"`
-	ExposeMetadata    bool `json:"expose_metadata,omitempty"`
+	RequireEncryption bool                    `json:"require_encryption,omitempty"`
+	ExposeMetadata    bool                    `json:"expose_metadata,omitempty"`
+	Previews          map[string]*snapPreview `json:"previews,omitempty"`
+}
+
+type snapPreview struct {
+	ID      string `json:"id"`
+	Hash    string `json:"hash"`
+	Bundle  string `json:"bundle,omitempty"`
+	Channel string `json:"channel,omitempty"`
+	Expires int64  `json:"expires_ms"`
+	Created int64  `json:"created_ms,omitempty"`
 }
 
 type snapBundle struct {
@@ -316,6 +326,13 @@ func snapOfCatalog(c *api.Catalog) *snapCatalog {
 			so := snapOverride(*o)
 			sa.Overrides[d] = &so
 		}
+		for pid, g := range a.Previews {
+			if sa.Previews == nil {
+				sa.Previews = map[string]*snapPreview{}
+			}
+			sp := snapPreview(*g)
+			sa.Previews[pid] = &sp
+		}
 		out.Apps[id] = sa
 	}
 	return out
@@ -329,6 +346,13 @@ func (c *snapCatalog) catalog() *api.Catalog {
 			AppPolicy: api.AppPolicy{RequireEncryption: sa.RequireEncryption, ExposeMetadata: sa.ExposeMetadata},
 			Bundles:   make(map[string]*api.Bundle, len(sa.Bundles)),
 			Channels:  make(map[string]*api.Channel, len(sa.Channels))}
+		for pid, sp := range sa.Previews {
+			if a.Previews == nil {
+				a.Previews = map[string]*api.PreviewGrant{}
+			}
+			g := api.PreviewGrant(*sp)
+			a.Previews[pid] = &g
+		}
 		for v, b := range sa.Bundles {
 			a.Bundles[v] = b.bundle()
 		}

@@ -239,6 +239,10 @@ func decodeOp(c Command) (op, error) {
 		o = &cancelScheduleCmd{}
 	case cmdFireSchedule:
 		o = &fireScheduleCmd{}
+	case cmdPutPreview:
+		o = &putPreviewCmd{}
+	case cmdRevokePreview:
+		o = &revokePreviewCmd{}
 	case cmdInitCatalog:
 		// No payload: no build ever read one, so none is required.
 		return initCatalogCmd{}, nil
@@ -412,6 +416,7 @@ func (s *state) editApp(id string) (*api.App, error) {
 	app := *old
 	app.Bundles = maps.Clone(old.Bundles)
 	app.Channels = maps.Clone(old.Channels)
+	app.Previews = maps.Clone(old.Previews)
 	s.replaceApp(&app)
 	return &app, nil
 }
@@ -477,6 +482,12 @@ func (s *state) deleteBundle(p deleteBundleCmd) error {
 	}
 	app, _ := s.editApp(p.App)
 	delete(app.Bundles, p.Version)
+	// Its preview links go with it: they would open nothing.
+	for id, g := range app.Previews {
+		if g.Bundle == p.Version {
+			delete(app.Previews, id)
+		}
+	}
 	return nil
 }
 

@@ -46,6 +46,7 @@ func runOrigin(ctx context.Context, args []string) int {
 	fs.StringVar(&cfg.TLSCAFile, "tls-ca", "", "PEM file of CA certificates to trust, beside the system's, when calling the other nodes' APIs (a private CA)")
 	fs.DurationVar(&cfg.GCInterval, "gc-interval", cfg.GCInterval, "how often to delete blobs no bundle references (0: only on request)")
 	fs.DurationVar(&cfg.GuardInterval, "guard-interval", cfg.GuardInterval, "how often the leader checks guarded rollouts' failure rates (0: guards off)")
+	fs.StringVar(&cfg.PreviewEdgeURL, "preview-edge-url", "", "public base URL of the edges (the update hostname) that preview links point at; default: a live edge's public URL")
 	fs.DurationVar(&cfg.GCMinAge, "gc-min-age", cfg.GCMinAge, "keep unreferenced blobs and partial uploads at least this long")
 	fs.DurationVar(&cfg.EdgeLiveness, "edge-liveness", cfg.EdgeLiveness, "how long after its last sync request an edge still counts as live (aloft edges, --wait); must exceed the 30s long-poll")
 	originGuardFlags(fs, &cfg, "")

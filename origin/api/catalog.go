@@ -43,6 +43,9 @@ type App struct {
 	NextChannelID int64 `json:"next_channel_id"`
 	// AppPolicy is the app's publishing and serving policy.
 	AppPolicy
+	// Previews are the live preview links, by id (expired ones stay until
+	// revoked or pruned; edges check Expires).
+	Previews map[string]*PreviewGrant `json:"previews,omitempty"`
 }
 
 // AppPolicy is what an operator decides per app (PUT …/apps/{app}/policy).

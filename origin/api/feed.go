@@ -71,6 +71,8 @@ type AppMeta struct {
 	Versions []string `json:"versions,omitempty"`
 	// ExposeMetadata is AppPolicy's: whether devices get link and comment.
 	ExposeMetadata bool `json:"expose_metadata,omitempty"`
+	// Previews are the app's live preview links (preview.go).
+	Previews []PreviewGrant `json:"previews,omitempty"`
 }
 
 // ErrFeedFormat is a feed record that cannot be part of any state.
