@@ -69,7 +69,13 @@ type guarded struct {
 }
 
 func (n *Node) guardLoop(ctx context.Context) {
-	t := time.NewTicker(n.cfg.GuardInterval)
+	n.whileLeading(ctx, n.cfg.GuardInterval, n.hs.checkGuards)
+}
+
+// whileLeading runs duty every interval while this node leads, until ctx
+// ends: the leader's periodic decisions (guards, schedules, webhooks).
+func (n *Node) whileLeading(ctx context.Context, interval time.Duration, duty func(context.Context)) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
@@ -77,7 +83,7 @@ func (n *Node) guardLoop(ctx context.Context) {
 			return
 		case <-t.C:
 			if n.rn.leading() {
-				n.hs.checkGuards(ctx)
+				duty(ctx)
 			}
 		}
 	}

@@ -225,20 +225,12 @@ func (svc *service) ScheduleChannelChange(ctx context.Context, appID, name strin
 // scheduleCreatedAt finds the schedule a retried request made at idx.
 func (svc *service) scheduleCreatedAt(appID string, idx uint64) (api.Schedule, error) {
 	var out api.Schedule
-	var found bool
-	svc.fsm.read(func(s *state) {
-		for _, e := range s.Audit {
-			if id, ok := strings.CutPrefix(e.Object, "schedule "); ok && e.Index == idx {
-				if r, ok := s.Schedules[appID][id]; ok {
-					out, found = r.api(appID), true
-				}
-			}
-		}
+	err := svc.createdAt(idx, "schedule", func(s *state, id string) bool {
+		r, ok := s.Schedules[appID][id]
+		out = r.api(appID)
+		return ok
 	})
-	if !found {
-		return out, fmt.Errorf("%w: the schedule this request made is gone", ErrNotFound)
-	}
-	return out, nil
+	return out, err
 }
 
 // Schedule returns one schedule.
@@ -308,18 +300,7 @@ func (svc *service) CancelSchedule(ctx context.Context, appID, id, key string) (
 
 // scheduleLoop fires due schedules while this node leads.
 func (n *Node) scheduleLoop(ctx context.Context) {
-	t := time.NewTicker(n.cfg.ScheduleInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if n.rn.leading() {
-				n.fireDue(ctx)
-			}
-		}
-	}
+	n.whileLeading(ctx, n.cfg.ScheduleInterval, n.fireDue)
 }
 
 // fireDue proposes a fire entry for each pending schedule due by now.

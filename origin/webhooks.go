@@ -255,21 +255,31 @@ func (svc *service) AddWebhook(ctx context.Context, appID string, w api.PutWebho
 // createdHook finds the endpoint created at raft index idx.
 func (svc *service) createdHook(appID string, idx uint64) (api.Webhook, error) {
 	var out api.Webhook
+	err := svc.createdAt(idx, "webhook", func(s *state, id string) bool {
+		h, ok := s.Hooks[appID][id]
+		out = h.api(appID)
+		out.Secret = h.Secret
+		return ok
+	})
+	return out, err
+}
+
+// createdAt finds, for a retried create, the object of kind the first try
+// made at raft index idx (the audit log names it), and hands its name to
+// take; ErrNotFound when it is gone since.
+func (svc *service) createdAt(idx uint64, kind string, take func(s *state, name string) bool) error {
 	var found bool
 	svc.fsm.read(func(s *state) {
 		for _, e := range s.Audit {
-			if e.Index == idx && strings.HasPrefix(e.Object, "webhook ") {
-				if h, ok := s.Hooks[appID][strings.TrimPrefix(e.Object, "webhook ")]; ok {
-					out, found = h.api(appID), true
-					out.Secret = h.Secret
-				}
+			if name, ok := strings.CutPrefix(e.Object, kind+" "); ok && e.Index == idx {
+				found = take(s, name)
 			}
 		}
 	})
 	if !found {
-		return out, fmt.Errorf("%w: the webhook this request created is gone", ErrNotFound)
+		return fmt.Errorf("%w: the %s this request created is gone", ErrNotFound, kind)
 	}
-	return out, nil
+	return nil
 }
 
 // UpdateWebhook changes an endpoint; a rotated secret is in the answer.
@@ -442,20 +452,10 @@ func (n *Node) readHooks(after uint64, since int64) hookAudited {
 	return out
 }
 
-// webhookLoop delivers while this node leads.
+// webhookLoop delivers while this node leads: each term runs until
+// leadership is lost, and the next tick after that starts the next.
 func (n *Node) webhookLoop(ctx context.Context) {
-	t := time.NewTicker(250 * time.Millisecond)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if n.rn.leading() {
-				n.webhookTerm(ctx)
-			}
-		}
-	}
+	n.whileLeading(ctx, 250*time.Millisecond, n.webhookTerm)
 }
 
 // webhookTerm runs the dispatcher for one spell of leadership: replay the

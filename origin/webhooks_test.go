@@ -210,8 +210,22 @@ func TestWebhooks_DeliveredSignedRetriedLogged(t *testing.T) {
 // missing endpoints are refused in words; the secret never shows outside
 // the answers that made it.
 func TestWebhooks_Refusals(t *testing.T) {
-	_, cl := startGCNode(t, nil)
+	n, cl := startGCNode(t, nil)
 	ctx := context.Background()
+	// A retried create (same idempotency key) answers the endpoint the
+	// first try made, secret and all, and makes no second one.
+	u := "https://x.example.com/retried"
+	first, err := n.svc.AddWebhook(ctx, "com.example.app", api.PutWebhook{URL: &u}, "key-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := n.svc.AddWebhook(ctx, "com.example.app", api.PutWebhook{URL: &u}, "key-1")
+	if err != nil || again.ID != first.ID || again.Secret != first.Secret {
+		t.Fatalf("retried create: %+v, %v; want %+v", again, err, first)
+	}
+	if err := cl.DeleteWebhook(ctx, "com.example.app", first.ID); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		w    api.PutWebhook
 		want string
