@@ -90,8 +90,8 @@ func writeStats(b *strings.Builder, s *statsResult) {
 	}
 	fmt.Fprintf(b, "## stats\n\nChecks at %.0f/s alone, then beside a flood of %.0f stats events per check: %.0f requests/s, %.0f%% of them arrays "+
 		"(%.1f events per request on average), the rest single objects. %d events sent, %.0f counted by the edge. "+
-		"Check p99 with the flood is **%.3f×** the p99 without. The CPU and RSS of the two flood rows cover both streams together.\n\n",
-		s.CheckRate, s.EventsPerCheck, s.StatsRate, s.ArrayShare*100, s.EventsPerRequest, s.EventsSent, s.EventsCounted, s.P99Ratio)
+		"Check p99 with the flood is **%.3f×** the p99 without. The edge measured: %s. The CPU and RSS of the two flood rows cover both streams together.\n\n",
+		s.CheckRate, s.EventsPerCheck, s.StatsRate, s.ArrayShare*100, s.EventsPerRequest, s.EventsSent, s.EventsCounted, s.P99Ratio, orText(s.Edge, "aloft dev's"))
 	runsTable(b, s.ChecksAlone, s.ChecksWithFlood, s.Stats)
 }
 
@@ -171,4 +171,12 @@ func writeCluster(b *strings.Builder, c *clusterResult) {
 		b.WriteString("\n\"gave up\" counts writes the client stopped retrying; against a single node that nothing listens on, a fresh write's first " +
 			"refused connection fails at once by design, and the writer tries again 10 ms later.\n\n")
 	}
+}
+
+// orText is s, or def when s is empty (reports of older runs).
+func orText(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

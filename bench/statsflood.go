@@ -9,7 +9,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +21,8 @@ import (
 
 // statsResult is the stats scenario's part of the report.
 type statsResult struct {
+	// Edge says which edge was measured.
+	Edge            string    `json:"edge"`
 	CheckRate       float64   `json:"check_rate"`
 	StatsRate       float64   `json:"stats_rate"` // requests per second
 	ChecksAlone     *runStats `json:"checks_alone"`
@@ -138,25 +142,39 @@ func runStatsFlood(ctx context.Context, h *harness) (*statsResult, error) {
 	fl := newFleet(checkinsApp, o.devices, o.seed+303)
 	fl.setMix(checkinsVersion, upToDateShare)
 	res, bodies, events := sizeFlood(h, fl)
-	pid := h.aloft.pid()
+	// An `aloft edge` of its own, as in checkins: aloft dev's edge shares
+	// its process with the origin, whose ingestion of the very batches the
+	// flood makes (and raft, the feed) would count against the check path
+	// that production edges do not share with it.
+	ec, edgeURL, err := h.spawnEdge(h.apiURL, h.token)
+	if err != nil {
+		return nil, fmt.Errorf("stats: start the edge: %w", err)
+	}
+	defer ec.stop()
+	edgeAddr := strings.TrimPrefix(edgeURL, "http://")
+	if _, err := waitVersion(ctx, newClient(edgeAddr, 1), edgeURL+"/updates", probeDevice(checkinsApp, "6.14.25", ""), checkinsVersion, o.propTimeout); err != nil {
+		return nil, fmt.Errorf("stats: the edge: %w", err)
+	}
+	res.Edge = "aloft edge (pid of its own), shipping to aloft dev"
+	pid := ec.pid()
 	h.logf("stats: checks at %.0f/s alone, then beside %.0f stats requests/s, %s each in %d alternating turns", res.CheckRate, res.StatsRate, o.statsDur, o.turns)
-	mc := newClient(h.edgeAddr, 1)
-	before, err := scrapeMetrics(mc, h.edgeURL)
+	mc := newClient(edgeAddr, 1)
+	before, err := scrapeMetrics(mc, edgeURL)
 	if err != nil {
 		return nil, err
 	}
 	var sent, acked atomic.Int64
 	turn := o.statsDur / time.Duration(o.turns)
 	for t := 0; t < o.turns && ctx.Err() == nil; t++ {
-		accumulate(&res.ChecksAlone, measure(ctx, pid, checksPlan("checks alone", h.edgeAddr, fl, res.CheckRate, o.openConns, turn)))
+		accumulate(&res.ChecksAlone, measure(ctx, pid, checksPlan("checks alone", edgeAddr, fl, res.CheckRate, o.openConns, turn)))
 		var flood *runStats
 		var wg sync.WaitGroup
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			flood = run(ctx, statsPlan(h.edgeAddr, fl, bodies, events, &sent, &acked, res.StatsRate, o.openConns, turn))
+			flood = run(ctx, statsPlan(edgeAddr, fl, bodies, events, &sent, &acked, res.StatsRate, o.openConns, turn))
 		}()
-		checks := measure(ctx, pid, checksPlan("checks with stats flood", h.edgeAddr, fl, res.CheckRate, o.openConns, turn))
+		checks := measure(ctx, pid, checksPlan("checks with stats flood", edgeAddr, fl, res.CheckRate, o.openConns, turn))
 		wg.Wait()
 		// One meter covered both streams: the same figures, not a second share.
 		flood.Server, flood.Generator, flood.OtherCPUCores = checks.Server, checks.Generator, checks.OtherCPUCores
@@ -170,7 +188,7 @@ func runStatsFlood(ctx context.Context, h *harness) (*statsResult, error) {
 		st.finish()
 	}
 	res.EventsSent, res.EventsAcked = sent.Load(), acked.Load()
-	if after, err := scrapeMetrics(mc, h.edgeURL); err == nil {
+	if after, err := scrapeMetrics(mc, edgeURL); err == nil {
 		res.EventsCounted = after["aloft_edge_stats_events_total"] - before["aloft_edge_stats_events_total"]
 	}
 	if extra := res.ChecksWithFlood.Server.CPUSeconds - res.ChecksAlone.Server.CPUSeconds; extra > 0 {

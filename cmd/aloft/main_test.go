@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -323,5 +324,19 @@ func TestBinary_EdgeRefusesHostLinks(t *testing.T) {
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(string(out), "--public-url") {
 		t.Fatalf("aloft edge without --public-url: %v\n%s", err, out)
+	}
+}
+
+// TestAtLeastTwoProcs: one P becomes two unless GOMAXPROCS says otherwise.
+func TestAtLeastTwoProcs(t *testing.T) {
+	was := runtime.GOMAXPROCS(1)
+	defer runtime.GOMAXPROCS(was)
+	atLeastTwoProcs(func(string) string { return "1" })
+	if n := runtime.GOMAXPROCS(0); n != 1 {
+		t.Fatalf("GOMAXPROCS=1 in the environment, yet %d Ps", n)
+	}
+	atLeastTwoProcs(func(string) string { return "" })
+	if n := runtime.GOMAXPROCS(0); n != 2 {
+		t.Fatalf("%d Ps on one, want 2", n)
 	}
 }
