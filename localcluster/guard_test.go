@@ -34,15 +34,7 @@ func TestGuard_FleetThroughEdges(t *testing.T) {
 	}
 	admin := c.Admin(2)
 	ctx := context.Background()
-	if _, err := admin.CreateApp(ctx, api.CreateApp{AppID: app}); err != nil {
-		t.Fatal(err)
-	}
-	publish(t, admin, "1.0.0")
-	publish(t, admin, "1.1.0")
-	base := "1.0.0"
-	if _, err := admin.PutChannel(ctx, app, "production", api.PutChannel{Bundle: &base}); err != nil {
-		t.Fatal(err)
-	}
+	twoReleases(t, admin)
 
 	var mu sync.Mutex
 	var secret string

@@ -25,15 +25,7 @@ func TestRollout_StagedByRegionThroughEdges(t *testing.T) {
 	}})
 	admin := c.Admin(0)
 	ctx := context.Background()
-	if _, err := admin.CreateApp(ctx, api.CreateApp{AppID: app}); err != nil {
-		t.Fatal(err)
-	}
-	publish(t, admin, "1.0.0")
-	publish(t, admin, "1.1.0")
-	base := "1.0.0"
-	if _, err := admin.PutChannel(ctx, app, "production", api.PutChannel{Bundle: &base}); err != nil {
-		t.Fatal(err)
-	}
+	twoReleases(t, admin)
 	wait.For(t, 20*time.Second, "both edges' regions at the origin", func() bool {
 		l, err := admin.Edges(ctx)
 		return err == nil && len(l.Edges) == 2 && l.Edges[0].Region != "" && l.Edges[1].Region != ""
@@ -60,5 +52,20 @@ func TestRollout_StagedByRegionThroughEdges(t *testing.T) {
 	chs, err := admin.Channels(ctx, app)
 	if err != nil || len(chs) != 1 || chs[0].Rollout == nil || chs[0].Rollout.Stage != 2 || chs[0].Rollout.Paused {
 		t.Fatalf("channels %+v, %v", chs, err)
+	}
+}
+
+// twoReleases makes the app with bundles 1.0.0 and 1.1.0 and production
+// (public) on 1.0.0, ready for a rollout of 1.1.0.
+func twoReleases(t *testing.T, admin *api.Client) {
+	t.Helper()
+	if _, err := admin.CreateApp(context.Background(), api.CreateApp{AppID: app}); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, admin, "1.0.0")
+	publish(t, admin, "1.1.0")
+	base := "1.0.0"
+	if _, err := admin.PutChannel(context.Background(), app, "production", api.PutChannel{Bundle: &base}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -33,6 +33,14 @@ const statsPruneInterval = time.Hour
 // device codec bounds what devices send below it.
 const maxStatsName = 256
 
+// orDefault sets a zero setting to its default.
+func orDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
 // openAnalytics opens the node's analytics store, defaults filled in.
 func openAnalytics(c *Config) (*analytics.Store, error) {
 	ac := c.Analytics
@@ -40,22 +48,13 @@ func openAnalytics(c *Config) (*analytics.Store, error) {
 	if ac.Path == "" {
 		ac.Path = def.Path
 	}
-	fill := func(v *time.Duration, d time.Duration) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	fill(&ac.MinuteRetention, def.MinuteRetention)
-	fill(&ac.HourRetention, def.HourRetention)
-	fill(&ac.DayRetention, def.DayRetention)
-	fill(&ac.DedupWindow, def.DedupWindow)
-	fill(&ac.DeviceRetention, def.DeviceRetention)
-	if ac.TimelineLen == 0 {
-		ac.TimelineLen = def.TimelineLen
-	}
-	if ac.MaxBuckets == 0 {
-		ac.MaxBuckets = def.MaxBuckets
-	}
+	orDefault(&ac.MinuteRetention, def.MinuteRetention)
+	orDefault(&ac.HourRetention, def.HourRetention)
+	orDefault(&ac.DayRetention, def.DayRetention)
+	orDefault(&ac.DedupWindow, def.DedupWindow)
+	orDefault(&ac.DeviceRetention, def.DeviceRetention)
+	orDefault(&ac.TimelineLen, def.TimelineLen)
+	orDefault(&ac.MaxBuckets, def.MaxBuckets)
 	if err := ac.Validate(); err != nil {
 		return nil, fmt.Errorf("origin: analytics: %w", err)
 	}

@@ -94,6 +94,25 @@ func startThree(t *testing.T) []*clusterNode {
 	return nodes
 }
 
+// leaderWithApp waits for the cluster's leader and creates
+// com.example.app through it.
+func leaderWithApp(t *testing.T, nodes []*clusterNode) *clusterNode {
+	t.Helper()
+	var leader *clusterNode
+	wait.For(t, 10*time.Second, "a leader", func() bool {
+		for _, c := range nodes {
+			if c.leads() {
+				leader = c
+			}
+		}
+		return leader != nil
+	})
+	if _, err := leader.client().CreateApp(context.Background(), api.CreateApp{AppID: "com.example.app"}); err != nil {
+		t.Fatal(err)
+	}
+	return leader
+}
+
 func appIDs(t *testing.T, cl *api.Client, consistent bool) []string {
 	t.Helper()
 	path := api.Prefix + "/apps"

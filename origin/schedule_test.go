@@ -75,19 +75,8 @@ func TestSchedule_FiresOnceAtItsTime(t *testing.T) {
 func TestSchedule_AcrossLeaderChange(t *testing.T) {
 	nodes := startThree(t)
 	ctx := context.Background()
-	var leader *clusterNode
-	wait.For(t, 10*time.Second, "a leader", func() bool {
-		for _, c := range nodes {
-			if c.leads() {
-				leader = c
-			}
-		}
-		return leader != nil
-	})
+	leader := leaderWithApp(t, nodes)
 	cl := leader.client()
-	if _, err := cl.CreateApp(ctx, api.CreateApp{AppID: "com.example.app"}); err != nil {
-		t.Fatal(err)
-	}
 	s, err := cl.ScheduleChannelChange(ctx, "com.example.app", "beta", api.ScheduleChannel{AtMS: time.Now().Add(1500 * time.Millisecond).UnixMilli(),
 		Change: api.PutChannel{Bundle: strp(api.BuiltinVersion), Public: boolp(true)}})
 	if err != nil {

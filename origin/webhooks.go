@@ -160,24 +160,14 @@ func openHookDispatcher(c *Config) (*webhook.Dispatcher, error) {
 		wc.Path = filepath.Join(c.DataDir, "webhook.db")
 	}
 	def := webhook.DefaultConfig(wc.Path)
-	fill := func(v *time.Duration, d time.Duration) {
-		if *v == 0 {
-			*v = d
-		}
-	}
-	fill(&wc.MaxAge, def.MaxAge)
-	fill(&wc.BaseBackoff, def.BaseBackoff)
-	fill(&wc.MaxBackoff, def.MaxBackoff)
-	fill(&wc.Timeout, def.Timeout)
-	fill(&wc.DedupWindow, def.DedupWindow)
-	for _, f := range []struct {
-		v *int
-		d int
-	}{{&wc.Concurrency, def.Concurrency}, {&wc.PerEndpoint, def.PerEndpoint}, {&wc.LogLen, def.LogLen}} {
-		if *f.v == 0 {
-			*f.v = f.d
-		}
-	}
+	orDefault(&wc.MaxAge, def.MaxAge)
+	orDefault(&wc.BaseBackoff, def.BaseBackoff)
+	orDefault(&wc.MaxBackoff, def.MaxBackoff)
+	orDefault(&wc.Timeout, def.Timeout)
+	orDefault(&wc.DedupWindow, def.DedupWindow)
+	orDefault(&wc.Concurrency, def.Concurrency)
+	orDefault(&wc.PerEndpoint, def.PerEndpoint)
+	orDefault(&wc.LogLen, def.LogLen)
 	if wc.Logger == nil {
 		wc.Logger = c.Logger
 	}

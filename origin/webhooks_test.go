@@ -292,19 +292,8 @@ func TestWebhookEvent_Classifies(t *testing.T) {
 func TestWebhooks_NewLeaderDelivers(t *testing.T) {
 	nodes := startThree(t)
 	ctx := context.Background()
-	var leader *clusterNode
-	wait.For(t, 10*time.Second, "a leader", func() bool {
-		for _, c := range nodes {
-			if c.leads() {
-				leader = c
-			}
-		}
-		return leader != nil
-	})
+	leader := leaderWithApp(t, nodes)
 	cl := leader.client()
-	if _, err := cl.CreateApp(ctx, api.CreateApp{AppID: "com.example.app"}); err != nil {
-		t.Fatal(err)
-	}
 	rc := newReceiver(t, 1<<30) // refuses everything, for now
 	u := rc.srv.URL
 	wh, err := cl.AddWebhook(ctx, "com.example.app", api.PutWebhook{URL: &u})
