@@ -42,6 +42,7 @@ func (n *Node) putBuf(b *[]byte) { n.bufs.Put(b) }
 func (n *Node) base(ctx *fasthttp.RequestCtx) string { return n.links.base(ctx) }
 
 func (n *Node) handleUpdates(ctx *fasthttp.RequestCtx) {
+	start := time.Now()
 	// The Info aliases the request body: everything below copies what it
 	// keeps (answers are encoded into fresh buffers before returning).
 	in, err := capgo.DecodeInfoAlias(ctx.PostBody())
@@ -72,12 +73,14 @@ func (n *Node) handleUpdates(ctx *fasthttp.RequestCtx) {
 		if a.gz != nil && ctx.Request.Header.HasAcceptEncoding("gzip") {
 			ctx.Response.Header.Set("Content-Encoding", "gzip")
 			ctx.Response.SetBodyRaw(a.gz)
-			return
+		} else {
+			ctx.Response.SetBodyRaw(a.plainFor(&d)) // shared and never modified
 		}
-		ctx.Response.SetBodyRaw(a.plainFor(&d)) // shared and never modified
+		n.metrics.took("update", start)
 		return
 	}
 	bp := n.getBuf()
+	kind := "update"
 	if d.ok {
 		d.update.Base = n.base(ctx)
 		*bp = capgo.AppendUpdate((*bp)[:0], &d.update)
@@ -85,9 +88,11 @@ func (n *Node) handleUpdates(ctx *fasthttp.RequestCtx) {
 	} else {
 		*bp = capgo.AppendRefusal((*bp)[:0], &d.refusal)
 		n.metrics.check(d.refusal.Code)
+		kind = d.refusal.Kind
 	}
 	ctx.SetBody(*bp)
 	n.putBuf(bp)
+	n.metrics.took(kind, start)
 }
 
 // manifestSizeRequest is the body of POST /updates/manifest_size (§1.8).

@@ -12,13 +12,17 @@ import (
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
 
+	"github.com/aloft/aloft/capgo"
 	"github.com/aloft/aloft/netguard"
 )
 
 type metrics struct {
-	requests     *prometheus.CounterVec
-	latency      *prometheus.HistogramVec
-	checks       *prometheus.CounterVec
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+	checks   *prometheus.CounterVec
+	// checkTook holds aloft_edge_update_check_seconds's observers by
+	// checkKinds index, resolved once: the check path looks up nothing.
+	checkTook    [4]prometheus.Observer
 	statsEvents  prometheus.Counter
 	statsShipped prometheus.Counter
 	statsFolded  *prometheus.CounterVec
@@ -35,6 +39,10 @@ type metrics struct {
 	latCache   sync.Map // route → prometheus.Observer
 	checkCache sync.Map // result → prometheus.Counter
 }
+
+// checkKinds are the kinds of update-check answers: an update, or the
+// refusal kinds devices act on (capgo.Kind*).
+var checkKinds = [4]string{"update", capgo.KindUpToDate, capgo.KindBlocked, capgo.KindFailed}
 
 type routeCode struct {
 	route string
@@ -97,7 +105,30 @@ func newMetrics(reg *prometheus.Registry, n *Node) *metrics {
 		func() float64 { b, _ := n.queue.pending(); return float64(b) }))
 	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aloft_edge_stats_spool_events", Help: "Stats events waiting to be shipped."},
 		func() float64 { _, e := n.queue.pending(); return float64(e) }))
+	took := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "aloft_edge_update_check_seconds", Help: "Time to answer an update check, from decode to encoded answer, by answer kind (update, up_to_date, blocked, failed).",
+		Buckets: []float64{.00001, .000025, .00005, .0001, .00025, .0005, .001, .0025, .005, .01, .05},
+	}, []string{"kind"})
+	for i, k := range checkKinds {
+		m.checkTook[i] = took.WithLabelValues(k)
+	}
+	f(took)
+	f(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "aloft_edge_catalog_age_seconds",
+		Help: "Seconds since the edge verified its newest catalog signature (sync lag when the origin re-signs; -1 before the first)."},
+		func() float64 {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			if n.stateAt.IsZero() {
+				return -1
+			}
+			return time.Since(n.stateAt).Seconds()
+		}))
 	f(m.originErrors)
+	// Every kind at 0 from the start, so a dashboard's rate() has a series
+	// before the first error (the label set is fixed: the call sites').
+	for _, k := range []string{"self_assign", "blob", "stats", "catalog", "catalog_refused", "peer_state_refused"} {
+		m.originErrors.WithLabelValues(k)
+	}
 	f(m.catalogIndex)
 	f(m.previews)
 	for _, r := range previewResults() {
@@ -132,6 +163,20 @@ func (m *metrics) observe(route string, code int, d time.Duration) {
 		o, _ = m.latCache.LoadOrStore(route, m.latency.WithLabelValues(route))
 	}
 	o.(prometheus.Observer).Observe(d.Seconds())
+}
+
+// took observes how long an answered check of kind took.
+func (m *metrics) took(kind string, since time.Time) {
+	i := 0
+	switch kind {
+	case capgo.KindUpToDate:
+		i = 1
+	case capgo.KindBlocked:
+		i = 2
+	case capgo.KindFailed:
+		i = 3
+	}
+	m.checkTook[i].Observe(time.Since(since).Seconds())
 }
 
 // check counts one update-check outcome. Results are a fixed set of codes,

@@ -307,6 +307,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	c.Webhooks.OnFinal = n.hookFinal
+	c.Webhooks.OnAttempt = func(a webhook.Attempt) { m.webhookAttempts.WithLabelValues(webhookOutcome(a.Outcome)).Inc() }
 	hooks, err := openHookDispatcher(c)
 	if err != nil {
 		n.rn.shutdown()

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/aloft/aloft/internal/wait"
@@ -187,6 +188,11 @@ func TestWebhooks_DeliveredSignedRetriedLogged(t *testing.T) {
 		"rollout.paused #1 503 retrying", "rollout.paused #2 204 delivered"}
 	if !slices.Equal(outcomes, wantLog) {
 		t.Fatalf("delivery log %v, want %v", outcomes, wantLog)
+	}
+
+	// The node's metrics counted the same attempts.
+	if r, d := testutil.ToFloat64(n.hs.metrics.webhookAttempts.WithLabelValues("retrying")), testutil.ToFloat64(n.hs.metrics.webhookAttempts.WithLabelValues("delivered")); r < 2 || d < 3 {
+		t.Errorf("aloft_origin_webhook_attempts_total: retrying %v, delivered %v; want at least 2 and 3", r, d)
 	}
 
 	// Deleted: a later change reaches nobody. A ping to the other

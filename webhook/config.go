@@ -86,6 +86,9 @@ type Config struct {
 	// disable an endpoint that answered 410 Gone or to raise an alert.
 	// It runs on a delivery slot, so it must return quickly.
 	OnFinal func(Attempt)
+	// OnAttempt, when set, is called after every attempt is on disk,
+	// retried or final (metrics); it must return quickly too.
+	OnAttempt func(Attempt)
 }
 
 // maxLogLen bounds LogLen: Log reads an endpoint's whole log at most.

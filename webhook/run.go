@@ -231,6 +231,9 @@ func (d *Dispatcher) deliver(ctx context.Context, it *itemRecord) {
 	default:
 		log.Debug("webhook: delivered")
 	}
+	if d.cfg.OnAttempt != nil {
+		d.cfg.OnAttempt(att)
+	}
 	if att.Outcome != Retrying && d.cfg.OnFinal != nil {
 		d.cfg.OnFinal(att)
 	}
