@@ -12,7 +12,7 @@ PKGS      := ./...
 FUZZTIME  ?= 15s
 export GORACE := halt_on_error=1
 
-.PHONY: run build test unit lint vet fmt-check tidy fuzz bench integ deps clean
+.PHONY: run build test unit lint vet fmt-check tidy fuzz bench integ deps clean ui ui-check
 
 run: build ## start origin + edge in one process (aloft dev)
 	$(BIN)/aloft dev
@@ -34,6 +34,14 @@ test: fmt-check vet deps ## the full suite CI runs
 	$(GO) test -count=1 -run '^TestAdmission_TinyLFURejects$$' -v ./cache | grep -E '(^--- |^ok|^FAIL)'
 	@# The edge must not link raft (it sees the origin only via origin/api).
 	@! $(GO) list -deps ./edge | grep -q hashicorp/raft
+	@$(MAKE) ui-check
+
+ui: ## rebuild the dashboard (ui/src → origin/uidist, embedded by the binary)
+	@cd ui && npm run --silent build
+
+ui-check: ui ## the committed dashboard build is what ui/src builds to
+	@if git rev-parse --git-dir >/dev/null 2>&1; then \
+	  git diff --exit-code --stat -- origin/uidist || { echo "origin/uidist is stale: run make ui and commit it"; exit 1; }; fi
 
 unit: ## quick loop: race tests without external installs
 	ALOFT_SKIP_EXTERNAL=1 $(GO) test -race -count=1 $(PKGS)

@@ -102,6 +102,8 @@ func (hs *httpAPI) routeTable() (*http.ServeMux, []route) {
 	h("DELETE /api/v1/cluster/nodes/{id}", scopeAdmin, hs.deleteMember)
 
 	mux.Handle("GET /healthz", hs.wrap("healthz", hs.health, 0))
+	mux.Handle("GET /ui/", http.HandlerFunc(hs.serveUI))
+	mux.Handle("GET /ui", http.RedirectHandler("/ui/", http.StatusMovedPermanently))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(hs.cfg.Registry, promhttp.HandlerOpts{}))
 	mux.Handle("/", hs.wrap("other", notFound, 0))
 	return mux, table

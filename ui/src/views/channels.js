@@ -1,0 +1,303 @@
+// #/apps/{app}/channels: each channel's bundle and rollout, with the
+// controls an operator steers a release with. Every change is one PUT of
+// the channel (docs/api.md#channels), then a re-fetch, so what is shown is
+// always what the origin holds, never what we hoped to set.
+import { api, appPath } from "../api.js";
+import { busy, confirmDialog, empty, errorBox, field, h, loading, notice, pct, pctOfBps, replace, time } from "../dom.js";
+
+export async function channelsView(root, ctx, app) {
+  const list = h("div", { class: "channels" }, loading());
+  const extra = h("div");
+  root.append(list, extra);
+  let bundles = [];
+
+  async function load() {
+    const [chs, bs] = await Promise.all([
+      api(appPath(app, "channels"), { signal: ctx.signal }),
+      api(appPath(app, "bundles"), { signal: ctx.signal }),
+    ]);
+    if (!ctx.alive) return;
+    bundles = (bs || []).map((b) => b.version);
+    const focused = document.activeElement?.id;
+    if (!chs?.length) {
+      replace(list, empty("No channels yet. Create one below."));
+    } else {
+      replace(
+        list,
+        chs.map((c) => channelCard(c)),
+      );
+    }
+    replace(extra, newChannelForm());
+    // A re-render replaces the controls; keep the keyboard where it was.
+    if (focused) document.getElementById(focused)?.focus();
+  }
+
+  // change(name, body, done): PUT the change, say what happened, reload.
+  async function change(name, body, done) {
+    try {
+      await api(appPath(app, "channels", name), { method: "PUT", body });
+      notice(done);
+    } catch (e) {
+      notice(`${name}: ${e.message}`, "error");
+    }
+    try {
+      await load();
+    } catch (e) {
+      if (e.name !== "AbortError") notice(`Could not reload the channels: ${e.message}`, "error");
+    }
+  }
+
+  function channelCard(c) {
+    const r = c.rollout;
+    const name = c.name;
+    const id = (what) => `${what}-${name}`;
+    const prev = previousBundle(c);
+    const badges = [
+      c.public && h("span", { class: "badge" }, "public"),
+      c.allow_device_self_set && h("span", { class: "badge" }, "self-set"),
+      r && (r.paused ? h("span", { class: "badge warn" }, "paused") : h("span", { class: "badge ok" }, "rolling out")),
+      r?.tripped && h("span", { class: "badge bad" }, "guard tripped"),
+    ];
+
+    const rollback = h(
+      "button",
+      { type: "button", id: id("channel-rollback"), class: "danger" },
+      r ? "Roll back" : "Roll back to previous",
+    );
+    rollback.addEventListener("click", async () => {
+      const ok = await confirmDialog(
+        r ? `End the rollout on ${name}?` : `Roll ${name} back?`,
+        r
+          ? `Devices that got ${r.bundle} go back to ${c.bundle || "nothing"} at their next check.`
+          : `Every device of ${name} moves from ${c.bundle || "nothing"} to ${prev}.`,
+        "Roll back",
+      );
+      if (ok) await busy(rollback, () => change(name, { rollback: true }, r ? `${name}: rollout ended, back on ${c.bundle}.` : `${name}: rolled back.`));
+    });
+
+    return h(
+      "article",
+      { class: "card channel", dataset: { channel: name }, "aria-labelledby": id("title") },
+      h("header", { class: "card-head" }, h("h2", { id: id("title") }, name), h("span", { class: "badges" }, badges)),
+      h(
+        "dl",
+        { class: "facts" },
+        h("dt", {}, "Bundle"),
+        h("dd", {}, h("span", { class: "channel-bundle mono" }, c.bundle || "—")),
+        c.history?.length > 0 && [h("dt", {}, "Before"), h("dd", { class: "mono" }, c.history.slice(-3).reverse().join(", "))],
+        h("dt", {}, "Updated"),
+        h("dd", {}, time(c.updated_ms)),
+      ),
+      r ? rolloutBlock(c, rollback) : [h("p", { class: "muted" }, "No rollout."), h("div", { class: "actions" }, rollback)],
+      h(
+        "details",
+        { class: "more" },
+        h("summary", {}, r ? "Replace the rollout or set the bundle" : "Start a rollout or set the bundle"),
+        rolloutForm(c),
+        bundleForm(c),
+        deleteButton(c),
+      ),
+    );
+  }
+
+  // rolloutBlock(c, rollback): the rollout's facts and controls; the
+  // rollback button joins its row of actions.
+  function rolloutBlock(c, rollback) {
+    const r = c.rollout;
+    const name = c.name;
+    const id = (what) => `${what}-${name}`;
+    const start = r.percent_bps / 100;
+    const out = h("output", { for: id("rollout-slider"), class: "slider-value" }, pctOfBps(r.percent_bps));
+    const slider = h("input", {
+      type: "range",
+      id: id("rollout-slider"),
+      min: "0",
+      max: "100",
+      step: "0.5",
+      value: String(start),
+      "aria-label": `Rollout share of ${name}`,
+    });
+    // Apply stays enabled: re-sending the same share is harmless, and a
+    // button that is sometimes disabled is a trap for keyboard users.
+    const apply = h("button", { type: "button", id: id("rollout-apply") }, "Apply");
+    slider.addEventListener("input", () => {
+      out.textContent = `${Number(slider.value)}%`;
+      out.classList.toggle("changed", Number(slider.value) !== start);
+    });
+    apply.addEventListener("click", async () => {
+      const p = Number(slider.value);
+      if (p >= 100) {
+        const ok = await confirmDialog(`Send ${r.bundle} to every device of ${name}?`, "A rollout at 100% reaches the whole channel.", "Set 100%");
+        if (!ok) return;
+      }
+      const bps = Math.round(p * 100);
+      await busy(apply, () =>
+        change(name, { rollout: { bundle: r.bundle, percent_bps: bps, paused: r.paused } }, `${name}: ${r.bundle} at ${pctOfBps(bps)}.`),
+      );
+    });
+
+    const pause = h("button", { type: "button", id: id("rollout-pause") }, r.paused ? "Resume" : "Pause");
+    pause.addEventListener("click", () =>
+      busy(pause, () => change(name, { rollout_paused: !r.paused }, `${name}: rollout ${r.paused ? "resumed" : "paused"}.`)),
+    );
+    const promote = h("button", { type: "button", id: id("rollout-promote") }, "Promote");
+    promote.addEventListener("click", async () => {
+      const ok = await confirmDialog(`Promote ${r.bundle} on ${name}?`, `${r.bundle} becomes the channel's bundle for every device, and the rollout ends.`, "Promote");
+      if (ok) await busy(promote, () => change(name, { promote: true }, `${name}: ${r.bundle} promoted.`));
+    });
+
+    const g = r.guard;
+    return h(
+      "div",
+      { class: "rollout" },
+      h(
+        "dl",
+        { class: "facts" },
+        h("dt", {}, "Rollout"),
+        h("dd", {}, h("span", { class: "rollout-bundle mono" }, r.bundle), " to ", h("strong", { class: "rollout-percent" }, pctOfBps(r.percent_bps)), r.paused ? " (paused)" : ""),
+        h("dt", {}, "Started"),
+        h("dd", {}, time(r.started_ms)),
+        h("dt", {}, "Guard"),
+        h("dd", { class: "rollout-guard" }, g ? `${g.action} above ${pct(g.max_failure_rate, 2)} failures, after ${g.min_attempts} attempts` : "none"),
+        r.regions?.length > 0 && [
+          h("dt", {}, "Stages"),
+          h(
+            "dd",
+            { class: "rollout-stage" },
+            `stage ${r.stage} of ${r.regions.length}: `,
+            r.regions.map((x, i) => h("span", { class: i < r.stage ? "region on" : "region" }, x)),
+            r.stage_minutes ? ` (${r.stage_minutes} min each at least)` : "",
+          ),
+        ],
+      ),
+      r.tripped && h("p", { class: "error rollout-tripped", role: "alert" }, `Guard tripped: ${r.tripped}`),
+      h("div", { class: "slider-row" }, h("label", { for: id("rollout-slider") }, "Share"), slider, out, apply),
+      h("div", { class: "actions" }, pause, promote, rollback),
+    );
+  }
+
+  function bundleSelect(extraOpts = []) {
+    const all = [...bundles, ...extraOpts];
+    return h("select", { required: true }, all.length ? all.map((v) => h("option", { value: v }, v)) : h("option", { value: "" }, "no bundles"));
+  }
+
+  function rolloutForm(c) {
+    const name = c.name;
+    const bundle = bundleSelect();
+    const percent = h("input", { type: "number", min: "0", max: "100", step: "0.5", value: "10", required: true });
+    const maxFail = h("input", { type: "number", min: "0.01", max: "99.99", step: "0.01", placeholder: "e.g. 5" });
+    const minAttempts = h("input", { type: "number", min: "10", step: "1", value: "100" });
+    const action = h("select", {}, ["pause", "rollback", "alert"].map((a) => h("option", { value: a }, a)));
+    const regions = h("input", { placeholder: "eu, us", autocomplete: "off" });
+    const stageMin = h("input", { type: "number", min: "1", step: "1", placeholder: "10" });
+    const btn = h("button", { type: "submit" }, c.rollout ? "Replace rollout" : "Start rollout");
+    const form = h(
+      "form",
+      { class: "form", id: `rollout-form-${name}` },
+      h("h3", {}, c.rollout ? "New rollout" : "Start a rollout"),
+      h("div", { class: "row" }, field("Bundle", bundle), field("Percent", percent)),
+      h(
+        "div",
+        { class: "row" },
+        field("Guard: max failure %", maxFail, "Empty: no guard"),
+        field("Min attempts", minAttempts),
+        field("On trip", action),
+      ),
+      h("div", { class: "row" }, field("Stage by regions", regions, "Optional; needs a guard"), field("Minutes per stage", stageMin)),
+      h("div", { class: "actions" }, btn),
+    );
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const p = Number(percent.value);
+      if (!bundle.value) return notice("Publish a bundle first.", "error");
+      if (p >= 100 && !(await confirmDialog(`Send ${bundle.value} to every device of ${name}?`, "A rollout at 100% reaches the whole channel.", "Set 100%"))) return;
+      const spec = { bundle: bundle.value, percent_bps: Math.round(p * 100), paused: false };
+      if (maxFail.value !== "") {
+        spec.guard = { max_failure_rate: Number(maxFail.value) / 100, min_attempts: Number(minAttempts.value || 100), action: action.value };
+      }
+      const rs = regions.value.split(/[\s,]+/).filter(Boolean);
+      if (rs.length) spec.regions = rs;
+      if (stageMin.value) spec.stage_minutes = Number(stageMin.value);
+      await busy(btn, () => change(name, { rollout: spec }, `${name}: rolling out ${spec.bundle} to ${pctOfBps(spec.percent_bps)}.`));
+    });
+    return form;
+  }
+
+  function bundleForm(c) {
+    const name = c.name;
+    const sel = bundleSelect(["builtin"]);
+    if (c.bundle) sel.value = c.bundle;
+    const btn = h("button", { type: "submit" }, "Set bundle");
+    const form = h(
+      "form",
+      { class: "form", id: `bundle-form-${name}` },
+      h("h3", {}, "Channel bundle"),
+      h("div", { class: "row" }, field("Bundle", sel, "Every device of the channel gets it")),
+      h("div", { class: "actions" }, btn),
+    );
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      const v = sel.value;
+      if (!(await confirmDialog(`Move every device of ${name} to ${v}?`, `The channel now serves ${c.bundle || "nothing"}.`, "Set bundle"))) return;
+      await busy(btn, () => change(name, { bundle: v }, `${name}: now on ${v}.`));
+    });
+    return form;
+  }
+
+  function deleteButton(c) {
+    const btn = h("button", { type: "button", class: "danger subtle", id: `channel-delete-${c.name}` }, "Delete channel");
+    btn.addEventListener("click", async () => {
+      if (!(await confirmDialog(`Delete channel ${c.name}?`, "Device overrides naming it are dropped too.", "Delete"))) return;
+      await busy(btn, async () => {
+        try {
+          await api(appPath(app, "channels", c.name), { method: "DELETE" });
+          notice(`Deleted channel ${c.name}.`);
+        } catch (e) {
+          notice(`${c.name}: ${e.message}`, "error");
+        }
+        await load().catch(() => {});
+      });
+    });
+    return h("div", { class: "actions" }, btn);
+  }
+
+  function newChannelForm() {
+    const name = h("input", { required: true, placeholder: "production", autocomplete: "off", spellcheck: "false" });
+    const sel = bundleSelect(["builtin"]);
+    const pub = h("input", { type: "checkbox" });
+    const btn = h("button", { type: "submit" }, "Create channel");
+    const form = h(
+      "form",
+      { class: "card form", id: "new-channel" },
+      h("h2", {}, "New channel"),
+      h(
+        "div",
+        { class: "row" },
+        field("Name", name),
+        field("Bundle", sel),
+        h("div", { class: "field check" }, h("label", {}, pub, " Public (the default channel for devices)")),
+      ),
+      h("div", { class: "actions" }, btn),
+    );
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      const n = name.value.trim();
+      if (!n) return name.focus();
+      busy(btn, () => change(n, { bundle: sel.value, public: pub.checked }, `Channel ${n} saved.`));
+    });
+    return form;
+  }
+
+  try {
+    await load();
+  } catch (e) {
+    if (ctx.alive && e.name !== "AbortError") replace(list, errorBox(e));
+  }
+}
+
+// What a rollback without a rollout moves the channel to (the origin
+// skips deleted bundles; this is only the operator's preview of it).
+function previousBundle(c) {
+  const hist = c.history || [];
+  return hist.length ? hist[hist.length - 1] : "builtin";
+}

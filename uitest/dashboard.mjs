@@ -1,0 +1,92 @@
+// Drives the dashboard in headless Chromium as an operator would, and
+// prints what it saw as one JSON object on stdout. The Go test
+// (dev/ui_browser_test.go) seeds the server, runs this, and checks both
+// this report and the catalog the clicks changed.
+//
+//   node dashboard.mjs <origin base URL> <token> <app> <screenshot path>
+//
+// CHROMIUM names the browser (default: Debian's /usr/bin/chromium).
+import { chromium } from "playwright-core";
+
+const [base, token, app, shot] = process.argv.slice(2);
+if (!base || !token || !app || !shot) {
+  console.error("usage: node dashboard.mjs <base> <token> <app> <screenshot>");
+  process.exit(2);
+}
+const report = { steps: [] };
+const step = (name) => report.steps.push(name);
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  // Root in CI has no user namespace for the sandbox.
+  args: ["--no-sandbox", "--disable-dev-shm-usage"],
+});
+try {
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  const consoleErrors = [];
+  page.on("console", (m) => m.type() === "error" && consoleErrors.push(m.text()));
+  page.on("pageerror", (e) => consoleErrors.push(String(e)));
+
+  // A refused token: a message in words, and no way in.
+  await page.goto(`${base}/ui/#/login`);
+  await page.fill("#token", "aloft_not_a_token");
+  await page.click("#login");
+  await page.waitForSelector("#login-error:not(:empty)", { timeout: 10000 });
+  report.loginError = (await page.textContent("#login-error")).trim();
+  step("refused token");
+  // Chromium logs the 401 it was just answered as a console error; from
+  // here on, any error is the page's.
+  consoleErrors.length = 0;
+
+  // The real one: the apps list, then the app's analytics.
+  await page.fill("#token", token);
+  await page.click("#login");
+  await page.waitForSelector(`[data-app="${app}"]`, { timeout: 10000 });
+  report.landedOn = new URL(page.url()).hash;
+  step("logged in");
+
+  await page.goto(`${base}/ui/#/apps/${app}/analytics`);
+  await page.waitForSelector("#chart-adoption canvas", { timeout: 20000 });
+  report.charts = await page.$$eval("#chart-adoption canvas, #chart-success *, #chart-failures *", (els) => els.length);
+  await page.screenshot({ path: shot, fullPage: true });
+  step("charts rendered");
+
+  // The rollout slider: 25%, applied.
+  await page.goto(`${base}/ui/#/apps/${app}/channels`);
+  const card = `[data-channel="production"]`;
+  await page.waitForSelector(`${card} .rollout-percent`, { timeout: 10000 });
+  report.percentBefore = (await page.textContent(`${card} .rollout-percent`)).trim();
+  await page.$eval("#rollout-slider-production", (el) => {
+    el.value = "25";
+    el.dispatchEvent(new Event("input", { bubbles: true }));
+    el.dispatchEvent(new Event("change", { bubbles: true }));
+  });
+  await page.click("#rollout-apply-production");
+  await page.waitForFunction(
+    (sel) => document.querySelector(sel)?.textContent.trim() === "25%",
+    `${card} .rollout-percent`,
+    { timeout: 10000 },
+  );
+  report.percentAfter = (await page.textContent(`${card} .rollout-percent`)).trim();
+  step("slider moved");
+
+  // Roll back: a confirmation first; cancelling changes nothing.
+  await page.click("#channel-rollback-production");
+  await page.waitForSelector("#confirm-no", { timeout: 5000 });
+  await page.click("#confirm-no");
+  report.afterCancel = (await page.textContent(`${card} .rollout-percent`))?.trim();
+  await page.click("#channel-rollback-production");
+  await page.waitForSelector("#confirm-yes", { timeout: 5000 });
+  await page.click("#confirm-yes");
+  await page.waitForFunction((sel) => !document.querySelector(sel), `${card} .rollout-percent`, { timeout: 10000 });
+  report.bundleAfterRollback = (await page.textContent(`${card} .channel-bundle`)).trim();
+  step("rolled back");
+
+  report.consoleErrors = consoleErrors;
+} catch (e) {
+  report.error = String(e && e.stack ? e.stack : e);
+} finally {
+  await browser.close();
+}
+process.stdout.write(JSON.stringify(report) + "\n");
+process.exit(report.error ? 1 : 0);
