@@ -26,6 +26,9 @@ type dashboardReport struct {
 	PercentAfter        string   `json:"percentAfter"`
 	AfterCancel         string   `json:"afterCancel"`
 	BundleAfterRollback string   `json:"bundleAfterRollback"`
+	Keyboard            bool     `json:"keyboard"`
+	PhoneOverflow       int      `json:"phoneOverflow"`
+	PhoneCardVisible    bool     `json:"phoneCardVisible"`
 	ConsoleErrors       []string `json:"consoleErrors"`
 	Error               string   `json:"error"`
 }
@@ -36,7 +39,8 @@ type dashboardReport struct {
 // drawn from the fleet's stats, moves the rollout slider and rolls back
 // after confirming; the catalog changed accordingly. The screenshot of
 // the analytics view goes to $ALOFT_ARTIFACTS (default: a temporary
-// directory the log names).
+// directory the log names). It also opens and cancels a confirmation from
+// the keyboard, and checks the channels view fits a phone.
 func TestDashboard_InChromium(t *testing.T) {
 	s := startServer(t)
 	const app = "com.example.app"
@@ -97,6 +101,10 @@ func TestDashboard_InChromium(t *testing.T) {
 		t.Errorf("rollout shown %q → %q (after a cancelled rollback %q), want 10%% → 25%% → 25%%", rep.PercentBefore, rep.PercentAfter, rep.AfterCancel)
 	case !strings.Contains(rep.BundleAfterRollback, "1.0.0"):
 		t.Errorf("after the rollback the channel shows %q, want 1.0.0", rep.BundleAfterRollback)
+	case !rep.Keyboard:
+		t.Error("the rollback's confirmation could not be opened and cancelled from the keyboard")
+	case rep.PhoneOverflow > 1 || !rep.PhoneCardVisible:
+		t.Errorf("on a 390 px phone the page scrolls sideways by %d px (channel card visible: %v)", rep.PhoneOverflow, rep.PhoneCardVisible)
 	case len(rep.ConsoleErrors) > 0:
 		t.Errorf("the page logged errors (a CSP violation shows here): %q", rep.ConsoleErrors)
 	}

@@ -82,6 +82,27 @@ try {
   report.bundleAfterRollback = (await page.textContent(`${card} .channel-bundle`)).trim();
   step("rolled back");
 
+  // Keyboard: the rollback button is reachable and Enter opens the
+  // confirmation; Escape cancels it.
+  await page.goto(`${base}/ui/#/apps/${app}/channels`);
+  await page.waitForSelector(`#channel-rollback-production`, { timeout: 10000 });
+  await page.focus("#channel-rollback-production");
+  await page.keyboard.press("Enter");
+  await page.waitForSelector("#confirm-no", { timeout: 5000 });
+  await page.keyboard.press("Escape");
+  await page.waitForSelector("#confirm-no", { state: "detached", timeout: 5000 }).catch(() =>
+    page.waitForSelector("#confirm-no", { state: "hidden", timeout: 1000 }));
+  report.keyboard = true;
+  step("keyboard");
+
+  // A phone: the same view, no sideways scrolling, the channel visible.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(`${base}/ui/#/apps/${app}/channels`);
+  await page.waitForSelector(card, { timeout: 10000 });
+  report.phoneOverflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  report.phoneCardVisible = await page.isVisible(card);
+  step("phone");
+
   report.consoleErrors = consoleErrors;
 } catch (e) {
   report.error = String(e && e.stack ? e.stack : e);
