@@ -26,6 +26,7 @@ type dashboardReport struct {
 	PercentAfter        string   `json:"percentAfter"`
 	AfterCancel         string   `json:"afterCancel"`
 	BundleAfterRollback string   `json:"bundleAfterRollback"`
+	TokenSecret         string   `json:"tokenSecret"`
 	Keyboard            bool     `json:"keyboard"`
 	PhoneOverflow       int      `json:"phoneOverflow"`
 	PhoneCardVisible    bool     `json:"phoneCardVisible"`
@@ -40,7 +41,8 @@ type dashboardReport struct {
 // after confirming; the catalog changed accordingly. The screenshot of
 // the analytics view goes to $ALOFT_ARTIFACTS (default: a temporary
 // directory the log names). It also opens and cancels a confirmation from
-// the keyboard, and checks the channels view fits a phone.
+// the keyboard, checks the channels view fits a phone, makes a token on
+// the tokens page and saves the app's policy on its settings page.
 func TestDashboard_InChromium(t *testing.T) {
 	s := startServer(t)
 	const app = "com.example.app"
@@ -128,4 +130,16 @@ func TestDashboard_InChromium(t *testing.T) {
 	if !stepped {
 		t.Error("no audit entry set the rollout to 25% (2500 bps)")
 	}
+	// The token the tokens page showed works, with its role.
+	if rep.TokenSecret == "" {
+		t.Fatal("the tokens page showed no secret")
+	}
+	if _, err := api.NewClient(s.APIURL(), rep.TokenSecret, nil).Apps(context.Background()); err != nil {
+		t.Errorf("the token made in the browser does not read: %v", err)
+	}
+	// The settings page saved the policy.
+	wait.For(t, 5*time.Second, "expose_metadata on", func() bool {
+		p, err := s.api.AppPolicy(context.Background(), app)
+		return err == nil && p.ExposeMetadata
+	})
 }

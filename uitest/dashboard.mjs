@@ -82,6 +82,26 @@ try {
   report.bundleAfterRollback = (await page.textContent(`${card} .channel-bundle`)).trim();
   step("rolled back");
 
+  // A token made on the tokens page: its secret shown once.
+  await page.goto(`${base}/ui/#/tokens`);
+  await page.waitForSelector("#token-form", { timeout: 10000 });
+  await page.fill("#token-name", "made-in-the-browser");
+  await page.selectOption("#token-role", "read");
+  await page.click("#token-create");
+  await page.waitForSelector("#token-secret:not(:empty)", { timeout: 10000 });
+  report.tokenSecret = (await page.textContent("#token-secret")).trim();
+  step("token made");
+
+  // The app's policy: expose metadata, confirmed.
+  await page.goto(`${base}/ui/#/apps/${app}/settings`);
+  await page.waitForSelector("#policy-expose-metadata", { timeout: 10000 });
+  await page.check("#policy-expose-metadata");
+  await page.click("#policy-save");
+  await page.waitForSelector("#confirm-yes", { timeout: 5000 });
+  await page.click("#confirm-yes");
+  await page.waitForFunction(() => !document.querySelector("#confirm-yes"), null, { timeout: 5000 }).catch(() => {});
+  step("policy saved");
+
   // Keyboard: the rollback button is reachable and Enter opens the
   // confirmation; Escape cancels it.
   await page.goto(`${base}/ui/#/apps/${app}/channels`);

@@ -10,12 +10,14 @@ import { loginView, setLoginMessage } from "./views/login.js";
 import { appsView } from "./views/apps.js";
 import { appView } from "./views/app.js";
 import { fleetView } from "./views/fleet.js";
+import { tokensView } from "./views/tokens.js";
 
 const nav = h(
   "nav",
   { class: "top-nav", "aria-label": "Main" },
   h("a", { href: href.apps(), "data-nav": "apps" }, "Apps"),
   h("a", { href: href.fleet(), "data-nav": "fleet" }, "Fleet"),
+  h("a", { href: href.tokens(), "data-nav": "tokens" }, "Tokens"),
   h("a", { href: "#/logout", id: "logout" }, "Log out"),
 );
 const view = h("main", { id: "view", tabindex: "-1" });
@@ -64,5 +66,8 @@ start(async (route, ctx) => {
     case "fleet":
       document.title = "Fleet · Aloft";
       return fleetView(view, ctx);
+    case "tokens":
+      document.title = "Tokens · Aloft";
+      return tokensView(view, ctx);
   }
 });

@@ -63,40 +63,58 @@ export function notice(text, kind = "ok") {
 export const noticeError = (err) => notice(messageOf(err), "error");
 
 // confirmDialog(question, detail, yesLabel) → Promise<boolean>. An
-// in-page modal <dialog> (focus held inside, Esc cancels) rather than
-// window.confirm, which browsers may suppress and tests cannot see. The
-// buttons are #confirm-yes and #confirm-no; the dialog is removed once
-// answered, so two questions never share ids.
+// in-page modal <dialog> rather than window.confirm, which browsers may
+// suppress and tests cannot see. The buttons are #confirm-yes and
+// #confirm-no; the dialog is removed once answered, so two questions
+// never share ids. Keyboard: the safe answer has the focus, Tab and
+// Shift+Tab cycle inside the dialog (showModal alone lets Tab leave for
+// the browser's own toolbar), Escape cancels, and the focus goes back to
+// the control that asked.
 export function confirmDialog(question, detail = "", yesLabel = "Confirm") {
   document.getElementById("confirm")?.remove();
+  const opener = document.activeElement;
   return new Promise((resolve) => {
+    const no = h("button", { type: "button", id: "confirm-no", onclick: () => done(false) }, "Cancel");
+    const yes = h("button", { type: "button", id: "confirm-yes", class: "danger", onclick: () => done(true) }, yesLabel);
     const dlg = h(
       "dialog",
-      { id: "confirm", class: "confirm", "aria-labelledby": "confirm-title" },
+      { id: "confirm", class: "confirm", "aria-labelledby": "confirm-title", "aria-describedby": detail ? "confirm-detail" : null },
       h("h2", { id: "confirm-title" }, question),
-      detail && h("p", {}, detail),
-      h(
-        "div",
-        { class: "actions" },
-        h("button", { type: "button", id: "confirm-no", onclick: () => done(false) }, "Cancel"),
-        h("button", { type: "button", id: "confirm-yes", class: "danger", onclick: () => done(true) }, yesLabel),
-      ),
+      detail && h("p", { id: "confirm-detail" }, detail),
+      h("div", { class: "actions" }, no, yes),
     );
     let answered = false;
-    const done = (yes) => {
+    const done = (ok) => {
       if (answered) return;
       answered = true;
       if (dlg.open) dlg.close();
       dlg.remove();
-      resolve(yes);
+      // Back where the operator was, unless the answer's own re-render
+      // has already moved the focus somewhere on purpose.
+      if (opener instanceof HTMLElement && opener.isConnected && !opener.disabled) opener.focus();
+      resolve(ok);
     };
+    // Escape: the browser's cancel event; and should the browser close
+    // the dialog without one (a second Escape in a row may), the close.
     dlg.addEventListener("cancel", (e) => {
       e.preventDefault();
       done(false);
     });
+    dlg.addEventListener("close", () => done(false));
+    dlg.addEventListener("keydown", (e) => {
+      if (e.key === "Escape") {
+        e.preventDefault();
+        done(false);
+      } else if (e.key === "Tab") {
+        const stops = [no, yes];
+        const i = stops.indexOf(document.activeElement);
+        e.preventDefault();
+        stops[(i + (e.shiftKey ? stops.length - 1 : 1)) % stops.length].focus();
+      }
+    });
     document.body.append(dlg);
     dlg.showModal();
-    dlg.querySelector("#confirm-no").focus(); // the safe answer has the focus
+    no.focus(); // the safe answer has the focus
   });
 }
 
@@ -137,6 +155,24 @@ export function bytes(n) {
     i++;
   }
   return `${i ? n.toFixed(1) : n} ${u[i]}`;
+}
+
+// datetime-local values: the operator's local time, to the minute.
+// localInput(ms) → "2026-12-04T09:00"; fromLocalInput("…") → Unix ms
+// (NaN when empty or not a date: a form without offset is local time).
+export function localInput(ms) {
+  const d = new Date(ms);
+  const p = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T${p(d.getHours())}:${p(d.getMinutes())}`;
+}
+export const fromLocalInput = (v) => (v ? new Date(v).getTime() : NaN);
+
+// The browser's offset from UTC, for hints under time inputs ("UTC+1").
+export function zoneName() {
+  const m = -new Date().getTimezoneOffset();
+  if (!m) return "UTC";
+  const a = Math.abs(m);
+  return `UTC${m < 0 ? "−" : "+"}${Math.floor(a / 60)}${a % 60 ? ":" + String(a % 60).padStart(2, "0") : ""}`;
 }
 
 // A <table> from a header list and rows of cells.

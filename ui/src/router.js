@@ -6,6 +6,7 @@
 // ctx.poll/ctx.onCleanup timers stop with it.
 
 // parse("#/apps/com.x/analytics") → {name: "app", app: "com.x", view: "analytics"}
+// Routes: #/login, #/logout, #/apps, #/apps/{app}/{view}, #/fleet, #/tokens.
 export function parse(hash) {
   const parts = hash
     .replace(/^#\/?/, "")
@@ -26,6 +27,8 @@ export function parse(hash) {
       return { name: "logout" };
     case "fleet":
       return { name: "fleet" };
+    case "tokens":
+      return { name: "tokens" };
     case "apps":
       if (parts.length === 1) return { name: "apps" };
       return { name: "app", app: parts[1], view: parts[2] || "channels" };
@@ -38,6 +41,7 @@ export const href = {
   login: () => "#/login",
   apps: () => "#/apps",
   fleet: () => "#/fleet",
+  tokens: () => "#/tokens",
   app: (app, view = "channels") => `#/apps/${encodeURIComponent(app)}/${view}`,
 };
 

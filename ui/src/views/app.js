@@ -8,6 +8,7 @@ import { analyticsView } from "./analytics.js";
 import { webhooksView } from "./webhooks.js";
 import { previewsView } from "./previews.js";
 import { auditView } from "./audit.js";
+import { settingsView } from "./settings.js";
 
 const views = {
   channels: ["Channels", channelsView],
@@ -17,6 +18,7 @@ const views = {
   webhooks: ["Webhooks", webhooksView],
   previews: ["Previews", previewsView],
   audit: ["Audit", auditView],
+  settings: ["Settings", settingsView],
 };
 
 export function appView(root, ctx, app, view) {

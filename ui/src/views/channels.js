@@ -1,15 +1,43 @@
 // #/apps/{app}/channels: each channel's bundle and rollout, with the
 // controls an operator steers a release with. Every change is one PUT of
 // the channel (docs/api.md#channels), then a re-fetch, so what is shown is
-// always what the origin holds, never what we hoped to set.
+// always what the origin holds, never what we hoped to set. The rollout
+// and bundle forms may instead store the change for later (POST
+// …/channels/{name}/schedule); pending schedules are listed below the
+// cards, each with a Cancel.
 import { api, appPath } from "../api.js";
-import { busy, confirmDialog, empty, errorBox, field, h, loading, notice, pct, pctOfBps, replace, time } from "../dom.js";
+import {
+  busy,
+  confirmDialog,
+  empty,
+  errorBox,
+  field,
+  fromLocalInput,
+  h,
+  loading,
+  localInput,
+  notice,
+  pct,
+  pctOfBps,
+  replace,
+  table,
+  time,
+  zoneName,
+} from "../dom.js";
 
 export async function channelsView(root, ctx, app) {
   const list = h("div", { class: "channels" }, loading());
+  const sched = h(
+    "section",
+    { id: "schedules", class: "schedules", "aria-labelledby": "schedules-title" },
+    h("h2", { id: "schedules-title" }, "Scheduled changes"),
+    loading(),
+  );
   const extra = h("div");
-  root.append(list, extra);
+  root.append(list, sched, extra);
   let bundles = [];
+  let dueTimer = 0;
+  ctx.onCleanup(() => clearTimeout(dueTimer));
 
   async function load() {
     const [chs, bs] = await Promise.all([
@@ -40,11 +68,131 @@ export async function channelsView(root, ctx, app) {
     } catch (e) {
       notice(`${name}: ${e.message}`, "error");
     }
+    await reloadAll();
+  }
+
+  // schedule(name, body, atMs, done): store the change for atMs instead.
+  async function schedule(name, body, atMs, done) {
+    try {
+      await api(appPath(app, "channels", name, "schedule"), { method: "POST", body: { at_ms: atMs, change: body } });
+      notice(`${done} Scheduled for ${time(atMs)}.`);
+    } catch (e) {
+      notice(`${name}: could not schedule: ${e.message}`, "error");
+    }
+    await reloadAll();
+  }
+
+  async function reloadAll() {
     try {
       await load();
     } catch (e) {
       if (e.name !== "AbortError") notice(`Could not reload the channels: ${e.message}`, "error");
     }
+    await loadSchedules();
+  }
+
+  // ---- Scheduled changes: pending ones soonest first, then the last
+  // ones that fired or were cancelled (the origin's order). Their own
+  // errors stay in their section: the cards above still work.
+  async function loadSchedules() {
+    let all;
+    try {
+      all = await api(appPath(app, "schedules"), { signal: ctx.signal });
+    } catch (e) {
+      if (ctx.alive && e.name !== "AbortError") replace(sched, h("h2", { id: "schedules-title" }, "Scheduled changes"), errorBox(e));
+      return;
+    }
+    if (!ctx.alive) return;
+    const focused = document.activeElement?.id;
+    const pending = (all || []).filter((x) => !x.fired_ms && !x.cancelled_ms);
+    const past = (all || []).filter((x) => x.fired_ms || x.cancelled_ms);
+    replace(
+      sched,
+      h("h2", { id: "schedules-title" }, "Scheduled changes"),
+      pending.length
+        ? table(
+            ["Due", "Channel", "Change", "By", ""],
+            pending.map((x) =>
+              h(
+                "tr",
+                { dataset: { schedule: x.id } },
+                [time(x.at_ms), h("span", { class: "mono" }, x.channel), describe(x.change), h("span", { class: "mono break" }, x.actor || "—"), cancelButton(x)].map((c) =>
+                  h("td", {}, c),
+                ),
+              ),
+            ),
+            { id: "schedules-table" },
+          )
+        : empty("No scheduled changes. Fill in “At” in a channel’s rollout or bundle form to schedule one."),
+      past.length > 0 &&
+        h(
+          "details",
+          { class: "more", id: "schedules-history" },
+          h("summary", {}, `Fired and cancelled (${past.length})`),
+          table(
+            ["Due", "Channel", "Change", "By", "Outcome"],
+            past.map((x) => [
+              time(x.at_ms),
+              h("span", { class: "mono" }, x.channel),
+              describe(x.change),
+              h("span", { class: "mono break" }, x.actor || "—"),
+              x.cancelled_ms
+                ? h("span", { class: "badge" }, `cancelled ${time(x.cancelled_ms)}`)
+                : x.error
+                  ? h("span", { class: "badge bad", title: x.error }, `failed ${time(x.fired_ms)}: ${x.error}`)
+                  : h("span", { class: "badge ok" }, `fired ${time(x.fired_ms)}`),
+            ]),
+          ),
+        ),
+    );
+    if (focused) document.getElementById(focused)?.focus();
+    // When the soonest one falls due, show what it did (the origin fires
+    // it within a second); no timer for days away, nor past 24 days
+    // (setTimeout's limit).
+    clearTimeout(dueTimer);
+    const next = pending.reduce((m, x) => Math.min(m, x.at_ms), Infinity);
+    const wait = next - Date.now() + 2000;
+    if (Number.isFinite(next) && wait < 6 * 3600 * 1000) dueTimer = setTimeout(() => ctx.alive && reloadAll(), Math.max(wait, 1000));
+  }
+
+  function cancelButton(x) {
+    const btn = h("button", { type: "button", class: "danger subtle", id: `schedule-cancel-${x.id}` }, "Cancel");
+    btn.addEventListener("click", async () => {
+      if (!(await confirmDialog(`Cancel the change to ${x.channel} due ${time(x.at_ms)}?`, `It would ${describe(x.change)}. Nothing is changed now.`, "Cancel change"))) return;
+      await busy(btn, async () => {
+        try {
+          await api(appPath(app, "schedules", x.id), { method: "DELETE" });
+          notice(`${x.channel}: scheduled change cancelled.`);
+        } catch (e) {
+          notice(`${x.channel}: ${e.message}`, "error");
+        }
+        await loadSchedules();
+      });
+    });
+    return btn;
+  }
+
+  // atInput(id): the optional "At" of a form; empty means now.
+  function atInput(id) {
+    return h("input", { type: "datetime-local", id, min: localInput(Date.now()) });
+  }
+  // whenOf(input) → undefined (now), a future Unix ms, or null (refused,
+  // with a notice).
+  function whenOf(input) {
+    if (!input.value) return undefined;
+    const ms = fromLocalInput(input.value);
+    if (!(ms > Date.now())) {
+      notice("Pick a time in the future, or leave “At” empty to change it now.", "error");
+      input.focus();
+      return null;
+    }
+    return ms;
+  }
+  // Its submit button says what it will do.
+  function labelWith(input, btn, now) {
+    const sync = () => (btn.textContent = input.value ? "Schedule" : now);
+    input.addEventListener("input", sync);
+    input.addEventListener("change", sync);
   }
 
   function channelCard(c) {
@@ -190,7 +338,10 @@ export async function channelsView(root, ctx, app) {
     const action = h("select", {}, ["pause", "rollback", "alert"].map((a) => h("option", { value: a }, a)));
     const regions = h("input", { placeholder: "eu, us", autocomplete: "off" });
     const stageMin = h("input", { type: "number", min: "1", step: "1", placeholder: "10" });
-    const btn = h("button", { type: "submit" }, c.rollout ? "Replace rollout" : "Start rollout");
+    const nowLabel = c.rollout ? "Replace rollout" : "Start rollout";
+    const btn = h("button", { type: "submit", id: `rollout-submit-${name}` }, nowLabel);
+    const at = atInput(`rollout-at-${name}`);
+    labelWith(at, btn, nowLabel);
     const form = h(
       "form",
       { class: "form", id: `rollout-form-${name}` },
@@ -204,13 +355,17 @@ export async function channelsView(root, ctx, app) {
         field("On trip", action),
       ),
       h("div", { class: "row" }, field("Stage by regions", regions, "Optional; needs a guard"), field("Minutes per stage", stageMin)),
+      h("div", { class: "row" }, field(`At (${zoneName()})`, at, "Optional: empty starts it now")),
       h("div", { class: "actions" }, btn),
     );
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       const p = Number(percent.value);
       if (!bundle.value) return notice("Publish a bundle first.", "error");
-      if (p >= 100 && !(await confirmDialog(`Send ${bundle.value} to every device of ${name}?`, "A rollout at 100% reaches the whole channel.", "Set 100%"))) return;
+      const when = whenOf(at);
+      if (when === null) return;
+      const whenText = when ? ` at ${time(when)}` : "";
+      if (p >= 100 && !(await confirmDialog(`Send ${bundle.value} to every device of ${name}${whenText}?`, "A rollout at 100% reaches the whole channel.", "Set 100%"))) return;
       const spec = { bundle: bundle.value, percent_bps: Math.round(p * 100), paused: false };
       if (maxFail.value !== "") {
         spec.guard = { max_failure_rate: Number(maxFail.value) / 100, min_attempts: Number(minAttempts.value || 100), action: action.value };
@@ -218,6 +373,7 @@ export async function channelsView(root, ctx, app) {
       const rs = regions.value.split(/[\s,]+/).filter(Boolean);
       if (rs.length) spec.regions = rs;
       if (stageMin.value) spec.stage_minutes = Number(stageMin.value);
+      if (when) return busy(btn, () => schedule(name, { rollout: spec }, when, `${name}: rollout of ${spec.bundle} to ${pctOfBps(spec.percent_bps)}.`));
       await busy(btn, () => change(name, { rollout: spec }, `${name}: rolling out ${spec.bundle} to ${pctOfBps(spec.percent_bps)}.`));
     });
     return form;
@@ -227,17 +383,25 @@ export async function channelsView(root, ctx, app) {
     const name = c.name;
     const sel = bundleSelect(["builtin"]);
     if (c.bundle) sel.value = c.bundle;
-    const btn = h("button", { type: "submit" }, "Set bundle");
+    const btn = h("button", { type: "submit", id: `bundle-submit-${name}` }, "Set bundle");
+    const at = atInput(`bundle-at-${name}`);
+    labelWith(at, btn, "Set bundle");
     const form = h(
       "form",
       { class: "form", id: `bundle-form-${name}` },
       h("h3", {}, "Channel bundle"),
-      h("div", { class: "row" }, field("Bundle", sel, "Every device of the channel gets it")),
+      h("div", { class: "row" }, field("Bundle", sel, "Every device of the channel gets it"), field(`At (${zoneName()})`, at, "Optional: empty sets it now")),
       h("div", { class: "actions" }, btn),
     );
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       const v = sel.value;
+      const when = whenOf(at);
+      if (when === null) return;
+      if (when) {
+        if (!(await confirmDialog(`Move every device of ${name} to ${v} at ${time(when)}?`, `The channel now serves ${c.bundle || "nothing"}. The change is stored and applied then, unless cancelled.`, "Schedule"))) return;
+        return busy(btn, () => schedule(name, { bundle: v }, when, `${name}: ${v}.`));
+      }
       if (!(await confirmDialog(`Move every device of ${name} to ${v}?`, `The channel now serves ${c.bundle || "nothing"}.`, "Set bundle"))) return;
       await busy(btn, () => change(name, { bundle: v }, `${name}: now on ${v}.`));
     });
@@ -255,7 +419,7 @@ export async function channelsView(root, ctx, app) {
         } catch (e) {
           notice(`${c.name}: ${e.message}`, "error");
         }
-        await load().catch(() => {});
+        await reloadAll();
       });
     });
     return h("div", { class: "actions" }, btn);
@@ -293,6 +457,30 @@ export async function channelsView(root, ctx, app) {
   } catch (e) {
     if (ctx.alive && e.name !== "AbortError") replace(list, errorBox(e));
   }
+  await loadSchedules();
+}
+
+// describe(change): a channel change (PUT body) in words, for the
+// schedule list and its confirmation.
+function describe(c = {}) {
+  const out = [];
+  if (c.bundle != null) out.push(`set the bundle to ${c.bundle}`);
+  const r = c.rollout;
+  if (r) {
+    let t = `roll out ${r.bundle} to ${pctOfBps(r.percent_bps || 0)}${r.paused ? " (paused)" : ""}`;
+    if (r.guard) t += `, guard ${r.guard.action} above ${pct(r.guard.max_failure_rate, 2)}`;
+    if (r.regions?.length) t += `, by region ${r.regions.join(", ")}`;
+    out.push(t);
+  }
+  if (c.clear_rollout) out.push("clear the rollout");
+  if (c.rollout_paused != null) out.push(c.rollout_paused ? "pause the rollout" : "resume the rollout");
+  if (c.promote) out.push("promote the rollout");
+  if (c.rollback) out.push("roll back");
+  if (c.advance_stage) out.push("open the next region");
+  const known = new Set(["bundle", "rollout", "clear_rollout", "rollout_paused", "promote", "rollback", "advance_stage"]);
+  const rest = Object.entries(c).filter(([k, v]) => !known.has(k) && v != null && v !== "" && v !== false);
+  if (rest.length) out.push(`set ${rest.map(([k, v]) => `${k}=${typeof v === "object" ? JSON.stringify(v) : v}`).join(", ")}`);
+  return out.join("; ") || "change nothing";
 }
 
 // What a rollback without a rollout moves the channel to (the origin
