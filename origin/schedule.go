@@ -108,13 +108,22 @@ func (p *putScheduleCmd) run(s *state, now int64) (any, bool, error) {
 	return nil, false, nil
 }
 
-func (p *cancelScheduleCmd) run(s *state, now int64) (any, bool, error) {
-	r, ok := s.Schedules[p.App][p.ID]
+// pendingSchedule is app's schedule id, refused unless it is pending.
+func (s *state) pendingSchedule(app, id string) (scheduleRec, error) {
+	r, ok := s.Schedules[app][id]
 	switch {
 	case !ok:
-		return nil, false, fmt.Errorf("%w: schedule %s of %s", ErrNotFound, p.ID, p.App)
+		return r, fmt.Errorf("%w: schedule %s of %s", ErrNotFound, id, app)
 	case !r.pending():
-		return nil, false, fmt.Errorf("%w: schedule %s already fired or was cancelled", ErrConflict, p.ID)
+		return r, fmt.Errorf("%w: schedule %s already fired or was cancelled", ErrConflict, id)
+	}
+	return r, nil
+}
+
+func (p *cancelScheduleCmd) run(s *state, now int64) (any, bool, error) {
+	r, err := s.pendingSchedule(p.App, p.ID)
+	if err != nil {
+		return nil, false, err
 	}
 	r.Cancelled, r.Done = now, s.Index
 	s.Schedules[p.App][p.ID] = r
@@ -124,18 +133,16 @@ func (p *cancelScheduleCmd) run(s *state, now int64) (any, bool, error) {
 
 // run applies the stored change at the entry's time, once.
 func (p *fireScheduleCmd) run(s *state, now int64) (any, bool, error) {
-	r, ok := s.Schedules[p.App][p.ID]
+	r, err := s.pendingSchedule(p.App, p.ID)
 	switch {
-	case !ok:
-		return nil, false, fmt.Errorf("%w: schedule %s of %s", ErrNotFound, p.ID, p.App)
-	case !r.pending():
-		return nil, false, fmt.Errorf("%w: schedule %s already fired or was cancelled", ErrConflict, p.ID)
+	case err != nil:
+		return nil, false, err
 	case now < r.At:
 		return nil, false, fmt.Errorf("%w: schedule %s is due at %d, the entry says %d", ErrConflict, p.ID, r.At, now)
 	case r.Channel != p.Channel:
 		return nil, false, fmt.Errorf("%w: schedule %s is for channel %s", ErrInvalid, p.ID, r.Channel)
 	}
-	_, err := s.putChannel(putChannelCmd{App: p.App, Name: r.Channel, Spec: r.Spec, RolloutID: r.RolloutID, stamp: true}, now)
+	_, err = s.putChannel(putChannelCmd{App: p.App, Name: r.Channel, Spec: r.Spec, RolloutID: r.RolloutID, stamp: true}, now)
 	r.Fired, r.FiredIndex, r.Done = now, s.Index, s.Index
 	if err != nil {
 		r.Error = err.Error()

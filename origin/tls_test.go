@@ -81,6 +81,19 @@ func TestNode_ServesTLS(t *testing.T) {
 	if _, err := tlsClient(t, n, other).Apps(ctx); !errors.As(err, &unknown) {
 		t.Fatalf("trusting another CA: %v", err)
 	}
+	// The dashboard comes over the same TLS, with its policy.
+	hc, err := api.NewHTTPClient(cert, 30*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ui, err := hc.Get(n.URL() + "/ui/")
+	if err != nil {
+		t.Fatalf("dashboard over TLS: %v", err)
+	}
+	ui.Body.Close()
+	if ui.StatusCode != http.StatusOK || !strings.Contains(ui.Header.Get("Content-Security-Policy"), "default-src 'self'") {
+		t.Fatalf("dashboard over TLS: %d, CSP %q", ui.StatusCode, ui.Header.Get("Content-Security-Policy"))
+	}
 	resp, err := http.Get("http://" + n.APIAddr() + "/healthz")
 	if err == nil {
 		resp.Body.Close()
