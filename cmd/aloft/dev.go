@@ -112,6 +112,7 @@ Paste into capacitor.config.json:
 %[3]s
 
 Operator API: %[4]s
+Dashboard:    %[4]s/ui/  (log in with the admin token)
 Admin token:  %[5]s%[6]s
 
   export ALOFT_API=%[4]s ALOFT_TOKEN=%[5]s
