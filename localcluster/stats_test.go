@@ -150,11 +150,15 @@ func TestStats_KnownAnswersAcrossOrigins(t *testing.T) {
 	if on100.Total != 20 || last.Versions["1.1.0"] != 16 || v.Devices != 16 {
 		t.Fatalf("adoption %+v (1.0.0 device-buckets %d), 1.1.0 devices %d", rep.Adoption, on100.Total, v.Devices)
 	}
-	// A device's timeline, merged from the two nodes it reported to.
-	tl, err := admin.Timeline(ctx, app, fleetDevice(19))
-	if err != nil {
-		t.Fatal(err)
-	}
+	// A device's timeline, merged from the two nodes it reported to. The
+	// eu edge may ship the device's first event a flush after the counts
+	// the wait above saw: eventually consistent, so wait for both.
+	var tl api.Timeline
+	wait.For(t, 20*time.Second, "device 19's two events in its timeline", func() bool {
+		var err error
+		tl, err = admin.Timeline(ctx, app, fleetDevice(19))
+		return err == nil && len(tl.Events) >= 2
+	})
 	if len(tl.Events) != 2 || tl.Events[0].Action != "download_zip_start" || tl.Events[1].Action != "decrypt_fail" {
 		t.Fatalf("timeline %+v", tl)
 	}
