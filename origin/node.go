@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -266,6 +267,9 @@ type Node struct {
 	// reannounce: Start found this node restarted at another API address;
 	// Run tells the leader once the API serves (see Start).
 	reannounce bool
+	// scheduleRounds counts the leader's looks for due schedules
+	// (schedule.go), so a test can wait for rounds instead of sleeping.
+	scheduleRounds atomic.Int64
 }
 
 // New opens (or creates) the node's data, starts raft and binds the API

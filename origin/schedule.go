@@ -312,6 +312,7 @@ func (n *Node) scheduleLoop(ctx context.Context) {
 
 // fireDue proposes a fire entry for each pending schedule due by now.
 func (n *Node) fireDue(ctx context.Context) {
+	defer n.scheduleRounds.Add(1)
 	type due struct{ app, id, channel string }
 	var list []due
 	now := time.Now().UnixMilli() // the leader's clock, as rn.apply stamps it

@@ -98,7 +98,18 @@ func TestSchedule_AcrossLeaderChange(t *testing.T) {
 	if err != nil || got.Fired < s.At {
 		t.Fatalf("after firing: %+v, %v", got, err)
 	}
-	time.Sleep(100 * time.Millisecond) // several schedule rounds of the new leader
+	// Several more schedule rounds of whichever node leads now: none fires
+	// it again.
+	rounds := func() (sum int64) {
+		for _, c := range nodes {
+			if c != leader {
+				sum += c.n.scheduleRounds.Load()
+			}
+		}
+		return sum
+	}
+	from := rounds()
+	wait.For(t, 10*time.Second, "three more schedule rounds", func() bool { return rounds() >= from+3 })
 	if c := scheduledActors(t, ocl, s.ID); c != 1 {
 		t.Fatalf("%d audit entries by the schedule, want 1", c)
 	}
@@ -107,7 +118,7 @@ func TestSchedule_AcrossLeaderChange(t *testing.T) {
 // TestSchedule_Refusals: bad times, conditional changes, bad specs, and
 // cancelling twice are refused in words; a cancelled change never fires.
 func TestSchedule_Refusals(t *testing.T) {
-	_, cl := guardNode(t, api.GuardPause)
+	n, cl := guardNode(t, api.GuardPause)
 	ctx := context.Background()
 	soon := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 	for _, c := range []struct {
@@ -137,7 +148,14 @@ func TestSchedule_Refusals(t *testing.T) {
 	if _, err := cl.CancelSchedule(ctx, "com.example.app", s.ID); err == nil || err.(*api.Error).Status != 409 {
 		t.Errorf("second cancel: %v, want 409", err)
 	}
-	time.Sleep(500 * time.Millisecond) // past its time: it must not fire
+	// Rounds of the leader after its due time: it must not fire.
+	var mark int64
+	wait.For(t, 10*time.Second, "two schedule rounds past the due time", func() bool {
+		if mark == 0 && time.Now().UnixMilli() > s.At {
+			mark = n.scheduleRounds.Load() + 2
+		}
+		return mark > 0 && n.scheduleRounds.Load() >= mark
+	})
 	if r := rolloutOf(t, cl); r == nil {
 		t.Fatal("a cancelled promote fired")
 	}
