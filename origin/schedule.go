@@ -358,10 +358,6 @@ func (hs *httpAPI) listSchedules(_ http.ResponseWriter, r *http.Request) (int, a
 }
 
 func (hs *httpAPI) deleteSchedule(_ http.ResponseWriter, r *http.Request) (int, any, error) {
-	app, err := hs.svc.App(r.PathValue("app"))
-	if err != nil {
-		return 0, nil, err
-	}
-	out, err := hs.svc.CancelSchedule(r.Context(), app.ID, r.PathValue("id"), idemKey(r))
+	out, err := hs.svc.CancelSchedule(r.Context(), r.PathValue("app"), r.PathValue("id"), idemKey(r))
 	return http.StatusOK, out, err
 }

@@ -579,11 +579,7 @@ func (hs *httpAPI) patchWebhook(w http.ResponseWriter, r *http.Request) (int, an
 	if err := decodeBody(w, r, &req); err != nil {
 		return 0, nil, err
 	}
-	app, err := hs.svc.App(r.PathValue("app"))
-	if err != nil {
-		return 0, nil, err
-	}
-	out, err := hs.svc.UpdateWebhook(r.Context(), app.ID, r.PathValue("id"), req, idemKey(r))
+	out, err := hs.svc.UpdateWebhook(r.Context(), r.PathValue("app"), r.PathValue("id"), req, idemKey(r))
 	return http.StatusOK, out, err
 }
 

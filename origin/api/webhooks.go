@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"time"
 )
 
 // Webhook event types. Each catalog change of an app is one event, of the
@@ -141,6 +140,3 @@ func (c *Client) WebhookDeliveries(ctx context.Context, app, id string, limit in
 	}
 	return out, c.Do(ctx, http.MethodGet, p, nil, "", &out)
 }
-
-// AttemptTime converts a log time in Unix ms.
-func AttemptTime(ms int64) time.Time { return time.UnixMilli(ms) }
