@@ -41,6 +41,8 @@ type cluster struct {
 
 	rebuildMu sync.Mutex // serializes rebuild: the latest member list wins
 
+	share *share // region-wide rate limits; nil without gossip or limits
+
 	jobs chan prefetchJob
 	// prefetchPending counts jobs queued or running (a gauge).
 	prefetchPending atomic.Int64
@@ -84,6 +86,10 @@ func (n *Node) startCluster() error {
 	}
 	gc.OnMembers = c.rebuild
 	gc.OnAnnounce = func(a gossip.Announcement) { n.catalogHint(a.Index, a.From.Meta.PeerURL) }
+	if sh := newShare(map[byte]*limiter{shareChecks: n.limiter, shareStatsDevices: n.statsDevices}); len(sh.lims) > 0 && n.cfg.RateLimitShare > 0 {
+		c.share = sh
+		gc.OnMessage = sh.receive
+	}
 	g, err := gossip.New(gc)
 	if err != nil {
 		return fmt.Errorf("edge: gossip: %w", err)
@@ -102,6 +108,10 @@ func (n *Node) clusterLoop(ctx context.Context) {
 	for range prefetchWorkers {
 		wg.Add(1)
 		go func() { defer wg.Done(); n.cl.prefetchLoop(ctx) }()
+	}
+	if n.cl.share != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); n.cl.shareLoop(ctx, n.cfg.RateLimitShare) }()
 	}
 	wg.Wait()
 }

@@ -94,7 +94,12 @@ type Config struct {
 	StatsRetryMax time.Duration
 	// RateLimit caps update checks and channel_self requests per device
 	// per RateLimitWindow; over it the edge answers 429 with Retry-After,
-	// which the plugin honours (reference C11). 0 (the default) is off.
+	// which the plugin honours (reference C11). Default 60: a plugin
+	// checks at app start and resume and at most every periodCheckDelay
+	// (600 s at least), so a real device stays far below one a second,
+	// while a script hammering one id is turned away. Counted by device
+	// id, never by IP, so devices behind one carrier NAT do not share a
+	// budget. 0 is off.
 	RateLimit int
 	// StatsDeviceLimit caps stats events (not requests) per device id per
 	// RateLimitWindow; over it /stats answers 429 with Retry-After and the
@@ -109,8 +114,14 @@ type Config struct {
 	// 33k. 0 is off.
 	StatsAppLimit int
 	// RateLimitWindow is the window of every rate limit above. Default 1
-	// minute.
+	// minute. Windows are aligned to the wall clock, so the edges of a
+	// region (with synchronised clocks) count the same window.
 	RateLimitWindow time.Duration
+	// RateLimitShare is how often an edge with gossip sends its region's
+	// peers its counts of the devices near a limit, so RateLimit and
+	// StatsDeviceLimit hold across the region, not per edge (share.go
+	// states the error bound). 0 counts per edge only. Default 1s.
+	RateLimitShare time.Duration
 	// SpoolDir holds stats batches until the origin takes them: every
 	// StatsFlushInterval the new counts are written there (temp file,
 	// fsync, rename, directory fsync) before they are shipped, so they
@@ -174,9 +185,11 @@ func DefaultConfig() Config {
 		MaxTimelineBytes:   16 << 20,
 		RetryInterval:      time.Second,
 		StatsRetryMax:      time.Minute,
+		RateLimit:          60,
 		StatsDeviceLimit:   500,
 		StatsAppLimit:      60000,
 		RateLimitWindow:    time.Minute,
+		RateLimitShare:     time.Second,
 		MaxConnsPerIP:      1000,
 		ReadTimeout:        10 * time.Second,
 		WriteTimeout:       5 * time.Minute,
@@ -198,6 +211,7 @@ func LocalConfig() Config {
 	c.StatsFlushInterval = 50 * time.Millisecond
 	c.RetryInterval = 50 * time.Millisecond
 	c.StatsRetryMax = 500 * time.Millisecond
+	c.RateLimitShare = 100 * time.Millisecond
 	return c
 }
 
@@ -214,6 +228,8 @@ func (c *Config) Validate() error {
 		return errors.New("edge: StatsFlushInterval, RetryInterval and StatsRetryMax must be positive")
 	case c.MaxStatsKeys <= 0 || c.MaxSpoolBatches <= 0 || c.MaxSpoolBytes <= 0 || c.MaxSeenDevices <= 0 || c.MaxTimelineBytes <= 0:
 		return errors.New("edge: MaxStatsKeys, MaxSeenDevices, MaxTimelineBytes, MaxSpoolBatches and MaxSpoolBytes must be positive")
+	case c.RateLimitShare < 0:
+		return errors.New("edge: RateLimitShare must be 0 (per edge) or positive")
 	case c.RateLimit < 0 || c.StatsDeviceLimit < 0 || c.StatsAppLimit < 0:
 		return errors.New("edge: RateLimit, StatsDeviceLimit and StatsAppLimit must be 0 (off) or positive")
 	case (c.RateLimit > 0 || c.StatsDeviceLimit > 0 || c.StatsAppLimit > 0) && c.RateLimitWindow <= 0:

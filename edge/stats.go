@@ -294,12 +294,22 @@ func (n *Node) statsUnavailable(ctx *fasthttp.RequestCtx) {
 
 // writeRetryLater writes a refusal the plugin retries, with the retry hint
 // both as Retry-After and as moreInfo.retryAfterSeconds (reference §1.5).
+//
+// A 429 also carries X-RateLimit-Reset (epoch seconds) and
+// moreInfo.rateLimitResetAt (epoch ms), as Capgo's backend sends.
 func writeRetryLater(ctx *fasthttp.RequestCtx, status int, code, message string, retry int) {
 	s := strconv.Itoa(retry)
 	ctx.Response.Header.Set("Retry-After", s)
 	ctx.SetContentType("application/json")
 	ctx.SetStatusCode(status)
-	ctx.SetBodyString(`{"error":"` + code + `","message":"` + message + `","moreInfo":{"retryAfterSeconds":` + s + `}}`)
+	if status != fasthttp.StatusTooManyRequests {
+		ctx.SetBodyString(`{"error":"` + code + `","message":"` + message + `","moreInfo":{"retryAfterSeconds":` + s + `}}`)
+		return
+	}
+	reset := time.Now().Add(time.Duration(retry) * time.Second)
+	ctx.Response.Header.Set("X-RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
+	ctx.SetBodyString(`{"error":"` + code + `","message":"` + message + `","moreInfo":{"retryAfterSeconds":` + s +
+		`,"rateLimitResetAt":` + strconv.FormatInt(reset.UnixMilli(), 10) + `}}`)
 }
 
 func lowerASCII(s string) string {

@@ -116,6 +116,13 @@ type Config struct {
 	// arrive during a call are coalesced into one more call; read
 	// Members for the current list. It must not call Close.
 	OnMembers func()
+	// OnMessage receives what another member sent this one with Send:
+	// the sender's name as it claims it (any key holder can claim any
+	// name; see Limits in DESIGN.md) and the payload. It runs on
+	// memberlist's packet goroutine, so it must return quickly and must
+	// not keep msg, which is reused after it returns. nil: messages are
+	// dropped.
+	OnMessage func(from string, msg []byte)
 }
 
 // DefaultConfig returns production settings, with memberlist's WAN

@@ -35,6 +35,10 @@ func (d *delegate) NotifyMsg(b []byte) {
 	if d.n.dropMsgs.Load() {
 		return
 	}
+	if len(b) > 0 && b[0] == kindDirect {
+		d.n.deliverDirect(b[1:])
+		return
+	}
 	kind, a, err := decodeAnnouncement(b)
 	if err != nil || kind != kindAnnounce {
 		d.n.log.Debug("gossip: ignoring message", "kind", kind, "len", len(b), "err", err)

@@ -194,6 +194,40 @@ func (n *Node) Announce(index uint64, digest [32]byte) {
 	signal(n.metaWake)
 }
 
+// Send sends msg to member to, best effort: one UDP packet, no
+// acknowledgement, no retry, so a caller that needs it to arrive sends
+// again (rate-limit counts are resent every round). It does not block
+// on the peer. msg must fit MaxMessage.
+func (n *Node) Send(to Member, msg []byte) error {
+	if len(msg) > MaxMessage {
+		return ErrMessageTooLarge
+	}
+	n.mu.Lock()
+	left := n.left
+	n.mu.Unlock()
+	if left {
+		return ErrClosed
+	}
+	err := n.ml.SendToAddress(memberlist.Address{Addr: to.Addr, Name: to.Name}, encodeDirect(n.cfg.Name, msg))
+	if err != nil {
+		return fmt.Errorf("gossip: send to %s: %w", to.Name, err)
+	}
+	return nil
+}
+
+// deliverDirect hands a Send payload to OnMessage.
+func (n *Node) deliverDirect(b []byte) {
+	if n.cfg.OnMessage == nil {
+		return
+	}
+	from, msg, err := decodeDirect(b)
+	if err != nil || from == n.cfg.Name {
+		n.log.Debug("gossip: ignoring direct message", "len", len(b), "err", err)
+		return
+	}
+	n.cfg.OnMessage(from, msg)
+}
+
 // Leave tells the cluster this node is leaving, waiting up to timeout
 // for the message to go out, so peers drop it at once instead of after
 // failure detection. The node keeps running until Close.

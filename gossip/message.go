@@ -16,7 +16,36 @@ import (
 const (
 	kindAnnounce byte = 1 // a broadcast of one announcement
 	kindState    byte = 2 // push/pull: the newest announcement the sender knows
+	kindDirect   byte = 3 // Send: a payload for the caller, to one member
 )
+
+// MaxMessage bounds a Send payload so that, with its header (the
+// longest name), the encryption overhead and the longest cluster label,
+// it fits memberlist's 1400-byte packet budget: one UDP datagram that a
+// 1500-byte MTU carries unfragmented, since a lost fragment loses it all.
+const MaxMessage = 1400 - 1 - 1 - MaxNameLen - 64 - 255
+
+// ErrMessageTooLarge is returned by Send for a payload over MaxMessage.
+var ErrMessageTooLarge = errors.New("gossip: message over MaxMessage bytes")
+
+// encodeDirect lays out: kind, uvarint sender length, sender, payload.
+func encodeDirect(from string, msg []byte) []byte {
+	b := make([]byte, 0, 1+binary.MaxVarintLen16+len(from)+len(msg))
+	b = append(b, kindDirect)
+	b = binary.AppendUvarint(b, uint64(len(from)))
+	b = append(b, from...)
+	return append(b, msg...)
+}
+
+// decodeDirect reads encodeDirect's layout (b starts after the kind);
+// the payload aliases b.
+func decodeDirect(b []byte) (from string, msg []byte, err error) {
+	l, n := binary.Uvarint(b)
+	if n <= 0 || l == 0 || l > MaxNameLen || l > uint64(len(b)-n) {
+		return "", nil, errBadMessage
+	}
+	return string(b[n : n+int(l)]), b[n+int(l):], nil
+}
 
 // digestSize is the length of a catalog digest (SHA-256).
 const digestSize = 32

@@ -28,7 +28,7 @@ func runDev(ctx context.Context, args []string) int {
 	fs.StringVar(&cfg.APIAddr, "api-addr", "127.0.0.1:7070", "operator API listen address (port 0 picks one)")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "base URL of download links (default: each request's own host)")
 	fs.StringVar(&cfg.AdminToken, "admin-token", os.Getenv("ALOFT_ADMIN_TOKEN"), "admin API token (env ALOFT_ADMIN_TOKEN; generated when empty)")
-	fs.IntVar(&cfg.RateLimit, "rate-limit", 0, "update checks per device per minute before 429 (0: off)")
+	fs.IntVar(&cfg.RateLimit, "rate-limit", edge.DefaultConfig().RateLimit, "update checks and channel_self requests per device per minute before 429, counted across the edge's region (0: off)")
 	ec, oc := edge.DefaultConfig(), origin.DefaultConfig()
 	guards := edgeGuardFlags(fs, &ec)
 	originGuardFlags(fs, &oc, "api-")
