@@ -167,7 +167,9 @@ func (h *harness) startAloft() error {
 		// fleet's; the default per-app event limit would answer most of it 429.
 		// Its devices also check far more often than real ones (each
 		// every devices/rate seconds), past the per-device check limit.
-		"--max-conns-per-ip", "0", "--stats-device-limit", "0", "--stats-app-limit", "0", "--rate-limit", "0")
+		"--max-conns-per-ip", "0", "--stats-device-limit", "0", "--stats-app-limit", "0", "--rate-limit", "0",
+		// Seeding writes thousands of API requests a second with one token.
+		"--api-rate-limit", "0")
 	if err != nil {
 		return err
 	}

@@ -37,6 +37,8 @@ type httpAPI struct {
 	members *http.Transport // to other members' APIs (listen.go)
 	proxy   *forwardProxy   // forwards writes to the leader
 	feedGz  feedAnswers     // the last feed answer, encoded (feedapi.go)
+	// apiLimit holds the per-token request budgets; nil: unlimited.
+	apiLimit *tokenBuckets
 	// guardChecks counts rollout evaluations (rolloutguard.go), so a test
 	// knows the guard looked and chose to do nothing.
 	guardChecks atomic.Int64
@@ -85,6 +87,9 @@ func (hs *httpAPI) serve(w http.ResponseWriter, r *http.Request, fn handlerFunc,
 			}
 			return 0, nil, err
 		}
+		if err := hs.limitToken(w, callerOf(r)); err != nil {
+			return 0, nil, err
+		}
 		// The leader fills the actor from its own check of the token: a
 		// follower forwards the request with it, never a name.
 		r = r.WithContext(withActor(r.Context(), callerOf(r).Name))
@@ -128,6 +133,7 @@ func httpError(err error) *api.Error {
 		code   string
 	}{
 		{ErrUnauthorized, http.StatusUnauthorized, api.CodeUnauthorized},
+		{ErrRateLimited, http.StatusTooManyRequests, api.CodeTooManyRequests},
 		{ErrForbidden, http.StatusForbidden, api.CodeForbidden},
 		{ErrAppNotFound, http.StatusNotFound, api.CodeAppNotFound},
 		{ErrBundleNotFound, http.StatusNotFound, api.CodeBundleNotFound},

@@ -60,7 +60,7 @@ func loadTLS(cfg *Config) (*tls.Config, *http.Transport, error) {
 // newHTTPAPI binds the operator API's listener and builds its server over
 // the node's other parts.
 func newHTTPAPI(cfg *Config, log *slog.Logger, m *originMetrics, rn *raftNode, svc *service, bl *blobService, st *tls.Config, members *http.Transport) (*httpAPI, error) {
-	hs := &httpAPI{cfg: cfg, log: log, metrics: m, rn: rn, svc: svc, bl: bl, members: members}
+	hs := &httpAPI{cfg: cfg, log: log, metrics: m, rn: rn, svc: svc, bl: bl, members: members, apiLimit: newTokenBuckets(cfg.APIRateLimit)}
 	ln, err := listenAPI(cfg, log)
 	if err != nil {
 		return nil, err

@@ -146,6 +146,12 @@ type Config struct {
 	// 256 (an edge holds a long-poll and a stats connection; CI uploads
 	// in parallel). 0 is no cap.
 	APIMaxConnsPerIP int
+	// APIRateLimit is each operator token's budget of API requests a
+	// minute on each node, in bursts of up to a sixth of it; past it the
+	// API answers 429 too_many_requests with Retry-After. Edge tokens are
+	// not limited. Default 6000 (100 a second: a dashboard polling and a
+	// CI publishing in parallel stay far below it). 0 is off.
+	APIRateLimit int
 	// ReadHeaderTimeout bounds reading a request's headers. Default 10s.
 	ReadHeaderTimeout time.Duration
 	// BodyTimeout is the longest a request body may stall: every read of
@@ -184,6 +190,7 @@ func DefaultConfig() Config {
 		ScheduleInterval:   time.Second,
 		GCMinAge:           24 * time.Hour,
 		APIMaxConnsPerIP:   256,
+		APIRateLimit:       6000,
 		ReadHeaderTimeout:  10 * time.Second,
 		BodyTimeout:        30 * time.Second,
 		WriteTimeout:       2 * time.Minute,
@@ -227,6 +234,8 @@ func (c *Config) Validate() error {
 		return errors.New("origin: GCInterval, GCMinAge and GuardInterval must not be negative")
 	case c.ScheduleInterval <= 0:
 		return errors.New("origin: ScheduleInterval must be positive")
+	case c.APIRateLimit < 0:
+		return errors.New("origin: APIRateLimit must be 0 (off) or positive")
 	case c.APIMaxConns < 0 || c.APIMaxConnsPerIP < 0:
 		return errors.New("origin: APIMaxConns and APIMaxConnsPerIP must be 0 (derived / no cap) or positive")
 	case c.ReadHeaderTimeout <= 0 || c.BodyTimeout <= 0 || c.IdleTimeout <= 0:

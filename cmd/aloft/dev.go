@@ -53,7 +53,7 @@ func runDev(ctx context.Context, args []string) int {
 		e.MaxConns, e.MaxConnsPerIP = ec.MaxConns, ec.MaxConnsPerIP
 		e.ReadTimeout, e.WriteTimeout, e.IdleTimeout = ec.ReadTimeout, ec.WriteTimeout, ec.IdleTimeout
 		e.StatsFlushInterval, e.StatsDeviceLimit, e.StatsAppLimit = ec.StatsFlushInterval, ec.StatsDeviceLimit, ec.StatsAppLimit
-		o.APIMaxConns, o.APIMaxConnsPerIP = oc.APIMaxConns, oc.APIMaxConnsPerIP
+		o.APIMaxConns, o.APIMaxConnsPerIP, o.APIRateLimit = oc.APIMaxConns, oc.APIMaxConnsPerIP, oc.APIRateLimit
 		o.ReadHeaderTimeout, o.BodyTimeout, o.IdleTimeout = oc.ReadHeaderTimeout, oc.BodyTimeout, oc.IdleTimeout
 		o.S3 = oc.S3
 		o.TLSCertFile, o.TLSKeyFile = oc.TLSCertFile, oc.TLSKeyFile

@@ -52,6 +52,7 @@ func edgeStatsFlags(fs *flag.FlagSet, c *edge.Config) {
 func originGuardFlags(fs *flag.FlagSet, c *origin.Config, prefix string) {
 	fs.IntVar(&c.APIMaxConns, "api-max-conns", c.APIMaxConns, "most operator API connections held open (0: a fifth of the descriptor limit, at most 10000)")
 	fs.IntVar(&c.APIMaxConnsPerIP, "api-max-conns-per-ip", c.APIMaxConnsPerIP, "most operator API connections from one client IP (0: no cap)")
+	fs.IntVar(&c.APIRateLimit, "api-rate-limit", c.APIRateLimit, "operator API requests per token per minute on this node before 429 (edge tokens are not limited; 0: off)")
 	fs.DurationVar(&c.ReadHeaderTimeout, prefix+"header-timeout", c.ReadHeaderTimeout, "longest time to receive an API request's headers")
 	fs.DurationVar(&c.BodyTimeout, prefix+"body-timeout", c.BodyTimeout, "longest pause allowed inside an API request body (uploads of any size pass)")
 	fs.DurationVar(&c.IdleTimeout, prefix+"idle-timeout", c.IdleTimeout, "close API keep-alive connections idle this long")

@@ -149,7 +149,8 @@ const (
 
 // SetRetry makes the client resend failed requests (connection errors
 // after the first attempt, 503 answers: no leader, leadership moving,
-// connection caps) for up to d in all, honouring Retry-After. A first
+// connection caps; 429: the token's request budget) for up to d in all,
+// honouring Retry-After. A first
 // attempt that cannot connect fails at once: an origin that is down
 // should say so, not hang. Call it before sharing the client.
 func (c *Client) SetRetry(d time.Duration) { c.retry = d }
@@ -158,7 +159,7 @@ func (c *Client) SetRetry(d time.Duration) { c.retry = d }
 func retriable(err error, attempt int) bool {
 	var e *Error
 	if errors.As(err, &e) {
-		return e.Status == http.StatusServiceUnavailable
+		return e.Status == http.StatusServiceUnavailable || e.Status == http.StatusTooManyRequests
 	}
 	if !errors.Is(err, ErrUnreachable) {
 		return false

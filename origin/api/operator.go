@@ -46,8 +46,11 @@ const (
 	CodeBadRequest   = "bad_request"
 	CodeUnauthorized = "unauthorized"
 	CodeForbidden    = "forbidden"
-	CodeNotFound     = "not_found"
-	CodeConflict     = "conflict"
+	// CodeTooManyRequests: the token is over its request budget on the
+	// node asked; Retry-After says when to come back.
+	CodeTooManyRequests = "too_many_requests"
+	CodeNotFound        = "not_found"
+	CodeConflict        = "conflict"
 	// CodeEncryptionRequired: the app's policy refuses unencrypted bundles.
 	CodeEncryptionRequired = "encryption_required"
 	CodeAppNotFound        = "app_not_found"
