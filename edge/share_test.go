@@ -227,3 +227,28 @@ func TestRegion_RateLimitSharedOverGossip(t *testing.T) {
 		t.Fatalf("us edge: %d, want 200: eu's traffic is not its own", code)
 	}
 }
+
+// FuzzShareReceive: a rate-limit report from a peer never panics, and a
+// flood of them keeps each peer's table within maxHotKeys.
+func FuzzShareReceive(f *testing.F) {
+	f.Add(encodeReports(shareChecks, 5, []keyCount{{1, 2}, {3, 4}}, gossip.MaxMessage)[0])
+	f.Add([]byte{shareVersion, shareStatsDevices, 0})
+	f.Add([]byte{shareVersion, 9, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		l := newLimiter(10, time.Minute, 1<<8)
+		s := newShare(map[byte]*limiter{shareChecks: l})
+		s.live = map[string]bool{"p": true}
+		if kind, id, counts, err := decodeReport(b); err == nil {
+			msgs := encodeReports(kind, id, counts, 1<<20)
+			if len(counts) > 0 && len(msgs) != 1 {
+				t.Fatalf("%d counts re-encoded to %d messages", len(counts), len(msgs))
+			}
+		}
+		for range 3 {
+			s.receive("p", b)
+		}
+		if r := s.peers[shareChecks]["p"]; r != nil && len(r.counts) > maxHotKeys {
+			t.Fatalf("peer table of %d keys", len(r.counts))
+		}
+	})
+}
