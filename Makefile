@@ -12,7 +12,7 @@ PKGS      := ./...
 FUZZTIME  ?= 15s
 export GORACE := halt_on_error=1
 
-.PHONY: run build test unit lint vet fmt-check tidy fuzz bench integ deps clean ui ui-check
+.PHONY: run build test unit lint vet fmt-check tidy fuzz bench integ chaos deps clean ui ui-check
 
 run: build ## start origin + edge in one process (aloft dev)
 	$(BIN)/aloft dev
@@ -70,6 +70,9 @@ bench: build ## micro-benchmarks plus the whole-system bench (quick run)
 	$(GO) run ./bench -quick -aloft $(BIN)/aloft
 
 integ: test ## heavier suites (same as test for now)
+
+chaos: deps ## the fault scenarios, one line each; report in bench/results/chaos
+	$(GO) run ./internal/chaos -out bench/results/chaos
 
 clean:
 	rm -rf $(BIN)
