@@ -61,12 +61,12 @@ export async function bundlesView(root, ctx, app) {
   }
 
   function uploadForm() {
-    const file = h("input", { type: "file", accept: ".zip,application/zip", required: true });
-    const version = h("input", { required: true, placeholder: "1.2.0", autocomplete: "off", spellcheck: "false" });
-    const minNative = h("input", { placeholder: "optional", autocomplete: "off" });
-    const comment = h("input", { placeholder: "optional", autocomplete: "off" });
-    const link = h("input", { type: "url", placeholder: "optional", autocomplete: "off" });
-    const btn = h("button", { type: "submit" }, "Upload");
+    const file = h("input", { type: "file", id: "bundle-file", accept: ".zip,application/zip", required: true });
+    const version = h("input", { id: "bundle-version", required: true, placeholder: "1.2.0", autocomplete: "off", spellcheck: "false" });
+    const minNative = h("input", { id: "bundle-min-native", placeholder: "optional", autocomplete: "off" });
+    const comment = h("input", { id: "bundle-comment", placeholder: "optional", autocomplete: "off" });
+    const link = h("input", { type: "url", id: "bundle-link", placeholder: "optional", autocomplete: "off" });
+    const btn = h("button", { type: "submit", id: "bundle-upload-submit" }, "Upload");
     const form = h(
       "form",
       { class: "card form", id: "bundle-upload" },

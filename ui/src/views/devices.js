@@ -58,10 +58,10 @@ export async function devicesView(root, ctx, app) {
   }
 
   function setForm() {
-    const dev = h("input", { required: true, placeholder: "device UUID", autocomplete: "off", spellcheck: "false", class: "mono" });
-    const ch = h("input", { required: true, placeholder: "beta", autocomplete: "off", list: "device-channels" });
+    const dev = h("input", { id: "device-id", required: true, placeholder: "device UUID", autocomplete: "off", spellcheck: "false", class: "mono" });
+    const ch = h("input", { id: "device-channel", required: true, placeholder: "beta", autocomplete: "off", list: "device-channels" });
     const dl = h("datalist", { id: "device-channels" }, channels.map((c) => h("option", { value: c })));
-    const btn = h("button", { type: "submit" }, "Set override");
+    const btn = h("button", { type: "submit", id: "device-set-submit" }, "Set override");
     const form = h(
       "form",
       { class: "card form", id: "device-set" },
@@ -89,7 +89,7 @@ export async function devicesView(root, ctx, app) {
   }
 
   function lookupForm() {
-    const dev = h("input", { required: true, placeholder: "device UUID", autocomplete: "off", spellcheck: "false", class: "mono" });
+    const dev = h("input", { id: "device-lookup-id", required: true, placeholder: "device UUID", autocomplete: "off", spellcheck: "false", class: "mono" });
     const form = h(
       "form",
       { class: "card form", id: "device-lookup" },

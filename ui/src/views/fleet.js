@@ -5,7 +5,7 @@ import { api } from "../api.js";
 import { ago, empty, errorBox, h, replace, table, time } from "../dom.js";
 
 export function fleetView(root, ctx) {
-  const status = h("p", { class: "muted", role: "status" }, "Loading…");
+  const status = h("p", { id: "fleet-status", class: "muted", role: "status" }, "Loading…");
   const warn = h("div");
   const list = h("div");
   root.append(h("h1", {}, "Fleet"), status, warn, list);

@@ -61,8 +61,8 @@ export async function previewsView(root, ctx, app) {
   }
 
   function createForm(bundles, channels) {
-    const kind = h("select", {}, h("option", { value: "bundle" }, "a bundle"), h("option", { value: "channel" }, "a channel (follows it)"));
-    const target = h("select", { required: true });
+    const kind = h("select", { id: "preview-kind" }, h("option", { value: "bundle" }, "a bundle"), h("option", { value: "channel" }, "a channel (follows it)"));
+    const target = h("select", { id: "preview-target", required: true });
     const fill = () =>
       replace(
         target,
@@ -70,10 +70,10 @@ export async function previewsView(root, ctx, app) {
       );
     kind.addEventListener("change", fill);
     fill();
-    const ttl = h("select", {}, TTLS.map(([l, s]) => h("option", { value: String(s) }, l)));
+    const ttl = h("select", { id: "preview-ttl" }, TTLS.map(([l, s]) => h("option", { value: String(s) }, l)));
     ttl.value = String(7 * 86400);
-    const edge = h("input", { type: "url", placeholder: "default: the origin's preview edge", autocomplete: "off" });
-    const btn = h("button", { type: "submit" }, "Create link");
+    const edge = h("input", { type: "url", id: "preview-edge", placeholder: "default: the origin's preview edge", autocomplete: "off" });
+    const btn = h("button", { type: "submit", id: "preview-submit" }, "Create link");
     const f = h(
       "form",
       { class: "card form", id: "preview-create" },
@@ -119,7 +119,7 @@ export async function previewsView(root, ctx, app) {
             h("dt", {}, "Deep link"),
             h("dd", {}, h("code", { id: "preview-link", class: "mono break" }, p.deep_link)),
             h("dt", {}, "Payload URL"),
-            h("dd", {}, h("code", { class: "mono break" }, p.payload_url)),
+            h("dd", {}, h("code", { id: "preview-payload", class: "mono break" }, p.payload_url)),
           ),
         ),
         h("div", { class: "actions" }, h("button", { type: "button", class: "subtle", onclick: () => replace(created) }, "Done")),

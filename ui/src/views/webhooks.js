@@ -17,7 +17,7 @@ const EVENTS = [
 export async function webhooksView(root, ctx, app) {
   const secretBox = h("div");
   const list = h("div", {}, loading());
-  const log = h("div");
+  const log = h("div", { id: "webhook-log" });
   root.append(secretBox, list, addForm(), log);
 
   async function load() {
@@ -37,11 +37,11 @@ export async function webhooksView(root, ctx, app) {
           h(
             "span",
             { class: "btns" },
-            h("button", { type: "button", class: "subtle", onclick: () => showLog(w) }, "Deliveries"),
-            act("Ping", w, () => api(appPath(app, "webhooks", w.id, "ping"), { method: "POST" }), "Ping queued."),
+            h("button", { type: "button", class: "subtle", id: `webhook-deliveries-${w.id}`, onclick: () => showLog(w) }, "Deliveries"),
+            act("Ping", `webhook-ping-${w.id}`, w, () => api(appPath(app, "webhooks", w.id, "ping"), { method: "POST" }), "Ping queued."),
             w.disabled
-              ? act("Enable", w, () => api(appPath(app, "webhooks", w.id), { method: "PATCH", body: { disabled: "" } }), "Enabled.")
-              : act("Disable", w, () => api(appPath(app, "webhooks", w.id), { method: "PATCH", body: { disabled: "disabled from the dashboard" } }), "Disabled."),
+              ? act("Enable", `webhook-enable-${w.id}`, w, () => api(appPath(app, "webhooks", w.id), { method: "PATCH", body: { disabled: "" } }), "Enabled.")
+              : act("Disable", `webhook-disable-${w.id}`, w, () => api(appPath(app, "webhooks", w.id), { method: "PATCH", body: { disabled: "disabled from the dashboard" } }), "Disabled."),
             deleteButton(w),
           ),
         ]),
@@ -50,8 +50,8 @@ export async function webhooksView(root, ctx, app) {
     );
   }
 
-  function act(label, w, fn, done) {
-    const btn = h("button", { type: "button", class: "subtle" }, label);
+  function act(label, id, w, fn, done) {
+    const btn = h("button", { type: "button", class: "subtle", id }, label);
     btn.addEventListener("click", () =>
       busy(btn, async () => {
         try {
@@ -84,9 +84,9 @@ export async function webhooksView(root, ctx, app) {
   }
 
   function addForm() {
-    const url = h("input", { type: "url", required: true, placeholder: "https://hooks.example.com/aloft", autocomplete: "off" });
+    const url = h("input", { type: "url", id: "webhook-url", required: true, placeholder: "https://hooks.example.com/aloft", autocomplete: "off" });
     const boxes = EVENTS.map((ev) => h("input", { type: "checkbox", value: ev }));
-    const btn = h("button", { type: "submit" }, "Add webhook");
+    const btn = h("button", { type: "submit", id: "webhook-add-submit" }, "Add webhook");
     const form = h(
       "form",
       { class: "card form", id: "webhook-add" },
@@ -151,6 +151,7 @@ export async function webhooksView(root, ctx, app) {
                 h("span", { class: "mono clip" }, a.response || ""),
                 a.next_ms ? time(a.next_ms) : "",
               ]),
+              { id: "webhook-log-table" },
             )
           : empty("No deliveries yet."),
       );
