@@ -39,6 +39,10 @@ type dashboardReport struct {
 	PercentBefore       string   `json:"percentBefore"`
 	PercentAfter        string   `json:"percentAfter"`
 	AfterCancel         string   `json:"afterCancel"`
+	ScheduledAt         int64    `json:"scheduledAt"`
+	LaterLabel          string   `json:"laterLabel"`
+	PercentAfterSched   string   `json:"percentAfterSchedule"`
+	PausedAfterSched    bool     `json:"pausedAfterSchedule"`
 	BundleAfterRollback string   `json:"bundleAfterRollback"`
 	TokenSecret         string   `json:"tokenSecret"`
 	Keyboard            bool     `json:"keyboard"`
@@ -56,7 +60,9 @@ type dashboardReport struct {
 // the analytics view goes to $ALOFT_ARTIFACTS (default: a temporary
 // directory the log names). It also opens and cancels a confirmation from
 // the keyboard, checks the channels view fits a phone, makes a token on
-// the tokens page and saves the app's policy on its settings page.
+// the tokens page and saves the app's policy on its settings page. With
+// the channel card's At filled, Pause and Promote schedule their changes
+// for then and change nothing now.
 func TestDashboard_InChromium(t *testing.T) {
 	s := startServer(t)
 	const app = "com.example.app"
@@ -103,6 +109,8 @@ func TestDashboard_InChromium(t *testing.T) {
 		t.Error("no chart drawn on the analytics page")
 	case rep.PercentBefore != "10%" || rep.PercentAfter != "25%" || rep.AfterCancel != "25%":
 		t.Errorf("rollout shown %q → %q (after a cancelled rollback %q), want 10%% → 25%% → 25%%", rep.PercentBefore, rep.PercentAfter, rep.AfterCancel)
+	case rep.LaterLabel != "Pause later" || rep.PercentAfterSched != "25%" || rep.PausedAfterSched:
+		t.Errorf("with the card's At filled, Pause read %q, and after scheduling a pause and a promotion the card shows %q (paused: %v); want \"Pause later\", 25%%, not paused", rep.LaterLabel, rep.PercentAfterSched, rep.PausedAfterSched)
 	case !strings.Contains(rep.BundleAfterRollback, "1.0.0"):
 		t.Errorf("after the rollback the channel shows %q, want 1.0.0", rep.BundleAfterRollback)
 	case !rep.Keyboard:
@@ -125,12 +133,32 @@ func TestDashboard_InChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stepped := false
+	stepped, paused := false, false
 	for _, e := range entries {
 		stepped = stepped || strings.Contains(e.After, `"percent_bps":2500`)
+		paused = paused || strings.Contains(e.After, `"paused":true`)
 	}
 	if !stepped {
 		t.Error("no audit entry set the rollout to 25% (2500 bps)")
+	}
+	if paused {
+		t.Error("the rollout was paused: the pause asked for tomorrow acted at once")
+	}
+	// The card's quick controls, with its At filled, stored their changes
+	// for then.
+	scheds, err := s.api.Schedules(context.Background(), app)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, x := range scheds {
+		if x.Pending() && x.Channel == "production" && x.At == rep.ScheduledAt {
+			got = append(got, mustJSON(x.Change))
+		}
+	}
+	slices.Sort(got)
+	if want := []string{`{"promote":true}`, `{"rollout_paused":true}`}; !slices.Equal(got, want) {
+		t.Errorf("pending changes of production due %d: %q, want %q (all: %+v)", rep.ScheduledAt, got, want, scheds)
 	}
 	// The token the tokens page showed works, with its role.
 	if rep.TokenSecret == "" {

@@ -70,6 +70,29 @@ try {
   report.percentAfter = (await page.textContent(`${card} .rollout-percent`)).trim();
   step("slider moved");
 
+  // The card's "At" filled: Pause and Promote store their changes for
+  // tomorrow instead of acting, and say so on their buttons.
+  const at = "#quick-at-production";
+  const tomorrow = await page.evaluate(() => {
+    const d = new Date(Date.now() + 86400000);
+    d.setHours(9, 0, 0, 0);
+    const p = (n) => String(n).padStart(2, "0");
+    return { value: `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}T09:00`, ms: d.getTime() };
+  });
+  report.scheduledAt = tomorrow.ms;
+  await page.fill(at, tomorrow.value);
+  report.laterLabel = (await page.textContent("#rollout-pause-production")).trim();
+  await page.click("#rollout-pause-production");
+  await page.waitForSelector("#schedules-table [data-schedule]", { timeout: 10000 });
+  await page.fill(at, tomorrow.value);
+  await page.click("#rollout-promote-production");
+  await page.waitForSelector("#confirm-yes", { timeout: 5000 });
+  await page.click("#confirm-yes");
+  await page.waitForFunction(() => document.querySelectorAll("#schedules-table [data-schedule]").length === 2, null, { timeout: 10000 });
+  report.percentAfterSchedule = (await page.textContent(`${card} .rollout-percent`)).trim();
+  report.pausedAfterSchedule = await page.$eval(card, (el) => [...el.querySelectorAll(".badge")].some((b) => b.textContent === "paused"));
+  step("scheduled");
+
   // Roll back: a confirmation first; cancelling changes nothing.
   await page.click("#channel-rollback-production");
   await page.waitForSelector("#confirm-no", { timeout: 5000 });

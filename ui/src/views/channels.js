@@ -2,7 +2,8 @@
 // controls an operator steers a release with. Every change is one PUT of
 // the channel (docs/api.md#channels), then a re-fetch, so what is shown is
 // always what the origin holds, never what we hoped to set. The rollout
-// and bundle forms may instead store the change for later (POST
+// and bundle forms, and the card's quick controls once its "At" is
+// filled, may instead store the change for later (POST
 // …/channels/{name}/schedule); pending schedules are listed below the
 // cards, each with a Cancel.
 import { api, appPath } from "../api.js";
@@ -123,7 +124,7 @@ export async function channelsView(root, ctx, app) {
             ),
             { id: "schedules-table" },
           )
-        : empty("No scheduled changes. Fill in “At” in a channel’s rollout or bundle form to schedule one."),
+        : empty("No scheduled changes. Fill in a channel’s “At” (by its controls, or in its rollout or bundle form) to schedule one."),
       past.length > 0 &&
         h(
           "details",
@@ -194,12 +195,23 @@ export async function channelsView(root, ctx, app) {
     input.addEventListener("input", sync);
     input.addEventListener("change", sync);
   }
+  // The card's quick controls share one "At": filled, each says "later"
+  // and stores its change for then instead of acting at once.
+  function laterLabels(input, btns) {
+    const sync = () => btns.forEach(([b, now]) => (b.textContent = input.value ? `${now} later` : now));
+    input.addEventListener("input", sync);
+    input.addEventListener("change", sync);
+  }
+  // act(name, body, when, done): the change now, or at when (Unix ms).
+  const act = (name, body, when, done) => (when ? schedule(name, body, when, done) : change(name, body, done));
 
   function channelCard(c) {
     const r = c.rollout;
     const name = c.name;
     const id = (what) => `${what}-${name}`;
     const prev = previousBundle(c);
+    const at = atInput(id("quick-at"));
+    const atField = h("div", { class: "row quick-at" }, field(`At (${zoneName()})`, at, "Optional: empty acts at once"));
     const badges = [
       c.public && h("span", { class: "badge" }, "public"),
       c.allow_device_self_set && h("span", { class: "badge" }, "self-set"),
@@ -207,21 +219,30 @@ export async function channelsView(root, ctx, app) {
       r?.tripped && h("span", { class: "badge bad" }, "guard tripped"),
     ];
 
-    const rollback = h(
-      "button",
-      { type: "button", id: id("channel-rollback"), class: "danger" },
-      r ? "Roll back" : "Roll back to previous",
-    );
+    const rollbackLabel = r ? "Roll back" : "Roll back to previous";
+    const rollback = h("button", { type: "button", id: id("channel-rollback"), class: "danger" }, rollbackLabel);
     rollback.addEventListener("click", async () => {
-      const ok = await confirmDialog(
-        r ? `End the rollout on ${name}?` : `Roll ${name} back?`,
-        r
-          ? `Devices that got ${r.bundle} go back to ${c.bundle || "nothing"} at their next check.`
-          : `Every device of ${name} moves from ${c.bundle || "nothing"} to ${prev}.`,
-        "Roll back",
-      );
-      if (ok) await busy(rollback, () => change(name, { rollback: true }, r ? `${name}: rollout ended, back on ${c.bundle}.` : `${name}: rolled back.`));
+      const when = whenOf(at);
+      if (when === null) return;
+      const ask = when
+        ? [
+            r ? `End the rollout on ${name} at ${time(when)}?` : `Roll ${name} back at ${time(when)}?`,
+            "The rollback is stored and applied then, to the channel as it is then, unless cancelled.",
+            "Schedule",
+          ]
+        : [
+            r ? `End the rollout on ${name}?` : `Roll ${name} back?`,
+            r
+              ? `Devices that got ${r.bundle} go back to ${c.bundle || "nothing"} at their next check.`
+              : `Every device of ${name} moves from ${c.bundle || "nothing"} to ${prev}.`,
+            "Roll back",
+          ];
+      const ok = await confirmDialog(...ask);
+      if (!ok) return;
+      const done = when ? `${name}: roll back.` : r ? `${name}: rollout ended, back on ${c.bundle}.` : `${name}: rolled back.`;
+      await busy(rollback, () => act(name, { rollback: true }, when, done));
     });
+    if (!r) laterLabels(at, [[rollback, rollbackLabel]]);
 
     return h(
       "article",
@@ -236,7 +257,7 @@ export async function channelsView(root, ctx, app) {
         h("dt", {}, "Updated"),
         h("dd", {}, time(c.updated_ms)),
       ),
-      r ? rolloutBlock(c, rollback) : [h("p", { class: "muted" }, "No rollout."), h("div", { class: "actions" }, rollback)],
+      r ? rolloutBlock(c, rollback, rollbackLabel, at, atField) : [h("p", { class: "muted" }, "No rollout."), atField, h("div", { class: "actions" }, rollback)],
       h(
         "details",
         { class: "more" },
@@ -248,9 +269,10 @@ export async function channelsView(root, ctx, app) {
     );
   }
 
-  // rolloutBlock(c, rollback): the rollout's facts and controls; the
-  // rollback button joins its row of actions.
-  function rolloutBlock(c, rollback) {
+  // rolloutBlock(c, rollback, …): the rollout's facts and controls; the
+  // rollback button joins its row of actions, and the card's "At" sets
+  // when they all act.
+  function rolloutBlock(c, rollback, rollbackLabel, at, atField) {
     const r = c.rollout;
     const name = c.name;
     const id = (what) => `${what}-${name}`;
@@ -273,26 +295,46 @@ export async function channelsView(root, ctx, app) {
       out.classList.toggle("changed", Number(slider.value) !== start);
     });
     apply.addEventListener("click", async () => {
+      const when = whenOf(at);
+      if (when === null) return;
       const p = Number(slider.value);
       if (p >= 100) {
-        const ok = await confirmDialog(`Send ${r.bundle} to every device of ${name}?`, "A rollout at 100% reaches the whole channel.", "Set 100%");
+        const ok = await confirmDialog(`Send ${r.bundle} to every device of ${name}${when ? ` at ${time(when)}` : ""}?`, "A rollout at 100% reaches the whole channel.", "Set 100%");
         if (!ok) return;
       }
       const bps = Math.round(p * 100);
       await busy(apply, () =>
-        change(name, { rollout: { bundle: r.bundle, percent_bps: bps, paused: r.paused } }, `${name}: ${r.bundle} at ${pctOfBps(bps)}.`),
+        act(name, { rollout: { bundle: r.bundle, percent_bps: bps, paused: r.paused } }, when, `${name}: ${r.bundle} at ${pctOfBps(bps)}.`),
       );
     });
 
-    const pause = h("button", { type: "button", id: id("rollout-pause") }, r.paused ? "Resume" : "Pause");
-    pause.addEventListener("click", () =>
-      busy(pause, () => change(name, { rollout_paused: !r.paused }, `${name}: rollout ${r.paused ? "resumed" : "paused"}.`)),
-    );
+    const pauseLabel = r.paused ? "Resume" : "Pause";
+    const pause = h("button", { type: "button", id: id("rollout-pause") }, pauseLabel);
+    pause.addEventListener("click", () => {
+      const when = whenOf(at);
+      if (when === null) return;
+      const done = when ? `${name}: ${r.paused ? "resume" : "pause"} the rollout.` : `${name}: rollout ${r.paused ? "resumed" : "paused"}.`;
+      return busy(pause, () => act(name, { rollout_paused: !r.paused }, when, done));
+    });
     const promote = h("button", { type: "button", id: id("rollout-promote") }, "Promote");
     promote.addEventListener("click", async () => {
-      const ok = await confirmDialog(`Promote ${r.bundle} on ${name}?`, `${r.bundle} becomes the channel's bundle for every device, and the rollout ends.`, "Promote");
-      if (ok) await busy(promote, () => change(name, { promote: true }, `${name}: ${r.bundle} promoted.`));
+      const when = whenOf(at);
+      if (when === null) return;
+      const ok = when
+        ? await confirmDialog(
+            `Promote the rollout on ${name} at ${time(when)}?`,
+            "The promotion is stored and applied then, to the rollout running then, unless cancelled.",
+            "Schedule",
+          )
+        : await confirmDialog(`Promote ${r.bundle} on ${name}?`, `${r.bundle} becomes the channel's bundle for every device, and the rollout ends.`, "Promote");
+      if (ok) await busy(promote, () => act(name, { promote: true }, when, when ? `${name}: promote the rollout.` : `${name}: ${r.bundle} promoted.`));
     });
+    laterLabels(at, [
+      [apply, "Apply"],
+      [pause, pauseLabel],
+      [promote, "Promote"],
+      [rollback, rollbackLabel],
+    ]);
 
     const g = r.guard;
     return h(
@@ -320,6 +362,7 @@ export async function channelsView(root, ctx, app) {
       ),
       r.tripped && h("p", { class: "error rollout-tripped", role: "alert" }, `Guard tripped: ${r.tripped}`),
       h("div", { class: "slider-row" }, h("label", { for: id("rollout-slider") }, "Share"), slider, out, apply),
+      atField,
       h("div", { class: "actions" }, pause, promote, rollback),
     );
   }
