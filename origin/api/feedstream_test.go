@@ -84,6 +84,30 @@ func TestReadFeed_RefusesMalformedStreams(t *testing.T) {
 	}
 }
 
+// agreesWithEncodingJSON fails t unless DecodeBundle(in) errs exactly
+// when encoding/json does, otherwise gives its value, and reports exact
+// only when that value encodes back to in. It returns the bundle (nil on
+// an error).
+func agreesWithEncodingJSON(t *testing.T, in []byte) *Bundle {
+	t.Helper()
+	var want Bundle
+	wantErr := json.Unmarshal(in, &want)
+	got, exact, err := DecodeBundle(in)
+	if (err != nil) != (wantErr != nil) {
+		t.Fatalf("%q: error %v, encoding/json %v", in, err, wantErr)
+	}
+	if err != nil {
+		return nil
+	}
+	if !reflect.DeepEqual(got, &want) {
+		t.Fatalf("%q: got %+v, encoding/json %+v", in, got, want)
+	}
+	if again, _ := json.Marshal(got); exact != bytes.Equal(again, in) {
+		t.Fatalf("%q: exact=%v, encodes to %q", in, exact, again)
+	}
+	return got
+}
+
 // TestDecodeBundle_AgreesWithEncodingJSON: on the origin's own encoding
 // and on thousands of mutations of it, DecodeBundle fails exactly when
 // encoding/json does and otherwise gives encoding/json's value; exact is
@@ -113,25 +137,13 @@ func TestDecodeBundle_AgreesWithEncodingJSON(t *testing.T) {
 				in = append(in[:p], append([]byte{alphabet[rng.IntN(len(alphabet))]}, in[p:]...)...)
 			}
 		}
-		var want Bundle
-		wantErr := json.Unmarshal(in, &want)
-		got, exact, err := DecodeBundle(in)
-		if (err != nil) != (wantErr != nil) {
-			t.Fatalf("%q: error %v, encoding/json %v", in, err, wantErr)
-		}
-		if err != nil {
+		got := agreesWithEncodingJSON(t, in)
+		if got == nil {
 			continue
-		}
-		if !reflect.DeepEqual(got, &want) {
-			t.Fatalf("%q: got %+v, encoding/json %+v", in, got, want)
 		}
 		decoded++
 		if fb, ok := fastBundle(in); ok && reflect.DeepEqual(fb, got) {
 			fast++
-		}
-		again, _ := json.Marshal(got)
-		if exact != bytes.Equal(again, in) {
-			t.Fatalf("%q: exact=%v", in, exact)
 		}
 	}
 	// The mutations must reach both paths for the comparison to mean anything.
