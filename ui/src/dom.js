@@ -206,3 +206,15 @@ export async function busy(btn, fn) {
     if (btn && btn.isConnected) btn.disabled = false;
   }
 }
+
+// guarded wraps a view's load so a failure shows in place of el, unless
+// the view was left (ctx.alive false) or the request was aborted.
+export function guarded(ctx, el, load) {
+  return async () => {
+    try {
+      await load();
+    } catch (e) {
+      if (ctx.alive && e.name !== "AbortError") replace(el, errorBox(e));
+    }
+  };
+}

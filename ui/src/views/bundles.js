@@ -2,7 +2,7 @@
 // (the raw form of PUT …/bundles/{version}: the origin validates it the
 // way the plugin would) and delete.
 import { api, appPath } from "../api.js";
-import { busy, bytes, confirmDialog, empty, errorBox, field, h, loading, notice, replace, table, time } from "../dom.js";
+import { busy, guarded, bytes, confirmDialog, empty, field, h, loading, notice, replace, table, time } from "../dom.js";
 
 export async function bundlesView(root, ctx, app) {
   const list = h("div", {}, loading());
@@ -103,12 +103,6 @@ export async function bundlesView(root, ctx, app) {
     return form;
   }
 
-  async function reload() {
-    try {
-      await load();
-    } catch (e) {
-      if (ctx.alive && e.name !== "AbortError") replace(list, errorBox(e));
-    }
-  }
+  const reload = guarded(ctx, list, load);
   await reload();
 }

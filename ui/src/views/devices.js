@@ -1,7 +1,7 @@
 // #/apps/{app}/devices: device overrides (a device pinned to a channel),
 // set and unset, and one device's recent events.
 import { api, appPath } from "../api.js";
-import { busy, confirmDialog, empty, errorBox, field, h, loading, notice, replace, table, time } from "../dom.js";
+import { busy, guarded, confirmDialog, empty, errorBox, field, h, loading, notice, replace, table, time } from "../dom.js";
 
 export async function devicesView(root, ctx, app) {
   const list = h("div", {}, loading());
@@ -136,12 +136,6 @@ export async function devicesView(root, ctx, app) {
     }
   }
 
-  async function reload() {
-    try {
-      await load();
-    } catch (e) {
-      if (ctx.alive && e.name !== "AbortError") replace(list, errorBox(e));
-    }
-  }
+  const reload = guarded(ctx, list, load);
   await reload();
 }

@@ -2,7 +2,7 @@
 // secret is shown this once: the origin keeps only what signs with it),
 // ping, enable/disable, delete and each endpoint's delivery log.
 import { api, appPath } from "../api.js";
-import { busy, confirmDialog, empty, errorBox, field, h, loading, notice, replace, table, time } from "../dom.js";
+import { busy, guarded, confirmDialog, empty, errorBox, field, h, loading, notice, replace, table, time } from "../dom.js";
 
 const EVENTS = [
   "bundle.published",
@@ -160,12 +160,6 @@ export async function webhooksView(root, ctx, app) {
     }
   }
 
-  async function reload() {
-    try {
-      await load();
-    } catch (e) {
-      if (ctx.alive && e.name !== "AbortError") replace(list, errorBox(e));
-    }
-  }
+  const reload = guarded(ctx, list, load);
   await reload();
 }
