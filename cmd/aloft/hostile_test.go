@@ -293,18 +293,7 @@ func TestHostile_NoEchoNoSpoof(t *testing.T) {
 		}
 	}
 	// The spoof: links name the edge itself, never the Host sent.
-	run := func(args ...string) {
-		cmd := exec.Command(buildBinary(t), args...)
-		cmd.Env = append(os.Environ(), "ALOFT_API="+p.api, "ALOFT_TOKEN="+hostileToken, "HOME="+t.TempDir())
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("aloft %v: %v\n%s", args, err, out)
-		}
-	}
-	web := t.TempDir()
-	_ = os.WriteFile(filepath.Join(web, "index.html"), []byte("<html>spoof</html>"), 0o644)
-	run("app", "create", "com.example.app")
-	run("channel", "create", "production", "--app", "com.example.app", "--public")
-	run("bundle", "upload", web, "--app", "com.example.app", "--version", "1.0.1", "--channel", "production")
+	publishSpoofApp(t, p)
 	for _, spoof := range []func(*http.Request){
 		func(r *http.Request) { r.Host = "evil.example" },
 		func(r *http.Request) { r.Host = "evil.example"; r.Header.Set("X-Forwarded-Host", "evil.example") },
@@ -331,4 +320,22 @@ func TestHostile_NoEchoNoSpoof(t *testing.T) {
 			<-time.After(20 * time.Millisecond)
 		}
 	}
+}
+
+// publishSpoofApp publishes version 1.0.1 of hostileCheck's app on a
+// public channel with the real CLI, so checks get an answer with links.
+func publishSpoofApp(t *testing.T, p *devProc) {
+	t.Helper()
+	run := func(args ...string) {
+		cmd := exec.Command(buildBinary(t), args...)
+		cmd.Env = append(os.Environ(), "ALOFT_API="+p.api, "ALOFT_TOKEN="+hostileToken, "HOME="+t.TempDir())
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("aloft %v: %v\n%s", args, err, out)
+		}
+	}
+	web := t.TempDir()
+	_ = os.WriteFile(filepath.Join(web, "index.html"), []byte("<html>spoof</html>"), 0o644)
+	run("app", "create", "com.example.app")
+	run("channel", "create", "production", "--app", "com.example.app", "--public")
+	run("bundle", "upload", web, "--app", "com.example.app", "--version", "1.0.1", "--channel", "production")
 }
