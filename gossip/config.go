@@ -93,6 +93,13 @@ type Config struct {
 	PushPullInterval time.Duration
 	// TCPTimeout bounds the push/pull and join streams.
 	TCPTimeout time.Duration
+	// MaxStreams caps the inbound TCP streams (joins, push/pull) open at
+	// once; more are closed on arrival. MaxStreamsPerIP caps those from
+	// one address, so one flooding host cannot take every slot. Members
+	// open one stream per push/pull or join, for milliseconds, so the
+	// caps bind only under a flood. Both must be at least 1.
+	MaxStreams, MaxStreamsPerIP int
+
 	// ReclaimAfter is how long a dead member's name stays bound to its
 	// old address before a member with that name at a new address (an
 	// edge restarted on a new IP or port) is accepted. 0 is memberlist's
@@ -155,6 +162,8 @@ func DefaultConfig() Config {
 		RetransmitMult:   wan.RetransmitMult,
 		PushPullInterval: lan.PushPullInterval,
 		TCPTimeout:       wan.TCPTimeout,
+		MaxStreams:       128,
+		MaxStreamsPerIP:  8,
 		ReclaimAfter:     10 * time.Second,
 	}
 }
@@ -181,6 +190,8 @@ func LocalConfig() Config {
 		RetransmitMult:   loc.RetransmitMult,
 		PushPullInterval: 2 * time.Second,
 		TCPTimeout:       2 * time.Second,
+		MaxStreams:       128,
+		MaxStreamsPerIP:  32, // every member of a local cluster shares 127.0.0.1
 		ReclaimAfter:     time.Millisecond,
 	}
 }
@@ -262,7 +273,8 @@ func (c Config) validateTimers() []error {
 	for _, p := range []struct {
 		name string
 		v    int
-	}{{"SuspicionMult", c.SuspicionMult}, {"GossipNodes", c.GossipNodes}, {"RetransmitMult", c.RetransmitMult}} {
+	}{{"SuspicionMult", c.SuspicionMult}, {"GossipNodes", c.GossipNodes}, {"RetransmitMult", c.RetransmitMult},
+		{"MaxStreams", c.MaxStreams}, {"MaxStreamsPerIP", c.MaxStreamsPerIP}} {
 		if p.v < 1 {
 			errs = append(errs, fmt.Errorf("gossip: %s must be at least 1", p.name))
 		}

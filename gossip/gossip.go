@@ -82,6 +82,7 @@ type Node struct {
 	wg                                  sync.WaitGroup
 
 	joinOK, joinFailed atomic.Int64 // join attempts, for tests and logs
+	transport          *guardedTransport
 
 	// Test hooks, set only by this package's tests to take one path of
 	// spreading away and show the other works alone.
@@ -118,8 +119,24 @@ func New(cfg Config) (*Node, error) {
 		NumNodes:       func() int { return int(n.alive.Load()) },
 		RetransmitMult: cfg.RetransmitMult,
 	}
-	ml, err := memberlist.Create(cfg.memberlistConfig(&delegate{n}, logWriter{logger}))
+	mc := cfg.memberlistConfig(&delegate{n}, newLogWriter(logger))
+	tr, err := newGuardedTransport(cfg, mc.Logger)
 	if err != nil {
+		return nil, fmt.Errorf("gossip: start %s on %s:%d: %w", cfg.Name, cfg.BindAddr, cfg.BindPort, err)
+	}
+	if mc.BindPort == 0 {
+		// memberlist learns a kernel-chosen port only from a transport it
+		// made itself.
+		mc.BindPort = tr.GetAutoBindPort()
+		if cfg.AdvertisePort == 0 {
+			mc.AdvertisePort = mc.BindPort
+		}
+	}
+	mc.Transport = tr
+	n.transport = tr
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		_ = tr.Shutdown()
 		return nil, fmt.Errorf("gossip: start %s on %s:%d: %w", cfg.Name, cfg.BindAddr, cfg.BindPort, err)
 	}
 	n.ml = ml

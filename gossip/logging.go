@@ -7,20 +7,61 @@ package gossip
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
+	"sync"
+	"time"
 )
 
 // logWriter is the io.Writer behind memberlist's *log.Logger, which makes
-// one Write per line and serializes them.
-type logWriter struct{ l *slog.Logger }
+// one Write per line and serializes them. memberlist logs one line per
+// bad packet or stream, so anyone who can reach the gossip port could
+// write the edge's log as fast as they send: at most logBurst lines per
+// logWindow pass, and the next line after a window that dropped some
+// says how many.
+type logWriter struct {
+	l *slog.Logger
 
-func (w logWriter) Write(p []byte) (int, error) {
+	mu          sync.Mutex
+	windowStart time.Time
+	inWindow    int
+	dropped     int
+}
+
+const (
+	logWindow = 10 * time.Second
+	logBurst  = 20
+)
+
+func newLogWriter(l *slog.Logger) *logWriter { return &logWriter{l: l} }
+
+func (w *logWriter) Write(p []byte) (int, error) {
 	level, line := splitLevel(bytes.TrimRight(p, "\r\n"))
-	if !w.l.Enabled(context.Background(), level) {
+	ctx := context.Background()
+	if !w.l.Enabled(ctx, level) {
 		return len(p), nil
 	}
-	line = bytes.TrimPrefix(line, []byte("memberlist: "))
-	w.l.Log(context.Background(), level, string(line))
+	w.mu.Lock()
+	now := time.Now()
+	dropped := 0
+	if now.Sub(w.windowStart) >= logWindow {
+		dropped, w.dropped = w.dropped, 0
+		w.windowStart, w.inWindow = now, 0
+	}
+	pass := w.inWindow < logBurst
+	if pass {
+		w.inWindow++
+	} else {
+		w.dropped++
+	}
+	w.mu.Unlock()
+	if dropped > 0 {
+		w.l.Warn("gossip log lines dropped: more than the rate limit", "dropped", dropped, "limit", fmt.Sprintf("%d per %v", logBurst, logWindow))
+	}
+	if pass {
+		line = bytes.TrimPrefix(line, []byte("memberlist: "))
+		w.l.Log(ctx, level, string(line))
+	}
 	return len(p), nil
 }
 
