@@ -167,7 +167,7 @@ func (h *harness) startAloft() error {
 		// fleet's; the default per-app event limit would answer most of it 429.
 		// Its devices also check far more often than real ones (each
 		// every devices/rate seconds), past the per-device check limit.
-		"--max-conns-per-ip", "0", "--stats-device-limit", "0", "--stats-app-limit", "0", "--rate-limit", "0",
+		"--max-conns-per-ip", "0", "--stats-device-limit", "0", "--stats-app-limit", "0", "--rate-limit", "0", "--app-rate-limit", "0",
 		// Seeding writes thousands of API requests a second with one token.
 		"--api-rate-limit", "0")
 	if err != nil {
@@ -352,7 +352,7 @@ func (h *harness) spawnEdge(originURL, token string, extra ...string) (*child, s
 	ready := filepath.Join(h.tmp, name+"-ready.json")
 	args := append([]string{"edge", "--addr", "127.0.0.1:0", "--origin", originURL, "--token", token,
 		"--ready-file", ready, "--spool", filepath.Join(h.tmp, name+"-spool"), "--data-dir", filepath.Join(h.tmp, name+"-data"),
-		"--allowed-hosts", "127.0.0.1", "--max-conns-per-ip", "0", "--rate-limit", "0"}, extra...)
+		"--allowed-hosts", "127.0.0.1", "--max-conns-per-ip", "0", "--rate-limit", "0", "--app-rate-limit", "0"}, extra...)
 	c, err := h.start(name, h.aloftBin, args...)
 	if err != nil {
 		return nil, "", err

@@ -40,7 +40,7 @@ func (n *Node) handleChannelSelf(ctx *fasthttp.RequestCtx, method string) {
 		decodeFailure(ctx, err)
 		return
 	}
-	if n.limited(ctx, in.DeviceID) {
+	if n.limited(ctx, in.DeviceID, in.AppID) {
 		return
 	}
 	if in.AppID == "" || in.Platform == "" || method != fasthttp.MethodGet && in.DeviceID == "" {

@@ -86,7 +86,8 @@ func (n *Node) startCluster() error {
 	}
 	gc.OnMembers = c.rebuild
 	gc.OnAnnounce = func(a gossip.Announcement) { n.catalogHint(a.Index, a.From.Meta.PeerURL) }
-	if sh := newShare(map[byte]*limiter{shareChecks: n.limiter, shareStatsDevices: n.statsDevices}); len(sh.lims) > 0 && n.cfg.RateLimitShare > 0 {
+	if sh := newShare(map[byte]*limiter{shareChecks: n.limiter, shareStatsDevices: n.statsDevices,
+		shareCheckApps: n.apps, shareStatsApps: n.statsApps}); len(sh.lims) > 0 && n.cfg.RateLimitShare > 0 {
 		c.share = sh
 		gc.OnMessage = sh.receive
 	}

@@ -101,26 +101,35 @@ type Config struct {
 	// id, never by IP, so devices behind one carrier NAT do not share a
 	// budget. 0 is off.
 	RateLimit int
+	// AppRateLimit caps update checks and channel_self requests per app
+	// per RateLimitWindow across the region, whichever devices send
+	// them, so one app's traffic (or a script spraying device ids at
+	// it) cannot take a region's capacity from the others. Over it the
+	// app's devices get 429 with Retry-After and keep the bundle they
+	// run. Default 600000 (10,000 a second per region): an app with five
+	// million daily devices checking ten times a day averages under 600
+	// a second. 0 is off.
+	AppRateLimit int
 	// StatsDeviceLimit caps stats events (not requests) per device id per
 	// RateLimitWindow; over it /stats answers 429 with Retry-After and the
 	// plugin keeps the events queued. Default 500: a plugin queues at most
 	// 200 events, so a full queue flushed after a day offline plus a busy
 	// session still passes. 0 is off.
 	StatsDeviceLimit int
-	// StatsAppLimit caps stats events per app per RateLimitWindow on this
-	// edge, whichever devices send them. Default 60000 (1000 a second);
-	// size it as devices on the edge × events per device per minute, with
-	// room: a fleet of 100k devices sending 20 events an hour each needs
-	// 33k. 0 is off.
+	// StatsAppLimit caps stats events per app per RateLimitWindow across
+	// the region, whichever devices send them. Default 60000 (1000 a
+	// second); size it as devices in the region × events per device per
+	// minute, with room: a fleet of 100k devices sending 20 events an
+	// hour each needs 33k. 0 is off.
 	StatsAppLimit int
 	// RateLimitWindow is the window of every rate limit above. Default 1
 	// minute. Windows are aligned to the wall clock, so the edges of a
 	// region (with synchronised clocks) count the same window.
 	RateLimitWindow time.Duration
 	// RateLimitShare is how often an edge with gossip sends its region's
-	// peers its counts of the devices near a limit, so RateLimit and
-	// StatsDeviceLimit hold across the region, not per edge (share.go
-	// states the error bound). 0 counts per edge only. Default 1s.
+	// peers its counts of the devices and apps near a limit, so every
+	// limit above holds across the region, not per edge (share.go states
+	// the error bound). 0 counts per edge only. Default 1s.
 	RateLimitShare time.Duration
 	// SpoolDir holds stats batches until the origin takes them: every
 	// StatsFlushInterval the new counts are written there (temp file,
@@ -186,6 +195,7 @@ func DefaultConfig() Config {
 		RetryInterval:      time.Second,
 		StatsRetryMax:      time.Minute,
 		RateLimit:          60,
+		AppRateLimit:       600000,
 		StatsDeviceLimit:   500,
 		StatsAppLimit:      60000,
 		RateLimitWindow:    time.Minute,
@@ -230,9 +240,9 @@ func (c *Config) Validate() error {
 		return errors.New("edge: MaxStatsKeys, MaxSeenDevices, MaxTimelineBytes, MaxSpoolBatches and MaxSpoolBytes must be positive")
 	case c.RateLimitShare < 0:
 		return errors.New("edge: RateLimitShare must be 0 (per edge) or positive")
-	case c.RateLimit < 0 || c.StatsDeviceLimit < 0 || c.StatsAppLimit < 0:
-		return errors.New("edge: RateLimit, StatsDeviceLimit and StatsAppLimit must be 0 (off) or positive")
-	case (c.RateLimit > 0 || c.StatsDeviceLimit > 0 || c.StatsAppLimit > 0) && c.RateLimitWindow <= 0:
+	case c.RateLimit < 0 || c.AppRateLimit < 0 || c.StatsDeviceLimit < 0 || c.StatsAppLimit < 0:
+		return errors.New("edge: RateLimit, AppRateLimit, StatsDeviceLimit and StatsAppLimit must be 0 (off) or positive")
+	case (c.RateLimit > 0 || c.AppRateLimit > 0 || c.StatsDeviceLimit > 0 || c.StatsAppLimit > 0) && c.RateLimitWindow <= 0:
 		return errors.New("edge: RateLimitWindow must be positive when a rate limit is on")
 	case c.MaxConns < 0 || c.MaxConnsPerIP < 0:
 		return errors.New("edge: MaxConns and MaxConnsPerIP must be 0 (derived / no cap) or positive")

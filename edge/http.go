@@ -50,7 +50,7 @@ func (n *Node) handleUpdates(ctx *fasthttp.RequestCtx) {
 		decodeFailure(ctx, err)
 		return
 	}
-	if n.limited(ctx, in.DeviceID) {
+	if n.limited(ctx, in.DeviceID, in.AppID) {
 		return
 	}
 	v := n.view.Load()

@@ -233,6 +233,32 @@ func TestNode_RateLimited_C11(t *testing.T) {
 	}
 }
 
+// TestNode_AppRateLimited: an app's checks and channel_self requests
+// from many devices add up to its limit, whatever the case of its id;
+// another app keeps its own budget.
+func TestNode_AppRateLimited(t *testing.T) {
+	n := newTestNode(t)
+	n.limiter = nil
+	n.apps = newLimiter(3, time.Minute, appCells)
+	body := func(dev int, app string) string {
+		return strings.Replace(strings.Replace(checkBody, "2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a", fmt.Sprintf("2b7a3c3e-5d0a-4b7e-9c31-%012d", dev), 1),
+			`"com.example.app"`, `"`+app+`"`, 1)
+	}
+	for i, app := range []string{"com.example.app", "COM.Example.App", "com.example.app"} {
+		if c := request(n, "POST", "/updates", body(i, app)); c.Response.StatusCode() != 200 {
+			t.Fatalf("check %d (%s): %d %s", i, app, c.Response.StatusCode(), c.Response.Body())
+		}
+	}
+	retryLater(t, request(n, "POST", "/updates", body(9, "com.example.app")), 429, "too_many_requests")
+	retryLater(t, request(n, "PUT", "/channel_self", body(10, "Com.Example.App")), 429, "too_many_requests")
+	if c := request(n, "POST", "/updates", body(11, "com.example.other")); c.Response.StatusCode() == 429 {
+		t.Fatalf("another app was refused: %s", c.Response.Body())
+	}
+	if n := newTestNode(t); n.apps == nil {
+		t.Fatal("no per-app check limit by default")
+	}
+}
+
 // TestStats_KeysSurviveBodyReuse: event strings alias the request body,
 // which fasthttp reuses; counted keys must not change when it does, even
 // when an existing counter is incremented through an aliased key.

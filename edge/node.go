@@ -88,12 +88,13 @@ type Node struct {
 	seen    *seenTable
 	metrics *metrics
 	limiter *limiter  // nil when rate limiting is off
+	apps    *limiter  // checks per app; nil when AppRateLimit is 0
 	bufs    sync.Pool // answer buffers (*[]byte)
 	queue   *spoolQueue
 
-	statsDevices *limiter    // nil when StatsDeviceLimit is 0
-	statsApps    *appLimiter // nil when StatsAppLimit is 0
-	cl           *cluster    // region: gossip, owner ring, peer fill, pre-fetch (set by startCluster)
+	statsDevices *limiter // nil when StatsDeviceLimit is 0
+	statsApps    *limiter // nil when StatsAppLimit is 0
+	cl           *cluster // region: gossip, owner ring, peer fill, pre-fetch (set by startCluster)
 
 	applyMu sync.Mutex // appliers of catalog states take turns (sync.go)
 	mu      sync.Mutex
@@ -164,8 +165,11 @@ func New(cfg Config) (*Node, error) {
 	if cfg.StatsDeviceLimit > 0 {
 		n.statsDevices = newLimiter(cfg.StatsDeviceLimit, cfg.RateLimitWindow, statsDeviceCells)
 	}
+	if cfg.AppRateLimit > 0 {
+		n.apps = newLimiter(cfg.AppRateLimit, cfg.RateLimitWindow, appCells)
+	}
 	if cfg.StatsAppLimit > 0 {
-		n.statsApps = newAppLimiter(cfg.StatsAppLimit, cfg.RateLimitWindow)
+		n.statsApps = newLimiter(cfg.StatsAppLimit, cfg.RateLimitWindow, appCells)
 	}
 	n.view.Store(emptyViewIn(cfg.Region))
 	if err := n.startCluster(); err != nil {

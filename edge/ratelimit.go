@@ -197,33 +197,6 @@ func (l *limiter) renew(old *limiterWindow, id int64) *limiterWindow {
 	return nw
 }
 
-// appLimiter counts stats events per app in fixed windows. Apps are the
-// catalog's (events of unknown apps are not counted), so a map stays small.
-type appLimiter struct {
-	limit  int64
-	window time.Duration
-
-	mu     sync.Mutex
-	start  time.Time
-	counts map[string]int64
-}
-
-func newAppLimiter(perWindow int, window time.Duration) *appLimiter {
-	return &appLimiter{limit: int64(perWindow), window: window, counts: map[string]int64{}}
-}
-
-// allowN counts n events of app at now, like limiter.allowN. app must not
-// alias a request body: it is kept as a map key.
-func (l *appLimiter) allowN(app string, n int, now time.Time) (bool, int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if now.Sub(l.start) >= l.window {
-		l.start, l.counts = now, map[string]int64{}
-	}
-	l.counts[app] += int64(n)
-	if l.counts[app] <= l.limit {
-		return true, 0
-	}
-	left := l.start.Add(l.window).Sub(now).Seconds()
-	return false, max(1, int(left+0.999))
-}
+// appCells is the per-app limiters' counters per row (16 KiB a row):
+// apps are the catalog's, thousands at most, so cells rarely collide.
+const appCells = 1 << 12

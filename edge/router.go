@@ -131,13 +131,25 @@ func decodeFailure(ctx *fasthttp.RequestCtx, err error) {
 	writeDeviceError(ctx, fasthttp.StatusBadRequest, capgo.CodeInvalidJSONBody, "Cannot parse body", err.Error())
 }
 
-// limited answers 429 (reference C11) when device is over the rate limit.
-func (n *Node) limited(ctx *fasthttp.RequestCtx, device string) bool {
-	if n.limiter == nil || device == "" {
-		return false
+// limited answers 429 (reference C11) when device or app is over its
+// rate limit. Both are counted whatever the other decides: a refused
+// request still spent the edge's work on its decoding.
+func (n *Node) limited(ctx *fasthttp.RequestCtx, device, app string) bool {
+	now := time.Now()
+	retry := 0
+	if n.limiter != nil && device != "" {
+		if ok, r := n.limiter.allow(device, now); !ok {
+			retry = r
+		}
 	}
-	ok, retry := n.limiter.allow(device, time.Now())
-	if ok {
+	if n.apps != nil && app != "" {
+		// Lowered as the catalog keys apps, so case variants share one
+		// budget; an id already in lower case is not copied.
+		if ok, r := n.apps.allow(lowerASCII(app), now); !ok {
+			retry = max(retry, r)
+		}
+	}
+	if retry == 0 {
 		return false
 	}
 	n.metrics.check("too_many_requests")

@@ -32,6 +32,8 @@ import (
 const (
 	shareChecks       byte = 1 // update checks and channel_self per device
 	shareStatsDevices byte = 2 // stats events per device
+	shareCheckApps    byte = 3 // update checks and channel_self per app
+	shareStatsApps    byte = 4 // stats events per app
 	shareVersion      byte = 1
 )
 

@@ -164,67 +164,87 @@ func TestEncodeReports_SplitsAndRoundTrips(t *testing.T) {
 }
 
 // TestRegion_RateLimitSharedOverGossip: three gossiping edges of region
-// eu and one of region us. A device spreading its checks over the eu
-// edges is refused by every eu edge once the region's total passes the
+// eu and one of region us. Traffic spread over the eu edges — one
+// device's checks, or one app's checks or stats events from a device
+// each — is refused by every eu edge once the region's total passes the
 // limit, although no edge alone saw that many; the us edge, in the same
-// gossip cluster, neither hears eu's counts nor refuses the device.
+// gossip cluster, neither hears eu's counts nor refuses it.
 func TestRegion_RateLimitSharedOverGossip(t *testing.T) {
 	const limit = 30
-	store := newBlobStore(false)
-	limited := func(c *Config) { c.RateLimit = limit }
-	eu := startRegion(t, store, 3, limited)
-	usCfg := regionConfig(store, "edge-us", eu[0].cl.g.Load().Addr())
-	usCfg.Region = "us"
-	limited(&usCfg)
-	us := runEdge(t, usCfg)
-	wait.For(t, 20*time.Second, "four members", func() bool { return len(us.cl.g.Load().Members()) == 4 })
-	cat := catalogOf(5, testBundle("1.0.0"), testBundle("1.1.0"))
-	installAll(t, cat, append(eu, us)...)
+	device := func(i int) string { return fmt.Sprintf("2b7a3c3e-5d0a-4b7e-9c31-%012d", i) }
+	for _, tc := range []struct {
+		name string
+		tune func(*Config)
+		lim  func(*Node) *limiter
+		key  string             // what the limiter counts
+		path string             // device route
+		body func(i int) string // the i-th request
+	}{
+		{"device checks", func(c *Config) { c.RateLimit = limit }, func(n *Node) *limiter { return n.limiter },
+			"2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a", "/updates", func(int) string { return checkBody }},
+		{"app checks", func(c *Config) { c.RateLimit, c.AppRateLimit = 0, limit }, func(n *Node) *limiter { return n.apps },
+			"com.example.app", "/updates", func(i int) string {
+				return strings.Replace(checkBody, "2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a", device(i), 1)
+			}},
+		{"app stats", func(c *Config) { c.StatsDeviceLimit, c.StatsAppLimit = 0, limit }, func(n *Node) *limiter { return n.statsApps },
+			"com.example.app", "/stats", func(i int) string { return statsEv(device(i), "1.1.0", "set") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			store := newBlobStore(false)
+			eu := startRegion(t, store, 3, tc.tune)
+			usCfg := regionConfig(store, "edge-us", eu[0].cl.g.Load().Addr())
+			usCfg.Region = "us"
+			tc.tune(&usCfg)
+			us := runEdge(t, usCfg)
+			wait.For(t, 20*time.Second, "four members", func() bool { return len(us.cl.g.Load().Members()) == 4 })
+			cat := catalogOf(5, testBundle("1.0.0"), testBundle("1.1.0"))
+			installAll(t, cat, append(eu, us)...)
 
-	wait.For(t, 20*time.Second, "the eu edges to learn their peers", func() bool {
-		for _, n := range eu {
-			if n.limiter.threshold.Load() == 0 {
-				return false
+			wait.For(t, 20*time.Second, "the eu edges to learn their peers", func() bool {
+				for _, n := range eu {
+					if tc.lim(n).threshold.Load() == 0 {
+						return false
+					}
+				}
+				return true
+			})
+			hc := deviceClient(t)
+			send := func(n *Node, i int) int {
+				resp, err := hc.Post("http://"+n.Addr()+tc.path, "application/json", strings.NewReader(tc.body(i)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				return resp.StatusCode
 			}
-		}
-		return true
-	})
-	hc := deviceClient(t)
-	check := func(n *Node) int {
-		resp, err := hc.Post("http://"+n.Addr()+"/updates", "application/json", strings.NewReader(checkBody))
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp.StatusCode
-	}
-	for i := range 36 { // 12 per eu edge: each under the limit alone
-		if code := check(eu[i%3]); code != 200 {
-			t.Fatalf("check %d: %d, before the region's total passed the limit", i, code)
-		}
-	}
-	device := `2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a`
-	fp := fingerprint(device)
-	wait.For(t, 20*time.Second, "each eu edge to hear the other two's counts", func() bool {
-		for _, n := range eu {
-			r := n.limiter.remote.Load()
-			if r == nil || r.counts[fp] < 24 {
-				return false
+			for i := range 36 { // 12 per eu edge: each under the limit alone
+				if code := send(eu[i%3], i); code != 200 {
+					t.Fatalf("request %d: %d, before the region's total passed the limit", i, code)
+				}
 			}
-		}
-		return true
-	})
-	for i, n := range eu {
-		if code := check(n); code != 429 {
-			t.Fatalf("eu edge %d: %d after 36 region-wide checks with a limit of %d, want 429", i, code, limit)
-		}
-	}
-	if r := us.limiter.remote.Load(); r != nil && r.counts[fp] != 0 {
-		t.Fatalf("the us edge counted %d of eu's checks", r.counts[fp])
-	}
-	if code := check(us); code != 200 {
-		t.Fatalf("us edge: %d, want 200: eu's traffic is not its own", code)
+			fp := fingerprint(tc.key)
+			wait.For(t, 20*time.Second, "each eu edge to hear the other two's counts", func() bool {
+				for _, n := range eu {
+					r := tc.lim(n).remote.Load()
+					if r == nil || r.counts[fp] < 24 {
+						return false
+					}
+				}
+				return true
+			})
+			for i, n := range eu {
+				if code := send(n, 100+i); code != 429 {
+					t.Fatalf("eu edge %d: %d after 36 region-wide requests with a limit of %d, want 429", i, code, limit)
+				}
+			}
+			if r := tc.lim(us).remote.Load(); r != nil && r.counts[fp] != 0 {
+				t.Fatalf("the us edge counted %d of eu's requests", r.counts[fp])
+			}
+			if code := send(us, 200); code != 200 {
+				t.Fatalf("us edge: %d, want 200: eu's traffic is not its own", code)
+			}
+		})
 	}
 }
 

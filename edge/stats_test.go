@@ -137,7 +137,7 @@ func TestStats_DeviceLimit(t *testing.T) {
 // limit.
 func TestStats_AppLimit(t *testing.T) {
 	n := newTestNode(t)
-	n.statsApps = newAppLimiter(4, time.Minute)
+	n.statsApps = newLimiter(4, time.Minute, appCells)
 	for i := 0; i < 4; i++ {
 		dev := fmt.Sprintf("11111111-2222-4333-8444-%012d", i)
 		if c := request(n, "POST", "/stats", statsEv(dev, "1.1.0", "set")); c.Response.StatusCode() != 200 {

@@ -30,6 +30,7 @@ func runDev(ctx context.Context, args []string) int {
 	fs.StringVar(&cfg.AdminToken, "admin-token", os.Getenv("ALOFT_ADMIN_TOKEN"), "admin API token (env ALOFT_ADMIN_TOKEN; generated when empty)")
 	fs.IntVar(&cfg.RateLimit, "rate-limit", edge.DefaultConfig().RateLimit, "update checks and channel_self requests per device per minute before 429, counted across the edge's region (0: off)")
 	ec, oc := edge.DefaultConfig(), origin.DefaultConfig()
+	fs.IntVar(&ec.AppRateLimit, "app-rate-limit", ec.AppRateLimit, "update checks and channel_self requests per app per minute before 429, counted across the edge's region (0: off)")
 	guards := edgeGuardFlags(fs, &ec)
 	originGuardFlags(fs, &oc, "api-")
 	originTLSFlags(fs, &oc, "api-")
@@ -53,6 +54,7 @@ func runDev(ctx context.Context, args []string) int {
 		e.MaxConns, e.MaxConnsPerIP = ec.MaxConns, ec.MaxConnsPerIP
 		e.ReadTimeout, e.WriteTimeout, e.IdleTimeout = ec.ReadTimeout, ec.WriteTimeout, ec.IdleTimeout
 		e.StatsFlushInterval, e.StatsDeviceLimit, e.StatsAppLimit = ec.StatsFlushInterval, ec.StatsDeviceLimit, ec.StatsAppLimit
+		e.AppRateLimit = ec.AppRateLimit
 		o.APIMaxConns, o.APIMaxConnsPerIP, o.APIRateLimit = oc.APIMaxConns, oc.APIMaxConnsPerIP, oc.APIRateLimit
 		o.ReadHeaderTimeout, o.BodyTimeout, o.IdleTimeout = oc.ReadHeaderTimeout, oc.BodyTimeout, oc.IdleTimeout
 		o.S3 = oc.S3

@@ -42,8 +42,8 @@ func edgeGuardFlags(fs *flag.FlagSet, c *edge.Config) func() error {
 // edgeStatsFlags registers the bounds of stats intake on fs.
 func edgeStatsFlags(fs *flag.FlagSet, c *edge.Config) {
 	fs.DurationVar(&c.StatsFlushInterval, "stats-flush", c.StatsFlushInterval, "how often stats go to the spool: what a crash can lose")
-	fs.IntVar(&c.StatsDeviceLimit, "stats-device-limit", c.StatsDeviceLimit, "stats events per device per minute before 429 (0: off)")
-	fs.IntVar(&c.StatsAppLimit, "stats-app-limit", c.StatsAppLimit, "stats events per app per minute on this edge before 429 (0: off)")
+	fs.IntVar(&c.StatsDeviceLimit, "stats-device-limit", c.StatsDeviceLimit, "stats events per device per minute before 429, counted across the edge's region (0: off)")
+	fs.IntVar(&c.StatsAppLimit, "stats-app-limit", c.StatsAppLimit, "stats events per app per minute before 429, counted across the edge's region (0: off)")
 }
 
 // originGuardFlags registers the operator API's limits on fs. prefix is

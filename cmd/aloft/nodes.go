@@ -103,6 +103,7 @@ func runEdge(ctx context.Context, args []string) int {
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "device-facing listen address (port 0 picks one)")
 	fs.StringVar(&cfg.PublicURL, "public-url", "", "base URL of download links, e.g. https://updates.example.com (this or --allowed-hosts is required)")
 	fs.IntVar(&cfg.RateLimit, "rate-limit", edge.DefaultConfig().RateLimit, "update checks and channel_self requests per device per minute before 429, counted across the edge's region (0: off)")
+	fs.IntVar(&cfg.AppRateLimit, "app-rate-limit", edge.DefaultConfig().AppRateLimit, "update checks and channel_self requests per app per minute before 429, counted across the edge's region (0: off)")
 	guards := edgeGuardFlags(fs, &cfg)
 	region := edgeRegionFlags(fs, &cfg)
 	fs.StringVar(&cfg.SpoolDir, "spool", "./aloft-edge-spool", "where stats wait, fsynced every --stats-flush, until the origin takes them (empty: memory only)")
