@@ -28,6 +28,8 @@ func run(ctx context.Context, args []string) int {
 			return runOrigin(ctx, args[1:])
 		case "edge":
 			return runEdge(ctx, args[1:])
+		case "geodns":
+			return runGeoDNS(ctx, args[1:])
 		}
 	}
 	return cli.Main(ctx, args, cli.OSEnv())

@@ -1,0 +1,18 @@
+// Package geodns keeps a GeoDNS answer current with the edges' health: it
+// probes every edge's /readyz, decides which edges each client region
+// is sent to (its own region's ready edges, else the next nearest
+// region's, in a configured order), and writes that as one zone file per
+// region for CoreDNS, whose geoip plugin (with edns-subnet) places a
+// client and whose view plugin picks the zone file.
+//
+// It is a sidecar of the DNS server, not part of it: CoreDNS stays an
+// unmodified upstream binary, reloading the files this package replaces
+// atomically, so a crash here leaves the last answer in service rather
+// than no answer. The same Config renders the Corefile, so the views and
+// the zone files cannot disagree.
+//
+// The edge list is static configuration: an edge's address in DNS (an
+// IP) is not something the origin's edge list carries. `aloft geodns`
+// (cmd/aloft) runs a Node; deploy/cluster runs one beside CoreDNS for
+// `make cluster`.
+package geodns
