@@ -12,7 +12,7 @@ PKGS      := ./...
 FUZZTIME  ?= 15s
 export GORACE := halt_on_error=1
 
-.PHONY: run build test unit lint vet fmt-check tidy fuzz bench integ chaos deps clean ui ui-check
+.PHONY: run build test unit lint vet fmt-check tidy fuzz bench integ chaos deps clean ui ui-check cluster cluster-down
 
 run: build ## start origin + edge in one process (aloft dev)
 	$(BIN)/aloft dev
@@ -73,6 +73,13 @@ integ: test ## heavier suites (same as test for now)
 
 chaos: deps ## the fault scenarios, one line each; report in bench/results/chaos
 	$(GO) run ./internal/chaos -out bench/results/chaos
+
+cluster: build ## a local multi-region cluster with GeoDNS, left running (deploy/cluster/README.md)
+	@for s in 30-versitygw 50-coredns 51-dig; do bash scripts/deps.d/$$s.sh; done
+	@deploy/cluster/up.sh
+
+cluster-down: ## stop and remove everything make cluster made (idempotent)
+	@deploy/cluster/down.sh
 
 clean:
 	rm -rf $(BIN)
