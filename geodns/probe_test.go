@@ -48,10 +48,14 @@ func TestProbe_Answers(t *testing.T) {
 	mux.HandleFunc("/unready", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
 	})
+	// Hangs, then answers 200 late: a probe without its timeout would
+	// call this edge ready (after 5 s, so a broken timeout fails the test
+	// instead of hanging it).
 	mux.HandleFunc("/hang", func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-release:
 		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
 		}
 	})
 	srv := httptest.NewServer(mux)
