@@ -143,9 +143,12 @@ func freeNet(t *testing.T) int {
 	t.Helper()
 	ns, _ := exec.Command("ip", "netns", "list").Output()
 	links, _ := exec.Command("ip", "-o", "link", "show").Output()
+	addrs, _ := exec.Command("ip", "-o", "addr", "show").Output()
 	for range 50 {
 		n := 150 + rand.IntN(100)
-		if strings.Contains(string(ns), fmt.Sprintf("al%d-", n)) || strings.Contains(string(links), fmt.Sprintf("albr%d", n)) {
+		// Another test's namespaces may use part of 10.n.0.0/16 already.
+		if strings.Contains(string(ns), fmt.Sprintf("al%d-", n)) || strings.Contains(string(links), fmt.Sprintf("albr%d", n)) ||
+			strings.Contains(string(addrs), fmt.Sprintf("inet 10.%d.", n)) {
 			continue
 		}
 		if l, err := net.Listen("tcp", fmt.Sprintf("127.%d.0.1:7071", n)); err == nil {

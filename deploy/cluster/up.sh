@@ -68,6 +68,10 @@ if [ "$NETNS" != 0 ]; then
     say "network namespaces unavailable ($(head -c 200 "$DIR/logs/netns-probe.log" 2>/dev/null || true)); falling back to loopback addresses 127.$NET.x.y"
   fi
 fi
+if [ $mode = netns ] && ip -o addr show | grep -q "inet 10\.$NET\."; then
+  ip netns list | grep -q "^$NS_PREFIX" && die "namespaces $NS_PREFIX* exist: make cluster-down first"
+  die "10.$NET.0.0/16 is in use on this machine: pick another ALOFT_CLUSTER_NET"
+fi
 if [ $mode = netns ]; then
   HOST=10.$NET.0.1
 else
