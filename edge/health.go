@@ -38,22 +38,55 @@ func (l *linkState) down(err error) {
 }
 
 // Ready reports whether the edge may take devices: it holds a catalog,
-// and its signature has not expired.
-func (n *Node) Ready() bool {
+// its signature has not expired, it is not draining, and its device port
+// is not overloaded.
+func (n *Node) Ready() bool { return n.unready(time.Now()) == "" }
+
+// unready names why the edge may not take devices ("" when it may), in
+// the order an operator should read it.
+func (n *Node) unready(now time.Time) string {
 	v := n.view.Load()
-	return v.index > 0 && !v.stale(time.Now())
+	switch {
+	case v.index == 0:
+		return "starting"
+	case v.stale(now):
+		return "expired"
+	case n.draining.Load():
+		return "draining"
+	case n.overloaded():
+		return "overloaded"
+	}
+	return ""
+}
+
+// Drain makes /readyz fail from now on, while the edge goes on serving
+// every request, so health checks and GeoDNS steer devices elsewhere
+// before it stops. It cannot be undone: a drained edge is about to exit.
+func (n *Node) Drain() { n.draining.Store(true) }
+
+// overloaded reports a device port whose busy connections (open, not
+// idle) reach nine tenths of its cap, where the guard starts evicting and
+// then shedding. Idle keep-alives do not count: they are closed first
+// when room is needed. Shed connections do not count either: one address
+// over its own per-IP cap must not take the whole edge out of DNS.
+func (n *Node) overloaded() bool {
+	s := n.ln.Stats()
+	return (s.Open-s.Idle)*10 >= n.ln.cfg.MaxConns*9
 }
 
 // stale reports a signed state past its expiry.
 func (v *view) stale(now time.Time) bool { return !v.expires.IsZero() && !now.Before(v.expires) }
 
 func (n *Node) handleReady(ctx *fasthttp.RequestCtx) {
-	v := n.view.Load()
-	switch {
-	case v.index == 0:
+	switch n.unready(time.Now()) {
+	case "starting":
 		writeRaw(ctx, fasthttp.StatusServiceUnavailable, `{"status":"starting","message":"no catalog from the origin yet"}`)
-	case v.stale(time.Now()):
+	case "expired":
 		writeRaw(ctx, fasthttp.StatusServiceUnavailable, `{"status":"expired","message":"the catalog's signature expired without a fresher one from the origin"}`)
+	case "draining":
+		writeRaw(ctx, fasthttp.StatusServiceUnavailable, `{"status":"draining","message":"the edge is shutting down; it serves until it stops"}`)
+	case "overloaded":
+		writeRaw(ctx, fasthttp.StatusServiceUnavailable, `{"status":"overloaded","message":"the device port's connections are near their cap"}`)
 	default:
 		writeRaw(ctx, fasthttp.StatusOK, `{"status":"ready"}`)
 	}

@@ -76,21 +76,23 @@ type Origin interface {
 
 // Node is one edge.
 type Node struct {
-	cfg     Config
-	log     *slog.Logger
-	ln      *guardedListener
-	links   *links
-	srv     *fasthttp.Server
-	view    atomic.Pointer[view]
-	cache   *cache.Cache
-	srcs    []cache.Source // where a cache miss is filled from, in order
-	stats   *statsAgg
-	seen    *seenTable
-	metrics *metrics
-	limiter *limiter  // nil when rate limiting is off
-	apps    *limiter  // checks per app; nil when AppRateLimit is 0
-	bufs    sync.Pool // answer buffers (*[]byte)
-	queue   *spoolQueue
+	cfg Config
+	log *slog.Logger
+	ln  *guardedListener
+	// draining is set by Drain: /readyz fails while requests are served.
+	draining atomic.Bool
+	links    *links
+	srv      *fasthttp.Server
+	view     atomic.Pointer[view]
+	cache    *cache.Cache
+	srcs     []cache.Source // where a cache miss is filled from, in order
+	stats    *statsAgg
+	seen     *seenTable
+	metrics  *metrics
+	limiter  *limiter  // nil when rate limiting is off
+	apps     *limiter  // checks per app; nil when AppRateLimit is 0
+	bufs     sync.Pool // answer buffers (*[]byte)
+	queue    *spoolQueue
 
 	statsDevices *limiter // nil when StatsDeviceLimit is 0
 	statsApps    *limiter // nil when StatsAppLimit is 0
