@@ -37,6 +37,7 @@ func runDev(ctx context.Context, args []string) int {
 	edgeStatsFlags(fs, &ec)
 	s3 := s3Flags(fs, &oc.S3)
 	pprofAddr := fs.String("pprof-addr", "", "serve net/http/pprof here for profiling (e.g. 127.0.0.1:6060; off when empty)")
+	drain := drainFlag(fs)
 	readyFile := fs.String("ready-file", "", "write {\"edge\",\"api\",\"token\"} as JSON to this file once serving")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: aloft dev [flags]\n\nRuns an origin and an edge in one process.\n\nExample:\n  aloft dev --data ./aloft-data --edge-addr 0.0.0.0:7080\n\nFlags:\n")
@@ -84,7 +85,7 @@ func runDev(ctx context.Context, args []string) int {
 			fmt.Fprintln(os.Stderr, "aloft dev: ready file:", err)
 		}
 	}
-	if err := srv.Run(ctx); err != nil {
+	if err := srv.Run(drained(ctx, srv.Edge, *drain, "dev")); err != nil {
 		fmt.Fprintln(os.Stderr, "aloft dev:", err)
 		return 1
 	}

@@ -113,6 +113,7 @@ func runEdge(ctx context.Context, args []string) int {
 	token := fs.String("token", os.Getenv("ALOFT_TOKEN"), "API token, best of role edge: aloft token create NAME --role edge (env ALOFT_TOKEN)")
 	caFile := fs.String("ca-file", os.Getenv("ALOFT_CA_FILE"), "PEM file of CA certificates to trust for an https:// origin, beside the system's (env ALOFT_CA_FILE)")
 	readyFile := fs.String("ready-file", "", "write {\"edge\"} as JSON to this file once serving")
+	drain := drainFlag(fs)
 	gcPercent := fs.Int("gc-percent", 50, "garbage collector target, as GOGC (which wins when set): the edge's memory is mostly its compiled catalog, long-lived, and Go's default of 100 lets the heap grow to twice it")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: aloft edge [flags]\n\nRuns an edge that replicates the origin's catalog.\n\nExample:\n  aloft edge --addr 0.0.0.0:7080 --origin http://origin:7070 --token $TOKEN\n\nFlags:\n")
@@ -162,7 +163,7 @@ func runEdge(ctx context.Context, args []string) int {
 			fmt.Fprintln(os.Stderr, "aloft edge: ready file:", err)
 		}
 	}
-	if err := n.Run(ctx); err != nil {
+	if err := n.Run(drained(ctx, n, *drain, "edge")); err != nil {
 		fmt.Fprintln(os.Stderr, "aloft edge:", err)
 		return 1
 	}
