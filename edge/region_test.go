@@ -63,6 +63,7 @@ func TestPeerFill_StampedeOneEdge(t *testing.T) {
 	if s := n.cache.Stats(); s.Loads != 1 {
 		t.Fatalf("cache loads %d, want 1", s.Loads)
 	}
+	t.Logf("figure: stampede at one edge: 500 concurrent misses, %d blob-store fetch", store.read(sha))
 }
 
 // TestPeerFill_RegionStampede: three edges of one region, 500 concurrent
@@ -83,6 +84,7 @@ func TestPeerFill_RegionStampede(t *testing.T) {
 	if got := store.read(sha); got != 1 {
 		t.Fatalf("the blob store was read %d times for 500 misses across the region, want exactly 1", got)
 	}
+	t.Logf("figure: stampede across a region of 3 edges: 500 concurrent misses, %d blob-store fetch (the owner's), 2 peer fetches", store.read(sha))
 	for _, n := range nodes {
 		s := n.cache.Stats()
 		origin, peer := s.Sources["origin"], s.Sources["peer"]

@@ -209,7 +209,7 @@ func TestRemoteOrigin_EdgeServesWhileOriginDown(t *testing.T) {
 	if took > 5*time.Second {
 		t.Fatalf("uncached download with the origin down took %v", took)
 	}
-	t.Logf("uncached download with the origin down: 503 in %v", took)
+	t.Logf("figure: uncached download with the origin down: 503 + Retry-After in %v", took)
 	resp, err = http.Get("http://" + e.Addr() + "/healthz")
 	if err != nil {
 		t.Fatal(err)

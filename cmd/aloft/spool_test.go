@@ -240,10 +240,12 @@ func TestBinary_SpoolSurvivesKill9(t *testing.T) {
 
 	origin = startProc(t, bin, env, "origin", "--data", data, "--api-addr", "127.0.0.1:0")
 	admin = api.NewClient(origin.url, spoolToken, nil)
+	restarted := time.Now()
 	startProc(t, bin, nil, edgeArgs(origin.url)...)
 	var got int64
 	pollFor(20*time.Second, func() bool { got = counted(admin, app); return got >= int64(acked) })
-	t.Logf("kill -9: %d events acknowledged, %d counted after restart (%d lost)", acked, got, int64(acked)-got)
+	t.Logf("figure: stats spool after kill -9: %d events acknowledged, %d counted after restart (%d lost), all counted %.2f s after the edge was started again",
+		acked, got, int64(acked)-got, time.Since(restarted).Seconds())
 	if got != int64(acked) {
 		t.Fatalf("origin counted %d events, the edge acknowledged %d", got, acked)
 	}
