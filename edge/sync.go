@@ -322,8 +322,9 @@ func (n *Node) catalogHint(index uint64, peerURL string) {
 	}
 }
 
-// hintLoop follows hints: a quick feed request to the origin, then, if
-// that does not bring the edge to the announced index, to the peer.
+// hintLoop follows hints: a quick feed request to the origin and, when
+// that has not brought the edge to the announced index after a head
+// start, a pull from the announcing peer (followHint).
 func (n *Node) hintLoop(ctx context.Context) {
 	for {
 		select {
@@ -337,15 +338,50 @@ func (n *Node) hintLoop(ctx context.Context) {
 		if index <= n.Index() {
 			continue
 		}
-		qctx, cancel := context.WithTimeout(ctx, n.cfg.RetryInterval*4+time.Second)
-		_, _ = n.fetchFeed(qctx, n.cfg.Origin, n.feedRequest(false, false))
-		if n.Index() < index && peer != "" {
-			if err := n.pullPeer(qctx, peer); err != nil {
+		n.followHint(ctx, index, peer)
+	}
+}
+
+// followHint fetches the announced state. The origin is asked first
+// because it is the authority and usually answers in a millisecond; but
+// an origin that accepts connections and never answers (overloaded,
+// half-partitioned) must not hold the peer back for the whole of its
+// deadline, so the peer is asked after a head start of RetryInterval/4
+// while the origin request goes on, each with a deadline of its own. The
+// origin request is cancelled as soon as either brings the edge to the
+// index, so a hung origin costs one connection for a moment, not one per
+// hint for the full deadline.
+func (n *Node) followHint(ctx context.Context, index uint64, peer string) {
+	hctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	deadline := n.cfg.RetryInterval*4 + time.Second
+	originDone := make(chan struct{})
+	go func() {
+		defer close(originDone)
+		octx, ocancel := context.WithTimeout(hctx, deadline)
+		defer ocancel()
+		_, _ = n.fetchFeed(octx, n.cfg.Origin, n.feedRequest(false, false))
+	}()
+	if peer != "" {
+		head := time.NewTimer(n.cfg.RetryInterval / 4)
+		select {
+		case <-originDone:
+		case <-head.C:
+		case <-hctx.Done():
+		}
+		head.Stop()
+		if n.Index() < index {
+			pctx, pcancel := context.WithTimeout(hctx, deadline)
+			if err := n.pullPeer(pctx, peer); err != nil {
 				n.log.Warn("catalog pull from a peer failed", "peer", peer, "err", err)
 			}
+			pcancel()
 		}
+	}
+	if n.Index() >= index {
 		cancel()
 	}
+	<-originDone
 }
 
 // pullPeer fetches a peer's state and installs it if it verifies.
