@@ -43,6 +43,9 @@ type cluster struct {
 
 	share *share // region-wide rate limits; nil without gossip or limits
 
+	// pullTurn rotates pullSomePeer over the members.
+	pullTurn atomic.Uint64
+
 	jobs chan prefetchJob
 	// prefetchPending counts jobs queued or running (a gauge).
 	prefetchPending atomic.Int64

@@ -143,3 +143,52 @@ func TestGossip_EdgeWithSilentOriginConverges(t *testing.T) {
 		}
 	}
 }
+
+// TestGossip_CutOffEdgePullsWhenGossipIsSilent: an edge that cannot
+// reach the origin and hears nothing from gossip after joining (its
+// peer's gossip rounds, probes, rejoins and push/pull exchanges turned
+// down to once an hour:
+// what a run of lost packets looks like to it) still converges, because
+// while the origin is unreachable it asks a peer on every retry.
+func TestGossip_CutOffEdgePullsWhenGossipIsSilent(t *testing.T) {
+	c := startCluster(t, localcluster.Config{})
+	cl := c.Admin(0)
+	if _, err := cl.CreateApp(context.Background(), api.CreateApp{AppID: "com.example.app"}); err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := c.Origins[0].Node().SigningKeys(context.Background())
+	trust := map[string]ed25519.PublicKey{}
+	for _, k := range keys {
+		trust[k.ID] = k.Public
+	}
+	quiet := func(name, originURL string) localcluster.EdgeSpec {
+		return localcluster.EdgeSpec{Name: name, Region: "eu", Gossip: true, OriginURL: originURL,
+			Tune: func(cfg *edge.Config) {
+				cfg.TrustKeys = trust
+				cfg.Gossip.GossipInterval = time.Hour
+				cfg.Gossip.PushPullInterval = time.Hour
+				cfg.Gossip.ProbeInterval = time.Hour // probes carry broadcasts too
+				cfg.Gossip.Rejoin = time.Hour        // a rejoin is a push/pull
+			}}
+	}
+	if _, err := c.AddEdge(quiet("linked", "")); err != nil {
+		t.Fatal(err)
+	}
+	waitAll(t, c)
+	cut, err := c.AddEdge(quiet("cut", "http://127.0.0.1:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"1.0.1", "1.0.2"} {
+		publishAndPoint(t, cl, v, "production")
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		_, err := c.WaitAll(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := post(t, cut.URL()+"/updates", checkFor); m["version"] != v {
+			t.Fatalf("the cut-off edge answered %v, want %s", m, v)
+		}
+	}
+}

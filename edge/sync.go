@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aloft/aloft/gossip"
 	"github.com/aloft/aloft/origin/api"
 )
 
@@ -90,6 +91,7 @@ func (n *Node) syncLoop(ctx context.Context) {
 			n.link.down(fetchErr)
 			n.metrics.originErrors.WithLabelValues("catalog").Inc()
 			n.log.Warn("catalog sync failed; serving the catalog we have", "index", n.Index(), "err", fetchErr)
+			n.pullSomePeer(ctx)
 			sleepCtx(ctx, n.cfg.RetryInterval)
 			continue
 		}
@@ -382,6 +384,46 @@ func (n *Node) followHint(ctx context.Context, index uint64, peer string) {
 		cancel()
 	}
 	<-originDone
+}
+
+// pullSomePeer asks one gossip peer for what is newer than this edge's
+// state, while the origin cannot be reached. Announcements and the
+// metadata that carries each member's index are gossip broadcasts, sent
+// a few times and then dropped, so under packet loss (or with copies
+// spent on a hung member) an edge can miss every copy and would wait for
+// memberlist's push/pull, tens of seconds; a cut-off edge asking once
+// per RetryInterval is bounded by that interval instead, and a peer
+// with nothing newer answers with an empty 204. It asks the member
+// whose metadata claims the highest index above ours, else the next one
+// in turn, since the metadata may be what the loss kept from us.
+func (n *Node) pullSomePeer(ctx context.Context) {
+	if n.cl == nil {
+		return
+	}
+	g := n.cl.g.Load()
+	if g == nil {
+		return
+	}
+	var peers []gossip.Member
+	for _, m := range g.Members() {
+		if m.Name != n.cl.name && m.Meta.PeerURL != "" {
+			peers = append(peers, m)
+		}
+	}
+	if len(peers) == 0 {
+		return
+	}
+	pick := peers[int(n.cl.pullTurn.Add(1)%uint64(len(peers)))]
+	for _, m := range peers {
+		if m.Meta.Index > max(n.Index(), pick.Meta.Index) {
+			pick = m
+		}
+	}
+	pctx, cancel := context.WithTimeout(ctx, n.cfg.RetryInterval*4+time.Second)
+	defer cancel()
+	if err := n.pullPeer(pctx, strings.TrimRight(pick.Meta.PeerURL, "/")); err != nil {
+		n.log.Warn("catalog pull from a peer failed", "peer", pick.Name, "err", err)
+	}
 }
 
 // pullPeer fetches a peer's state and installs it if it verifies.
