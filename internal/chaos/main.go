@@ -35,7 +35,7 @@ var scenarios = []scenario{
 	{"leader-loss-publishes", "origin leader stopped or isolated while publishes are in flight (in-process raft, and porcupine-checked partitions)",
 		"no acknowledged publish lost; the history is linearizable; a new leader serves",
 		[]string{"./origin:TestCluster_ReplicatesAndSurvivesLeaderLoss", "./origin:TestCluster_PublishesUnderPartitionsAreLinearizable", "./localcluster:TestCluster_IsolatedLeaderIsReplaced"}},
-	{"leader-kill9-64-publishes", "`kill -9` of the leader process during 64 in-flight publishes, 20 times", "0 acknowledged lost, 0 duplicates, write gap reported", nil},
+	{"leader-kill9-64-publishes", "`kill -9` of the leader process during 64 in-flight publishes, 20 times", "0 acknowledged lost, 0 duplicates, write gap reported", []string{"./cmd/aloft:TestChaos_LeaderKill9During64Publishes"}},
 	{"origins-down", "every origin stopped", "edges answer checks from the signed catalog, a restarted edge serves from disk, uncached downloads get 503 + Retry-After, stats spool and arrive once",
 		[]string{"./edge:TestRemoteOrigin_EdgeServesWhileOriginDown", "./edge:TestSync_RestartFromDiskWithOriginDown", "./cmd/aloft:TestBinary_SpoolSurvivesKill9"}},
 	{"expired-catalog", "no fresh signature for longer than the state's expiry", "/readyz fails and checks answer failed + Retry-After", []string{"./edge:TestSync_ExpiredStateStopsReadiness"}},
@@ -117,6 +117,7 @@ func run(s scenario) result {
 	for _, pkg := range pkgs {
 		names := byPkg[pkg]
 		cmd := exec.Command("go", "test", "-race", "-count=1", "-json", "-timeout", "10m", "-run", "^("+strings.Join(names, "|")+")$", pkg)
+		cmd.Env = append(os.Environ(), "ALOFT_CHAOS_FULL=1") // scenarios sized for `make test` run at full size here
 		var stdout bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, os.Stderr
 		_ = cmd.Run() // judged by the tests' own events below
