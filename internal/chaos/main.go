@@ -48,7 +48,7 @@ var scenarios = []scenario{
 		[]string{"./cache:TestGet_StampedeFetchesOnce", "./edge:TestPeerFill_StampedeOneEdge", "./edge:TestPeerFill_RegionStampede"}},
 	{"corrupt-objects", "bytes flipped in the blob store, a corrupt peer, a truncated stream", "nothing corrupt cached or served; the stream is cut before its last byte",
 		[]string{"./blobstore:TestStore_Open_CorruptObjectFailsNamingIt", "./origin:TestGetBlob_CorruptObject_TransferCut", "./edge:TestPeerFill_CorruptOwnerNothingCached", "./cache:TestStream_CorruptIsCutBeforeItsLastByte"}},
-	{"s3-slow-truncating", "S3 slowed and truncated through toxiproxy", "fetches bounded; nothing truncated cached", nil},
+	{"s3-slow-truncating", "S3 slowed and truncated through toxiproxy", "fetches bounded; nothing truncated cached", []string{"./cmd/aloft:TestChaos_S3SlowAndTruncating"}},
 	{"full-cluster-restart", "every process stopped and restarted", "the catalog equals the acknowledged set", []string{"./dev:TestRestartKeepsState", "./cmd/aloft:TestBinary_ThreeOriginCluster"}},
 	{"rolling-upgrade", "every origin and edge replaced one at a time under the bench fleet", "no failed check, no lost publish", nil},
 	{"hostile-clients", "descriptor floods, slow bodies, spoofed hosts, hostile uploads", "clear errors, no crash, no leak", []string{"./cmd/aloft:TestHostile_DescriptorFlood", "./cmd/aloft:TestHostile_SlowBodies", "./cmd/aloft:TestHostile_NoEchoNoSpoof", "./dev:TestHostileUploads"}},
