@@ -77,6 +77,9 @@ func TestReady_OverloadedThenDraining(t *testing.T) {
 		return code == 200
 	})
 
+	if ctx := request(n, "POST", "/updates", checkBody); ctx.Response.ConnectionClose() {
+		t.Fatal("a serving edge closes its keep-alive connections")
+	}
 	n.Drain()
 	if code, body := readyz(t, n); code != 503 || !strings.Contains(body, `"draining"`) {
 		t.Fatalf("/readyz %d %s after Drain", code, body)
@@ -86,5 +89,7 @@ func TestReady_OverloadedThenDraining(t *testing.T) {
 	}
 	if ctx := request(n, "POST", "/updates", checkBody); ctx.Response.StatusCode() != 200 || !strings.Contains(string(ctx.Response.Body()), `"version":"1.0.1"`) {
 		t.Fatalf("a draining edge stopped answering: %d %s", ctx.Response.StatusCode(), ctx.Response.Body())
+	} else if !ctx.Response.ConnectionClose() {
+		t.Fatal("a draining edge keeps its keep-alive connections: devices stay until the port closes under them")
 	}
 }

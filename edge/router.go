@@ -22,6 +22,12 @@ func (n *Node) route(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	path := ctx.Path()
 	name := n.dispatch(ctx, path)
+	if n.draining.Load() {
+		// A keep-alive client would otherwise stay on this edge until the
+		// port closes under it; closing after each answer sends it back
+		// through DNS or its balancer to an edge that is not stopping.
+		ctx.SetConnectionClose()
+	}
 	n.metrics.observe(name, ctx.Response.StatusCode(), time.Since(start))
 }
 
