@@ -90,12 +90,22 @@ type feedLog struct {
 	signAt  time.Time // when it was signed
 	keyID   string
 	changed chan struct{} // closed on a new index or signature
+
+	stopping chan struct{} // closed by release: waiters answer at once
+	stopOnce sync.Once
 }
 
 func newFeedLog(f *fsm, ttl, resign time.Duration) *feedLog {
 	return &feedLog{fsm: f, ttl: ttl, resign: resign, now: time.Now,
-		apps: map[string]*projApp{}, digests: map[string][32]byte{}, changed: make(chan struct{}), maxHist: maxFeedHistory}
+		apps: map[string]*projApp{}, digests: map[string][32]byte{}, changed: make(chan struct{}), maxHist: maxFeedHistory,
+		stopping: make(chan struct{})}
 }
+
+// release answers every held long-poll with "nothing new" now and every
+// later one at once. A stopping node calls it before its HTTP server's
+// graceful shutdown, which would otherwise wait for each edge's
+// long-poll to time out; the edges ask again and reach another node.
+func (fl *feedLog) release() { fl.stopOnce.Do(func() { close(fl.stopping) }) }
 
 // run follows the catalog and keeps the signature fresh until ctx ends.
 func (fl *feedLog) run(ctx context.Context) {
@@ -458,6 +468,8 @@ func (fl *feedLog) wait(ctx context.Context, req api.FeedRequest) (*api.Feed, er
 		select {
 		case <-changed:
 		case <-ctx.Done():
+			return nil, nil
+		case <-fl.stopping:
 			return nil, nil
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aloft/aloft/internal/wait"
 	"github.com/aloft/aloft/origin/api"
 	"github.com/klauspost/compress/zstd"
 )
@@ -510,5 +511,60 @@ func TestFeedHTTP_SnapshotStreamsWhileEncoded(t *testing.T) {
 	}
 	if n := hs.feedGz.encodes.Load() - before; n != 1 {
 		t.Fatalf("%d encodings for %d requests of one snapshot, want 1", n, len(got))
+	}
+}
+
+// TestFeed_StopReleasesLongPolls: a node that stops answers every edge's
+// held long-poll with "nothing new" at once, so its graceful shutdown
+// does not wait for them and the edges move to another node; without the
+// release the request is held for the whole long-poll (a minute here).
+func TestFeed_StopReleasesLongPolls(t *testing.T) {
+	cfg := LocalConfig(t.TempDir())
+	cfg.AdminToken = gcToken
+	cfg.LongPoll = time.Minute
+	cfg.EdgeLiveness, cfg.WriteTimeout = 2*time.Minute, 2*time.Minute
+	n, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := n.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	cl := api.NewClient("http://"+n.APIAddr(), gcToken, nil)
+	if _, err := cl.CreateApp(ctx, api.CreateApp{AppID: "com.example.app"}); err != nil {
+		t.Fatal(err)
+	}
+	waitFeedIndex(t, n, n.Catalog().Index)
+	type answer struct {
+		f   *api.Feed
+		err error
+	}
+	held := make(chan answer, 1)
+	go func() {
+		fl := n.svc.feed
+		fl.mu.RLock()
+		req := api.FeedRequest{After: fl.index, Expires: fl.expires.UnixMilli(), Wait: true, Edge: api.EdgeStatus{Name: "e1"}}
+		fl.mu.RUnlock()
+		f, err := cl.Feed(context.Background(), req)
+		held <- answer{f, err}
+	}()
+	wait.For(t, 10*time.Second, "the long-poll held", func() bool {
+		return len(n.svc.edges.list(time.Now(), time.Hour, 0, "")) == 1
+	})
+	cancel()
+	select {
+	case a := <-held:
+		if a.f != nil || a.err != nil {
+			t.Fatalf("a released long-poll answered %+v, %v; want nothing new", a.f, a.err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the stopping node still holds the long-poll")
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }

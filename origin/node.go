@@ -412,6 +412,7 @@ func (n *Node) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 		n.rn.handOff()
+		n.svc.feed.release()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = n.hs.srv.Shutdown(sctx)
 		cancel()
