@@ -50,9 +50,13 @@ var scenarios = []scenario{
 		[]string{"./blobstore:TestStore_Open_CorruptObjectFailsNamingIt", "./origin:TestGetBlob_CorruptObject_TransferCut", "./edge:TestPeerFill_CorruptOwnerNothingCached", "./cache:TestStream_CorruptIsCutBeforeItsLastByte"}},
 	{"s3-slow-truncating", "S3 slowed and truncated through toxiproxy", "fetches bounded; nothing truncated cached", []string{"./cmd/aloft:TestChaos_S3SlowAndTruncating"}},
 	{"full-cluster-restart", "every process stopped and restarted", "the catalog equals the acknowledged set", []string{"./dev:TestRestartKeepsState", "./cmd/aloft:TestBinary_ThreeOriginCluster"}},
-	{"rolling-upgrade", "every origin and edge replaced one at a time under the bench fleet", "no failed check, no lost publish", nil},
+	{"rolling-upgrade", "every origin and edge replaced one at a time under the bench fleet", "no failed check, no lost publish", []string{"./cmd/aloft:TestChaos_RollingUpgrade", "./edge:TestReady_OverloadedThenDraining", "./cmd/aloft:TestBinary_DrainOnSignal", "./origin:TestFeed_StopReleasesLongPolls"}},
+	{"dns-failover", "an edge killed, then a whole region unready, behind CoreDNS's geoip answers (geodns and make cluster)", "its clients get the next ready edge, then the next region, within seconds; make cluster-down leaves nothing",
+		[]string{"./geodns:TestGeoDNS_FailoverWithRealCoreDNS", "./deploy/cluster:TestMakeCluster_UpFailoverDown"}},
+	{"join-flood", "hundreds of idle and garbage gossip streams and a UDP flood from one address", "members still converge; the excess is refused; the log stays bounded", []string{"./gossip:TestJoinFlood"}},
+	{"proxy-smuggling", "ambiguous framings and Host confusion, direct and through the documented nginx block", "refused or answered once; no request smuggled past the proxy; no answer leaks another's", []string{"./cmd/aloft:TestHostile_SmugglingAndHostConfusion"}},
 	{"hostile-clients", "descriptor floods, slow bodies, spoofed hosts, hostile uploads", "clear errors, no crash, no leak", []string{"./cmd/aloft:TestHostile_DescriptorFlood", "./cmd/aloft:TestHostile_SlowBodies", "./cmd/aloft:TestHostile_NoEchoNoSpoof", "./dev:TestHostileUploads"}},
-	{"region-rate-limits", "one device spreading checks over a region's edges", "refused once the region's total passes the limit; other regions unaffected", []string{"./edge:TestRegion_RateLimitSharedOverGossip"}},
+	{"region-rate-limits", "one device, or one app's fleet, spreading checks and stats over a region's edges", "refused once the region's total passes the limit; other regions unaffected", []string{"./edge:TestRegion_RateLimitSharedOverGossip", "./edge:TestNode_AppRateLimited"}},
 }
 
 // result is one scenario's outcome.
