@@ -183,7 +183,7 @@ func (s *S3) recordedSize(sha, key string, info minio.ObjectInfo) (int64, error)
 	return want, nil
 }
 
-// notFound maps a missing key (or bucket) to the store's sentinels.
+// mapErr maps a missing key (or bucket) to the store's sentinels.
 func (s *S3) mapErr(op, sha, key string, err error) error {
 	switch minio.ToErrorResponse(err).Code {
 	case minio.NoSuchKey:
@@ -196,30 +196,61 @@ func (s *S3) mapErr(op, sha, key string, err error) error {
 
 // Open returns the blob behind a verifying reader, and its size. A length
 // that disagrees with the object's metadata fails here, before any byte.
+//
+// One GET, read through minio.Core: its body is the HTTP response's, so a
+// Read returns what has arrived. (Client.GetObject's *minio.Object fills
+// the caller's whole buffer before it returns: through a slow S3 the
+// origin would pass on nothing until 128 KiB had come, and an edge's
+// first-byte deadline, not its throughput floor, would cut the fill.) The
+// GET's headers carry the size and metadata a HEAD would.
 func (s *S3) Open(ctx context.Context, sha string) (io.ReadCloser, int64, error) {
 	if err := checkName(sha); err != nil {
 		return nil, 0, fmt.Errorf("%w: %w", ErrNotFound, err)
 	}
 	key := s.Key(sha)
-	obj, err := s.c.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
+	body, info, err := s.get(ctx, key, minio.GetObjectOptions{})
 	if err != nil {
-		return nil, 0, s.mapErr("get", sha, key, err)
+		return nil, 0, s.mapGetErr(sha, key, err)
 	}
-	info, err := obj.Stat()
-	if err != nil {
-		obj.Close()
-		return nil, 0, s.mapErr("get", sha, key, err)
+	if info.Size < 0 {
+		// No Content-Length (a chunked answer, from a proxy say): the
+		// length comes from a HEAD, as it always did before.
+		st, err := s.c.StatObject(ctx, s.bucket, key, minio.StatObjectOptions{})
+		if err != nil {
+			body.Close()
+			return nil, 0, s.mapGetErr(sha, key, err)
+		}
+		info.Size = st.Size
 	}
 	size, err := s.recordedSize(sha, key, info)
 	if err != nil {
-		obj.Close()
+		body.Close()
 		return nil, 0, err
 	}
-	return newVerifyingReader(obj, s.url(key), sha, size), size, nil
+	return newVerifyingReader(body, s.url(key), sha, size), size, nil
+}
+
+// get is one GET of key, its body unbuffered (see Open).
+func (s *S3) get(ctx context.Context, key string, opts minio.GetObjectOptions) (io.ReadCloser, minio.ObjectInfo, error) {
+	body, info, _, err := minio.Core{Client: s.c}.GetObject(ctx, s.bucket, key, opts)
+	return body, info, err
+}
+
+// mapGetErr is mapErr for a GET. Open used to learn of a missing object
+// from a HEAD, as Size still does, and a HEAD's answer has no body to name
+// a missing bucket: minio-go reports NoSuchKey for either. A GET's error
+// body tells them apart; Open and OpenRange keep answering as Size does
+// (ErrNotFound).
+func (s *S3) mapGetErr(sha, key string, err error) error {
+	if minio.ToErrorResponse(err).Code == minio.NoSuchBucket {
+		return fmt.Errorf("%w: %s", ErrNotFound, sha)
+	}
+	return s.mapErr("get", sha, key, err)
 }
 
 // OpenRange returns n bytes from offset off, their count checked only:
-// callers that need integrity use Open.
+// callers that need integrity use Open. Like Open's, its reads return
+// what has arrived.
 func (s *S3) OpenRange(ctx context.Context, sha string, off, n int64) (io.ReadCloser, error) {
 	size, err := s.Size(ctx, sha)
 	if err != nil {
@@ -236,11 +267,11 @@ func (s *S3) OpenRange(ctx context.Context, sha string, off, n int64) (io.ReadCl
 	if err := opts.SetRange(off, off+n-1); err != nil {
 		return nil, fmt.Errorf("blobstore: range of %s: %w", s.url(key), err)
 	}
-	obj, err := s.c.GetObject(ctx, s.bucket, key, opts)
+	body, _, err := s.get(ctx, key, opts)
 	if err != nil {
-		return nil, s.mapErr("get", sha, key, err)
+		return nil, s.mapGetErr(sha, key, err)
 	}
-	return newRangeReader(obj, obj, s.url(key), n), nil
+	return newRangeReader(body, body, s.url(key), n), nil
 }
 
 // Size reports a blob's size, checked against its metadata.
