@@ -234,11 +234,10 @@ func TestChaos_S3SlowAndTruncating(t *testing.T) {
 	// A hang fails the test at twice the bound instead of holding it.
 	hc := &http.Client{Timeout: 2 * bound}
 
-	// At this rate it is the first-byte deadline that cuts: the origin
-	// passes on nothing of an S3 object before 128 KiB of it have come
-	// (minio-go's Object.Read fills the whole buffer the origin copies
-	// with), which below 64 KiB/s takes longer than FirstByteTimeout.
-	// The bound holds whichever rule fires; the figure names it.
+	// At this rate the throughput floor cuts: the origin passes S3's
+	// bytes on as they come, so the first byte beats FirstByteTimeout
+	// and the rate is judged over the floor's window. The bound holds
+	// whichever rule fires; the figure names it.
 	hits0, loads0, errs0 := edgeMetrics(t, r.edge)
 	hangUps := r.tox.HangUps()
 	r.s3.Add(t, toxitest.Bandwidth(slowKBps))
