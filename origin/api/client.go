@@ -75,7 +75,8 @@ func NewIdempotencyKey() string {
 }
 
 // Do sends one request. body may be nil, an io.Reader (sent as is with
-// contentType) or a value encoded as JSON. A non-2xx answer becomes *Error.
+// contentType), bytes sent as they are (with contentType) or a value
+// encoded as JSON. A non-2xx answer becomes *Error.
 // out, when non-nil, receives the decoded JSON answer.
 //
 // A write carries one idempotency key for the whole logical operation:
@@ -88,6 +89,8 @@ func (c *Client) Do(ctx context.Context, method, path string, body any, contentT
 	var stream io.Reader
 	switch b := body.(type) {
 	case nil:
+	case []byte: // sent as is, with contentType; replayable, so retried
+		payload = b
 	case io.Reader:
 		stream = b
 	default:
@@ -298,10 +301,12 @@ func (c *Client) PutBundle(ctx context.Context, app, version string, req PutBund
 	return out, c.Do(ctx, http.MethodPut, bundlePath(app, version), req, "", &out)
 }
 
-// PutBundleZip publishes a plain zip in one step.
+// PutBundleZip publishes a plain zip in one step. The zip is in memory,
+// so with SetRetry a publish that meets a leader change is sent again
+// under the same idempotency key.
 func (c *Client) PutBundleZip(ctx context.Context, app, version string, zip []byte) (Bundle, error) {
 	var out Bundle
-	return out, c.Do(ctx, http.MethodPut, bundlePath(app, version), bytes.NewReader(zip), "application/zip", &out)
+	return out, c.Do(ctx, http.MethodPut, bundlePath(app, version), zip, "application/zip", &out)
 }
 
 // Bundles lists an app's bundles.

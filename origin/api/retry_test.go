@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -95,5 +96,41 @@ func TestClient_Do_DownOriginFailsFast(t *testing.T) {
 	}
 	if took := time.Since(start); took > 5*time.Second {
 		t.Fatalf("a down origin took %v to report", took)
+	}
+}
+
+// TestClient_PutBundleZip_RetriedWithItsBytes: a zip publish that meets
+// a leader change is sent again, under the same key and with the same
+// bytes and content type (the zip is in memory, unlike a streamed body).
+func TestClient_PutBundleZip_RetriedWithItsBytes(t *testing.T) {
+	zip := []byte("PK\x03\x04 not really a zip, but bytes to compare")
+	var mu sync.Mutex
+	var keys, bodies, types []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		keys, bodies, types = append(keys, r.Header.Get(HeaderIdempotencyKey)), append(bodies, string(b)), append(types, r.Header.Get("Content-Type"))
+		first := len(keys) == 1
+		mu.Unlock()
+		if first {
+			notLeader(w)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"version":"1.0.1"}`))
+	}))
+	defer srv.Close()
+	cl := NewClient(srv.URL, "t", nil)
+	cl.SetRetry(10 * time.Second)
+	if _, err := cl.PutBundleZip(context.Background(), "com.example.app", "1.0.1", zip); err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 2 || keys[0] != keys[1] || keys[0] == "" {
+		t.Fatalf("attempts under keys %q: want two under one", keys)
+	}
+	for i := range bodies {
+		if bodies[i] != string(zip) || types[i] != "application/zip" {
+			t.Fatalf("attempt %d sent %q as %q", i+1, bodies[i], types[i])
+		}
 	}
 }
