@@ -43,8 +43,11 @@ type cluster struct {
 
 	share *share // region-wide rate limits; nil without gossip or limits
 
-	// pullTurn rotates pullSomePeer over the members.
-	pullTurn atomic.Uint64
+	// pullTurn rotates pullSomePeer over the members; pullFailed is when
+	// a pull from each member last failed (cleared by a success).
+	pullTurn   atomic.Uint64
+	pullMu     sync.Mutex
+	pullFailed map[string]time.Time
 
 	jobs chan prefetchJob
 	// prefetchPending counts jobs queued or running (a gauge).
@@ -141,6 +144,32 @@ func (n *Node) announce(index uint64, digest [32]byte) {
 	if g := n.cl.g.Load(); g != nil {
 		g.Announce(index, digest)
 	}
+}
+
+// pullFailedSince is how long ago a pull from member last failed, or
+// the longest duration when it has not.
+func (c *cluster) pullFailedSince(member string, now time.Time) time.Duration {
+	c.pullMu.Lock()
+	defer c.pullMu.Unlock()
+	at, ok := c.pullFailed[member]
+	if !ok {
+		return time.Duration(1<<63 - 1)
+	}
+	return now.Sub(at)
+}
+
+// notePull records how a pull from member went.
+func (c *cluster) notePull(member string, err error, now time.Time) {
+	c.pullMu.Lock()
+	defer c.pullMu.Unlock()
+	if err == nil {
+		delete(c.pullFailed, member)
+		return
+	}
+	if c.pullFailed == nil {
+		c.pullFailed = map[string]time.Time{}
+	}
+	c.pullFailed[member] = now
 }
 
 // rebuild replaces the ring with one over the live members of this

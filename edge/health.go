@@ -28,6 +28,13 @@ func (l *linkState) up() {
 	l.mu.Unlock()
 }
 
+// connected reports the link up.
+func (l *linkState) connected() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ok
+}
+
 func (l *linkState) down(err error) {
 	l.mu.Lock()
 	if l.ok || l.since.IsZero() {

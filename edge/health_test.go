@@ -1,14 +1,18 @@
 package edge
 
 import (
+	"context"
+	"errors"
 	"io"
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aloft/aloft/internal/wait"
+	"github.com/aloft/aloft/origin/api"
 )
 
 // readyz asks a running edge's /readyz over HTTP: its status code and body.
@@ -92,4 +96,32 @@ func TestReady_OverloadedThenDraining(t *testing.T) {
 	} else if !ctx.Response.ConnectionClose() {
 		t.Fatal("a draining edge keeps its keep-alive connections: devices stay until the port closes under them")
 	}
+}
+
+// flakyFeed fails its first fails feed requests, then answers as
+// fakeOrigin does: a long-poll with nothing new waits for ever.
+type flakyFeed struct {
+	fakeOrigin
+	fails atomic.Int32
+}
+
+func (f *flakyFeed) Feed(ctx context.Context, req api.FeedRequest) (*api.Feed, error) {
+	if f.fails.Add(-1) >= 0 {
+		return nil, errors.New("origin down")
+	}
+	return f.fakeOrigin.Feed(ctx, req)
+}
+
+// TestHealth_LinkUpOnceTheOriginAnswers: after a failed sync the edge
+// asks without waiting, so /healthz shows the link up as soon as the
+// origin answers, not at the next change (a long-poll with nothing new
+// here never ends).
+func TestHealth_LinkUpOnceTheOriginAnswers(t *testing.T) {
+	o := &flakyFeed{}
+	o.fails.Store(3)
+	cfg := LocalConfig()
+	cfg.Origin = o
+	n := runEdge(t, cfg)
+	wait.For(t, 10*time.Second, "the failed syncs", func() bool { return o.fails.Load() < 0 })
+	wait.For(t, 10*time.Second, "the link up", n.link.connected)
 }

@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -130,8 +131,24 @@ func (n *Node) handlePeerFeed(ctx *fasthttp.RequestCtx) {
 // peerFeedClient asks peers for their catalog state.
 type peerFeedClient struct{ http *http.Client }
 
+// peerFeedHeaderTimeout bounds a peer's answer to a feed request up to
+// its headers: a peer answers from memory, so one that says nothing for
+// this long is hung (stopped, swapping), and the edge asks another.
+const peerFeedHeaderTimeout = 2 * time.Second
+
 func newPeerFeedClient() *peerFeedClient {
-	return &peerFeedClient{http: &http.Client{Timeout: 30 * time.Second}}
+	return &peerFeedClient{http: &http.Client{
+		Transport: &http.Transport{
+			Proxy:                 nil, // peers talk on the region's own network
+			DialContext:           (&net.Dialer{Timeout: peerDialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout:   peerDialTimeout,
+			ResponseHeaderTimeout: peerFeedHeaderTimeout,
+			MaxIdleConnsPerHost:   4,
+			IdleConnTimeout:       90 * time.Second,
+		},
+		// A snapshot streams after its headers; this bounds the whole.
+		Timeout: 30 * time.Second,
+	}}
 }
 
 // source is one peer as a catalog source.

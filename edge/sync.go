@@ -83,7 +83,11 @@ func (n *Node) fetchFeed(ctx context.Context, src CatalogSource, req api.FeedReq
 func (n *Node) syncLoop(ctx context.Context) {
 	snapshot := false
 	for ctx.Err() == nil {
-		err, fetchErr := n.fetchFeed(ctx, n.cfg.Origin, n.feedRequest(true, snapshot))
+		// While the link is down, ask without waiting: a long-poll only
+		// completes at the next change (or the origin's timeout), so an
+		// edge already current through gossip would report the origin
+		// unreachable for that long after it is back.
+		err, fetchErr := n.fetchFeed(ctx, n.cfg.Origin, n.feedRequest(n.link.connected(), snapshot))
 		if fetchErr != nil {
 			if ctx.Err() != nil {
 				return
@@ -404,11 +408,23 @@ func (n *Node) pullSomePeer(ctx context.Context) {
 	if g == nil {
 		return
 	}
-	var peers []gossip.Member
+	// A peer whose last pull failed sits out a while (a hung member is
+	// alive to gossip until it is found out), unless every peer did.
+	cooldown := 10 * n.cfg.RetryInterval
+	now := time.Now()
+	var peers, resting []gossip.Member
 	for _, m := range g.Members() {
-		if m.Name != n.cl.name && m.Meta.PeerURL != "" {
+		if m.Name == n.cl.name || m.Meta.PeerURL == "" {
+			continue
+		}
+		if n.cl.pullFailedSince(m.Name, now) < cooldown {
+			resting = append(resting, m)
+		} else {
 			peers = append(peers, m)
 		}
+	}
+	if len(peers) == 0 {
+		peers = resting
 	}
 	if len(peers) == 0 {
 		return
@@ -421,7 +437,9 @@ func (n *Node) pullSomePeer(ctx context.Context) {
 	}
 	pctx, cancel := context.WithTimeout(ctx, n.cfg.RetryInterval*4+time.Second)
 	defer cancel()
-	if err := n.pullPeer(pctx, strings.TrimRight(pick.Meta.PeerURL, "/")); err != nil {
+	err := n.pullPeer(pctx, strings.TrimRight(pick.Meta.PeerURL, "/"))
+	n.cl.notePull(pick.Name, err, now)
+	if err != nil {
 		n.log.Warn("catalog pull from a peer failed", "peer", pick.Name, "err", err)
 	}
 }
