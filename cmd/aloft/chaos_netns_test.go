@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -154,7 +155,8 @@ func (l *netLab) remove() {
 // No member is ever taken for dead, and every publish reaches every edge
 // within convergeBound; the publishes go on until the loss has dropped
 // enough packets to matter. Then one cut-off edge hangs, and the other
-// two still converge within the bound.
+// two still converge within the bound. Healed, every edge links up
+// with the origin again and catches up.
 func TestChaos_GossipPacketLoss(t *testing.T) {
 	lab := newNetLab(t)
 	bin := testBin(t)
@@ -235,10 +237,11 @@ func TestChaos_GossipPacketLoss(t *testing.T) {
 	// arrives in well under a second, but gossip broadcasts are sent a
 	// few times and dropped, so an edge can miss every copy; a cut-off
 	// edge then still asks a peer once per RetryInterval (1 s) while the
-	// origin is unreachable, which bounds it at a few intervals (the
-	// rest is headroom for -race on two cores). Without that pull it is
+	// origin is unreachable, and a hung peer costs one 2 s header timeout
+	// before it sits out, which bounds it at a few seconds (the rest is
+	// headroom for -race on two cores). Without that pull it is
 	// memberlist's push/pull, every 30 s.
-	const convergeBound = 5 * time.Second
+	const convergeBound = 10 * time.Second
 	dropped := func() int {
 		n := 0
 		for _, e := range es {
@@ -299,6 +302,41 @@ func TestChaos_GossipPacketLoss(t *testing.T) {
 	took = round(es[:edges-1], 30, func() bool { return false })
 	t.Logf("figure: gossip with 20%% packet loss and one member hung: %d publishes each reached the 3 live edges, p50 %.0f ms, max %.0f ms (bound %v)",
 		len(took), ms(took[len(took)/2]), ms(took[len(took)-1]), convergeBound)
+
+	// Healed: the hung edge resumes and the cut is lifted. Every edge
+	// links up with the origin again and serves the latest.
+	if err := hung.p.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		lab.iptables(e.ns, "-F")
+	}
+	healed := time.Now()
+	// A sync request that went through shows as a connected link once it
+	// completes, and a long-poll completes at the next change (or after
+	// the origin's 30 s): one more publish, then, reaches them all
+	// through the origin again.
+	version++
+	latest := fmt.Sprintf("1.0.%d", version)
+	if _, err := cl.PutBundleZip(ctx, app, latest, zipWith(t, "<html>"+latest+"</html>")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.PutChannel(ctx, app, "production", api.PutChannel{Bundle: &latest}); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range es {
+		if !pollFor(30*time.Second, func() bool { return originConnected(e.p.url) && serves(e.p.url, app, latest) }) {
+			resp, _ := http.Get(e.p.url + "/healthz")
+			var hz []byte
+			if resp != nil {
+				hz, _ = io.ReadAll(resp.Body)
+				resp.Body.Close()
+			}
+			t.Fatalf("edge %s, healed, did not link up with the origin and serve %s: /healthz %s, check %s\n%s", e.addr, latest, hz,
+				postCheck(e.p.url, `{"platform":"ios","device_id":"2b7a3c3e-5d0a-4b7e-9c31-1f2e3d4c5b6a","app_id":"`+app+`","version_build":"0.9.0","version_name":"builtin","plugin_version":"8.51.23"}`), e.p.stderr.String())
+		}
+	}
+	t.Logf("figure: healed: every edge linked up with the origin again and served a new publish %.0f ms after the cut was lifted", ms(time.Since(healed)))
 }
 
 // serves reports whether edge answers app's checks with version.
