@@ -49,7 +49,7 @@ var scenarios = []scenario{
 	{"corrupt-objects", "bytes flipped in the blob store, a corrupt peer, a truncated stream", "nothing corrupt cached or served; the stream is cut before its last byte",
 		[]string{"./blobstore:TestStore_Open_CorruptObjectFailsNamingIt", "./origin:TestGetBlob_CorruptObject_TransferCut", "./edge:TestPeerFill_CorruptOwnerNothingCached", "./cache:TestStream_CorruptIsCutBeforeItsLastByte"}},
 	{"s3-slow-truncating", "S3 slowed and truncated through toxiproxy", "fetches bounded; nothing truncated cached", []string{"./cmd/aloft:TestChaos_S3SlowAndTruncating"}},
-	{"full-cluster-restart", "every process stopped and restarted", "the catalog equals the acknowledged set", []string{"./dev:TestRestartKeepsState", "./cmd/aloft:TestBinary_ThreeOriginCluster"}},
+	{"full-cluster-restart", "every origin and the edge killed with SIGKILL at once during 64 publishes, then restarted", "the catalog equals the acknowledged set", []string{"./cmd/aloft:TestChaos_FullClusterCrash", "./dev:TestRestartKeepsState", "./cmd/aloft:TestBinary_ThreeOriginCluster"}},
 	{"rolling-upgrade", "every origin and edge replaced one at a time under the bench fleet", "no failed check, no lost publish", []string{"./cmd/aloft:TestChaos_RollingUpgrade", "./edge:TestReady_OverloadedThenDraining", "./cmd/aloft:TestBinary_DrainOnSignal", "./origin:TestFeed_StopReleasesLongPolls"}},
 	{"dns-failover", "an edge killed, then a whole region unready, behind CoreDNS's geoip answers (geodns and make cluster)", "its clients get the next ready edge, then the next region, within seconds; make cluster-down leaves nothing",
 		[]string{"./geodns:TestGeoDNS_FailoverWithRealCoreDNS", "./deploy/cluster:TestMakeCluster_UpFailoverDown"}},
