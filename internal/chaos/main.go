@@ -66,6 +66,7 @@ type result struct {
 	Seconds float64  `json:"seconds"`
 	Failed  []string `json:"failed,omitempty"`
 	Figures []string `json:"figures,omitempty"` // test log lines "figure: …"
+	Series  []series `json:"series,omitempty"`  // test log lines "series: …", plotted
 }
 
 func main() {
@@ -140,6 +141,11 @@ func run(s scenario) result {
 				if _, fig, ok := strings.Cut(ev.Output, "figure: "); ok {
 					r.Figures = append(r.Figures, strings.TrimSpace(fig))
 				}
+				if _, sr, ok := strings.Cut(ev.Output, "series: "); ok {
+					if s, ok := parseSeries(sr); ok {
+						r.Series = append(r.Series, s)
+					}
+				}
 			}
 		}
 		for _, n := range names {
@@ -173,6 +179,23 @@ func write(dir string, results []result) error {
 			tests = "—"
 		}
 		fmt.Fprintf(&md, "| %s | %s | %s | **%s** | %.1f | %s |\n", r.Name, r.Fault, r.Pass, r.Status, r.Seconds, tests)
+	}
+	md.WriteString("\n## Figures\n")
+	for _, r := range results {
+		if len(r.Figures) == 0 && len(r.Series) == 0 {
+			continue
+		}
+		fmt.Fprintf(&md, "\n### %s\n\n", r.Name)
+		for _, f := range r.Figures {
+			fmt.Fprintf(&md, "- %s\n", f)
+		}
+		for _, s := range r.Series {
+			name := r.Name + "-" + slug(s.Name) + ".svg"
+			if err := os.WriteFile(filepath.Join(dir, name), s.svg(), 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(&md, "\n![%s](%s)\n", s.Name, name)
+		}
 	}
 	return os.WriteFile(filepath.Join(dir, "report.md"), []byte(md.String()), 0o644)
 }
