@@ -14,17 +14,16 @@ import (
 	"debug/buildinfo"
 	"errors"
 	"fmt"
-	"go/build"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+
+	"github.com/aloft/aloft/internal/gobin"
 )
 
 // ErrNoVersitygw says how to install the S3 server the cluster scenario
@@ -44,20 +43,7 @@ type s3gw struct {
 // versitygwBinary finds versitygw as s3test.Binary does: $ALOFT_VERSITYGW,
 // then $(go env GOPATH)/bin, then PATH.
 func versitygwBinary() (string, error) {
-	if p := os.Getenv("ALOFT_VERSITYGW"); p != "" {
-		return p, nil
-	}
-	gopath := os.Getenv("GOPATH")
-	if gopath == "" {
-		gopath = build.Default.GOPATH
-	}
-	if first, _, _ := strings.Cut(gopath, string(os.PathListSeparator)); first != "" {
-		p := filepath.Join(first, "bin", "versitygw")
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	if p, err := exec.LookPath("versitygw"); err == nil {
+	if p := gobin.Find("ALOFT_VERSITYGW", "versitygw"); p != "" {
 		return p, nil
 	}
 	return "", ErrNoVersitygw

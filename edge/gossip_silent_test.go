@@ -3,7 +3,6 @@ package edge_test
 import (
 	"bufio"
 	"context"
-	"crypto/ed25519"
 	"net"
 	"strings"
 	"sync"
@@ -12,8 +11,6 @@ import (
 
 	"github.com/aloft/aloft/edge"
 	"github.com/aloft/aloft/internal/wait"
-	"github.com/aloft/aloft/localcluster"
-	"github.com/aloft/aloft/origin/api"
 )
 
 // silentOrigin accepts connections, reads their requests and never
@@ -88,20 +85,7 @@ func (s *silentOrigin) hints() (req, end []time.Time) {
 // to time out. Asking the two one after the other (origin, then peer)
 // would close the hint's origin request before the install, and fails.
 func TestGossip_EdgeWithSilentOriginConverges(t *testing.T) {
-	c := startCluster(t, localcluster.Config{})
-	cl := c.Admin(0)
-	if _, err := cl.CreateApp(context.Background(), api.CreateApp{AppID: "com.example.app"}); err != nil {
-		t.Fatal(err)
-	}
-	keys, _ := c.Origins[0].Node().SigningKeys(context.Background())
-	trust := map[string]ed25519.PublicKey{}
-	for _, k := range keys {
-		trust[k.ID] = k.Public
-	}
-	region := func(name, originURL string) localcluster.EdgeSpec {
-		return localcluster.EdgeSpec{Name: name, Region: "eu", Gossip: true, OriginURL: originURL,
-			Tune: func(cfg *edge.Config) { cfg.TrustKeys = trust }}
-	}
+	c, cl, region := gossipRegion(t, nil)
 	if _, err := c.AddEdge(region("linked", "")); err != nil {
 		t.Fatal(err)
 	}
@@ -151,26 +135,12 @@ func TestGossip_EdgeWithSilentOriginConverges(t *testing.T) {
 // what a run of lost packets looks like to it) still converges, because
 // while the origin is unreachable it asks a peer on every retry.
 func TestGossip_CutOffEdgePullsWhenGossipIsSilent(t *testing.T) {
-	c := startCluster(t, localcluster.Config{})
-	cl := c.Admin(0)
-	if _, err := cl.CreateApp(context.Background(), api.CreateApp{AppID: "com.example.app"}); err != nil {
-		t.Fatal(err)
-	}
-	keys, _ := c.Origins[0].Node().SigningKeys(context.Background())
-	trust := map[string]ed25519.PublicKey{}
-	for _, k := range keys {
-		trust[k.ID] = k.Public
-	}
-	quiet := func(name, originURL string) localcluster.EdgeSpec {
-		return localcluster.EdgeSpec{Name: name, Region: "eu", Gossip: true, OriginURL: originURL,
-			Tune: func(cfg *edge.Config) {
-				cfg.TrustKeys = trust
-				cfg.Gossip.GossipInterval = time.Hour
-				cfg.Gossip.PushPullInterval = time.Hour
-				cfg.Gossip.ProbeInterval = time.Hour // probes carry broadcasts too
-				cfg.Gossip.Rejoin = time.Hour        // a rejoin is a push/pull
-			}}
-	}
+	c, cl, quiet := gossipRegion(t, func(cfg *edge.Config) {
+		cfg.Gossip.GossipInterval = time.Hour
+		cfg.Gossip.PushPullInterval = time.Hour
+		cfg.Gossip.ProbeInterval = time.Hour // probes carry broadcasts too
+		cfg.Gossip.Rejoin = time.Hour        // a rejoin is a push/pull
+	})
 	if _, err := c.AddEdge(quiet("linked", "")); err != nil {
 		t.Fatal(err)
 	}

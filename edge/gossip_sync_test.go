@@ -11,11 +11,12 @@ import (
 	"github.com/aloft/aloft/origin/api"
 )
 
-// TestGossip_CutOffEdgeConverges: an edge that cannot reach the origin
-// but gossips with one that can learns of every change through the
-// announcement, pulls the signed state from its peer, verifies it with
-// the keys it trusts, and answers the new version.
-func TestGossip_CutOffEdgeConverges(t *testing.T) {
+// gossipRegion starts an origin with one app and returns the spec of a
+// gossiping edge of region eu that trusts the origin's keys from the
+// start (so it needs no origin to verify a state), reaching the origin
+// at originURL ("": the cluster's own), with tune applied after.
+func gossipRegion(t *testing.T, tune func(*edge.Config)) (*localcluster.Cluster, *api.Client, func(name, originURL string) localcluster.EdgeSpec) {
+	t.Helper()
 	c := startCluster(t, localcluster.Config{})
 	cl := c.Admin(0)
 	if _, err := cl.CreateApp(context.Background(), api.CreateApp{AppID: "com.example.app"}); err != nil {
@@ -26,10 +27,23 @@ func TestGossip_CutOffEdgeConverges(t *testing.T) {
 	for _, k := range keys {
 		trust[k.ID] = k.Public
 	}
-	region := func(name, originURL string) localcluster.EdgeSpec {
+	return c, cl, func(name, originURL string) localcluster.EdgeSpec {
 		return localcluster.EdgeSpec{Name: name, Region: "eu", Gossip: true, OriginURL: originURL,
-			Tune: func(cfg *edge.Config) { cfg.TrustKeys = trust }}
+			Tune: func(cfg *edge.Config) {
+				cfg.TrustKeys = trust
+				if tune != nil {
+					tune(cfg)
+				}
+			}}
 	}
+}
+
+// TestGossip_CutOffEdgeConverges: an edge that cannot reach the origin
+// but gossips with one that can learns of every change through the
+// announcement, pulls the signed state from its peer, verifies it with
+// the keys it trusts, and answers the new version.
+func TestGossip_CutOffEdgeConverges(t *testing.T) {
+	c, cl, region := gossipRegion(t, nil)
 	if _, err := c.AddEdge(region("linked", "")); err != nil {
 		t.Fatal(err)
 	}

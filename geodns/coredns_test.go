@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"go/build"
 	"net"
 	"net/netip"
 	"os"
@@ -17,6 +16,8 @@ import (
 	"time"
 
 	"github.com/aloft/aloft/internal/wait"
+
+	"github.com/aloft/aloft/internal/gobin"
 )
 
 // skipEnv, set to 1, turns missing external tools (CoreDNS, dig) into a
@@ -28,19 +29,7 @@ const skipEnv = "ALOFT_SKIP_EXTERNAL"
 // PATH, as scripts/deps.d installs them.
 func tool(t *testing.T, name, env string) string {
 	t.Helper()
-	if p := os.Getenv(env); p != "" {
-		return p
-	}
-	gopath := os.Getenv("GOPATH")
-	if gopath == "" {
-		gopath = build.Default.GOPATH
-	}
-	if first, _, _ := strings.Cut(gopath, string(os.PathListSeparator)); first != "" {
-		if p := filepath.Join(first, "bin", name); isExec(p) {
-			return p
-		}
-	}
-	if p, err := exec.LookPath(name); err == nil {
+	if p := gobin.Find(env, name); p != "" {
 		return p
 	}
 	if os.Getenv(skipEnv) == "1" {
@@ -48,11 +37,6 @@ func tool(t *testing.T, name, env string) string {
 	}
 	t.Fatalf("%s is not installed: run `make deps` (scripts/deps.d) or set %s=1 to skip the real-DNS tests", name, skipEnv)
 	return ""
-}
-
-func isExec(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
 }
 
 // syncBuffer is a child's output, written and read concurrently.

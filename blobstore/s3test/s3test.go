@@ -11,14 +11,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"go/build"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -28,6 +26,8 @@ import (
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
 	"github.com/aloft/aloft/blobstore"
+
+	"github.com/aloft/aloft/internal/gobin"
 )
 
 // SkipEnv, set to 1, turns a missing versitygw into a skip.
@@ -49,29 +49,7 @@ type Server struct {
 
 // Binary finds versitygw: $ALOFT_VERSITYGW, then $(go env GOPATH)/bin,
 // then PATH. It returns "" when there is none.
-func Binary() string {
-	if p := os.Getenv("ALOFT_VERSITYGW"); p != "" {
-		return p
-	}
-	gopath := os.Getenv("GOPATH")
-	if gopath == "" {
-		gopath = build.Default.GOPATH
-	}
-	if first, _, _ := strings.Cut(gopath, string(os.PathListSeparator)); first != "" {
-		if p := filepath.Join(first, "bin", "versitygw"); isExec(p) {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("versitygw"); err == nil {
-		return p
-	}
-	return ""
-}
-
-func isExec(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
-}
+func Binary() string { return gobin.Find("ALOFT_VERSITYGW", "versitygw") }
 
 // Start runs versitygw until the test ends.
 func Start(t testing.TB) *Server {

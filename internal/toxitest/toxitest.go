@@ -13,19 +13,18 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"go/build"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aloft/aloft/internal/gobin"
 )
 
 // SkipEnv, set to 1, turns a missing toxiproxy-server into a skip.
@@ -91,29 +90,7 @@ func LimitData(n int64) Toxic {
 
 // Binary finds toxiproxy-server: $ALOFT_TOXIPROXY, then
 // $(go env GOPATH)/bin, then PATH. It returns "" when there is none.
-func Binary() string {
-	if p := os.Getenv("ALOFT_TOXIPROXY"); p != "" {
-		return p
-	}
-	gopath := os.Getenv("GOPATH")
-	if gopath == "" {
-		gopath = build.Default.GOPATH
-	}
-	if first, _, _ := strings.Cut(gopath, string(os.PathListSeparator)); first != "" {
-		if p := filepath.Join(first, "bin", "toxiproxy-server"); isExec(p) {
-			return p
-		}
-	}
-	if p, err := exec.LookPath("toxiproxy-server"); err == nil {
-		return p
-	}
-	return ""
-}
-
-func isExec(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
-}
+func Binary() string { return gobin.Find("ALOFT_TOXIPROXY", "toxiproxy-server") }
 
 // Start runs toxiproxy-server until the test ends.
 func Start(t testing.TB) *Server {
