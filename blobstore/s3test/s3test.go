@@ -10,17 +10,15 @@ package s3test
 import (
 	"bytes"
 	"context"
-	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aloft/aloft/internal/childtest"
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
@@ -62,81 +60,22 @@ func Start(t testing.TB) *Server {
 		t.Fatalf("versitygw is not installed: run `make deps` (scripts/deps.d/30-versitygw.sh) or set %s=1 to skip the real-S3 tests", SkipEnv)
 	}
 	s := &Server{AccessKey: "aloft-test", SecretKey: "aloft-test-secret-key", Root: t.TempDir()}
-	var last error
-	// The free port is found by binding and releasing it; another process
-	// may take it in between, so a start that fails is retried on another.
-	for range 3 {
-		if last = s.start(t, bin); last == nil {
-			return s
-		}
-	}
-	t.Fatalf("versitygw: %v", last)
-	return nil
-}
-
-func (s *Server) start(t testing.TB, bin string) error {
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
-	s.Endpoint = "127.0.0.1:" + strconv.Itoa(port)
 	var out syncBuffer
-	cmd := exec.Command(bin, "--port", s.Endpoint, "--access", s.AccessKey, "--secret", s.SecretKey,
-		"--quiet", "posix", s.Root)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", bin, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	if err := waitReady(s.Endpoint, exited); err != nil {
-		_ = cmd.Process.Kill()
-		<-exited
-		return fmt.Errorf("%w; its output:\n%s", err, out.String())
-	}
-	t.Cleanup(func() { stop(t, cmd, exited, &out) })
-	return nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// waitReady polls until the server answers HTTP (any status: an
-// unsigned request is refused, which is an answer).
-func waitReady(endpoint string, exited <-chan error) error {
 	hc := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(Timeout)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for time.Now().Before(deadline) {
-		if resp, err := hc.Get("http://" + endpoint + "/"); err == nil {
-			resp.Body.Close()
-			return nil
-		}
-		select {
-		case err := <-exited:
-			return fmt.Errorf("versitygw exited before answering: %v", err)
-		case <-tick.C:
-		}
-	}
-	return fmt.Errorf("versitygw did not answer on %s within %v", endpoint, Timeout)
-}
-
-func stop(t testing.TB, cmd *exec.Cmd, exited <-chan error, out *syncBuffer) {
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(Timeout):
-		_ = cmd.Process.Kill()
-		<-exited
-		t.Errorf("versitygw did not stop within %v; killed. Output:\n%s", Timeout, out.String())
-	}
+	port := childtest.Start(t, childtest.Spec{Name: "versitygw", Bin: bin, Out: &out, Timeout: Timeout,
+		Args: func(port int) []string {
+			return []string{"--port", "127.0.0.1:" + strconv.Itoa(port), "--access", s.AccessKey, "--secret", s.SecretKey, "--quiet", "posix", s.Root}
+		},
+		// Any status: an unsigned request is refused, which is an answer.
+		Ready: func(port int) bool {
+			resp, err := hc.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/")
+			if err == nil {
+				resp.Body.Close()
+			}
+			return err == nil
+		}})
+	s.Endpoint = "127.0.0.1:" + strconv.Itoa(port)
+	return s
 }
 
 // Client is a minio-go client for the server, for a test's own requests.

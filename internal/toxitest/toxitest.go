@@ -14,15 +14,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/aloft/aloft/internal/childtest"
 
 	"github.com/aloft/aloft/internal/gobin"
 )
@@ -103,85 +102,23 @@ func Start(t testing.TB) *Server {
 		t.Fatalf("toxiproxy-server is not installed: run `make deps` (scripts/deps.d/35-toxiproxy.sh) or set %s=1 to skip the toxiproxy tests", SkipEnv)
 	}
 	s := &Server{hc: &http.Client{Timeout: Timeout}}
-	var last error
-	// The free port is found by binding and releasing it; another process
-	// may take it in between, so a start that fails is retried on another.
-	for range 3 {
-		if last = s.start(t, bin); last == nil {
-			return s
-		}
-	}
-	t.Fatalf("toxiproxy-server: %v", last)
-	return nil
-}
-
-func (s *Server) start(t testing.TB, bin string) error {
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
-	s.API = "http://127.0.0.1:" + strconv.Itoa(port)
-	out := &syncBuffer{}
-	s.out = out
-	cmd := exec.Command(bin, "-host", "127.0.0.1", "-port", strconv.Itoa(port))
-	// Its info level logs every connection; a failure message needs only
-	// what went wrong.
-	cmd.Env = append(os.Environ(), "LOG_LEVEL=warn")
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", bin, err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	if err := s.waitReady(exited); err != nil {
-		_ = cmd.Process.Kill()
-		<-exited
-		return fmt.Errorf("%w; its output:\n%s", err, out.String())
-	}
-	t.Cleanup(func() { stop(t, cmd, exited, out) })
-	return nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// waitReady polls the version route: it answers once the API listens.
-func (s *Server) waitReady(exited <-chan error) error {
-	hc := &http.Client{Timeout: time.Second}
-	deadline := time.Now().Add(Timeout)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for time.Now().Before(deadline) {
-		if resp, err := hc.Get(s.API + "/version"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
+	s.out = &syncBuffer{}
+	port := childtest.Start(t, childtest.Spec{Name: "toxiproxy-server", Bin: bin, Out: s.out, Timeout: Timeout,
+		Args: func(port int) []string { return []string{"-host", "127.0.0.1", "-port", strconv.Itoa(port)} },
+		// Its info level logs every connection; a failure message needs
+		// only what went wrong.
+		Env: []string{"LOG_LEVEL=warn"},
+		// The version route answers once the API listens.
+		Ready: func(port int) bool {
+			resp, err := s.hc.Get("http://127.0.0.1:" + strconv.Itoa(port) + "/version")
+			if err != nil {
+				return false
 			}
-		}
-		select {
-		case err := <-exited:
-			return fmt.Errorf("toxiproxy-server exited before answering: %v", err)
-		case <-tick.C:
-		}
-	}
-	return fmt.Errorf("toxiproxy-server did not answer on %s within %v", s.API, Timeout)
-}
-
-func stop(t testing.TB, cmd *exec.Cmd, exited <-chan error, out *syncBuffer) {
-	_ = cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-exited:
-	case <-time.After(Timeout):
-		_ = cmd.Process.Kill()
-		<-exited
-		t.Errorf("toxiproxy-server did not stop within %v; killed. Output:\n%s", Timeout, out.String())
-	}
+			resp.Body.Close()
+			return resp.StatusCode == http.StatusOK
+		}})
+	s.API = "http://127.0.0.1:" + strconv.Itoa(port)
+	return s
 }
 
 // HangUps counts the connections toxiproxy found its client gone from
