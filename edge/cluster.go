@@ -169,6 +169,13 @@ func (c *cluster) notePull(member string, err error, now time.Time) {
 	if c.pullFailed == nil {
 		c.pullFailed = map[string]time.Time{}
 	}
+	// Members come and go (pod names): forget old failures so the map
+	// holds the recent ones only.
+	for m, at := range c.pullFailed {
+		if now.Sub(at) > time.Hour {
+			delete(c.pullFailed, m)
+		}
+	}
 	c.pullFailed[member] = now
 }
 

@@ -11,13 +11,13 @@ import (
 	"github.com/aloft/aloft/origin/api"
 )
 
-// gossipRegion starts an origin with one app and returns the spec of a
+// gossipRegion starts a cluster of cfg with one app and returns the spec of a
 // gossiping edge of region eu that trusts the origin's keys from the
 // start (so it needs no origin to verify a state), reaching the origin
 // at originURL ("": the cluster's own), with tune applied after.
-func gossipRegion(t *testing.T, tune func(*edge.Config)) (*localcluster.Cluster, *api.Client, func(name, originURL string) localcluster.EdgeSpec) {
+func gossipRegion(t *testing.T, cfg localcluster.Config, tune func(*edge.Config)) (*localcluster.Cluster, *api.Client, func(name, originURL string) localcluster.EdgeSpec) {
 	t.Helper()
-	c := startCluster(t, localcluster.Config{})
+	c := startCluster(t, cfg)
 	cl := c.Admin(0)
 	if _, err := cl.CreateApp(context.Background(), api.CreateApp{AppID: "com.example.app"}); err != nil {
 		t.Fatal(err)
@@ -43,7 +43,7 @@ func gossipRegion(t *testing.T, tune func(*edge.Config)) (*localcluster.Cluster,
 // announcement, pulls the signed state from its peer, verifies it with
 // the keys it trusts, and answers the new version.
 func TestGossip_CutOffEdgeConverges(t *testing.T) {
-	c, cl, region := gossipRegion(t, nil)
+	c, cl, region := gossipRegion(t, localcluster.Config{}, nil)
 	if _, err := c.AddEdge(region("linked", "")); err != nil {
 		t.Fatal(err)
 	}

@@ -113,7 +113,8 @@ type Node struct {
 	hintIndex uint64
 	hintPeer  string
 	peerFeeds *peerFeedClient
-	peerHist  peerHistory // what each installed index changed (mu)
+	peerPulls atomic.Int32 // pulls from peers in flight (pullPeer)
+	peerHist  peerHistory  // what each installed index changed (mu)
 }
 
 // New builds an edge and binds its listener, so Addr is valid at once.

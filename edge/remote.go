@@ -55,14 +55,19 @@ func NewRemoteOriginHTTP(base, token string, hc *http.Client) *RemoteOrigin {
 	return r
 }
 
+// Nodes is how many origin nodes the edge was given.
+func (r *RemoteOrigin) Nodes() int { return len(r.cs) }
+
 // client is the origin node in use.
 func (r *RemoteOrigin) client() *api.Client { return r.cs[int(r.cur.Load())%len(r.cs)] }
 
 // failed moves to the next node after an error that says this one is
-// unreachable or unwell (not after a refusal of the request itself).
+// unreachable or unwell (not after a refusal of the request itself, nor
+// after the caller gave up on it: a gossip hint cancels its origin
+// request once a peer answered first, and shutdown cancels them all).
 func (r *RemoteOrigin) failed(c *api.Client, err error) {
 	var ae *api.Error
-	if err == nil || len(r.cs) == 1 || errors.As(err, &ae) && ae.Status < 500 {
+	if err == nil || len(r.cs) == 1 || errors.As(err, &ae) && ae.Status < 500 || errors.Is(err, context.Canceled) {
 		return
 	}
 	if r.client() == c {

@@ -238,3 +238,23 @@ func cacheHits(t *testing.T, e *edge.Node) float64 {
 	t.Fatal("aloft_edge_cache_hits missing from /metrics")
 	return 0
 }
+
+// TestRemoteOrigin_NextNodeAtOnce: with a dead node first in its list,
+// the edge tries the next at once rather than pausing a retry interval
+// (an hour here) between nodes of one round.
+func TestRemoteOrigin_NextNodeAtOnce(t *testing.T) {
+	c := startCluster(t, localcluster.Config{})
+	if _, err := c.Admin(0).CreateApp(context.Background(), api.CreateApp{AppID: "com.example.app"}); err != nil {
+		t.Fatal(err)
+	}
+	e, err := c.AddEdge(localcluster.EdgeSpec{OriginURL: "http://127.0.0.1:1," + c.OriginURLs(),
+		Tune: func(cfg *edge.Config) { cfg.RetryInterval = time.Hour }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := e.Node().WaitIndex(ctx, c.Origins[0].Node().Catalog().Index); err != nil {
+		t.Fatalf("the edge did not reach the live node: %v", err)
+	}
+}

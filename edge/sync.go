@@ -3,8 +3,10 @@
 // key's signature, an index never lower than the one held, a root digest
 // its records add up to), keeps it on disk, and recompiles only the apps
 // a change touched. A gossip hint of a newer state makes the edge ask at
-// once, from the origin or, when the origin is unreachable, from the
-// peer that announced it: whoever relays a state, it is checked the same.
+// once, the origin and, when that has not answered after a head start,
+// the peer that announced it; while the origin is unreachable the edge
+// also asks some peer on every retry. Whoever relays a state, it is
+// checked the same.
 
 package edge
 
@@ -57,8 +59,30 @@ var errNothingNew = errors.New("edge: nothing new")
 // fetchErr is a failure to get the feed (the link); applyErr the edge's
 // refusal of what it got (errNothingNew when there was nothing).
 func (n *Node) fetchFeed(ctx context.Context, src CatalogSource, req api.FeedRequest) (applyErr, fetchErr error) {
+	return n.fetchFeedThen(ctx, src, req, nil)
+}
+
+// fetchFeedPrompt is fetchFeed for a request src should answer at once
+// (no long-poll): given up when its answer has not begun to arrive within
+// d, so a source that accepts and never answers costs d, not the HTTP
+// client's two-minute header wait; once the answer arrives it takes as
+// long as it needs (a large snapshot streams for seconds).
+func (n *Node) fetchFeedPrompt(ctx context.Context, src CatalogSource, req api.FeedRequest, d time.Duration) (applyErr, fetchErr error) {
+	pctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	t := time.AfterFunc(d, cancel)
+	defer t.Stop()
+	return n.fetchFeedThen(pctx, src, req, func() { t.Stop() })
+}
+
+// fetchFeedThen is fetchFeed calling started, when not nil, as the
+// answer begins to be applied.
+func (n *Node) fetchFeedThen(ctx context.Context, src CatalogSource, req api.FeedRequest, started func()) (applyErr, fetchErr error) {
 	applyErr = errNothingNew
 	apply := func(fr *api.FeedReader) error {
+		if started != nil {
+			started()
+		}
 		applyErr = n.applyReader(ctx, fr)
 		return applyErr
 	}
@@ -82,12 +106,21 @@ func (n *Node) fetchFeed(ctx context.Context, src CatalogSource, req api.FeedReq
 
 func (n *Node) syncLoop(ctx context.Context) {
 	snapshot := false
+	nodes, fails := 1, 0
+	if m, ok := n.cfg.Origin.(interface{ Nodes() int }); ok {
+		nodes = max(1, m.Nodes())
+	}
 	for ctx.Err() == nil {
 		// While the link is down, ask without waiting: a long-poll only
 		// completes at the next change (or the origin's timeout), so an
 		// edge already current through gossip would report the origin
 		// unreachable for that long after it is back.
-		err, fetchErr := n.fetchFeed(ctx, n.cfg.Origin, n.feedRequest(n.link.connected(), snapshot))
+		var err, fetchErr error
+		if n.link.connected() {
+			err, fetchErr = n.fetchFeed(ctx, n.cfg.Origin, n.feedRequest(true, snapshot))
+		} else {
+			err, fetchErr = n.fetchFeedPrompt(ctx, n.cfg.Origin, n.feedRequest(false, snapshot), n.cfg.RetryInterval*4+time.Second)
+		}
 		if fetchErr != nil {
 			if ctx.Err() != nil {
 				return
@@ -95,10 +128,16 @@ func (n *Node) syncLoop(ctx context.Context) {
 			n.link.down(fetchErr)
 			n.metrics.originErrors.WithLabelValues("catalog").Inc()
 			n.log.Warn("catalog sync failed; serving the catalog we have", "index", n.Index(), "err", fetchErr)
-			n.pullSomePeer(ctx)
-			sleepCtx(ctx, n.cfg.RetryInterval)
+			// The origin client has moved to its next node: try each once
+			// at once (a stopped node's edges reach another in
+			// milliseconds), then pause a round.
+			if fails++; fails%nodes == 0 {
+				n.pullSomePeer(ctx)
+				sleepCtx(ctx, n.cfg.RetryInterval)
+			}
 			continue
 		}
+		fails = 0
 		n.link.up()
 		if err == errNothingNew {
 			continue
@@ -426,8 +465,8 @@ func (n *Node) pullSomePeer(ctx context.Context) {
 	if len(peers) == 0 {
 		peers = resting
 	}
-	if len(peers) == 0 {
-		return
+	if len(peers) == 0 || n.peerPulls.Load() > 0 {
+		return // or a hint is pulling already: the same state, twice
 	}
 	pick := peers[int(n.cl.pullTurn.Add(1)%uint64(len(peers)))]
 	for _, m := range peers {
@@ -435,9 +474,9 @@ func (n *Node) pullSomePeer(ctx context.Context) {
 			pick = m
 		}
 	}
-	pctx, cancel := context.WithTimeout(ctx, n.cfg.RetryInterval*4+time.Second)
-	defer cancel()
-	err := n.pullPeer(pctx, strings.TrimRight(pick.Meta.PeerURL, "/"))
+	// No deadline beyond the peer client's: a hung peer is cut 2 s
+	// without headers, and a snapshot may then stream for seconds.
+	err := n.pullPeer(ctx, strings.TrimRight(pick.Meta.PeerURL, "/"))
 	n.cl.notePull(pick.Name, err, now)
 	if err != nil {
 		n.log.Warn("catalog pull from a peer failed", "peer", pick.Name, "err", err)
@@ -446,6 +485,8 @@ func (n *Node) pullSomePeer(ctx context.Context) {
 
 // pullPeer fetches a peer's state and installs it if it verifies.
 func (n *Node) pullPeer(ctx context.Context, peerURL string) error {
+	n.peerPulls.Add(1)
+	defer n.peerPulls.Add(-1)
 	err, fetchErr := n.fetchFeed(ctx, n.peerFeeds.source(peerURL, n.cfg.PeerToken), n.feedRequest(false, false))
 	switch {
 	case fetchErr != nil:
