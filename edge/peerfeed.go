@@ -89,9 +89,13 @@ func (h *peerHistory) delta(rep *replica, after uint64) *api.Feed {
 	return f
 }
 
-// handlePeerFeed serves /_aloft/peer/feed?after=N: 204 when the caller
-// holds this edge's index or a newer one, else the records changed since
-// N (a snapshot when this edge's history does not reach back to N).
+// handlePeerFeed serves /_aloft/peer/feed?after=N[&expires=MS]: 204 when
+// the caller holds this edge's index or a newer one, else the records
+// changed since N (a snapshot when this edge's history does not reach
+// back to N). A caller at this edge's index whose signature expires
+// (Unix ms) sooner than this edge's gets the fresher signature: an edge
+// cut from the origin would otherwise expire while its peers hold a
+// state the origin re-signed.
 func (n *Node) handlePeerFeed(ctx *fasthttp.RequestCtx) {
 	if !n.peerAuthorized(ctx) {
 		ctx.Response.Header.Set("WWW-Authenticate", `Bearer realm="aloft-peer"`)
@@ -103,14 +107,20 @@ func (n *Node) handlePeerFeed(ctx *fasthttp.RequestCtx) {
 		writeDeviceError(ctx, fasthttp.StatusBadRequest, "bad_request", "after must be a catalog index", "")
 		return
 	}
+	expires, err := strconv.ParseInt(string(ctx.QueryArgs().Peek("expires")), 10, 64)
+	if err != nil && len(ctx.QueryArgs().Peek("expires")) > 0 {
+		writeDeviceError(ctx, fasthttp.StatusBadRequest, "bad_request", "expires must be Unix milliseconds", "")
+		return
+	}
 	n.mu.Lock()
 	rep := n.rep
+	newer := rep.state != nil && (after < rep.index() || after == rep.index() && rep.state.Expires.UnixMilli() > expires)
 	var f *api.Feed
-	if rep.state != nil && after < rep.index() {
+	if newer {
 		f = n.peerHist.delta(rep, after)
 	}
 	n.mu.Unlock()
-	if rep.state == nil || after >= rep.index() {
+	if !newer {
 		ctx.SetStatusCode(fasthttp.StatusNoContent)
 		return
 	}
@@ -176,7 +186,11 @@ func (ps *peerFeedSource) Feed(ctx context.Context, req api.FeedRequest) (*api.F
 // StreamFeed implements FeedStreamer: the peer's state when it is newer
 // than req.After.
 func (ps *peerFeedSource) StreamFeed(ctx context.Context, req api.FeedRequest, fn func(*api.FeedReader) error) error {
-	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, ps.base+"/_aloft/peer/feed?after="+strconv.FormatUint(req.After, 10), nil)
+	u := ps.base + "/_aloft/peer/feed?after=" + strconv.FormatUint(req.After, 10)
+	if req.Expires > 0 {
+		u += "&expires=" + strconv.FormatInt(req.Expires, 10)
+	}
+	hr, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err
 	}
