@@ -412,7 +412,9 @@ func (n *Node) Run(ctx context.Context) error {
 	select {
 	case <-ctx.Done():
 		n.rn.handOff()
-		n.svc.feed.release()
+		// Once Shutdown has begun, so the released answers close their
+		// connections and the edges' next request goes elsewhere.
+		n.hs.srv.RegisterOnShutdown(n.svc.feed.release)
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_ = n.hs.srv.Shutdown(sctx)
 		cancel()

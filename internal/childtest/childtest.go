@@ -88,7 +88,14 @@ func waitReady(s Spec, port int, exited <-chan error) error {
 	defer tick.Stop()
 	for time.Now().Before(deadline) {
 		if s.Ready(port) {
-			return nil
+			// Another process may hold the port and answer for a child
+			// that failed to bind it: ours must still be running.
+			select {
+			case err := <-exited:
+				return fmt.Errorf("%s exited while the port answered (taken by another process?): %v", s.Name, err)
+			default:
+				return nil
+			}
 		}
 		select {
 		case err := <-exited:

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // Find returns the program name as env names it, from the first
@@ -19,11 +20,7 @@ func Find(env, name string) string {
 	if p := os.Getenv(env); env != "" && p != "" {
 		return p
 	}
-	gopath := os.Getenv("GOPATH")
-	if gopath == "" {
-		gopath = build.Default.GOPATH
-	}
-	if first, _, _ := strings.Cut(gopath, string(os.PathListSeparator)); first != "" {
+	if first, _, _ := strings.Cut(goPath(), string(os.PathListSeparator)); first != "" {
 		if p := filepath.Join(first, "bin", name); isExec(p) {
 			return p
 		}
@@ -33,6 +30,29 @@ func Find(env, name string) string {
 	}
 	return ""
 }
+
+// goPath is what `go env GOPATH` says (it also reads `go env -w`
+// settings, as the deps scripts' own `$(go env GOPATH)` does), else
+// $GOPATH, else Go's default.
+func goPath() string {
+	if p := os.Getenv("GOPATH"); p != "" {
+		return p
+	}
+	pathOnce.Do(func() {
+		if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
+			envPath = strings.TrimSpace(string(out))
+		}
+	})
+	if envPath != "" {
+		return envPath
+	}
+	return build.Default.GOPATH
+}
+
+var (
+	pathOnce sync.Once
+	envPath  string
+)
 
 func isExec(p string) bool {
 	fi, err := os.Stat(p)
