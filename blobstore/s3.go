@@ -267,9 +267,16 @@ func (s *S3) OpenRange(ctx context.Context, sha string, off, n int64) (io.ReadCl
 	if err := opts.SetRange(off, off+n-1); err != nil {
 		return nil, fmt.Errorf("blobstore: range of %s: %w", s.url(key), err)
 	}
-	body, _, err := s.get(ctx, key, opts)
+	body, info, err := s.get(ctx, key, opts)
 	if err != nil {
 		return nil, s.mapGetErr(sha, key, err)
+	}
+	// A store (or a proxy before it) that ignores Range answers the
+	// whole object: its first n bytes would pass the count check and be
+	// the wrong bytes.
+	if info.Size >= 0 && info.Size != n {
+		body.Close()
+		return nil, fmt.Errorf("blobstore: get %s: asked for %d bytes at %d, the store answered %d: it ignored the range", s.url(key), n, off, info.Size)
 	}
 	return newRangeReader(body, body, s.url(key), n), nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -228,5 +229,49 @@ func TestS3_Open_MissingBucket(t *testing.T) {
 	}
 	if sizeErr == nil {
 		t.Fatal("Size with the bucket gone succeeded")
+	}
+}
+
+// TestS3_OpenRange_RangeIgnored: a store (or a proxy before it) that
+// ignores Range answers 200 with the whole object; OpenRange refuses it
+// rather than hand out its first bytes as the range asked for.
+func TestS3_OpenRange_RangeIgnored(t *testing.T) {
+	const bucket = "norange"
+	srv := s3test.Start(t)
+	srv.Bucket(t, bucket)
+	blob := bytes.Repeat([]byte("0123456789"), 10_000)
+	direct := newS3(t, srv, bucket, "p")
+	sha := shaOf(blob)
+	put(t, direct, blob)
+	ep := s3Proxy(t, srv, sha, func(resp *http.Response) {
+		if resp.StatusCode != http.StatusPartialContent {
+			return
+		}
+		resp.Body.Close()
+		resp.StatusCode, resp.Status = http.StatusOK, "200 OK"
+		resp.Header.Del("Content-Range")
+		resp.Header.Set("Content-Length", strconv.Itoa(len(blob)))
+		resp.ContentLength = int64(len(blob))
+		resp.Body = io.NopCloser(bytes.NewReader(blob))
+	})
+	s := newS3At(t, srv, ep, bucket, "p")
+	rc, err := s.OpenRange(context.Background(), sha, 5, 10)
+	if err == nil {
+		got, _ := io.ReadAll(rc)
+		rc.Close()
+		t.Fatalf("a range the store ignored was served: %q, want an error (the bytes at 5 are %q)", got, blob[5:15])
+	}
+	if !strings.Contains(err.Error(), "ignored the range") {
+		t.Fatalf("OpenRange: %v; want the ignored range named", err)
+	}
+	// Straight to the store, the range is honoured.
+	rc, err = direct.OpenRange(context.Background(), sha, 5, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(rc)
+	rc.Close()
+	if !bytes.Equal(got, blob[5:15]) {
+		t.Fatalf("direct range: %q", got)
 	}
 }
