@@ -244,11 +244,15 @@ func TestChaos_RollingUpgrade(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		// Each publish runs to its acknowledgement even when the load
+		// stops meanwhile: one cut short could commit unacknowledged, and
+		// the check below wants every committed publish accounted for.
 		for n := 1; load.Err() == nil; n++ {
-			if err := publishOne(load, fmt.Sprintf("1.1.%d", n)); err != nil {
-				if load.Err() == nil {
-					pubErr.Store(err)
-				}
+			pctx, cancel := context.WithTimeout(ctx, time.Minute)
+			err := publishOne(pctx, fmt.Sprintf("1.1.%d", n))
+			cancel()
+			if err != nil {
+				pubErr.Store(err)
 				return
 			}
 			published.Add(1)

@@ -67,6 +67,8 @@ type result struct {
 	Failed  []string `json:"failed,omitempty"`
 	Figures []string `json:"figures,omitempty"` // test log lines "figure: …"
 	Series  []series `json:"series,omitempty"`  // test log lines "series: …", plotted
+	// Logs is each failed test's output, written beside the report.
+	Logs []string `json:"-"`
 }
 
 func main() {
@@ -89,6 +91,9 @@ func main() {
 			failed++
 		}
 		fmt.Printf("%-26s %-9s %6.1fs  %s\n", r.Name, r.Status, r.Seconds, strings.Join(r.Failed, ", "))
+		if len(r.Logs) > 0 {
+			fmt.Printf("%-26s output: %s\n", "", filepath.Join(*out, r.Name+".failed.log"))
+		}
 	}
 	if err := write(*out, results); err != nil {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
@@ -127,6 +132,7 @@ func run(s scenario) result {
 		cmd.Stdout, cmd.Stderr = &stdout, os.Stderr
 		_ = cmd.Run() // judged by the tests' own events below
 		passed := map[string]bool{}
+		output := map[string][]string{} // by test, for the failure log
 		sc := bufio.NewScanner(&stdout)
 		sc.Buffer(make([]byte, 1<<20), 1<<24)
 		for sc.Scan() {
@@ -138,6 +144,8 @@ func run(s scenario) result {
 				passed[ev.Test] = true
 			}
 			if ev.Action == "output" {
+				top, _, _ := strings.Cut(ev.Test, "/")
+				output[top] = append(output[top], ev.Output)
 				if _, fig, ok := strings.Cut(ev.Output, "figure: "); ok {
 					r.Figures = append(r.Figures, strings.TrimSpace(fig))
 				}
@@ -154,6 +162,7 @@ func run(s scenario) result {
 			if !passed[n] {
 				r.Failed = append(r.Failed, pkg+":"+n)
 				r.Status = "fail"
+				r.Logs = append(r.Logs, fmt.Sprintf("=== %s:%s\n%s", pkg, n, strings.Join(output[n], "")))
 			}
 		}
 	}
@@ -165,6 +174,16 @@ func run(s scenario) result {
 func write(dir string, results []result) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
+	}
+	// Plots and failure logs of an earlier run would otherwise stay
+	// beside a report that no longer names them.
+	for _, pat := range []string{"*.svg", "*.failed.log"} {
+		old, _ := filepath.Glob(filepath.Join(dir, pat))
+		for _, f := range old {
+			if err := os.Remove(f); err != nil {
+				return err
+			}
+		}
 	}
 	j, _ := json.MarshalIndent(map[string]any{"when": time.Now().UTC().Format(time.RFC3339), "scenarios": results}, "", "  ")
 	if err := os.WriteFile(filepath.Join(dir, "report.json"), append(j, '\n'), 0o644); err != nil {
@@ -179,6 +198,15 @@ func write(dir string, results []result) error {
 			tests = "—"
 		}
 		fmt.Fprintf(&md, "| %s | %s | %s | **%s** | %.1f | %s |\n", r.Name, r.Fault, r.Pass, r.Status, r.Seconds, tests)
+	}
+	for _, r := range results {
+		if len(r.Logs) > 0 {
+			name := r.Name + ".failed.log"
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(strings.Join(r.Logs, "\n")), 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(&md, "\n**%s failed**: its tests' output is in [%s](%s).\n", r.Name, name, name)
+		}
 	}
 	md.WriteString("\n## Figures\n")
 	for _, r := range results {
