@@ -4,8 +4,8 @@
 # Idempotent and silent when nginx is already there.
 set -euo pipefail
 
-have_nginx() { command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; }
-have_nginx && exit 0
+. "$(dirname "$0")/../lib/apt.sh"
+have_cmd nginx && exit 0
 
 if [ "$(id -u)" != 0 ]; then
   echo "deps: nginx is missing; install it (apt-get install nginx-light) as root" >&2
@@ -13,7 +13,7 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "deps: installing nginx (Debian package) for the bench baseline" >&2
 export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq >&2
+apt_update
 # nginx-light is enough (static files, sendfile); fall back to the full
 # package on releases that no longer ship the light flavour. --no-install-
 # recommends and policy-rc.d keep the package from starting a system nginx
@@ -26,4 +26,4 @@ fi
 trap '[ "$created_policy" = 1 ] && rm -f "$policy"' EXIT
 apt-get install -y -qq --no-install-recommends nginx-light >&2 ||
   apt-get install -y -qq --no-install-recommends nginx >&2
-have_nginx
+have_cmd nginx
