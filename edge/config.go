@@ -176,6 +176,11 @@ type Config struct {
 	// PeerURL is the base URL peers reach this edge's device port at.
 	// Default: http:// and the bound address.
 	PeerURL string
+	// AdvertiseAddr, when valid, is the IP devices reach this edge at: the
+	// edge reports it to the origin with its readiness URL (PeerURL +
+	// /readyz), and aloft geodns --origin puts ready edges' addresses in
+	// DNS. Zero: not announced.
+	AdvertiseAddr netip.Addr
 	// PrefetchMaxBytes: on publish the edge fetches a new servable
 	// bundle's zip and delta files ahead of the first device when the
 	// bundle is at most this size. Default 64 MiB; negative turns it off.

@@ -37,6 +37,9 @@ func (n *Node) feedRequest(wait, snapshot bool) api.FeedRequest {
 	rep := n.rep
 	n.mu.Unlock()
 	req := api.FeedRequest{Wait: wait, Edge: api.EdgeStatus{Name: n.name, Region: n.cfg.Region, PublicURL: n.cfg.PublicURL, Index: rep.index()}}
+	if n.cfg.AdvertiseAddr.IsValid() && n.cl != nil {
+		req.Edge.Addr, req.Edge.ReadyURL = n.cfg.AdvertiseAddr.String(), n.cl.peerURL+"/readyz"
+	}
 	if !snapshot && rep.state != nil {
 		req.After, req.Expires = rep.state.Index, rep.state.Expires.UnixMilli()
 	}

@@ -47,8 +47,17 @@ type Config struct {
 	// Default is the region order for clients placed in no region,
 	// nearest first. Empty: every region in the order of Regions.
 	Default []string `json:"default"`
-	// Edges are the edges answered with.
+	// Edges are the edges answered with, listed by hand.
 	Edges []Edge `json:"edges"`
+	// Origin, when set, is the origin's API URL (several comma-separated):
+	// every Interval the edges it lists with an address and a readiness
+	// URL (aloft edge --advertise-addr), live and of a known region, are
+	// answered with too; an edge listed by hand wins over one of the same
+	// name. While the origin cannot be asked the last list it gave stays.
+	Origin string `json:"origin"`
+	// OriginToken is a read token for Origin (aloft geodns takes it from
+	// ALOFT_TOKEN).
+	OriginToken string `json:"-"`
 	// Interval is how often every edge is probed. Default 1 s.
 	Interval time.Duration `json:"-"`
 	// ProbeTimeout bounds one /readyz request: an edge too busy to answer
@@ -152,8 +161,8 @@ func (c *Config) Validate() error {
 		return bad("dir and geoip_db are required")
 	case c.TTL == 0 || c.Interval <= 0 || c.ProbeTimeout <= 0 || c.Fall < 1 || c.Rise < 1 || c.Reload < time.Second:
 		return bad("ttl, interval, probe_timeout, fall and rise must be positive, reload at least 1s")
-	case len(c.Regions) == 0 || len(c.Edges) == 0:
-		return bad("at least one region and one edge")
+	case len(c.Regions) == 0 || len(c.Edges) == 0 && c.Origin == "":
+		return bad("at least one region, and edges or an origin to list them")
 	}
 	if h, _, err := net.SplitHostPort(c.Listen); err != nil || net.ParseIP(h) == nil {
 		return bad("listen %q: want IP:port", c.Listen)
@@ -176,7 +185,7 @@ func (c *Config) Validate() error {
 	for i := range c.Edges {
 		e := &c.Edges[i]
 		e.Addr = e.Addr.Unmap() // ::ffff:a.b.c.d is an A record's a.b.c.d
-		if e.Name == "" || !e.Addr.IsValid() || !strings.HasPrefix(e.ReadyURL, "http") || !c.knownRegion(e.Region) {
+		if !c.validEdge(*e) {
 			return bad("edge %q: needs a name, an IP addr, an http(s) ready_url and a known region", e.Name)
 		}
 	}
@@ -184,6 +193,11 @@ func (c *Config) Validate() error {
 		c.Logger = slog.Default()
 	}
 	return nil
+}
+
+// validEdge reports an edge that can be answered with and probed.
+func (c *Config) validEdge(e Edge) bool {
+	return e.Name != "" && e.Addr.IsValid() && strings.HasPrefix(e.ReadyURL, "http") && c.knownRegion(e.Region)
 }
 
 func (c *Config) knownRegion(name string) bool {

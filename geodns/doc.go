@@ -11,8 +11,11 @@
 // than no answer. The same Config renders the Corefile, so the views and
 // the zone files cannot disagree.
 //
-// The edge list is static configuration: an edge's address in DNS (an
-// IP) is not something the origin's edge list carries. `aloft geodns`
-// (cmd/aloft) runs a Node; deploy/cluster runs one beside CoreDNS for
-// `make cluster`.
+// The edges come from the origin's GET /api/v1/edges (each edge reports
+// the IP devices reach it at, aloft edge --advertise-addr, and its
+// /readyz), from a list in the configuration, or both; the last list the
+// origin gave stays while it cannot be asked, so an origin outage does
+// not empty DNS. `aloft geodns` (cmd/aloft) runs a Node; deploy/cluster
+// runs one beside CoreDNS for `make cluster`, finding its edges through
+// the origin.
 package geodns

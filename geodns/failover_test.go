@@ -6,12 +6,14 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aloft/aloft/edge"
 	"github.com/aloft/aloft/geodns"
 	"github.com/aloft/aloft/geodns/geodb"
+	"github.com/aloft/aloft/internal/wait"
 	"github.com/aloft/aloft/localcluster"
 )
 
@@ -170,4 +172,106 @@ func TestGeoDNS_FailoverWithRealCoreDNS(t *testing.T) {
 	}
 	waitAnswer(t, dns, euClients, []string{addr["eu-1"], addr["eu-2"]}, 20*time.Second)
 	t.Logf("figure: dns failback: a region's clients were back on its edges %s after they restarted", fmtDur(time.Since(at)))
+}
+
+// TestGeoDNS_DiscoversEdgesFromTheOrigin: geodns given an origin and no
+// edges answers with the edges the origin lists (each reports the address
+// devices reach it at, aloft edge --advertise-addr, and its /readyz); an
+// edge added later is answered with without a change of configuration;
+// with the origin stopped the last list stays and is still probed, so a
+// dead edge still drops out.
+func TestGeoDNS_DiscoversEdgesFromTheOrigin(t *testing.T) {
+	dir := t.TempDir()
+	addr := map[string]string{"eu-1": "127.0.21.1", "eu-2": "127.0.21.2", "us-1": "127.0.22.1"}
+	on := func(ip string) func(*edge.Config) {
+		return func(c *edge.Config) {
+			if _, port, _ := net.SplitHostPort(c.Addr); port == "0" {
+				c.Addr = ip + ":0"
+			}
+			c.AdvertiseAddr = netip.MustParseAddr(ip)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	logs := &syncBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("node logs:\n%s", logs.String())
+		}
+	})
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	cl, err := localcluster.Start(ctx, localcluster.Config{Logger: log, Edges: []localcluster.EdgeSpec{
+		{Name: "eu-1", Region: "eu", Tune: on(addr["eu-1"])},
+		{Name: "us-1", Region: "us", Tune: on(addr["us-1"])},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cl.Close() })
+	db := filepath.Join(dir, "geo.mmdb")
+	if err := geodb.Write(db, []geodb.Network{
+		{Prefix: netip.MustParsePrefix(euClients), Country: "DE", Continent: "EU"},
+		{Prefix: netip.MustParsePrefix(usClients), Country: "US", Continent: "NA"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := geodns.LocalConfig()
+	cfg.Zone, cfg.Host, cfg.GeoIPDB, cfg.Dir = "aloft.test", "updates", db, filepath.Join(dir, "dns")
+	cfg.Listen = freeDNSAddr(t)
+	cfg.Regions = []geodns.Region{
+		{Name: "eu", Continents: []string{"EU"}, Failover: []string{"us"}},
+		{Name: "us", Continents: []string{"NA"}, Failover: []string{"eu"}},
+	}
+	cfg.Origin, cfg.OriginToken = cl.OriginURLs(), localcluster.DefaultAdminToken
+	cfg.Logger = log
+	n, err := geodns.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- n.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-ran; err != nil {
+			t.Error(err)
+		}
+	})
+	select {
+	case <-n.Ready():
+	case err := <-ran:
+		t.Fatalf("geodns stopped before writing its files: %v", err)
+	case <-ctx.Done():
+		t.Fatal("geodns never wrote its files")
+	}
+	startCoreDNS(t, geodns.CorefilePath(cfg.Dir))
+	dns := cfg.Listen
+
+	start := time.Now()
+	waitAnswer(t, dns, euClients, []string{addr["eu-1"]}, 30*time.Second)
+	waitAnswer(t, dns, usClients, []string{addr["us-1"]}, 10*time.Second)
+	t.Logf("figure: dns discovery: every region answered with the edges the origin lists %s after CoreDNS started", fmtDur(time.Since(start)))
+
+	// A new edge reports itself to the origin and joins its region's answer.
+	at := time.Now()
+	if _, err := cl.AddEdge(localcluster.EdgeSpec{Name: "eu-2", Region: "eu", Tune: on(addr["eu-2"])}); err != nil {
+		t.Fatal(err)
+	}
+	waitAnswer(t, dns, euClients, []string{addr["eu-1"], addr["eu-2"]}, 15*time.Second)
+	t.Logf("figure: dns discovery: a new edge was in its region's answer %s after it started", fmtDur(time.Since(at)))
+
+	// The origin stops: the list stays; the edges, serving from memory,
+	// stay ready, and a stopped one still drops out.
+	if err := cl.StopOrigin(0); err != nil {
+		t.Fatal(err)
+	}
+	wait.For(t, 10*time.Second, "geodns failing to list the edges", func() bool { return strings.Contains(logs.String(), "cannot list the edges") })
+	for i, e := range cl.Edges {
+		if e.Name() == "eu-1" {
+			if err := cl.StopEdge(i); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	waitAnswer(t, dns, euClients, []string{addr["eu-2"]}, 15*time.Second)
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,15 +17,24 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/aloft/aloft/origin/api"
 )
 
 // Node keeps one Config's zone files current. Build it with New and run
 // it with Run; its methods are safe for concurrent use.
 type Node struct {
-	cfg   Config
-	views []View
-	hc    *http.Client
-	ready chan struct{}
+	cfg    Config
+	views  []View
+	hc     *http.Client
+	ready  chan struct{}
+	origin *api.Client   // nil without Config.Origin
+	others []*api.Client // Config.Origin's other nodes, asked in turn
+
+	// found is what the origin listed last (by name), kept while it
+	// cannot be asked: an origin outage must not empty DNS.
+	found     map[string]Edge
+	originErr string // the last discovery error logged, to log changes only
 
 	mu      sync.Mutex
 	health  map[string]*health
@@ -49,7 +59,54 @@ func New(cfg Config) (*Node, error) {
 	for _, e := range cfg.Edges {
 		n.health[e.Name] = &health{}
 	}
+	if cfg.Origin != "" {
+		n.origin = api.NewClient(strings.TrimRight(strings.Split(cfg.Origin, ",")[0], "/"), cfg.OriginToken, &http.Client{Timeout: 2 * cfg.ProbeTimeout})
+		for _, b := range strings.Split(cfg.Origin, ",")[1:] {
+			n.others = append(n.others, api.NewClient(strings.TrimRight(strings.TrimSpace(b), "/"), cfg.OriginToken, &http.Client{Timeout: 2 * cfg.ProbeTimeout}))
+		}
+	}
 	return n, nil
+}
+
+// discover asks the origin (each of its nodes in turn until one answers)
+// for the edges and returns the list to probe: the ones listed by hand,
+// then the ones the origin names with an address, a readiness URL and a
+// known region, live. When no node answers, the last list found stays.
+func (n *Node) discover(ctx context.Context) []Edge {
+	if n.origin == nil {
+		return n.cfg.Edges
+	}
+	var l api.EdgeList
+	var err error
+	for _, c := range append([]*api.Client{n.origin}, n.others...) {
+		if l, err = c.Edges(ctx); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		if msg := err.Error(); msg != n.originErr && ctx.Err() == nil {
+			n.originErr = msg
+			n.cfg.Logger.Warn("geodns: cannot list the edges; answering with the last list", "origin", n.cfg.Origin, "err", err, "edges", len(n.found))
+		}
+	} else {
+		n.originErr = ""
+		found := make(map[string]Edge, len(l.Edges))
+		for _, s := range l.Edges {
+			a, perr := netip.ParseAddr(s.Addr)
+			e := Edge{Name: s.Name, Region: s.Region, Addr: a.Unmap(), ReadyURL: s.ReadyURL}
+			if s.Live && perr == nil && n.cfg.validEdge(e) {
+				found[e.Name] = e
+			}
+		}
+		n.found = found
+	}
+	out := slices.Clone(n.cfg.Edges)
+	for _, name := range slices.Sorted(maps.Keys(n.found)) {
+		if !slices.ContainsFunc(n.cfg.Edges, func(e Edge) bool { return e.Name == name }) {
+			out = append(out, n.found[name])
+		}
+	}
+	return out
 }
 
 // Ready is closed once the Corefile and every zone file are written, after
@@ -96,19 +153,32 @@ func (n *Node) Run(ctx context.Context) error {
 // round probes every edge, applies the results and rewrites the zone
 // files of the views whose answer changed (every view the first time).
 func (n *Node) round(ctx context.Context) error {
-	results := probeAll(ctx, n.hc, n.cfg.Edges, n.cfg.ProbeTimeout)
+	edges := n.discover(ctx)
+	results := probeAll(ctx, n.hc, edges, n.cfg.ProbeTimeout)
 	if ctx.Err() != nil {
 		return nil // a shutdown's cancelled probes say nothing of the edges
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	for _, e := range n.cfg.Edges {
+	seen := make(map[string]bool, len(edges))
+	for _, e := range edges {
+		seen[e.Name] = true
 		h, r := n.health[e.Name], results[e.Name]
+		if h == nil {
+			h = &health{}
+			n.health[e.Name] = h
+			n.cfg.Logger.Info("geodns: edge found", "edge", e.Name, "region", e.Region, "addr", e.Addr)
+		}
 		if h.observe(r.ok, r.why, n.cfg.Fall, n.cfg.Rise) {
 			n.cfg.Logger.Info("geodns: edge readiness", "edge", e.Name, "region", e.Region, "ready", h.ready, "probe", r.why)
 		}
 	}
-	next := Plan(n.views, n.cfg.Edges, func(name string) bool { return n.health[name].ready })
+	for name := range n.health {
+		if !seen[name] {
+			delete(n.health, name) // no longer listed: a return starts afresh
+		}
+	}
+	next := Plan(n.views, edges, func(name string) bool { return n.health[name].ready })
 	var changed []string
 	for _, v := range n.views {
 		if old, ok := n.answers[v.Name]; !ok || !sameAnswer(old, next[v.Name]) {

@@ -48,7 +48,8 @@ func newEdgeRegistry() *edgeRegistry {
 }
 
 // seen records one sync request of an edge at time now. Only what the
-// edge reports is kept (name, region, public URL, index); lag, liveness
+// edge reports is kept (name, region, public URL, index, the address and
+// readiness URL it announces for DNS); lag, liveness
 // and the node are the origin's to say, at listing time. A report older
 // than the one recorded (two requests finishing out of order) is
 // ignored, so an edge's entry never moves back in time.
@@ -66,7 +67,8 @@ func (r *edgeRegistry) seen(st api.EdgeStatus, now time.Time) {
 	if !known && len(r.edges) >= r.max {
 		r.evictOldest()
 	}
-	r.edges[st.Name] = api.EdgeStatus{Name: st.Name, Region: st.Region, PublicURL: st.PublicURL, Index: st.Index, LastSeen: ms}
+	r.edges[st.Name] = api.EdgeStatus{Name: st.Name, Region: st.Region, PublicURL: st.PublicURL, Index: st.Index, LastSeen: ms,
+		Addr: st.Addr, ReadyURL: st.ReadyURL}
 }
 
 // evictOldest drops the longest-unseen edge. A scan, not a heap: it runs

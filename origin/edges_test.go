@@ -264,3 +264,38 @@ func TestWriteIndex_AtOrAfterTheWrite(t *testing.T) {
 		}
 	}
 }
+
+// TestEdges_DNSAnnouncement: an edge's sync request may carry the IP
+// devices reach it at and its readiness URL, both or neither; they are
+// listed as sent (an IPv4-mapped address as plain IPv4), and anything
+// else is refused, since geodns writes the one into zone files and
+// fetches the other.
+func TestEdges_DNSAnnouncement(t *testing.T) {
+	n, admin := startGCNode(t, nil)
+	ctx := context.Background()
+	tok, err := admin.CreateToken(ctx, "edge", api.RoleEdge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed := "/api/v1/sync/feed?edge=e1&region=eu"
+	if code, e := call(t, n, tok.Secret, "GET", feed+"&addr=::ffff:10.1.2.3&ready=http://10.0.0.7:7080/readyz", ""); code != http.StatusOK {
+		t.Fatalf("a sync with a DNS announcement: %d %+v", code, e)
+	}
+	l, err := admin.Edges(ctx)
+	if err != nil || len(l.Edges) != 1 || l.Edges[0].Addr != "10.1.2.3" || l.Edges[0].ReadyURL != "http://10.0.0.7:7080/readyz" {
+		t.Fatalf("listed %+v %v", l.Edges, err)
+	}
+	for _, q := range []string{
+		"&addr=10.1.2.3",                                   // no ready URL
+		"&ready=http://10.0.0.7/readyz",                    // no address
+		"&addr=edge.example.com&ready=http://x/readyz",     // a name, not an IP
+		"&addr=fe80::1%25eth0&ready=http://x/readyz",       // a zone
+		"&addr=10.1.2.3&ready=file:///etc/passwd",          // not http(s)
+		"&addr=10.1.2.3&ready=http://user:pw@x/readyz",     // credentials
+		"&addr=10.1.2.3&ready=" + strings.Repeat("a", 300), // too long
+	} {
+		if code, e := call(t, n, tok.Secret, "GET", feed+q, ""); code != http.StatusBadRequest || e.Code != api.CodeBadRequest {
+			t.Errorf("%s: %d %+v, want 400 bad_request", q, code, e)
+		}
+	}
+}

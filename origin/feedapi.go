@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -68,6 +70,9 @@ func (hs *httpAPI) syncFeed(w http.ResponseWriter, r *http.Request) (int, any, e
 	}
 	req.Expires = int64(exp)
 	if req.Edge, err = edgeParams(q.Get("edge"), q.Get("region"), q.Get("url"), req.After); err != nil {
+		return 0, nil, err
+	}
+	if req.Edge.Addr, req.Edge.ReadyURL, err = edgeDNSParams(q.Get("addr"), q.Get("ready")); err != nil {
 		return 0, nil, err
 	}
 	f, err := hs.svc.Feed(r.Context(), req)
@@ -331,6 +336,24 @@ func edgeParams(name, region, url string, index uint64) (api.EdgeStatus, error) 
 		}
 	}
 	return api.EdgeStatus{Name: name, Region: region, PublicURL: url, Index: index}, nil
+}
+
+// edgeDNSParams checks what an edge announces for GeoDNS: an IP and an
+// http(s) readiness URL, both or neither. geodns writes the address into
+// zone files and fetches the URL, so nothing else passes.
+func edgeDNSParams(addr, ready string) (string, string, error) {
+	if addr == "" && ready == "" {
+		return "", "", nil
+	}
+	a, err := netip.ParseAddr(addr)
+	if err != nil || a.Zone() != "" {
+		return "", "", invalid("addr must be an IP address")
+	}
+	u, err := url.Parse(ready)
+	if err != nil || len(ready) > 256 || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" || u.User != nil {
+		return "", "", invalid("ready must be an http(s) URL of at most 256 bytes, with addr")
+	}
+	return a.Unmap().String(), ready, nil
 }
 
 func parseUintParam(s string) (uint64, error) {

@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -36,12 +37,20 @@ func edgeRegionFlags(fs *flag.FlagSet, c *edge.Config) func() error {
 	label := fs.String("gossip-label", "aloft", "cluster label: gossip from another cluster is ignored")
 	fs.StringVar(&c.PeerToken, "peer-token", os.Getenv("ALOFT_PEER_TOKEN"), "secret edges present on each other's peer routes (env ALOFT_PEER_TOKEN; required with --gossip-bind)")
 	fs.StringVar(&c.PeerURL, "peer-url", "", "base URL peers reach this edge's device port at (default: http:// and --addr)")
+	advertise := fs.String("advertise-addr", "", "IP devices reach this edge at, reported to the origin with the readiness URL (--peer-url + /readyz) so aloft geodns --origin can put it in DNS (empty: not reported)")
 	return func() error {
 		keys, err := parseTrustKeys(*trust)
 		if err != nil {
 			return err
 		}
 		c.TrustKeys = keys
+		if *advertise != "" {
+			a, err := netip.ParseAddr(*advertise)
+			if err != nil || a.Zone() != "" {
+				return fmt.Errorf("--advertise-addr %q: want an IP address", *advertise)
+			}
+			c.AdvertiseAddr = a.Unmap()
+		}
 		if *gossipBind == "" {
 			if *join != "" || *keyFile != "" {
 				return errors.New("--join and --gossip-key-file need --gossip-bind")

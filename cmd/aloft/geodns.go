@@ -14,7 +14,7 @@ import (
 
 func runGeoDNS(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("aloft geodns", flag.ContinueOnError)
-	conf := fs.String("config", "", "JSON configuration: zone, host, listen, geoip_db, dir, regions, edges (see deploy/cluster/README.md)")
+	conf := fs.String("config", "", "JSON configuration: zone, host, listen, geoip_db, dir, regions, and edges or an origin to list them (see deploy/cluster/README.md; with origin, ALOFT_TOKEN is a read token)")
 	readyFile := fs.String("ready-file", "", "write the Corefile's path to this file once it and every zone file are written")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: aloft geodns --config FILE\n\nProbes every edge's /readyz and keeps CoreDNS's per-region zone files (and its\nCorefile) under the configuration's dir answering with the nearest ready edges.\nRun CoreDNS on the Corefile it writes: coredns -conf DIR/Corefile\n\nFlags:\n")
@@ -33,6 +33,9 @@ func runGeoDNS(ctx context.Context, args []string) int {
 		return 2
 	}
 	cfg.Logger = logger()
+	// A read token for the origin the configuration may name, to list
+	// the edges it knows.
+	cfg.OriginToken = os.Getenv("ALOFT_TOKEN")
 	n, err := geodns.New(cfg)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "aloft geodns:", err)

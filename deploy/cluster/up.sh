@@ -158,7 +158,6 @@ ORIGINS="http://$HOST:7071,http://$HOST:7072,http://$HOST:7073"
 
 say "edges ($mode): $EDGES per region in $REGIONS"
 first_gossip=""
-edges_json=()
 for r in $REGIONS; do
   for i in $(seq 1 "$EDGES"); do
     name="$r-$i" ip=$(edge_ip "$r" "$i") ns=""
@@ -177,9 +176,8 @@ for r in $REGIONS; do
     start "$name" "$ns" env ALOFT_TOKEN="$(cat "$DIR/edge-token")" ALOFT_PEER_TOKEN="$(cat "$DIR/peer-token")" \
       "$ALOFT" edge --name "$name" --region "$r" --addr "$ip:7080" --public-url "http://updates.aloft.test:7080" \
       --origin "$ORIGINS" --data-dir "$DIR/data/$name/data" --spool "$DIR/data/$name/spool" \
-      --gossip-bind "$ip:7946" --gossip-key-file "$DIR/gossip.key" --peer-url "http://$ip:7080" "${join[@]}"
+      --gossip-bind "$ip:7946" --gossip-key-file "$DIR/gossip.key" --peer-url "http://$ip:7080" --advertise-addr "$ip" "${join[@]}"
     [ -z "$first_gossip" ] && first_gossip="$ip:7946"
-    edges_json+=("{\"name\":\"$name\",\"region\":\"$r\",\"addr\":\"$ip\",\"ready_url\":\"http://$ip:7080/readyz\"}")
   done
 done
 for r in $REGIONS; do
@@ -208,10 +206,14 @@ cat >"$DIR/geodns.json" <<JSON
   "geoip_db": "$DIR/dns/geo.mmdb",
   "dir": "$DIR/dns",
   "regions": [$(IFS=,; echo "${regions_json[*]}")],
-  "edges": [$(IFS=,; echo "${edges_json[*]}")]
+  "origin": "$ORIGINS"
 }
 JSON
-start geodns "" "$ALOFT" geodns --config "$DIR/geodns.json" --ready-file "$DIR/dns/ready"
+# geodns learns the edges from the origin (each edge reports its
+# --advertise-addr and /readyz), with a read-only token.
+cli token create geodns --role read --json | sed -n 's/.*"token": *"\([^"]*\)".*/\1/p' >"$DIR/geodns-token"
+[ -s "$DIR/geodns-token" ] || die "could not create geodns's token"
+start geodns "" env ALOFT_TOKEN="$(cat "$DIR/geodns-token")" "$ALOFT" geodns --config "$DIR/geodns.json" --ready-file "$DIR/dns/ready"
 wait_for "geodns's first zone files" 30 test -s "$DIR/dns/ready"
 start coredns "" "$COREDNS" -conf "$DIR/dns/Corefile"
 first=$(set -- $REGIONS; echo "$1")

@@ -217,6 +217,13 @@ type EdgeStatus struct {
 	Live bool `json:"live"`
 	// Via is the origin node the edge syncs from.
 	Via string `json:"via,omitempty"`
+	// Addr is the IP devices reach the edge at, its DNS record, when it
+	// announces one (aloft edge --advertise-addr): aloft geodns --origin
+	// discovers edges by it.
+	Addr string `json:"addr,omitempty"`
+	// ReadyURL is the edge's /readyz on the edges' own network (its peer
+	// URL), announced with Addr, where geodns probes it.
+	ReadyURL string `json:"ready_url,omitempty"`
 }
 
 // FeedRequest is what an edge asks the feed for.

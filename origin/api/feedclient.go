@@ -44,7 +44,8 @@ func (c *Client) StreamFeed(ctx context.Context, req FeedRequest, fn func(*FeedR
 	if req.Wait {
 		q.Set("wait", "1")
 	}
-	for k, v := range map[string]string{"edge": req.Edge.Name, "region": req.Edge.Region, "url": req.Edge.PublicURL} {
+	for k, v := range map[string]string{"edge": req.Edge.Name, "region": req.Edge.Region, "url": req.Edge.PublicURL,
+		"addr": req.Edge.Addr, "ready": req.Edge.ReadyURL} {
 		if v != "" {
 			q.Set(k, v)
 		}
