@@ -27,6 +27,60 @@ const (
 	unknownClients = "100.64.0.0/24"
 )
 
+// onLoopback pins an edge to its own loopback address ip (its A record),
+// once: a restart keeps the address and port the harness pinned. With
+// advertise the edge also reports ip to the origin, for discovery.
+func onLoopback(ip string, advertise bool) func(*edge.Config) {
+	return func(c *edge.Config) {
+		if _, port, _ := net.SplitHostPort(c.Addr); port == "0" {
+			c.Addr = ip + ":0"
+		}
+		if advertise {
+			c.AdvertiseAddr = netip.MustParseAddr(ip)
+		}
+	}
+}
+
+// testLogs collects the nodes' logs, shown only when the test fails: the
+// cut-off edges warn at every retry.
+func testLogs(t *testing.T) (*syncBuffer, *slog.Logger) {
+	logs := &syncBuffer{}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("node logs:\n%s", logs.String())
+		}
+	})
+	return logs, slog.New(slog.NewTextHandler(logs, nil))
+}
+
+// runGeoDNS runs a Node on cfg until the test ends, waits for its files
+// and starts CoreDNS on them; it returns the DNS address.
+func runGeoDNS(ctx context.Context, t *testing.T, cfg geodns.Config) string {
+	t.Helper()
+	n, err := geodns.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runCtx, stop := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- n.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-ran; err != nil {
+			t.Error(err)
+		}
+	})
+	select {
+	case <-n.Ready():
+	case err := <-ran:
+		t.Fatalf("geodns stopped before writing its files: %v", err)
+	case <-ctx.Done():
+		t.Fatal("geodns never wrote its files")
+	}
+	startCoreDNS(t, geodns.CorefilePath(cfg.Dir))
+	return cfg.Listen
+}
+
 // TestGeoDNS_FailoverWithRealCoreDNS: real CoreDNS (geoip with
 // edns-subnet, view, file with reload) on the Corefile and zone files
 // geodns writes, a GeoIP database generated with mmdbwriter, and real
@@ -41,26 +95,10 @@ const (
 func TestGeoDNS_FailoverWithRealCoreDNS(t *testing.T) {
 	dir := t.TempDir()
 	addr := map[string]string{"eu-1": "127.0.11.1", "eu-2": "127.0.11.2", "us-1": "127.0.12.1", "ap-1": "127.0.13.1", "ap-2": "127.0.13.2"}
-	// Each edge binds its own loopback address (its A record), once: a
-	// restart keeps the address and port the harness pinned.
-	on := func(ip string) func(*edge.Config) {
-		return func(c *edge.Config) {
-			if _, port, _ := net.SplitHostPort(c.Addr); port == "0" {
-				c.Addr = ip + ":0"
-			}
-		}
-	}
+	on := func(ip string) func(*edge.Config) { return onLoopback(ip, false) }
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	// The nodes' logs are kept and shown only when the test fails: the
-	// cut-off edge warns at every retry.
-	logs := &syncBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("node logs:\n%s", logs.String())
-		}
-	})
-	log := slog.New(slog.NewTextHandler(logs, nil))
+	_, log := testLogs(t)
 	cl, err := localcluster.Start(ctx, localcluster.Config{Logger: log, Edges: []localcluster.EdgeSpec{
 		{Name: "eu-1", Region: "eu", Tune: on(addr["eu-1"])},
 		{Name: "eu-2", Region: "eu", Tune: on(addr["eu-2"])},
@@ -100,28 +138,7 @@ func TestGeoDNS_FailoverWithRealCoreDNS(t *testing.T) {
 		cfg.Edges = append(cfg.Edges, geodns.Edge{Name: e.Name(), Region: e.Spec.Region,
 			Addr: netip.MustParseAddr(addr[e.Name()]), ReadyURL: cl.Edges[i].URL() + "/readyz"})
 	}
-	n, err := geodns.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- n.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-ran; err != nil {
-			t.Error(err)
-		}
-	})
-	select {
-	case <-n.Ready():
-	case err := <-ran:
-		t.Fatalf("geodns stopped before writing its files: %v", err)
-	case <-ctx.Done():
-		t.Fatal("geodns never wrote its files")
-	}
-	startCoreDNS(t, geodns.CorefilePath(cfg.Dir))
-	dns := cfg.Listen
+	dns := runGeoDNS(ctx, t, cfg)
 
 	// Each region's clients get their own region's ready edges; ap-2
 	// (503 starting) is never among them. Polled: the edges are still
@@ -183,23 +200,10 @@ func TestGeoDNS_FailoverWithRealCoreDNS(t *testing.T) {
 func TestGeoDNS_DiscoversEdgesFromTheOrigin(t *testing.T) {
 	dir := t.TempDir()
 	addr := map[string]string{"eu-1": "127.0.21.1", "eu-2": "127.0.21.2", "us-1": "127.0.22.1"}
-	on := func(ip string) func(*edge.Config) {
-		return func(c *edge.Config) {
-			if _, port, _ := net.SplitHostPort(c.Addr); port == "0" {
-				c.Addr = ip + ":0"
-			}
-			c.AdvertiseAddr = netip.MustParseAddr(ip)
-		}
-	}
+	on := func(ip string) func(*edge.Config) { return onLoopback(ip, true) }
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	logs := &syncBuffer{}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("node logs:\n%s", logs.String())
-		}
-	})
-	log := slog.New(slog.NewTextHandler(logs, nil))
+	logs, log := testLogs(t)
 	cl, err := localcluster.Start(ctx, localcluster.Config{Logger: log, Edges: []localcluster.EdgeSpec{
 		{Name: "eu-1", Region: "eu", Tune: on(addr["eu-1"])},
 		{Name: "us-1", Region: "us", Tune: on(addr["us-1"])},
@@ -224,28 +228,7 @@ func TestGeoDNS_DiscoversEdgesFromTheOrigin(t *testing.T) {
 	}
 	cfg.Origin, cfg.OriginToken = cl.OriginURLs(), localcluster.DefaultAdminToken
 	cfg.Logger = log
-	n, err := geodns.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	ran := make(chan error, 1)
-	go func() { ran <- n.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-ran; err != nil {
-			t.Error(err)
-		}
-	})
-	select {
-	case <-n.Ready():
-	case err := <-ran:
-		t.Fatalf("geodns stopped before writing its files: %v", err)
-	case <-ctx.Done():
-		t.Fatal("geodns never wrote its files")
-	}
-	startCoreDNS(t, geodns.CorefilePath(cfg.Dir))
-	dns := cfg.Listen
+	dns := runGeoDNS(ctx, t, cfg)
 
 	start := time.Now()
 	waitAnswer(t, dns, euClients, []string{addr["eu-1"]}, 30*time.Second)
