@@ -64,7 +64,10 @@ func TestGuard_FleetThroughEdges(t *testing.T) {
 	mu.Unlock()
 
 	spec := api.PutChannel{Rollout: &api.RolloutSpec{Bundle: "1.1.0", PercentBPS: 10000,
-		Guard: &api.RolloutGuard{MaxFailureRate: 0.05, MinAttempts: 50, Action: api.GuardPause}}}
+		// 100 attempts: each edge reports 50, so the guard can trip only
+		// on the two merged (its verdict names both), not on whichever
+		// edge's stats reach the origin first.
+		Guard: &api.RolloutGuard{MaxFailureRate: 0.05, MinAttempts: 100, Action: api.GuardPause}}}
 	if _, err := admin.PutChannel(ctx, app, "production", spec); err != nil {
 		t.Fatal(err)
 	}
