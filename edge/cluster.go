@@ -146,16 +146,12 @@ func (n *Node) announce(index uint64, digest [32]byte) {
 	}
 }
 
-// pullFailedSince is how long ago a pull from member last failed, or
-// the longest duration when it has not.
-func (c *cluster) pullFailedSince(member string, now time.Time) time.Duration {
+// resting reports a member whose last pull failed less than d ago.
+func (c *cluster) resting(member string, now time.Time, d time.Duration) bool {
 	c.pullMu.Lock()
 	defer c.pullMu.Unlock()
 	at, ok := c.pullFailed[member]
-	if !ok {
-		return time.Duration(1<<63 - 1)
-	}
-	return now.Sub(at)
+	return ok && now.Sub(at) < d
 }
 
 // notePull records how a pull from member went.

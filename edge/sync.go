@@ -443,8 +443,8 @@ func (n *Node) followHint(ctx context.Context, index uint64, peer string) {
 // whose metadata claims the highest index above ours, else the next one
 // in turn, since the metadata may be what the loss kept from us.
 func (n *Node) pullSomePeer(ctx context.Context) {
-	if n.cl == nil {
-		return
+	if n.cl == nil || n.peerPulls.Load() > 0 {
+		return // a hint is pulling already: the same state, twice
 	}
 	g := n.cl.g.Load()
 	if g == nil {
@@ -459,7 +459,7 @@ func (n *Node) pullSomePeer(ctx context.Context) {
 		if m.Name == n.cl.name || m.Meta.PeerURL == "" {
 			continue
 		}
-		if n.cl.pullFailedSince(m.Name, now) < cooldown {
+		if n.cl.resting(m.Name, now, cooldown) {
 			resting = append(resting, m)
 		} else {
 			peers = append(peers, m)
@@ -468,8 +468,8 @@ func (n *Node) pullSomePeer(ctx context.Context) {
 	if len(peers) == 0 {
 		peers = resting
 	}
-	if len(peers) == 0 || n.peerPulls.Load() > 0 {
-		return // or a hint is pulling already: the same state, twice
+	if len(peers) == 0 {
+		return
 	}
 	pick := peers[int(n.cl.pullTurn.Add(1)%uint64(len(peers)))]
 	for _, m := range peers {

@@ -24,12 +24,11 @@ import (
 // Node keeps one Config's zone files current. Build it with New and run
 // it with Run; its methods are safe for concurrent use.
 type Node struct {
-	cfg    Config
-	views  []View
-	hc     *http.Client
-	ready  chan struct{}
-	origin *api.Client   // nil without Config.Origin
-	others []*api.Client // Config.Origin's other nodes, asked in turn
+	cfg     Config
+	views   []View
+	hc      *http.Client
+	ready   chan struct{}
+	origins []*api.Client // Config.Origin's nodes, asked in turn; none without it
 
 	// found is what the origin listed last (by name), kept while it
 	// cannot be asked: an origin outage must not empty DNS.
@@ -59,10 +58,10 @@ func New(cfg Config) (*Node, error) {
 	for _, e := range cfg.Edges {
 		n.health[e.Name] = &health{}
 	}
-	if cfg.Origin != "" {
-		n.origin = api.NewClient(strings.TrimRight(strings.Split(cfg.Origin, ",")[0], "/"), cfg.OriginToken, &http.Client{Timeout: 2 * cfg.ProbeTimeout})
-		for _, b := range strings.Split(cfg.Origin, ",")[1:] {
-			n.others = append(n.others, api.NewClient(strings.TrimRight(strings.TrimSpace(b), "/"), cfg.OriginToken, &http.Client{Timeout: 2 * cfg.ProbeTimeout}))
+	hc := &http.Client{Timeout: 2 * cfg.ProbeTimeout}
+	for _, b := range strings.Split(cfg.Origin, ",") {
+		if b = strings.TrimRight(strings.TrimSpace(b), "/"); b != "" {
+			n.origins = append(n.origins, api.NewClient(b, cfg.OriginToken, hc))
 		}
 	}
 	return n, nil
@@ -73,12 +72,12 @@ func New(cfg Config) (*Node, error) {
 // then the ones the origin names with an address, a readiness URL and a
 // known region, live. When no node answers, the last list found stays.
 func (n *Node) discover(ctx context.Context) []Edge {
-	if n.origin == nil {
+	if len(n.origins) == 0 {
 		return n.cfg.Edges
 	}
 	var l api.EdgeList
 	var err error
-	for _, c := range append([]*api.Client{n.origin}, n.others...) {
+	for _, c := range n.origins {
 		if l, err = c.Edges(ctx); err == nil {
 			break
 		}

@@ -102,8 +102,8 @@ func newFeedLog(f *fsm, ttl, resign time.Duration) *feedLog {
 }
 
 // release answers every held long-poll with "nothing new" now and every
-// later one at once. A stopping node calls it before its HTTP server's
-// graceful shutdown, which would otherwise wait for each edge's
+// later one at once. A stopping node runs it as its HTTP server's
+// graceful shutdown begins, which would otherwise wait for each edge's
 // long-poll to time out; the edges ask again and reach another node.
 func (fl *feedLog) release() { fl.stopOnce.Do(func() { close(fl.stopping) }) }
 

@@ -52,7 +52,7 @@ func Start(t testing.TB, s Spec) int {
 }
 
 func start(t testing.TB, s Spec) (int, error) {
-	port, err := FreePort()
+	port, err := freePort()
 	if err != nil {
 		return 0, err
 	}
@@ -106,8 +106,8 @@ func waitReady(s Spec, port int, exited <-chan error) error {
 	return fmt.Errorf("%s did not answer on port %d within %v", s.Name, port, s.Timeout)
 }
 
-// FreePort finds a loopback TCP port nothing listens on now.
-func FreePort() (int, error) {
+// freePort finds a loopback TCP port nothing listens on now.
+func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, err
